@@ -1,0 +1,114 @@
+package io.mmsync.agent;
+
+import io.mmsync.engine.Engine;
+import io.mmsync.engine.EngineConfig;
+import io.mmsync.engine.Version;
+
+import java.io.PrintStream;
+import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Logger;
+
+/**
+ * {@code java -jar mmsync.jar agent --db '<conninfo>'}: runs the engine for one node beside its
+ * server until SIGTERM/SIGINT. All other configuration lives in that database's mmsync schema.
+ */
+public final class Main {
+    private static final Logger LOG = Logger.getLogger(Main.class.getName());
+
+    private Main() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        System.exit(run(args, System.out, System.err));
+    }
+
+    static int run(String[] args, PrintStream out, PrintStream err) throws InterruptedException {
+        if (args.length == 0 || args[0].equals("--help") || args[0].equals("-h")) {
+            usage(out);
+            return args.length == 0 ? 2 : 0;
+        }
+        switch (args[0]) {
+            case "version":
+                out.println("mmsync " + Version.get());
+                return 0;
+            case "agent":
+                return agent(args, err);
+            default:
+                err.println("mmsync: unknown command \"" + args[0] + "\"");
+                usage(err);
+                return 2;
+        }
+    }
+
+    private static int agent(String[] args, PrintStream err) throws InterruptedException {
+        String db = System.getenv("MMSYNC_DB");
+        Integer pageRows = null;
+        Long pollMs = null;
+        for (int i = 1; i < args.length; i++) {
+            String a = args[i];
+            String v = i + 1 < args.length ? args[i + 1] : null;
+            if (a.equals("--db") && v != null) {
+                db = v;
+                i++;
+            } else if (a.equals("--page-rows") && v != null) {
+                pageRows = Integer.valueOf(v);
+                i++;
+            } else if (a.equals("--poll-ms") && v != null) {
+                pollMs = Long.valueOf(v);
+                i++;
+            } else {
+                err.println("mmsync agent: unknown or incomplete option \"" + a + "\"");
+                return 2;
+            }
+        }
+        if (db == null) {
+            err.println("mmsync agent: say which database to serve: --db 'host=... port=... dbname=... user=...' (or MMSYNC_DB)");
+            return 2;
+        }
+        EngineConfig config;
+        try {
+            EngineConfig.Builder b = EngineConfig.builder(db);
+            if (pageRows != null) {
+                b.pageRows(pageRows);
+            }
+            if (pollMs != null) {
+                b.poll(Duration.ofMillis(pollMs));
+            }
+            config = b.build();
+        } catch (IllegalArgumentException e) {
+            err.println("mmsync agent: " + e.getMessage());
+            return 2;
+        }
+        Logging.configure();
+        Engine engine = new Engine(config, r -> new Thread(r));
+        CountDownLatch done = new CountDownLatch(1);
+        Thread main = new Thread(() -> {
+            try {
+                engine.run();
+            } finally {
+                done.countDown();
+            }
+        }, "mmsync-engine");
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            LOG.info("mmsync agent: stopping (signal)");
+            engine.stop();
+            try {
+                if (!done.await(15, TimeUnit.SECONDS)) {
+                    LOG.warning("mmsync agent: engine did not stop within 15 s");
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "mmsync-shutdown"));
+        main.start();
+        done.await();
+        return 0;
+    }
+
+    private static void usage(PrintStream out) {
+        out.println("usage: mmsync agent --db '<libpq conninfo of the local database>' [--page-rows N] [--poll-ms MS]");
+        out.println("       mmsync version");
+    }
+}

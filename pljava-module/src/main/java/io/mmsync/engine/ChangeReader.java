@@ -1,0 +1,127 @@
+package io.mmsync.engine;
+
+import io.mmsync.engine.model.Change;
+import io.mmsync.engine.model.ChangeId;
+import io.mmsync.engine.model.Op;
+import io.mmsync.engine.model.Page;
+import io.mmsync.engine.model.Position;
+import io.mmsync.engine.model.TableRef;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Reads the local queue ({@code mmsync.changes}) page by page. A page holds the changes of one
+ * snapshot range ("visible in hi, not in lo") with id above the position's last id, in id
+ * order, bounded by rows and bytes. Rows stream through a cursor: a page is never loaded whole
+ * from the server before it is cut.
+ */
+final class ChangeReader {
+    private static final String KEY_EXPR =
+            "(SELECT pg_catalog.string_agg(%s ->> k.col, E'\\x1f' ORDER BY k.ord) "
+            + "FROM pg_catalog.unnest(t.pk_cols) WITH ORDINALITY AS k(col, ord))";
+
+    static final String PAGE_SQL = "SELECT c.id, n.nspname, cl.relname, c.op, c.at, c.old::text, c.new::text, "
+            + String.format(KEY_EXPR, "coalesce(c.old, c.new)") + " AS key, "
+            + "CASE WHEN c.op = 'U' THEN " + String.format(KEY_EXPR, "c.new") + " END AS newkey "
+            + "FROM mmsync.changes c "
+            + "JOIN mmsync.sync_tables t ON t.relid = c.relid "
+            + "JOIN pg_catalog.pg_class cl ON cl.oid = c.relid "
+            + "JOIN pg_catalog.pg_namespace n ON n.oid = cl.relnamespace "
+            + "WHERE c.sync_id = ? AND c.id > ? "
+            + "AND pg_catalog.pg_visible_in_snapshot(c.xid, ?::pg_snapshot) "
+            + "AND (?::pg_snapshot IS NULL OR NOT pg_catalog.pg_visible_in_snapshot(c.xid, ?::pg_snapshot)) "
+            + "ORDER BY c.id LIMIT ?";
+
+    static final String STATE_SQL = "SELECT pg_catalog.pg_current_snapshot()::text, s.id, s.paused, s.removed, s.version "
+            + "FROM mmsync.syncs s WHERE s.name = ?";
+
+    private final int maxRows;
+    private final long maxBytes;
+
+    ChangeReader(int maxRows, long maxBytes) {
+        this.maxRows = maxRows;
+        this.maxBytes = maxBytes;
+    }
+
+    /** The sync's row as seen now, with a fresh snapshot to open the next range; null if gone. */
+    SyncState syncState(Connection local, String syncName) throws SQLException {
+        try (PreparedStatement st = local.prepareStatement(STATE_SQL)) {
+            st.setString(1, syncName);
+            try (ResultSet rs = st.executeQuery()) {
+                if (!rs.next()) {
+                    return null;
+                }
+                return new SyncState(rs.getString(1), rs.getInt(2), rs.getBoolean(3), rs.getBoolean(4), rs.getLong(5));
+            }
+        }
+    }
+
+    /** Reads the next page after {@code pos}, which must have an open range. */
+    Page read(Connection local, int syncId, Position pos) throws SQLException {
+        List<Change> changes = new ArrayList<>();
+        long bytes = 0;
+        boolean cut = false;
+        boolean wasAuto = local.getAutoCommit();
+        local.setAutoCommit(false);
+        try (PreparedStatement st = local.prepareStatement(PAGE_SQL)) {
+            st.setFetchSize(64);
+            st.setInt(1, syncId);
+            st.setLong(2, pos.lastId().asLong());
+            st.setString(3, pos.hi());
+            st.setString(4, pos.lo());
+            st.setString(5, pos.lo());
+            st.setInt(6, maxRows);
+            try (ResultSet rs = st.executeQuery()) {
+                while (rs.next()) {
+                    Change c = toChange(rs);
+                    changes.add(c);
+                    bytes += c.weight();
+                    if (bytes >= maxBytes && changes.size() < maxRows) {
+                        cut = true;
+                        break;
+                    }
+                }
+            }
+            local.commit();
+        } catch (SQLException | RuntimeException e) {
+            local.rollback();
+            throw e;
+        } finally {
+            local.setAutoCommit(wasAuto);
+        }
+        boolean complete = !cut && changes.size() < maxRows;
+        Position next = complete ? pos.rangeDone()
+                : pos.advancedTo(changes.get(changes.size() - 1).id());
+        return new Page(changes, next, complete);
+    }
+
+    private static Change toChange(ResultSet rs) throws SQLException {
+        Timestamp at = rs.getTimestamp(5);
+        return new Change(ChangeId.valueOf(rs.getLong(1)), new TableRef(rs.getString(2), rs.getString(3)),
+                Op.fromCode(rs.getString(4)), at == null ? null : at.toInstant(),
+                rs.getString(8), rs.getString(9), rs.getString(6), rs.getString(7));
+    }
+
+    /** A sync's row on the local node. */
+    static final class SyncState {
+        final String snapshot;
+        final int id;
+        final boolean paused;
+        final boolean removed;
+        final long version;
+
+        SyncState(String snapshot, int id, boolean paused, boolean removed, long version) {
+            this.snapshot = snapshot;
+            this.id = id;
+            this.paused = paused;
+            this.removed = removed;
+            this.version = version;
+        }
+    }
+}

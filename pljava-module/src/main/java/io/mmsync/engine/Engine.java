@@ -1,0 +1,190 @@
+package io.mmsync.engine;
+
+import io.mmsync.engine.conn.Connector;
+import org.postgresql.PGConnection;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ThreadFactory;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * The engine of one node: watches the local {@code mmsync} catalog and runs a {@link Link} for each
+ * (sync, peer). It knows nothing of its host: the agent and the PL/Java background worker both
+ * build it from an {@link EngineConfig} and a {@link ThreadFactory}, call {@link #run()} on a
+ * thread of theirs and {@link #stop()} to end it.
+ */
+public final class Engine implements Runnable {
+    private static final Logger LOG = Logger.getLogger(Engine.class.getName());
+    private static final String SYNCS_SQL = "SELECT s.name, s.removed, s.version, p.peer, n.conninfo "
+            + "FROM mmsync.syncs s CROSS JOIN LATERAL pg_catalog.unnest(s.nodes) AS p(peer) "
+            + "JOIN mmsync.nodes n ON n.name = p.peer WHERE NOT n.is_local";
+
+    private final EngineConfig config;
+    private final ThreadFactory threads;
+    private final Connector local;
+    private final Map<String, Link> links = new HashMap<>();
+    private final Map<String, Long> removalsPushed = new HashMap<>();
+    private final Backoff backoff = new Backoff(Duration.ofMillis(100), Duration.ofSeconds(5));
+    private volatile boolean stopping;
+    private volatile Connection watch;
+    private volatile Instant lastLoop = Instant.now();
+    private volatile String localNode;
+
+    public Engine(EngineConfig config, ThreadFactory threads) {
+        this.config = config;
+        this.threads = threads;
+        this.local = new Connector("local", config.localConninfo());
+    }
+
+    /** When the supervising loop last completed a round (for liveness checks). */
+    public Instant lastLoop() {
+        return lastLoop;
+    }
+
+    /** This node's name once known, else null. */
+    public String localNode() {
+        return localNode;
+    }
+
+    /** Names ("sync:peer") of the links running now. */
+    public synchronized List<String> runningLinks() {
+        return new ArrayList<>(links.keySet());
+    }
+
+    @Override
+    public void run() {
+        LOG.info("mmsync engine starting for " + local.info());
+        while (!stopping) {
+            try (Connection c = local.open("engine")) {
+                watch = c;
+                try (Statement st = c.createStatement()) {
+                    st.execute("LISTEN mmsync_config");
+                }
+                backoff.reset();
+                while (!stopping) {
+                    reconcile(c);
+                    lastLoop = Instant.now();
+                    c.unwrap(PGConnection.class).getNotifications((int) config.heartbeat().toMillis());
+                }
+            } catch (SQLException | RuntimeException e) {
+                if (stopping) {
+                    break;
+                }
+                Duration d = backoff.nextDelay();
+                LOG.log(backoff.failures() == 1 ? Level.WARNING : Level.FINE, "mmsync engine: local database "
+                        + local.info() + " unavailable (retrying in " + d.toMillis() + " ms): " + ErrorPolicy.describe(e));
+                lastLoop = Instant.now();
+                sleep(d);
+            } finally {
+                watch = null;
+            }
+        }
+        stopLinks();
+        LOG.info("mmsync engine stopped");
+    }
+
+    /** Stops the engine and all links; returns at once, {@link #run()} returns soon after. */
+    public void stop() {
+        stopping = true;
+        Connection c = watch;
+        if (c != null) {
+            try {
+                c.close();
+            } catch (SQLException e) {
+                LOG.log(Level.FINE, "mmsync engine: close: " + e.getMessage());
+            }
+        }
+        stopLinks();
+    }
+
+    private void reconcile(Connection c) throws SQLException {
+        String me;
+        try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery("SELECT mmsync.local_node()")) {
+            rs.next();
+            me = rs.getString(1);
+        }
+        if (me == null) {
+            if (localNode == null) {
+                LOG.info("mmsync engine: this database is not a node yet (mmsync.add_node(..., true)); waiting");
+                localNode = "";
+            }
+            return;
+        }
+        localNode = me;
+        Set<String> wanted = new HashSet<>();
+        try (PreparedStatement st = c.prepareStatement(SYNCS_SQL); ResultSet rs = st.executeQuery()) {
+            while (rs.next()) {
+                String sync = rs.getString(1);
+                boolean removed = rs.getBoolean(2);
+                long version = rs.getLong(3);
+                String peerName = rs.getString(4);
+                String key = sync + ":" + peerName;
+                if (removed && Long.valueOf(version).equals(removalsPushed.get(key))) {
+                    continue;
+                }
+                wanted.add(key);
+                startLink(key, sync, me, peerName, rs.getString(5), removed ? version : -1);
+            }
+        }
+        synchronized (this) {
+            links.entrySet().removeIf(e -> {
+                if (!wanted.contains(e.getKey())) {
+                    e.getValue().stop();
+                    return true;
+                }
+                return false;
+            });
+        }
+    }
+
+    private synchronized void startLink(String key, String sync, String me, String peerName, String conninfo,
+                                        long removalVersion) {
+        Link existing = links.get(key);
+        if (existing != null && !existing.isFinished()) {
+            return;
+        }
+        if (existing != null && removalVersion >= 0) {
+            removalsPushed.put(key, removalVersion);
+            links.remove(key);
+            return;
+        }
+        Link link;
+        try {
+            link = new Link(sync, me, local, new Connector(peerName, conninfo), config);
+        } catch (IllegalArgumentException e) {
+            LOG.warning("mmsync engine: cannot start link " + key + ": bad conninfo for node " + peerName + ": " + e.getMessage());
+            return;
+        }
+        links.put(key, link);
+        Thread t = threads.newThread(link);
+        t.setName("mmsync-link-" + key);
+        t.start();
+    }
+
+    private synchronized void stopLinks() {
+        links.values().forEach(Link::stop);
+        links.clear();
+    }
+
+    private void sleep(Duration d) {
+        try {
+            Thread.sleep(d.toMillis());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            stopping = true;
+        }
+    }
+}

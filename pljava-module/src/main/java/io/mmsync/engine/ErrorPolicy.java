@@ -1,0 +1,72 @@
+package io.mmsync.engine;
+
+import java.io.IOException;
+import java.sql.SQLException;
+import java.time.Duration;
+
+/**
+ * Decides what a failure means for a link: whether the connections must be reopened and how
+ * long to wait at least. The engine never gives up on a peer by itself (a sync must not stall
+ * until someone kicks it), but it tells authentication and schema problems apart from outages
+ * so that status and the log say what the DBA has to fix.
+ */
+final class ErrorPolicy {
+    enum Kind {
+        /** Connection refused, lost, server shutting down: reconnect with back-off. */
+        CONNECTION,
+        /** Wrong password, no such role, pg_hba rejection: retry slowly, the DBA must act. */
+        AUTHENTICATION,
+        /** Missing table/column/extension, wrong type, bad value: retry slowly after fixing. */
+        SCHEMA,
+        /** Anything else: reconnect with back-off. */
+        OTHER
+    }
+
+    private ErrorPolicy() {
+    }
+
+    static Kind classify(Throwable t) {
+        for (Throwable c = t; c != null; c = c.getCause()) {
+            if (c instanceof SQLException) {
+                String state = ((SQLException) c).getSQLState();
+                if (state != null) {
+                    if (state.startsWith("08") || state.startsWith("57P") || state.equals("53300")) {
+                        return Kind.CONNECTION;
+                    }
+                    if (state.startsWith("28")) {
+                        return Kind.AUTHENTICATION;
+                    }
+                    if (state.startsWith("42") || state.startsWith("22") || state.startsWith("23")
+                            || state.equals("3D000") || state.equals("3F000")) {
+                        return Kind.SCHEMA;
+                    }
+                }
+            }
+            if (c instanceof IOException) {
+                return Kind.CONNECTION;
+            }
+        }
+        return Kind.OTHER;
+    }
+
+    /** The least wait before retrying after an error of this kind. */
+    static Duration minimumWait(Kind kind) {
+        return kind == Kind.AUTHENTICATION || kind == Kind.SCHEMA ? Duration.ofSeconds(2) : Duration.ZERO;
+    }
+
+    /** A one-line description for status and logs: the innermost useful message. */
+    static String describe(Throwable t) {
+        String msg = t.getMessage();
+        for (Throwable c = t; c != null; c = c.getCause()) {
+            if (c instanceof SQLException && c.getMessage() != null) {
+                msg = c.getMessage();
+                break;
+            }
+        }
+        if (msg == null) {
+            msg = t.getClass().getSimpleName();
+        }
+        msg = msg.replaceAll("\\s+", " ").trim();
+        return msg.length() > 500 ? msg.substring(0, 500) + "..." : msg;
+    }
+}

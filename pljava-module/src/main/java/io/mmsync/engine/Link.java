@@ -1,0 +1,211 @@
+package io.mmsync.engine;
+
+import io.mmsync.engine.conn.Connector;
+import io.mmsync.engine.model.ChangeId;
+import io.mmsync.engine.model.Page;
+import io.mmsync.engine.model.Position;
+import org.postgresql.PGConnection;
+
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * Sends one sync's local changes to one peer, forever: reads pages from the local queue, applies
+ * each at the peer with its position in one peer transaction, confirms locally, purges what every
+ * peer has. Wakes on NOTIFY from the capture trigger, polls as a fallback. Any failure closes both
+ * connections and retries with capped back-off: a peer that goes away never needs a kick.
+ */
+final class Link implements Runnable {
+    private static final Logger LOG = Logger.getLogger(Link.class.getName());
+
+    private final String syncName;
+    private final String origin;
+    private final Connector local;
+    private final Connector peer;
+    private final EngineConfig config;
+    private final ChangeReader reader;
+    private final Applier applier;
+    private final LinkStore store;
+    private final Backoff backoff = new Backoff(Duration.ofMillis(100), Duration.ofSeconds(5));
+    private final String logPrefix;
+
+    private volatile boolean stopping;
+    private volatile boolean finished;
+    private volatile Connection openLocal;
+    private volatile Connection openPeer;
+    private long pushedVersion = -1;
+    private long lastBeat;
+    private String lastLogged;
+    private long lastLoggedAt;
+
+    Link(String syncName, String origin, Connector local, Connector peer, EngineConfig config) {
+        this.syncName = syncName;
+        this.origin = origin;
+        this.local = local;
+        this.peer = peer;
+        this.config = config;
+        this.reader = new ChangeReader(config.pageRows(), config.pageBytes());
+        this.applier = new Applier(peer.nodeName());
+        this.store = new LinkStore(syncName, peer.nodeName());
+        this.logPrefix = "mmsync link " + syncName + " " + origin + "->" + peer.nodeName() + ": ";
+    }
+
+    String name() {
+        return syncName + ":" + peer.nodeName();
+    }
+
+    boolean isFinished() {
+        return finished;
+    }
+
+    @Override
+    public void run() {
+        try {
+            runUntilStopped();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            finished = true;
+        }
+    }
+
+    private void runUntilStopped() throws InterruptedException {
+        while (!stopping) {
+            try {
+                if (session()) {
+                    return;
+                }
+            } catch (SQLException | RuntimeException e) {
+                if (stopping) {
+                    return;
+                }
+                onFailure(e);
+            } finally {
+                closeQuietly();
+            }
+        }
+    }
+
+    /** Stops the link; closing the connections unblocks a wait or a query in progress. */
+    void stop() {
+        stopping = true;
+        closeQuietly();
+    }
+
+    /** One connected session; returns true when the sync was removed and the link is done. */
+    private boolean session() throws SQLException, InterruptedException {
+        Connection lc = local.open("sender " + syncName + " to " + peer.nodeName());
+        openLocal = lc;
+        try (Statement st = lc.createStatement()) {
+            st.execute("LISTEN mmsync_changes");
+        }
+        store.state(lc, "connecting", null);
+        Connection pc = peer.open("applier " + syncName + " from " + origin);
+        openPeer = pc;
+        applier.resetShapes();
+        PeerStore.requireExtension(pc, peer.nodeName());
+        pushedVersion = -1;
+        Position pos = PeerStore.readPosition(pc, syncName, origin);
+        store.state(lc, "running", null);
+        if (backoff.failures() > 0) {
+            LOG.info(logPrefix + "connected again after " + backoff.failures() + " failed attempts");
+        }
+        backoff.reset();
+        lastLogged = null;
+        lastBeat = System.nanoTime();
+        while (!stopping) {
+            ChangeReader.SyncState sync = reader.syncState(lc, syncName);
+            if (sync == null || sync.version > pushedVersion) {
+                if (sync != null) {
+                    PeerStore.pushDefinition(lc, pc, syncName, peer.nodeName());
+                    pushedVersion = sync.version;
+                }
+                if (sync == null || sync.removed) {
+                    LOG.info(logPrefix + "sync removed; link stops");
+                    return true;
+                }
+            }
+            if (sync.paused) {
+                store.state(lc, "paused", null);
+                waitForWake(lc);
+                continue;
+            }
+            if (!pos.hasOpenRange()) {
+                pos = pos.openRange(sync.snapshot);
+            }
+            Page page = reader.read(lc, sync.id, pos);
+            if (!page.isEmpty() || !pos.lastId().equals(ChangeId.NONE)) {
+                applier.apply(pc, syncName, origin, page);
+                store.confirmed(lc, page.next(), page.changes().size());
+                lastBeat = System.nanoTime();
+                pos = page.next();
+                if (page.rangeComplete()) {
+                    store.purge(lc, sync.id);
+                }
+                if (!page.rangeComplete() || !page.isEmpty()) {
+                    continue;
+                }
+            }
+            pos = page.next();
+            waitForWake(lc);
+        }
+        return false;
+    }
+
+    private void waitForWake(Connection lc) throws SQLException {
+        if (System.nanoTime() - lastBeat >= config.heartbeat().toNanos()) {
+            store.state(lc, "running", null);
+            lastBeat = System.nanoTime();
+        }
+        PGConnection pg = lc.unwrap(PGConnection.class);
+        pg.getNotifications((int) config.poll().toMillis());
+    }
+
+    private void onFailure(Exception e) throws InterruptedException {
+        ErrorPolicy.Kind kind = ErrorPolicy.classify(e);
+        String msg = ErrorPolicy.describe(e);
+        Duration delay = backoff.nextDelay();
+        Duration min = ErrorPolicy.minimumWait(kind);
+        if (delay.compareTo(min) < 0) {
+            delay = min;
+        }
+        long now = System.nanoTime();
+        if (!msg.equals(lastLogged) || now - lastLoggedAt > Duration.ofMinutes(1).toNanos()) {
+            LOG.log(backoff.failures() == 1 ? Level.WARNING : Level.INFO, logPrefix + kind.name().toLowerCase()
+                    + " error (attempt " + backoff.failures() + ", retrying in " + delay.toMillis() + " ms): " + msg,
+                    LOG.isLoggable(Level.FINE) ? e : null);
+            lastLogged = msg;
+            lastLoggedAt = now;
+        }
+        closeQuietly();
+        recordError(kind == ErrorPolicy.Kind.CONNECTION ? "disconnected" : "error", peer.nodeName() + ": " + msg);
+        Thread.sleep(delay.toMillis());
+    }
+
+    /** Best effort: the local database may be the one that is down. */
+    private void recordError(String state, String msg) {
+        try (Connection lc = local.open("sender status")) {
+            store.state(lc, state, msg);
+        } catch (SQLException e) {
+            LOG.log(Level.FINE, logPrefix + "cannot record error locally: " + e.getMessage());
+        }
+    }
+
+    private void closeQuietly() {
+        for (Connection c : new Connection[] {openLocal, openPeer}) {
+            if (c != null) {
+                try {
+                    c.close();
+                } catch (SQLException e) {
+                    LOG.log(Level.FINE, logPrefix + "close: " + e.getMessage());
+                }
+            }
+        }
+        openLocal = null;
+        openPeer = null;
+    }
+}

@@ -1,0 +1,70 @@
+package io.mmsync.engine;
+
+import io.mmsync.engine.model.Position;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.SQLException;
+
+/** The local row of a link in {@code mmsync.links}: state, errors, heartbeat, confirmed position. */
+final class LinkStore {
+    private static final String STATE_SQL = "INSERT INTO mmsync.links AS l (sync_name, peer, state, last_error, "
+            + "last_error_at, heartbeat_at) VALUES (?, ?, ?, ?, CASE WHEN ? THEN pg_catalog.now() END, pg_catalog.now()) "
+            + "ON CONFLICT (sync_name, peer) DO UPDATE SET state = EXCLUDED.state, heartbeat_at = EXCLUDED.heartbeat_at, "
+            + "last_error = CASE WHEN ? THEN EXCLUDED.last_error ELSE l.last_error END, "
+            + "last_error_at = CASE WHEN ? THEN EXCLUDED.last_error_at ELSE l.last_error_at END";
+    private static final String CONFIRM_SQL = "UPDATE mmsync.links SET confirmed_lo = ?::pg_snapshot, "
+            + "sent = sent + ?, last_sent_at = pg_catalog.now(), heartbeat_at = pg_catalog.now(), state = 'running', "
+            + "last_error = NULL WHERE sync_name = ? AND peer = ?";
+
+    private final String syncName;
+    private final String peer;
+
+    LinkStore(String syncName, String peer) {
+        this.syncName = syncName;
+        this.peer = peer;
+    }
+
+    /** Records the state and beats the heartbeat; {@code error} replaces the last error if given. */
+    void state(Connection local, String state, String error) throws SQLException {
+        try (PreparedStatement st = local.prepareStatement(STATE_SQL)) {
+            boolean hasError = error != null;
+            st.setString(1, syncName);
+            st.setString(2, peer);
+            st.setString(3, state);
+            st.setString(4, error);
+            st.setBoolean(5, hasError);
+            st.setBoolean(6, hasError);
+            st.setBoolean(7, hasError);
+            st.executeUpdate();
+        }
+    }
+
+    /** After a peer commit: the peer holds {@code pos}; {@code applied} more changes were sent. */
+    void confirmed(Connection local, Position pos, int applied) throws SQLException {
+        try (PreparedStatement st = local.prepareStatement(CONFIRM_SQL)) {
+            st.setString(1, pos.lo());
+            st.setLong(2, applied);
+            st.setString(3, syncName);
+            st.setString(4, peer);
+            st.executeUpdate();
+        }
+    }
+
+    /** Deletes changes every peer has applied; returns how many. */
+    long purge(Connection local, int syncId) throws SQLException {
+        long total = 0;
+        try (PreparedStatement st = local.prepareStatement("SELECT mmsync._purge(?, 20000)")) {
+            st.setInt(1, syncId);
+            long n;
+            do {
+                try (var rs = st.executeQuery()) {
+                    rs.next();
+                    n = rs.getLong(1);
+                }
+                total += n;
+            } while (n >= 20000);
+        }
+        return total;
+    }
+}

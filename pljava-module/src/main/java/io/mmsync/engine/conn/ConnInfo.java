@@ -1,0 +1,202 @@
+package io.mmsync.engine.conn;
+
+import java.net.URLDecoder;
+import java.nio.charset.StandardCharsets;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Properties;
+
+/**
+ * A libpq connection string ({@code host=... port=... dbname=...}) or URI
+ * ({@code postgresql://user@host:port/db?sslmode=...}), parsed into keywords and turned into a
+ * pgJDBC URL and properties. Passwords come from a passfile (libpq's rules), never from the
+ * string stored in {@code mmsync.nodes}. {@link #toString()} never shows a password.
+ */
+public final class ConnInfo {
+    private final Map<String, String> params;
+
+    private ConnInfo(Map<String, String> params) {
+        this.params = Collections.unmodifiableMap(params);
+    }
+
+    public static ConnInfo parse(String conninfo) {
+        if (conninfo == null || conninfo.isBlank()) {
+            throw new IllegalArgumentException("empty conninfo");
+        }
+        String s = conninfo.trim();
+        return new ConnInfo(s.matches("(?i)^postgres(ql)?://.*") ? parseUri(s) : parseKeywords(s));
+    }
+
+    private static Map<String, String> parseKeywords(String s) {
+        Map<String, String> m = new LinkedHashMap<>();
+        int i = 0;
+        int n = s.length();
+        while (true) {
+            while (i < n && Character.isWhitespace(s.charAt(i))) {
+                i++;
+            }
+            if (i >= n) {
+                return m;
+            }
+            int eq = s.indexOf('=', i);
+            if (eq < 0) {
+                throw new IllegalArgumentException("malformed conninfo: missing \"=\" after \"" + s.substring(i) + "\"");
+            }
+            String key = s.substring(i, eq).trim().toLowerCase();
+            if (!key.matches("[a-z_]+")) {
+                throw new IllegalArgumentException("malformed conninfo: bad keyword \"" + key + "\"");
+            }
+            i = eq + 1;
+            while (i < n && Character.isWhitespace(s.charAt(i))) {
+                i++;
+            }
+            StringBuilder v = new StringBuilder();
+            if (i < n && s.charAt(i) == '\'') {
+                i++;
+                while (i < n && s.charAt(i) != '\'') {
+                    if (s.charAt(i) == '\\' && i + 1 < n) {
+                        i++;
+                    }
+                    v.append(s.charAt(i++));
+                }
+                if (i >= n) {
+                    throw new IllegalArgumentException("malformed conninfo: unterminated quoted value for " + key);
+                }
+                i++;
+            } else {
+                while (i < n && !Character.isWhitespace(s.charAt(i))) {
+                    if (s.charAt(i) == '\\' && i + 1 < n) {
+                        i++;
+                    }
+                    v.append(s.charAt(i++));
+                }
+            }
+            m.put(key, v.toString());
+        }
+    }
+
+    private static Map<String, String> parseUri(String s) {
+        Map<String, String> m = new LinkedHashMap<>();
+        String rest = s.substring(s.indexOf("://") + 3);
+        int q = rest.indexOf('?');
+        String query = q >= 0 ? rest.substring(q + 1) : "";
+        rest = q >= 0 ? rest.substring(0, q) : rest;
+        int slash = rest.indexOf('/');
+        String authority = slash >= 0 ? rest.substring(0, slash) : rest;
+        if (slash >= 0 && slash + 1 < rest.length()) {
+            m.put("dbname", decode(rest.substring(slash + 1)));
+        }
+        int at = authority.lastIndexOf('@');
+        if (at >= 0) {
+            String userinfo = authority.substring(0, at);
+            int colon = userinfo.indexOf(':');
+            m.put("user", decode(colon >= 0 ? userinfo.substring(0, colon) : userinfo));
+            if (colon >= 0) {
+                m.put("password", decode(userinfo.substring(colon + 1)));
+            }
+            authority = authority.substring(at + 1);
+        }
+        int colon = authority.lastIndexOf(':');
+        if (colon >= 0 && !authority.endsWith("]")) {
+            m.put("port", authority.substring(colon + 1));
+            authority = authority.substring(0, colon);
+        }
+        if (!authority.isEmpty()) {
+            m.put("host", decode(authority));
+        }
+        for (String kv : query.split("&")) {
+            int eq = kv.indexOf('=');
+            if (eq > 0) {
+                m.put(decode(kv.substring(0, eq)).toLowerCase(), decode(kv.substring(eq + 1)));
+            }
+        }
+        return m;
+    }
+
+    private static String decode(String s) {
+        return URLDecoder.decode(s.replace("+", "%2B"), StandardCharsets.UTF_8);
+    }
+
+    public String get(String key) {
+        return params.get(key);
+    }
+
+    public String host() {
+        String h = params.getOrDefault("host", params.getOrDefault("hostaddr", "localhost"));
+        int comma = h.indexOf(',');
+        return comma >= 0 ? h.substring(0, comma) : h;
+    }
+
+    public int port() {
+        String p = params.getOrDefault("port", "5432");
+        int comma = p.indexOf(',');
+        try {
+            return Integer.parseInt(comma >= 0 ? p.substring(0, comma) : p);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("malformed conninfo: port \"" + p + "\" is not a number", e);
+        }
+    }
+
+    public String user() {
+        return params.getOrDefault("user", System.getProperty("user.name"));
+    }
+
+    public String dbname() {
+        return params.getOrDefault("dbname", user());
+    }
+
+    /** The pgJDBC URL (no credentials in it). */
+    public String jdbcUrl() {
+        String h = host();
+        if (h.startsWith("/")) {
+            throw new IllegalArgumentException("unix-domain sockets are not supported; use host=127.0.0.1");
+        }
+        if (h.contains(":") && !h.startsWith("[")) {
+            h = "[" + h + "]";
+        }
+        return "jdbc:postgresql://" + h + ":" + port() + "/" + java.net.URLEncoder.encode(dbname(), StandardCharsets.UTF_8);
+    }
+
+    /** pgJDBC properties, the password looked up in the passfile when the string has none. */
+    public Properties jdbcProperties(String applicationName) {
+        Properties p = new Properties();
+        p.setProperty("user", user());
+        String password = params.get("password");
+        if (password == null) {
+            password = PassFile.lookup(params.get("passfile"), host(), port(), dbname(), user());
+        }
+        if (password != null) {
+            p.setProperty("password", password);
+        }
+        copy(p, "sslmode", "sslmode");
+        copy(p, "sslrootcert", "sslrootcert");
+        copy(p, "sslcert", "sslcert");
+        copy(p, "sslkey", "sslkey");
+        copy(p, "sslpassword", "sslpassword");
+        copy(p, "options", "options");
+        copy(p, "channel_binding", "channelBinding");
+        copy(p, "target_session_attrs", "targetServerType");
+        p.setProperty("connectTimeout", params.getOrDefault("connect_timeout", "10"));
+        p.setProperty("ApplicationName", params.getOrDefault("application_name", applicationName));
+        p.setProperty("tcpKeepAlive", "true");
+        p.setProperty("socketTimeout", "0");
+        if (!params.containsKey("sslmode")) {
+            p.setProperty("sslmode", "prefer");
+        }
+        return p;
+    }
+
+    private void copy(Properties p, String from, String to) {
+        String v = params.get(from);
+        if (v != null) {
+            p.setProperty(to, v);
+        }
+    }
+
+    /** host:port/dbname as user, for logs and error messages; never the password. */
+    @Override
+    public String toString() {
+        return user() + "@" + host() + ":" + port() + "/" + dbname();
+    }
+}

@@ -1,0 +1,30 @@
+package io.mmsync.engine.model;
+
+/**
+ * The kind of a captured row change. The codes are persisted in {@code mmsync.changes.op}:
+ * this list is append-only, removing or recoding a value breaks queued changes.
+ */
+public enum Op {
+    INSERT('I'), UPDATE('U'), DELETE('D');
+
+    private final char code;
+
+    Op(char code) {
+        this.code = code;
+    }
+
+    public char code() {
+        return code;
+    }
+
+    public static Op fromCode(String code) {
+        if (code != null && code.length() == 1) {
+            for (Op op : values()) {
+                if (op.code == code.charAt(0)) {
+                    return op;
+                }
+            }
+        }
+        throw new IllegalArgumentException("unknown change operation code: " + code);
+    }
+}

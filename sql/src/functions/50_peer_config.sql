@@ -1,0 +1,80 @@
+-- The definition of a sync as pushed by the local agent to a peer (see _receive_sync).
+CREATE FUNCTION @extschema@._sync_def(p_name text, p_peer text) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT jsonb_build_object(
+        'name', s.name, 'version', s.version, 'from', @extschema@.local_node(), 'you', p_peer,
+        'nodes', (SELECT jsonb_object_agg(n.name, n.conninfo) FROM @extschema@.nodes n
+                  WHERE n.name = ANY (s.nodes)),
+        'members', to_jsonb(s.nodes), 'conflict', s.conflict, 'prefer', s.prefer,
+        'paused', s.paused, 'removed', s.removed,
+        'tables', coalesce((SELECT jsonb_agg(jsonb_build_array(t.schema_name, t.table_name)
+                                             ORDER BY t.schema_name, t.table_name)
+                            FROM @extschema@.sync_tables t WHERE t.sync_id = s.id), '[]'))
+    FROM @extschema@.syncs s WHERE s.name = p_name
+$$;
+
+-- Called by a peer's agent: installs, changes or removes a sync here so that it matches the
+-- pushed definition. Returns false when this node already has that version or a newer one.
+CREATE FUNCTION @extschema@._receive_sync(p_def jsonb) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_name   text := p_def->>'name';
+    v_you    text := p_def->>'you';
+    v_local  text := @extschema@.local_node();
+    v_id     integer;
+    v_cur    bigint;
+    v_node   record;
+    v_relid  oid;
+    v_want   oid[] := '{}';
+    v_tab    jsonb;
+BEGIN
+    IF v_local IS NULL THEN
+        INSERT INTO @extschema@.nodes (name, conninfo, is_local)
+        VALUES (v_you, @extschema@._check_conninfo(v_you, p_def->'nodes'->>v_you), true);
+    ELSIF v_local <> v_you THEN
+        RAISE EXCEPTION 'mmsync: node "%" sent sync "%" to node "%", but this database is node "%"',
+            p_def->>'from', v_name, v_you, v_local;
+    END IF;
+    FOR v_node IN SELECT key, value #>> '{}' AS conninfo FROM jsonb_each(p_def->'nodes') LOOP
+        INSERT INTO @extschema@.nodes (name, conninfo)
+        VALUES (v_node.key, @extschema@._check_conninfo(v_node.key, v_node.conninfo))
+        ON CONFLICT (name) DO NOTHING;
+    END LOOP;
+
+    SELECT id, version INTO v_id, v_cur FROM @extschema@.syncs WHERE name = v_name FOR UPDATE;
+    IF FOUND AND v_cur >= (p_def->>'version')::bigint THEN
+        RETURN false;
+    END IF;
+    IF (p_def->>'removed')::boolean THEN
+        IF v_id IS NOT NULL THEN
+            PERFORM @extschema@._detach_table(t.relid) FROM @extschema@.sync_tables t WHERE t.sync_id = v_id;
+            DELETE FROM @extschema@.changes WHERE sync_id = v_id;
+            DELETE FROM @extschema@.links WHERE sync_name = v_name;
+            UPDATE @extschema@.syncs SET removed = true, version = (p_def->>'version')::bigint,
+                updated_at = now() WHERE id = v_id;
+        END IF;
+        PERFORM pg_notify('mmsync_config', v_name);
+        RETURN true;
+    END IF;
+
+    INSERT INTO @extschema@.syncs AS s (name, nodes, conflict, prefer, paused, version)
+    SELECT v_name, ARRAY(SELECT jsonb_array_elements_text(p_def->'members')), p_def->>'conflict',
+           p_def->>'prefer', (p_def->>'paused')::boolean, (p_def->>'version')::bigint
+    ON CONFLICT (name) DO UPDATE SET nodes = EXCLUDED.nodes, conflict = EXCLUDED.conflict,
+        prefer = EXCLUDED.prefer, paused = EXCLUDED.paused, removed = false,
+        version = EXCLUDED.version, updated_at = now()
+    RETURNING s.id INTO v_id;
+
+    FOR v_tab IN SELECT * FROM jsonb_array_elements(p_def->'tables') LOOP
+        v_relid := @extschema@._resolve_table(ARRAY[v_tab->>0, v_tab->>1]);
+        v_want := v_want || v_relid;
+        IF NOT EXISTS (SELECT 1 FROM @extschema@.sync_tables WHERE sync_id = v_id AND relid = v_relid) THEN
+            PERFORM @extschema@._attach_table(v_id, v_relid);
+        END IF;
+    END LOOP;
+    PERFORM @extschema@._detach_table(t.relid) FROM @extschema@.sync_tables t
+    WHERE t.sync_id = v_id AND NOT t.relid = ANY (v_want);
+    PERFORM pg_notify('mmsync_config', v_name);
+    RETURN true;
+END
+$$;

@@ -1,0 +1,119 @@
+-- Changes of a sync queued here that the peer has not applied yet, judged by the position the
+-- local sender last confirmed (see @extschema@.links).
+CREATE FUNCTION @extschema@._backlog(p_sync_id integer, p_peer text,
+    OUT backlog bigint, OUT oldest timestamptz)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT count(*), min(c.at)
+    FROM @extschema@.changes c
+    JOIN @extschema@.syncs s ON s.id = c.sync_id
+    LEFT JOIN @extschema@.links l ON l.sync_name = s.name AND l.peer = p_peer
+    WHERE c.sync_id = p_sync_id
+      AND (l.confirmed_lo IS NULL OR NOT pg_visible_in_snapshot(c.xid, l.confirmed_lo))
+$$;
+
+-- One row per sync and peer, readable at a glance in psql.
+--   state: paused | disconnected | catching up | in sync
+--   backlog / lag_seconds: changes made here that the peer has not applied, and the age of
+--   the oldest of them; rows_sent: changes applied at the peer; rows_applied: changes from
+--   the peer applied here.
+CREATE FUNCTION @extschema@.status()
+RETURNS TABLE (sync text, peer text, state text, backlog bigint, lag_seconds numeric,
+               rows_sent bigint, rows_applied bigint, last_error text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_local text := @extschema@.local_node();
+    v_r     record;
+    v_b     record;
+    v_hb    timestamptz;
+BEGIN
+    FOR v_r IN
+        SELECT s.id, s.name, s.paused, p.peer, l.state AS lstate, l.heartbeat_at, l.sent,
+               l.last_error AS lerr, pr.applied
+        FROM @extschema@.syncs s
+        CROSS JOIN LATERAL unnest(s.nodes) AS p(peer)
+        LEFT JOIN @extschema@.links l ON l.sync_name = s.name AND l.peer = p.peer
+        LEFT JOIN @extschema@.progress pr ON pr.sync_name = s.name AND pr.origin = p.peer
+        WHERE NOT s.removed AND p.peer IS DISTINCT FROM v_local
+        ORDER BY s.name, p.peer
+    LOOP
+        SELECT * INTO v_b FROM @extschema@._backlog(v_r.id, v_r.peer);
+        sync := v_r.name;
+        peer := v_r.peer;
+        backlog := v_b.backlog;
+        lag_seconds := coalesce(round(extract(epoch FROM clock_timestamp() - v_b.oldest)::numeric, 3), 0);
+        rows_sent := coalesce(v_r.sent, 0);
+        rows_applied := coalesce(v_r.applied, 0);
+        last_error := v_r.lerr;
+        IF v_r.paused THEN
+            state := 'paused';
+        ELSIF v_r.heartbeat_at IS NULL OR v_r.heartbeat_at < clock_timestamp() - interval '30 seconds' THEN
+            state := 'disconnected';
+            last_error := coalesce('agent not running: no heartbeat since '
+                                   || to_char(v_r.heartbeat_at, 'YYYY-MM-DD HH24:MI:SS TZ'),
+                                   'agent not running: no heartbeat yet');
+        ELSIF v_r.lstate IN ('connecting', 'disconnected', 'error', 'starting') THEN
+            state := 'disconnected';
+        ELSIF v_b.backlog > 0 THEN
+            state := 'catching up';
+        ELSE
+            state := 'in sync';
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
+-- Waits until every change of the sync committed here before the call has been applied at
+-- every peer; returns true, or false on timeout. For scripts and tests: "applied up to X".
+CREATE FUNCTION @extschema@.wait_synced(name text, timeout interval DEFAULT '60 seconds')
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_id       integer := @extschema@._sync_id(wait_synced.name);
+    v_deadline timestamptz := clock_timestamp() + wait_synced.timeout;
+    v_max      bigint := (SELECT coalesce(max(id), 0) FROM @extschema@.changes WHERE sync_id = v_id);
+BEGIN
+    LOOP
+        IF NOT EXISTS (
+            SELECT 1 FROM @extschema@.changes c
+            JOIN @extschema@.syncs s ON s.id = c.sync_id
+            CROSS JOIN LATERAL unnest(s.nodes) AS p(peer)
+            LEFT JOIN @extschema@.links l ON l.sync_name = s.name AND l.peer = p.peer
+            WHERE c.sync_id = v_id AND c.id <= v_max AND p.peer <> @extschema@.local_node()
+              AND (l.confirmed_lo IS NULL OR NOT pg_visible_in_snapshot(c.xid, l.confirmed_lo))) THEN
+            RETURN true;
+        END IF;
+        IF clock_timestamp() > v_deadline THEN
+            RETURN false;
+        END IF;
+        PERFORM pg_sleep(0.02);
+    END LOOP;
+END
+$$;
+
+-- Deletes up to p_limit changes of a sync that every peer has confirmed (called by the agent
+-- after each completed range). Returns the number deleted.
+CREATE FUNCTION @extschema@._purge(p_sync_id integer, p_limit integer DEFAULT 50000) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_n bigint;
+BEGIN
+    IF EXISTS (SELECT 1 FROM @extschema@.syncs s CROSS JOIN LATERAL unnest(s.nodes) p(peer)
+               LEFT JOIN @extschema@.links l ON l.sync_name = s.name AND l.peer = p.peer
+               WHERE s.id = p_sync_id AND p.peer <> @extschema@.local_node()
+                 AND l.confirmed_lo IS NULL) THEN
+        RETURN 0;
+    END IF;
+    DELETE FROM @extschema@.changes WHERE id IN (
+        SELECT c.id FROM @extschema@.changes c
+        WHERE c.sync_id = p_sync_id
+          AND NOT EXISTS (
+              SELECT 1 FROM @extschema@.syncs s CROSS JOIN LATERAL unnest(s.nodes) p(peer)
+              JOIN @extschema@.links l ON l.sync_name = s.name AND l.peer = p.peer
+              WHERE s.id = p_sync_id AND p.peer <> @extschema@.local_node()
+                AND NOT pg_visible_in_snapshot(c.xid, l.confirmed_lo))
+        ORDER BY c.id LIMIT p_limit);
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    RETURN v_n;
+END
+$$;

@@ -1,0 +1,28 @@
+-- A sync: a set of tables kept identical on a set of nodes. id is local to this node;
+-- name is the identity shared by all nodes. version orders configuration changes so that
+-- agents can push the newest definition to peers.
+CREATE TABLE @extschema@.syncs (
+    id          integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name        text NOT NULL UNIQUE CHECK (name ~ '^[a-z][a-z0-9_]{0,62}$'),
+    nodes       text[] NOT NULL CHECK (cardinality(nodes) >= 2),
+    conflict    text NOT NULL DEFAULT 'latest'
+                CHECK (conflict IN ('latest', 'prefer', 'keep_local', 'apply_remote', 'abort')),
+    prefer      text,
+    paused      boolean NOT NULL DEFAULT false,
+    removed     boolean NOT NULL DEFAULT false,
+    version     bigint NOT NULL DEFAULT 1,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- Tables of a sync. relid is this node's oid of the table; schema_name/table_name identify
+-- it across nodes. pk_cols lists the primary key columns in key order.
+CREATE TABLE @extschema@.sync_tables (
+    sync_id     integer NOT NULL REFERENCES @extschema@.syncs (id) ON DELETE CASCADE,
+    relid       oid NOT NULL UNIQUE,
+    schema_name name NOT NULL,
+    table_name  name NOT NULL,
+    pk_cols     text[] NOT NULL CHECK (cardinality(pk_cols) >= 1),
+    PRIMARY KEY (sync_id, relid),
+    UNIQUE (schema_name, table_name)
+);

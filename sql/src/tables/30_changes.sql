@@ -1,0 +1,18 @@
+-- The capture queue. One row per row change, written by @extschema@.capture().
+-- xid is the writing transaction's 64-bit id: senders select changes by commit snapshot
+-- ("visible in hi, not visible in lo"), never by "id > last id", so a transaction that
+-- commits after later-started ones is never skipped. Within a snapshot range rows are sent in
+-- id order, which for one row is the order its changes were made.
+CREATE TABLE @extschema@.changes (
+    id          bigint GENERATED ALWAYS AS IDENTITY (CACHE 32) PRIMARY KEY,
+    xid         xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
+    sync_id     integer NOT NULL,
+    relid       oid NOT NULL,
+    op          "char" NOT NULL CHECK (op IN ('I', 'U', 'D')),
+    at          timestamptz NOT NULL DEFAULT now(),
+    old         jsonb,
+    new         jsonb
+);
+ALTER TABLE @extschema@.changes SET (autovacuum_vacuum_scale_factor = 0.02);
+COMMENT ON TABLE @extschema@.changes IS
+    'mmsync capture queue: changes made on this node, purged once every peer has applied them';
