@@ -3,25 +3,48 @@
 -- This is the hottest code of mmsync. It is SECURITY DEFINER so that application roles need no
 -- right on the queue (a role that could insert into @extschema@.changes could make the peer apply
 -- rows it may not write), and therefore pins its search_path.
+-- Row images are jsonb (to_jsonb(row): matched by column name at the peer). A json column would be
+-- normalised by that (key order, white space), so a table with json columns gets their names as
+-- a second trigger argument and their exact text is kept as a JSON string instead.
 -- Changes made by the mmsync applier run with mmsync.origin set and are not captured again
 -- (no ping-pong), which needs no superuser rights.
 CREATE FUNCTION @extschema@.capture() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_old jsonb;
+    v_new jsonb;
 BEGIN
     IF pg_catalog.current_setting('mmsync.origin', true) <> '' THEN
         RETURN NULL;
     END IF;
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO @extschema@.changes (sync_id, relid, op, new)
-        VALUES (TG_ARGV[0]::integer, TG_RELID, 'I', pg_catalog.to_jsonb(NEW));
-    ELSIF TG_OP = 'UPDATE' THEN
-        INSERT INTO @extschema@.changes (sync_id, relid, op, old, new)
-        VALUES (TG_ARGV[0]::integer, TG_RELID, 'U', pg_catalog.to_jsonb(OLD), pg_catalog.to_jsonb(NEW));
-    ELSE
-        INSERT INTO @extschema@.changes (sync_id, relid, op, old)
-        VALUES (TG_ARGV[0]::integer, TG_RELID, 'D', pg_catalog.to_jsonb(OLD));
+    IF TG_OP <> 'DELETE' THEN
+        v_new := pg_catalog.to_jsonb(NEW);
+        IF TG_NARGS > 1 THEN
+            v_new := @extschema@._keep_json_text(v_new, pg_catalog.row_to_json(NEW), TG_ARGV[1]::text[]);
+        END IF;
     END IF;
+    IF TG_OP <> 'INSERT' THEN
+        v_old := pg_catalog.to_jsonb(OLD);
+        IF TG_NARGS > 1 THEN
+            v_old := @extschema@._keep_json_text(v_old, pg_catalog.row_to_json(OLD), TG_ARGV[1]::text[]);
+        END IF;
+    END IF;
+    INSERT INTO @extschema@.changes (sync_id, relid, op, old, new)
+    VALUES (TG_ARGV[0]::integer, TG_RELID, pg_catalog.left(TG_OP, 1)::"char", v_old, v_new);
     PERFORM pg_catalog.pg_notify('mmsync_changes', '');
     RETURN NULL;
+END
+$$;
+
+-- Replaces the values of the named json columns by their exact text (a JSON string).
+CREATE FUNCTION @extschema@._keep_json_text(p_row jsonb, p_json json, p_cols text[]) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_col text;
+BEGIN
+    FOREACH v_col IN ARRAY p_cols LOOP
+        p_row := jsonb_set(p_row, ARRAY[v_col], coalesce(to_jsonb(p_json ->> v_col), 'null'::jsonb));
+    END LOOP;
+    RETURN p_row;
 END
 $$;

@@ -75,6 +75,7 @@ DECLARE
     v_other text;
     v_nsp   name;
     v_rel   name;
+    v_json  text[];
 BEGIN
     SELECT n.nspname, c.relname INTO v_nsp, v_rel
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = p_relid;
@@ -94,8 +95,11 @@ BEGIN
     IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = p_relid AND tgname = 'mmsync_capture') THEN
         EXECUTE format('DROP TRIGGER mmsync_capture ON %I.%I', v_nsp, v_rel);
     END IF;
+    SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO v_json FROM pg_attribute a
+    WHERE a.attrelid = p_relid AND a.attnum > 0 AND NOT a.attisdropped AND a.atttypid = 'json'::regtype;
     EXECUTE format('CREATE TRIGGER mmsync_capture AFTER INSERT OR UPDATE OR DELETE ON %I.%I '
-                   'FOR EACH ROW EXECUTE FUNCTION @extschema@.capture(%L)', v_nsp, v_rel, p_sync_id);
+                   'FOR EACH ROW EXECUTE FUNCTION @extschema@.capture(%L%s)', v_nsp, v_rel, p_sync_id,
+                   CASE WHEN v_json IS NULL THEN '' ELSE format(', %L', v_json) END);
 END
 $$;
 

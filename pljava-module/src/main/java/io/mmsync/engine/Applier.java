@@ -80,22 +80,17 @@ final class Applier {
                 execute(peer, shape.deleteSql, jsonArray(run, Change::oldRow));
                 break;
             case UPDATE:
+                // A row missing here was deleted or moved here meanwhile: the update is skipped, not
+                // turned into an insert, or the row would come back on this node only. (Conflict
+                // resolution and the conflict log build on this.)
                 if (first.movesKey()) {
-                    int n;
                     try (PreparedStatement st = peer.prepareStatement(shape.moveSql)) {
                         st.setObject(1, first.oldRow(), Types.OTHER);
                         st.setObject(2, first.newRow(), Types.OTHER);
-                        n = st.executeUpdate();
-                    }
-                    if (n == 0) {
-                        execute(peer, shape.insertSql, jsonArray(run, Change::newRow));
+                        st.executeUpdate();
                     }
                 } else {
-                    String rows = jsonArray(run, Change::newRow);
-                    if (execute(peer, shape.updateSql, rows) < run.size()) {
-                        // some rows are missing at the peer: the new versions win (upsert)
-                        execute(peer, shape.insertSql, rows);
-                    }
+                    execute(peer, shape.updateSql, jsonArray(run, Change::newRow));
                 }
                 break;
             default:

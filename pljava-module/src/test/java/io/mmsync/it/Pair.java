@@ -1,0 +1,115 @@
+package io.mmsync.it;
+
+import io.mmsync.testenv.PgCluster;
+
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A blue/green pair of real PostgreSQL 15 clusters with database {@code app}, the mmsync
+ * extension on both, both nodes registered on blue and a schema created on both by the test.
+ * Agents are started by the test ({@link #startAgents()} or child processes).
+ */
+final class Pair implements AutoCloseable {
+    static final String DB = "app";
+
+    final PgCluster blue;
+    final PgCluster green;
+    private final List<Agent> agents = new ArrayList<>();
+
+    private Pair(PgCluster blue, PgCluster green) {
+        this.blue = blue;
+        this.green = green;
+    }
+
+    /** Starts both clusters and runs {@code schemaSql} on both, then registers the nodes on blue. */
+    static Pair start(String schemaSql) {
+        PgCluster b = PgCluster.start("blue");
+        PgCluster g;
+        try {
+            g = PgCluster.start("green");
+        } catch (RuntimeException e) {
+            b.close();
+            throw e;
+        }
+        Pair p = new Pair(b, g);
+        for (PgCluster c : List.of(b, g)) {
+            c.createDatabase(DB);
+            c.execute(DB, "CREATE EXTENSION mmsync");
+            if (schemaSql != null && !schemaSql.isBlank()) {
+                c.execute(DB, schemaSql);
+            }
+        }
+        b.execute(DB, "SELECT mmsync.add_node('blue', '" + b.conninfo(DB) + "', true)");
+        b.execute(DB, "SELECT mmsync.add_node('green', '" + g.conninfo(DB) + "')");
+        return p;
+    }
+
+    /** add_sync on blue only; green gets it from blue's agent. */
+    void addSync(String args) {
+        blue.execute(DB, "SELECT mmsync.add_sync('app', '{blue,green}'" + (args.isEmpty() ? "" : ", " + args) + ")");
+    }
+
+    void startAgents() {
+        agents.add(Agent.inProcess(blue.conninfo(DB)));
+        agents.add(Agent.inProcess(green.conninfo(DB)));
+    }
+
+    Agent.Child childAgent(PgCluster node) {
+        Agent.Child a = new Agent.Child(node.conninfo(DB), node.dataDir().getParent().resolve("agent-" + node.name() + ".log"));
+        agents.add(a);
+        return a;
+    }
+
+    void stopAgents() {
+        agents.forEach(Agent::stop);
+        agents.clear();
+    }
+
+    /** Waits until the sync exists on green (pushed by blue's agent). */
+    void awaitSyncOnGreen() {
+        Waits.until(Duration.ofSeconds(60), "sync pushed to green",
+                () -> green.queryLong(DB, "SELECT count(*) FROM mmsync.syncs WHERE name = 'app' AND NOT removed") == 1);
+    }
+
+    /** Waits until each node's committed changes are applied at the other ("applied up to now"). */
+    void awaitSynced() {
+        for (int round = 0; round < 2; round++) {
+            for (PgCluster c : List.of(blue, green)) {
+                String ok = c.queryString(DB, "SELECT mmsync.wait_synced('app', '120 seconds')");
+                if (!"t".equals(ok)) {
+                    throw new AssertionError("node " + c.name() + " did not sync within 120 s; status: "
+                            + c.queryString(DB, "SELECT string_agg(s::text, '; ') FROM mmsync.status() s"));
+                }
+            }
+        }
+    }
+
+    /** md5 of every row of the table, ordered: equal on both nodes iff the tables are identical. */
+    static String fingerprint(PgCluster c, String table) {
+        return c.queryString(DB, "SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '-') FROM "
+                + table + " t");
+    }
+
+    static void exec(PgCluster c, String sql) throws SQLException {
+        try (Connection conn = c.connect(DB); Statement st = conn.createStatement()) {
+            st.execute(sql);
+        }
+    }
+
+    Path dir() {
+        return blue.dataDir().getParent();
+    }
+
+    @Override
+    public void close() {
+        stopAgents();
+        green.close();
+        blue.close();
+    }
+}
