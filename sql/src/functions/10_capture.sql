@@ -48,3 +48,43 @@ BEGIN
     RETURN p_row;
 END
 $$;
+
+-- Capture for a table without a primary key synced as insert-only: inserts are queued; an
+-- update or delete cannot be replicated (no key names the row), so it is reported in
+-- @extschema@.set_aside and with a WARNING, never dropped in silence.
+CREATE FUNCTION @extschema@.capture_keyless() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF pg_catalog.current_setting('mmsync.origin', true) <> '' THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO @extschema@.changes (sync_id, relid, op, new)
+        VALUES (TG_ARGV[0]::integer, TG_RELID, 'I', pg_catalog.to_jsonb(NEW));
+        PERFORM pg_catalog.pg_notify('mmsync_changes', '');
+    ELSE
+        INSERT INTO @extschema@.set_aside (sync_name, origin, schema_name, table_name, op, old, new, error)
+        SELECT s.name, coalesce(@extschema@.local_node(), '?'), TG_TABLE_SCHEMA, TG_TABLE_NAME,
+               pg_catalog.left(TG_OP, 1)::"char", pg_catalog.to_jsonb(OLD),
+               CASE WHEN TG_OP = 'UPDATE' THEN pg_catalog.to_jsonb(NEW) END,
+               TG_OP || ' on insert-only table without primary key is not replicated'
+        FROM @extschema@.syncs s WHERE s.id = TG_ARGV[0]::integer;
+        RAISE WARNING 'mmsync: % on %.% is not replicated: the table has no primary key (insert-only sync)',
+            TG_OP, pg_catalog.quote_ident(TG_TABLE_SCHEMA), pg_catalog.quote_ident(TG_TABLE_NAME);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- Statement-level capture of TRUNCATE.
+CREATE FUNCTION @extschema@.capture_truncate() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF pg_catalog.current_setting('mmsync.origin', true) <> '' THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO @extschema@.changes (sync_id, relid, op) VALUES (TG_ARGV[0]::integer, TG_RELID, 'T');
+    PERFORM pg_catalog.pg_notify('mmsync_changes', '');
+    RETURN NULL;
+END
+$$;

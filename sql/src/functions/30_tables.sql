@@ -68,7 +68,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- Puts one table under a sync: records it and installs the capture trigger.
-CREATE FUNCTION @extschema@._attach_table(p_sync_id integer, p_relid oid) RETURNS void
+CREATE FUNCTION @extschema@._attach_table(p_sync_id integer, p_relid oid, p_mode text DEFAULT 'keyed') RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_pk    text[] := @extschema@._pk_cols(p_relid);
@@ -79,21 +79,26 @@ DECLARE
 BEGIN
     SELECT n.nspname, c.relname INTO v_nsp, v_rel
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = p_relid;
-    IF v_pk IS NULL THEN
+    IF v_pk IS NULL AND p_mode = 'keyed' THEN
         RAISE EXCEPTION 'mmsync: table %.% has no primary key', quote_ident(v_nsp), quote_ident(v_rel)
-            USING HINT = 'Add a primary key, or leave the table out of the sync.';
+            USING HINT = 'Add a primary key, leave the table out, or sync it insert-only (insert_only => ''...'').';
     END IF;
     SELECT s.name INTO v_other FROM @extschema@.sync_tables t JOIN @extschema@.syncs s ON s.id = t.sync_id
     WHERE t.relid = p_relid AND t.sync_id <> p_sync_id;
     IF FOUND THEN
         RAISE EXCEPTION 'mmsync: table %.% already belongs to sync "%"', quote_ident(v_nsp), quote_ident(v_rel), v_other;
     END IF;
-    INSERT INTO @extschema@.sync_tables (sync_id, relid, schema_name, table_name, pk_cols)
-    VALUES (p_sync_id, p_relid, v_nsp, v_rel, v_pk)
-    ON CONFLICT (sync_id, relid) DO UPDATE SET pk_cols = EXCLUDED.pk_cols,
+    INSERT INTO @extschema@.sync_tables (sync_id, relid, schema_name, table_name, pk_cols, mode)
+    VALUES (p_sync_id, p_relid, v_nsp, v_rel, coalesce(v_pk, '{}'), p_mode)
+    ON CONFLICT (sync_id, relid) DO UPDATE SET pk_cols = EXCLUDED.pk_cols, mode = EXCLUDED.mode,
         schema_name = EXCLUDED.schema_name, table_name = EXCLUDED.table_name;
-    IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = p_relid AND tgname = 'mmsync_capture') THEN
-        EXECUTE format('DROP TRIGGER mmsync_capture ON %I.%I', v_nsp, v_rel);
+    PERFORM @extschema@._drop_triggers(p_relid);
+    EXECUTE format('CREATE TRIGGER mmsync_truncate AFTER TRUNCATE ON %I.%I '
+                   'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.capture_truncate(%L)', v_nsp, v_rel, p_sync_id);
+    IF p_mode = 'insert_only' THEN
+        EXECUTE format('CREATE TRIGGER mmsync_capture AFTER INSERT OR UPDATE OR DELETE ON %I.%I '
+                       'FOR EACH ROW EXECUTE FUNCTION @extschema@.capture_keyless(%L)', v_nsp, v_rel, p_sync_id);
+        RETURN;
     END IF;
     SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO v_json FROM pg_attribute a
     WHERE a.attrelid = p_relid AND a.attnum > 0 AND NOT a.attisdropped AND a.atttypid = 'json'::regtype;
@@ -103,17 +108,21 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION @extschema@._detach_table(p_relid oid) RETURNS void
+CREATE FUNCTION @extschema@._drop_triggers(p_relid oid) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    v_nsp name;
-    v_rel name;
+    v_tg name;
 BEGIN
-    SELECT n.nspname, c.relname INTO v_nsp, v_rel
-    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = p_relid;
-    IF FOUND AND EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = p_relid AND tgname = 'mmsync_capture') THEN
-        EXECUTE format('DROP TRIGGER mmsync_capture ON %I.%I', v_nsp, v_rel);
-    END IF;
+    FOR v_tg IN SELECT tgname FROM pg_trigger WHERE tgrelid = p_relid AND tgname IN ('mmsync_capture', 'mmsync_truncate') LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', v_tg, p_relid::regclass);
+    END LOOP;
+END
+$$;
+
+CREATE FUNCTION @extschema@._detach_table(p_relid oid) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM @extschema@._drop_triggers(p_relid);
     DELETE FROM @extschema@.sync_tables WHERE relid = p_relid;
 END
 $$;
@@ -121,7 +130,7 @@ $$;
 -- Resolves a sync's table selection ('all' or a list, minus exclusions) to table oids.
 -- With 'all', tables without a primary key are left out with a NOTICE naming them; a table
 -- named explicitly must have one.
-CREATE FUNCTION @extschema@._select_tables(p_tables text, p_exclude text) RETURNS SETOF oid
+CREATE FUNCTION @extschema@._select_tables(p_tables text, p_exclude text, p_insert_only text DEFAULT NULL) RETURNS SETOF oid
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_ex    text[];
@@ -139,6 +148,8 @@ BEGIN
                 CONTINUE;
             END IF;
             IF @extschema@._pk_cols(v_t.relid) IS NULL THEN
+                CONTINUE WHEN v_t.relid IN (SELECT @extschema@._resolve_table(i.id)
+                                            FROM @extschema@._parse_table_list(p_insert_only) i(id));
                 v_skip := v_skip || format('%I.%I', v_t.schema_name, v_t.table_name);
                 CONTINUE;
             END IF;

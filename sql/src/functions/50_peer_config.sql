@@ -6,10 +6,14 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
         'nodes', (SELECT jsonb_object_agg(n.name, n.conninfo) FROM @extschema@.nodes n
                   WHERE n.name = ANY (s.nodes)),
         'members', to_jsonb(s.nodes), 'conflict', s.conflict, 'prefer', s.prefer,
-        'paused', s.paused, 'removed', s.removed,
-        'tables', coalesce((SELECT jsonb_agg(jsonb_build_array(t.schema_name, t.table_name)
+        'sequences', s.sequences, 'paused', s.paused, 'removed', s.removed,
+        'tables', coalesce((SELECT jsonb_agg(jsonb_build_array(t.schema_name, t.table_name, t.mode)
                                              ORDER BY t.schema_name, t.table_name)
-                            FROM @extschema@.sync_tables t WHERE t.sync_id = s.id), '[]'))
+                            FROM @extschema@.sync_tables t WHERE t.sync_id = s.id), '[]'),
+        'policies', coalesce((SELECT jsonb_agg(jsonb_build_array(p.schema_name, p.table_name, p.column_name, p.policy))
+                              FROM @extschema@.column_policies p JOIN @extschema@.sync_tables t
+                                ON t.schema_name = p.schema_name AND t.table_name = p.table_name
+                              WHERE t.sync_id = s.id), '[]'))
     FROM @extschema@.syncs s WHERE s.name = p_name
 $$;
 
@@ -27,6 +31,7 @@ DECLARE
     v_relid  oid;
     v_want   oid[] := '{}';
     v_tab    jsonb;
+    v_new    boolean;
 BEGIN
     IF v_local IS NULL THEN
         INSERT INTO @extschema@.nodes (name, conninfo, is_local)
@@ -57,23 +62,32 @@ BEGIN
         RETURN true;
     END IF;
 
-    INSERT INTO @extschema@.syncs AS s (name, nodes, conflict, prefer, paused, version)
+    INSERT INTO @extschema@.syncs AS s (name, nodes, conflict, prefer, sequences, paused, version)
     SELECT v_name, ARRAY(SELECT jsonb_array_elements_text(p_def->'members')), p_def->>'conflict',
-           p_def->>'prefer', (p_def->>'paused')::boolean, (p_def->>'version')::bigint
+           p_def->>'prefer', coalesce(p_def->>'sequences', 'none'), (p_def->>'paused')::boolean,
+           (p_def->>'version')::bigint
     ON CONFLICT (name) DO UPDATE SET nodes = EXCLUDED.nodes, conflict = EXCLUDED.conflict,
-        prefer = EXCLUDED.prefer, paused = EXCLUDED.paused, removed = false,
-        version = EXCLUDED.version, updated_at = now()
-    RETURNING s.id INTO v_id;
+        prefer = EXCLUDED.prefer, sequences = EXCLUDED.sequences, paused = EXCLUDED.paused,
+        removed = false, version = EXCLUDED.version, updated_at = now()
+    RETURNING s.id, (s.xmax = 0) INTO v_id, v_new;
 
     FOR v_tab IN SELECT * FROM jsonb_array_elements(p_def->'tables') LOOP
         v_relid := @extschema@._resolve_table(ARRAY[v_tab->>0, v_tab->>1]);
         v_want := v_want || v_relid;
-        IF NOT EXISTS (SELECT 1 FROM @extschema@.sync_tables WHERE sync_id = v_id AND relid = v_relid) THEN
-            PERFORM @extschema@._attach_table(v_id, v_relid);
+        IF NOT EXISTS (SELECT 1 FROM @extschema@.sync_tables
+                       WHERE sync_id = v_id AND relid = v_relid AND mode = coalesce(v_tab->>2, 'keyed')) THEN
+            PERFORM @extschema@._attach_table(v_id, v_relid, coalesce(v_tab->>2, 'keyed'));
         END IF;
     END LOOP;
     PERFORM @extschema@._detach_table(t.relid) FROM @extschema@.sync_tables t
     WHERE t.sync_id = v_id AND NOT t.relid = ANY (v_want);
+    DELETE FROM @extschema@.column_policies p USING @extschema@.sync_tables t
+    WHERE t.sync_id = v_id AND p.schema_name = t.schema_name AND p.table_name = t.table_name;
+    INSERT INTO @extschema@.column_policies
+    SELECT x->>0, x->>1, x->>2, x->>3 FROM jsonb_array_elements(coalesce(p_def->'policies', '[]')) x;
+    IF v_new AND p_def->>'sequences' = 'interleave' THEN
+        PERFORM @extschema@._interleave_sequences(v_id);
+    END IF;
     PERFORM pg_notify('mmsync_config', v_name);
     RETURN true;
 END

@@ -12,10 +12,11 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- One row per sync and peer, readable at a glance in psql.
---   state: paused | disconnected | catching up | in sync
+--   state: paused | disconnected | catching up | in sync | needs resync
 --   backlog / lag_seconds: changes made here that the peer has not applied, and the age of
 --   the oldest of them; rows_sent: changes applied at the peer; rows_applied: changes from
---   the peer applied here.
+--   the peer applied here; last_error: the link's last error, preceded by a warning when the
+--   backlog is over the sync's warning threshold (set_retention) or the peer needs a resync.
 CREATE FUNCTION @extschema@.status()
 RETURNS TABLE (sync text, peer text, state text, backlog bigint, lag_seconds numeric,
                rows_sent bigint, rows_applied bigint, last_error text)
@@ -25,6 +26,9 @@ DECLARE
     v_r     record;
     v_b     record;
     v_hb    timestamptz;
+    v_ret   record;
+    v_warn  text;
+    v_rs    record;
 BEGIN
     FOR v_r IN
         SELECT s.id, s.name, s.paused, p.peer, l.state AS lstate, l.heartbeat_at, l.sent,
@@ -57,6 +61,30 @@ BEGIN
             state := 'catching up';
         ELSE
             state := 'in sync';
+        END IF;
+        SELECT * INTO v_ret FROM @extschema@._retention_of(v_r.name);
+        SELECT * INTO v_rs FROM @extschema@.resync_needed x WHERE x.sync_name = v_r.name AND x.peer = v_r.peer;
+        IF FOUND THEN
+            state := 'needs resync';
+            v_warn := format('node %s needs a resync: the %s changes queued for it were dropped at %s (%s; '
+                             'retention limit of this node); nothing is sent to it until mmsync.clear_resync(%L, %L)',
+                             v_r.peer, v_rs.dropped, to_char(v_rs.since, 'YYYY-MM-DD HH24:MI:SS TZ'), v_rs.reason,
+                             v_r.name, v_r.peer);
+        ELSIF v_b.backlog >= v_ret.warn_changes THEN
+            v_warn := format('warning: %s changes queued for node %s, over the warning threshold of %s%s',
+                             v_b.backlog, v_r.peer, v_ret.warn_changes,
+                             CASE WHEN v_ret.max_changes IS NOT NULL
+                                  THEN format(' (at more than %s it needs a resync)', v_ret.max_changes) ELSE '' END);
+        ELSIF v_b.oldest < clock_timestamp() - v_ret.warn_age THEN
+            v_warn := format('warning: a change queued for node %s is older than the warning threshold of %s%s',
+                             v_r.peer, v_ret.warn_age,
+                             CASE WHEN v_ret.max_age IS NOT NULL
+                                  THEN format(' (at %s it needs a resync)', v_ret.max_age) ELSE '' END);
+        ELSE
+            v_warn := NULL;
+        END IF;
+        IF v_warn IS NOT NULL THEN
+            last_error := v_warn || coalesce('; ' || last_error, '');
         END IF;
         RETURN NEXT;
     END LOOP;

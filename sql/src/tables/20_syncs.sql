@@ -8,6 +8,8 @@ CREATE TABLE @extschema@.syncs (
     conflict    text NOT NULL DEFAULT 'latest'
                 CHECK (conflict IN ('latest', 'prefer', 'keep_local', 'apply_remote', 'abort')),
     prefer      text,
+    -- 'interleave': each node's sequences of synced tables hand out disjoint values
+    sequences   text NOT NULL DEFAULT 'none' CHECK (sequences IN ('none', 'interleave')),
     paused      boolean NOT NULL DEFAULT false,
     removed     boolean NOT NULL DEFAULT false,
     version     bigint NOT NULL DEFAULT 1,
@@ -22,7 +24,21 @@ CREATE TABLE @extschema@.sync_tables (
     relid       oid NOT NULL UNIQUE,
     schema_name name NOT NULL,
     table_name  name NOT NULL,
-    pk_cols     text[] NOT NULL CHECK (cardinality(pk_cols) >= 1),
+    pk_cols     text[] NOT NULL,
+    -- 'keyed': a primary key identifies rows; 'insert_only': a table without one whose inserts
+    -- are replicated (updates and deletes on it are reported in @extschema@.set_aside)
+    mode        text NOT NULL DEFAULT 'keyed' CHECK (mode IN ('keyed', 'insert_only')),
+    CHECK (mode = 'insert_only' OR cardinality(pk_cols) >= 1),
     PRIMARY KEY (sync_id, relid),
     UNIQUE (schema_name, table_name)
+);
+
+-- Per-column apply policies. 'delta': an update adds the difference old -> new to the peer's
+-- value instead of overwriting it, so counters incremented on both nodes add up.
+CREATE TABLE @extschema@.column_policies (
+    schema_name name NOT NULL,
+    table_name  name NOT NULL,
+    column_name name NOT NULL,
+    policy      text NOT NULL CHECK (policy IN ('delta')),
+    PRIMARY KEY (schema_name, table_name, column_name)
 );

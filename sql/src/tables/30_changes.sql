@@ -8,8 +8,10 @@ CREATE TABLE @extschema@.changes (
     xid         xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
     sync_id     integer NOT NULL,
     relid       oid NOT NULL,
-    op          "char" NOT NULL CHECK (op IN ('I', 'U', 'D')),
-    at          timestamptz NOT NULL DEFAULT now(),
+    op          "char" NOT NULL CHECK (op IN ('I', 'U', 'D', 'T')),
+    -- when the row was changed (not when its transaction began): conflict resolution 'latest'
+    -- compares these, so a change made after another was seen always carries a later time
+    at          timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
     old         jsonb,
     new         jsonb
 );

@@ -2,24 +2,21 @@ package io.mmsync.engine;
 
 import io.mmsync.engine.model.Change;
 import io.mmsync.engine.model.Page;
-import io.mmsync.engine.model.TableRef;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
+import java.sql.Savepoint;
 import java.sql.Timestamp;
-import java.sql.Types;
 import java.time.Instant;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
-import java.util.function.Function;
 
 /**
  * Applies a page of an origin's changes at a peer in one peer transaction, together with the
- * new position in the peer's {@code mmsync.progress}: a crash at any instant leaves either both
- * or neither. The transaction sets {@code mmsync.origin}, so the peer's capture triggers do not
- * queue these rows again.
+ * new position in the peer's {@code mmsync.progress} and the conflicts resolved on the way: a
+ * crash at any instant leaves all or none of them. The transaction sets {@code mmsync.origin}, so
+ * the peer's capture triggers do not queue these rows again. A change the peer cannot apply is set
+ * aside (see {@link SetAside}) and the rest of the page goes on.
  */
 final class Applier {
     private static final String PROGRESS_SQL = "INSERT INTO mmsync.progress AS p "
@@ -30,29 +27,70 @@ final class Applier {
             + "last_change_at = coalesce(EXCLUDED.last_change_at, p.last_change_at), applied_at = pg_catalog.now()";
 
     private final String peerName;
-    private final Map<TableRef, TableShape> shapes = new HashMap<>();
+    private final Shapes shapes;
+    private final RunExecutor executor;
 
     Applier(String peerName) {
         this.peerName = peerName;
+        this.shapes = new Shapes(peerName);
+        this.executor = new RunExecutor(shapes);
     }
 
-    /** Forgets the peer's table shapes (after a reconnect or a schema error). */
-    void resetShapes() {
-        shapes.clear();
+    /** What applying a page did. */
+    static final class Result {
+        final int conflicts;
+        final int setAside;
+
+        Result(int conflicts, int setAside) {
+            this.conflicts = conflicts;
+            this.setAside = setAside;
+        }
     }
 
-    void apply(Connection peer, String syncName, String origin, Page page) throws SQLException {
+    static void markOrigin(Connection peer, String origin) throws SQLException {
+        try (PreparedStatement st = peer.prepareStatement("SELECT pg_catalog.set_config('mmsync.origin', ?, true)")) {
+            st.setString(1, origin);
+            st.execute();
+        }
+    }
+
+    Result apply(Connection peer, ChangeReader.SyncState sync, String origin, Page page) throws SQLException {
+        shapes.use(peer);
+        try {
+            return attempt(peer, sync, origin, page, false);
+        } catch (SQLException e) {
+            if (!SetAside.isDataError(e)) {
+                throw e;
+            }
+            shapes.clear();
+            return attempt(peer, sync, origin, page, true);
+        }
+    }
+
+    /** Set-aside changes of this origin applied again; returns how many went through. */
+    int retrySetAside(Connection peer, String sync, String origin) throws SQLException {
+        shapes.use(peer);
+        return SetAside.retry(peer, sync, origin, executor);
+    }
+
+    private Result attempt(Connection peer, ChangeReader.SyncState sync, String origin, Page page, boolean careful)
+            throws SQLException {
         peer.setAutoCommit(false);
         try {
-            try (PreparedStatement st = peer.prepareStatement("SELECT pg_catalog.set_config('mmsync.origin', ?, true)")) {
-                st.setString(1, origin);
-                st.execute();
+            markOrigin(peer, origin);
+            Resolver.Outcome outcome = Resolver.resolve(peer, sync, origin, peerName, page.changes(), shapes);
+            if (outcome.pending) {
+                peer.rollback();
+                throw pending(peer, sync, origin, outcome);
             }
-            for (List<Change> run : Runs.split(page.changes())) {
-                applyRun(peer, run);
+            int setAside = 0;
+            for (RunExecutor.Run run : RunExecutor.split(page.changes(), outcome)) {
+                setAside += careful ? carefully(peer, sync.name, origin, run) : run(peer, run);
             }
-            recordProgress(peer, syncName, origin, page);
+            ConflictLog.write(peer, outcome.conflicts, outcome.decidedConflictIds);
+            recordProgress(peer, sync.name, origin, page);
             peer.commit();
+            return new Result(outcome.conflicts.size(), setAside);
         } catch (SQLException | RuntimeException e) {
             try {
                 peer.rollback();
@@ -64,70 +102,73 @@ final class Applier {
             try {
                 peer.setAutoCommit(true);
             } catch (SQLException ignored) {
-                // the connection is broken; the caller reconnects and learns of it there
+                // the connection is broken; the link reconnects and learns of it there
             }
         }
     }
 
-    private void applyRun(Connection peer, List<Change> run) throws SQLException {
-        Change first = run.get(0);
-        TableShape shape = shape(peer, first.table());
-        switch (first.op()) {
-            case INSERT:
-                execute(peer, shape.insertSql, jsonArray(run, Change::newRow));
-                break;
-            case DELETE:
-                execute(peer, shape.deleteSql, jsonArray(run, Change::oldRow));
-                break;
-            case UPDATE:
-                // A row missing here was deleted or moved here meanwhile: the update is skipped, not
-                // turned into an insert, or the row would come back on this node only. (Conflict
-                // resolution and the conflict log build on this.)
-                if (first.movesKey()) {
-                    try (PreparedStatement st = peer.prepareStatement(shape.moveSql)) {
-                        st.setObject(1, first.oldRow(), Types.OTHER);
-                        st.setObject(2, first.newRow(), Types.OTHER);
-                        st.executeUpdate();
-                    }
-                } else {
-                    execute(peer, shape.updateSql, jsonArray(run, Change::newRow));
+    private int run(Connection peer, RunExecutor.Run run) throws SQLException {
+        executor.execute(peer, run);
+        return 0;
+    }
+
+    /** A run under a savepoint; if it fails, its changes one by one, setting aside those that fail. */
+    private int carefully(Connection peer, String sync, String origin, RunExecutor.Run run) throws SQLException {
+        Savepoint sp = peer.setSavepoint();
+        try {
+            executor.execute(peer, run);
+            peer.releaseSavepoint(sp);
+            return 0;
+        } catch (SQLException e) {
+            if (!SetAside.isDataError(e)) {
+                throw e;
+            }
+            peer.rollback(sp);
+            shapes.clear();
+        }
+        int failed = 0;
+        for (Change c : run.changes) {
+            RunExecutor.Run single = new RunExecutor.Run(run.verdict);
+            single.changes.add(c);
+            Savepoint one = peer.setSavepoint();
+            try {
+                executor.execute(peer, single);
+                peer.releaseSavepoint(one);
+            } catch (SQLException e) {
+                if (!SetAside.isDataError(e)) {
+                    throw e;
                 }
-                break;
-            default:
-                throw new IllegalStateException("unhandled operation " + first.op());
-        }
-    }
-
-    private TableShape shape(Connection peer, TableRef table) throws SQLException {
-        TableShape s = shapes.get(table);
-        if (s == null) {
-            s = TableShape.load(peer, table, peerName);
-            shapes.put(table, s);
-        }
-        return s;
-    }
-
-    private static int execute(Connection peer, String sql, String json) throws SQLException {
-        try (PreparedStatement st = peer.prepareStatement(sql)) {
-            st.setObject(1, json, Types.OTHER);
-            return st.executeUpdate();
-        }
-    }
-
-    private static String jsonArray(List<Change> run, Function<Change, String> row) {
-        long size = 2;
-        for (Change c : run) {
-            size += c.weight();
-        }
-        StringBuilder sb = new StringBuilder((int) Math.min(Integer.MAX_VALUE - 16, size));
-        sb.append('[');
-        for (int i = 0; i < run.size(); i++) {
-            if (i > 0) {
-                sb.append(',');
+                peer.rollback(one);
+                shapes.clear();
+                SetAside.record(peer, sync, origin, c, e);
+                failed++;
             }
-            sb.append(row.apply(run.get(i)));
         }
-        return sb.append(']').toString();
+        return failed;
+    }
+
+    /** Logs the undecided conflicts (in their own transaction) and stops the sync. */
+    private SQLException pending(Connection peer, ChangeReader.SyncState sync, String origin, Resolver.Outcome outcome)
+            throws SQLException {
+        List<ConflictLog.Entry> undecided = outcome.conflicts.stream()
+                .filter(e -> e.resolution.equals("pending")).collect(java.util.stream.Collectors.toList());
+        try (PreparedStatement st = peer.prepareStatement(
+                "DELETE FROM mmsync.conflicts WHERE origin = ? AND origin_change = ? AND resolution = 'pending'")) {
+            for (ConflictLog.Entry e : undecided) {
+                st.setString(1, origin);
+                st.setLong(2, e.change.id().asLong());
+                st.addBatch();
+            }
+            st.executeBatch();
+        }
+        ConflictLog.write(peer, undecided, List.of());
+        peer.commit();
+        ConflictLog.Entry first = undecided.get(0);
+        return new ConflictPendingException("mmsync: conflict on " + first.change.table() + " key (" + first.change.key()
+                .replace('\u001f', ',') + ") between " + origin + " and " + peerName + " under strategy abort: "
+                + undecided.size() + " undecided; on " + peerName + " see SELECT * FROM mmsync.conflicts WHERE resolution = "
+                + "'pending', decide with mmsync.resolve_conflict(id, 'apply' | 'skip'), then SELECT mmsync.resume('"
+                + sync.name + "')");
     }
 
     private static void recordProgress(Connection peer, String syncName, String origin, Page page) throws SQLException {
@@ -146,6 +187,13 @@ final class Applier {
             st.setLong(6, page.changes().size());
             st.setTimestamp(7, last == null ? null : Timestamp.from(last));
             st.executeUpdate();
+        }
+    }
+
+    /** An abort-strategy conflict waits for the DBA. */
+    static final class ConflictPendingException extends SQLException {
+        ConflictPendingException(String message) {
+            super(message, "40P99");
         }
     }
 }

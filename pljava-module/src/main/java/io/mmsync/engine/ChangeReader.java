@@ -27,8 +27,10 @@ final class ChangeReader {
             + "FROM pg_catalog.unnest(t.pk_cols) WITH ORDINALITY AS k(col, ord))";
 
     static final String PAGE_SQL = "SELECT c.id, n.nspname, cl.relname, c.op, c.at, c.old::text, c.new::text, "
-            + String.format(KEY_EXPR, "coalesce(c.old, c.new)") + " AS key, "
-            + "CASE WHEN c.op = 'U' THEN " + String.format(KEY_EXPR, "c.new") + " END AS newkey "
+            + "CASE WHEN c.op = 'T' OR t.mode = 'insert_only' THEN 'id:' || c.id ELSE "
+            + String.format(KEY_EXPR, "coalesce(c.old, c.new)") + " END AS key, "
+            + "CASE WHEN c.op = 'U' THEN " + String.format(KEY_EXPR, "c.new") + " END AS newkey, "
+            + "t.mode = 'insert_only' AS insert_only "
             + "FROM mmsync.changes c "
             + "JOIN mmsync.sync_tables t ON t.relid = c.relid "
             + "JOIN pg_catalog.pg_class cl ON cl.oid = c.relid "
@@ -38,8 +40,8 @@ final class ChangeReader {
             + "AND (?::pg_snapshot IS NULL OR NOT pg_catalog.pg_visible_in_snapshot(c.xid, ?::pg_snapshot)) "
             + "ORDER BY c.id LIMIT ?";
 
-    static final String STATE_SQL = "SELECT pg_catalog.pg_current_snapshot()::text, s.id, s.paused, s.removed, s.version "
-            + "FROM mmsync.syncs s WHERE s.name = ?";
+    static final String STATE_SQL = "SELECT pg_catalog.pg_current_snapshot()::text, s.id, s.paused, s.removed, s.version, "
+            + "s.conflict, s.prefer FROM mmsync.syncs s WHERE s.name = ?";
 
     private final int maxRows;
     private final long maxBytes;
@@ -57,7 +59,8 @@ final class ChangeReader {
                 if (!rs.next()) {
                     return null;
                 }
-                return new SyncState(rs.getString(1), rs.getInt(2), rs.getBoolean(3), rs.getBoolean(4), rs.getLong(5));
+                return new SyncState(rs.getString(1), rs.getInt(2), rs.getBoolean(3), rs.getBoolean(4), rs.getLong(5),
+                        syncName, rs.getString(6), rs.getString(7));
             }
         }
     }
@@ -105,7 +108,7 @@ final class ChangeReader {
         Timestamp at = rs.getTimestamp(5);
         return new Change(ChangeId.valueOf(rs.getLong(1)), new TableRef(rs.getString(2), rs.getString(3)),
                 Op.fromCode(rs.getString(4)), at == null ? null : at.toInstant(),
-                rs.getString(8), rs.getString(9), rs.getString(6), rs.getString(7));
+                rs.getString(8), rs.getString(9), rs.getString(6), rs.getString(7), rs.getBoolean(10));
     }
 
     /** A sync's row on the local node. */
@@ -115,13 +118,22 @@ final class ChangeReader {
         final boolean paused;
         final boolean removed;
         final long version;
+        final String name;
+        /** latest | prefer | keep_local | apply_remote | abort */
+        final String conflict;
+        /** the node that wins conflicts under prefer, keep_local and apply_remote */
+        final String prefer;
 
-        SyncState(String snapshot, int id, boolean paused, boolean removed, long version) {
+        SyncState(String snapshot, int id, boolean paused, boolean removed, long version, String name,
+                  String conflict, String prefer) {
             this.snapshot = snapshot;
             this.id = id;
             this.paused = paused;
             this.removed = removed;
             this.version = version;
+            this.name = name;
+            this.conflict = conflict;
+            this.prefer = prefer;
         }
     }
 }

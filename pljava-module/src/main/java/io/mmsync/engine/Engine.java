@@ -37,6 +37,8 @@ public final class Engine implements Runnable {
     private final Connector local;
     private final Map<String, Link> links = new HashMap<>();
     private final Map<String, Long> removalsPushed = new HashMap<>();
+    /** The peer conninfo each running link was started with (a changed one restarts the link). */
+    private final Map<String, String> linkConninfo = new HashMap<>();
     private final Backoff backoff = new Backoff(Duration.ofMillis(100), Duration.ofSeconds(5));
     private volatile boolean stopping;
     private volatile Connection watch;
@@ -139,10 +141,12 @@ public final class Engine implements Runnable {
                 startLink(key, sync, me, peerName, rs.getString(5), removed ? version : -1);
             }
         }
+        enforceRetention(c);
         synchronized (this) {
             links.entrySet().removeIf(e -> {
                 if (!wanted.contains(e.getKey())) {
                     e.getValue().stop();
+                    linkConninfo.remove(e.getKey());
                     return true;
                 }
                 return false;
@@ -154,6 +158,13 @@ public final class Engine implements Runnable {
                                         long removalVersion) {
         Link existing = links.get(key);
         if (existing != null && !existing.isFinished()) {
+            if (!conninfo.equals(linkConninfo.get(key))) {
+                // add_node() with a new conninfo (a fixed host, port or TLS setting): stop this link;
+                // a later round starts the new one once the old has finished, so that two senders
+                // never work on the same (sync, peer) at once.
+                LOG.info("mmsync engine: conninfo of node " + peerName + " changed; link " + key + " reconnects");
+                existing.stop();
+            }
             return;
         }
         if (existing != null && removalVersion >= 0) {
@@ -169,9 +180,26 @@ public final class Engine implements Runnable {
             return;
         }
         links.put(key, link);
+        linkConninfo.put(key, conninfo);
         Thread t = threads.newThread(link);
         t.setName("mmsync-link-" + key);
         t.start();
+    }
+
+    /**
+     * Applies the retention limits (mmsync.set_retention): a peer whose backlog went past its sync's
+     * limit is marked as needing a resync and the changes queued for it are dropped, so that a peer
+     * that stays away cannot fill this node's disk. Runs every round (at least every heartbeat).
+     */
+    private void enforceRetention(Connection c) throws SQLException {
+        try (Statement st = c.createStatement();
+             ResultSet rs = st.executeQuery("SELECT sync, peer, dropped, reason FROM mmsync._enforce_retention()")) {
+            while (rs.next()) {
+                LOG.warning("mmsync engine: sync " + rs.getString(1) + ": node " + rs.getString(2) + " is past the retention limit ("
+                        + rs.getString(4) + "): dropped the " + rs.getLong(3) + " changes queued for it; it needs a resync"
+                        + " (see mmsync.status() and docs/operations.md)");
+            }
+        }
     }
 
     private synchronized void stopLinks() {

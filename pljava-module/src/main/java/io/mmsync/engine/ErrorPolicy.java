@@ -54,17 +54,29 @@ final class ErrorPolicy {
         return kind == Kind.AUTHENTICATION || kind == Kind.SCHEMA ? Duration.ofSeconds(2) : Duration.ZERO;
     }
 
-    /** A one-line description for status and logs: the innermost useful message. */
+    /**
+     * A one-line description for status and logs: the innermost useful message, and for a lost
+     * connection what the socket said ("Read timed out", "Connection reset"), which pgJDBC's own
+     * message ("An I/O error occurred while sending to the backend") leaves out.
+     */
     static String describe(Throwable t) {
         String msg = t.getMessage();
+        Throwable sql = null;
         for (Throwable c = t; c != null; c = c.getCause()) {
             if (c instanceof SQLException && c.getMessage() != null) {
                 msg = c.getMessage();
+                sql = c;
                 break;
             }
         }
         if (msg == null) {
             msg = t.getClass().getSimpleName();
+        }
+        for (Throwable c = sql; c != null; c = c.getCause()) {
+            if (c instanceof IOException && c.getMessage() != null && !msg.contains(c.getMessage())) {
+                msg = msg + ": " + c.getMessage();
+                break;
+            }
         }
         msg = msg.replaceAll("\\s+", " ").trim();
         return msg.length() > 500 ? msg.substring(0, 500) + "..." : msg;

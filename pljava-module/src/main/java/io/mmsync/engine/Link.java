@@ -10,6 +10,7 @@ import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
+import java.util.Objects;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -41,6 +42,7 @@ final class Link implements Runnable {
     private long lastBeat;
     private String lastLogged;
     private long lastLoggedAt;
+    private boolean heldForResync;
 
     Link(String syncName, String origin, Connector local, Connector peer, EngineConfig config) {
         this.syncName = syncName;
@@ -106,10 +108,10 @@ final class Link implements Runnable {
         store.state(lc, "connecting", null);
         Connection pc = peer.open("applier " + syncName + " from " + origin);
         openPeer = pc;
-        applier.resetShapes();
         PeerStore.requireExtension(pc, peer.nodeName());
         pushedVersion = -1;
         Position pos = PeerStore.readPosition(pc, syncName, origin);
+        String storedLo = pos.lo();
         store.state(lc, "running", null);
         if (backoff.failures() > 0) {
             LOG.info(logPrefix + "connected again after " + backoff.failures() + " failed attempts");
@@ -138,9 +140,26 @@ final class Link implements Runnable {
                 pos = pos.openRange(sync.snapshot);
             }
             Page page = reader.read(lc, sync.id, pos);
-            if (!page.isEmpty() || !pos.lastId().equals(ChangeId.NONE)) {
-                applier.apply(pc, syncName, origin, page);
-                store.confirmed(lc, page.next(), page.changes().size());
+            // Checked after the read: the retention limit marks the peer and drops its queue in one
+            // transaction, so a page read before that is whole, and one read after sees the mark.
+            if (heldForResync(lc)) {
+                waitForWake(lc);
+                continue;
+            }
+            boolean beatDue = System.nanoTime() - lastBeat >= config.heartbeat().toNanos();
+            // an idle link still moves its position at the peer now and then: the peer purges its
+            // own queue only once it has everything this node committed (see mmsync._purge)
+            boolean idleProgress = page.isEmpty() && beatDue && !Objects.equals(page.next().lo(), storedLo);
+            if (!page.isEmpty() || !pos.lastId().equals(ChangeId.NONE) || idleProgress) {
+                try {
+                    applier.apply(pc, sync, origin, page);
+                } catch (Applier.ConflictPendingException e) {
+                    PeerStore.pauseLocally(lc, syncName);
+                    throw e;
+                }
+                storedLo = page.next().lo();
+                String horizon = page.rangeComplete() ? PeerStore.snapshot(pc) : null;
+                store.confirmed(lc, page.next(), page.changes().size(), horizon);
                 lastBeat = System.nanoTime();
                 pos = page.next();
                 if (page.rangeComplete()) {
@@ -151,9 +170,24 @@ final class Link implements Runnable {
                 }
             }
             pos = page.next();
+            if (beatDue) {
+                applier.retrySetAside(pc, syncName, origin);
+                store.purge(lc, sync.id);
+            }
             waitForWake(lc);
         }
         return false;
+    }
+
+    /** True while the peer is marked as needing a resync (mmsync.resync_needed): nothing is sent. */
+    private boolean heldForResync(Connection lc) throws SQLException {
+        String reason = store.resyncNeeded(lc);
+        if (reason != null && !heldForResync) {
+            LOG.warning(logPrefix + "not sending: " + peer.nodeName() + " needs a resync (" + reason
+                    + "); see mmsync.status() and docs/operations.md");
+        }
+        heldForResync = reason != null;
+        return heldForResync;
     }
 
     private void waitForWake(Connection lc) throws SQLException {

@@ -40,14 +40,40 @@ final class LinkStore {
         }
     }
 
-    /** After a peer commit: the peer holds {@code pos}; {@code applied} more changes were sent. */
-    void confirmed(Connection local, Position pos, int applied) throws SQLException {
+    /**
+     * After a peer commit: the peer holds {@code pos}; {@code applied} more changes were sent.
+     * With {@code peerHorizon} (the peer's snapshot after that commit, taken when a range is
+     * complete) a purge mark is added.
+     */
+    void confirmed(Connection local, Position pos, int applied, String peerHorizon) throws SQLException {
         try (PreparedStatement st = local.prepareStatement(CONFIRM_SQL)) {
             st.setString(1, pos.lo());
             st.setLong(2, applied);
             st.setString(3, syncName);
             st.setString(4, peer);
             st.executeUpdate();
+        }
+        if (peerHorizon != null && pos.lo() != null) {
+            try (PreparedStatement st = local.prepareStatement(
+                    "SELECT mmsync._add_purge_mark(?, ?, ?::pg_snapshot, ?::pg_snapshot)")) {
+                st.setString(1, syncName);
+                st.setString(2, peer);
+                st.setString(3, pos.lo());
+                st.setString(4, peerHorizon);
+                st.execute();
+            }
+        }
+    }
+
+    /** Why the peer needs a resync (retention limit reached), or null if it does not. */
+    String resyncNeeded(Connection local) throws SQLException {
+        try (PreparedStatement st = local.prepareStatement(
+                "SELECT reason FROM mmsync.resync_needed WHERE sync_name = ? AND peer = ?")) {
+            st.setString(1, syncName);
+            st.setString(2, peer);
+            try (java.sql.ResultSet rs = st.executeQuery()) {
+                return rs.next() ? rs.getString(1) : null;
+            }
         }
     }
 

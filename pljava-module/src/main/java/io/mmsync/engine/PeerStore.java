@@ -62,4 +62,21 @@ final class PeerStore {
             }
         }
     }
+
+    /** The peer's current snapshot: its horizon right after an apply committed. */
+    static String snapshot(Connection peer) throws SQLException {
+        try (PreparedStatement st = peer.prepareStatement("SELECT pg_catalog.pg_current_snapshot()::text");
+             ResultSet rs = st.executeQuery()) {
+            rs.next();
+            return rs.getString(1);
+        }
+    }
+
+    /** Pauses the sync on the local node (the agent pushes the pause to the peers). */
+    static void pauseLocally(Connection local, String syncName) throws SQLException {
+        try (PreparedStatement st = local.prepareStatement("SELECT mmsync.pause(?)")) {
+            st.setString(1, syncName);
+            st.execute();
+        }
+    }
 }

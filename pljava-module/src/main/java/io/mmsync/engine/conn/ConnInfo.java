@@ -14,6 +14,11 @@ import java.util.Properties;
  * string stored in {@code mmsync.nodes}. {@link #toString()} never shows a password.
  */
 public final class ConnInfo {
+    /** See {@link #readTimeoutSeconds()}. */
+    public static final int DEFAULT_READ_TIMEOUT_SECONDS = 20;
+    /** Floor of the server-side idle-in-transaction timeout, against client pauses (GC). */
+    static final int MIN_IDLE_IN_TRANSACTION_SECONDS = 5;
+
     private final Map<String, String> params;
 
     private ConnInfo(Map<String, String> params) {
@@ -118,6 +123,37 @@ public final class ConnInfo {
         return URLDecoder.decode(s.replace("+", "%2B"), StandardCharsets.UTF_8);
     }
 
+    /**
+     * How long the engine waits for any answer from this server before it drops the connection
+     * and reconnects (pgJDBC's socketTimeout), in seconds. A peer behind a dead network path never
+     * answers and never closes the connection: without this bound a link would wait in a socket
+     * read forever (TCP keepalive does not help while a request is outstanding, and the kernel's
+     * retransmission timeout is about 15 minutes). Every request of a link is bounded (a batch is at
+     * most 5,000 rows / 16 MB), so no healthy server stays silent this long; a batch that waits
+     * longer on a row lock is rolled back and retried, which is safe (the position commits with
+     * the rows). Waits for notifications set their own timeout and are not affected.
+     * <p>
+     * libpq's {@code tcp_user_timeout} keyword (milliseconds; pgJDBC cannot set the TCP option) sets
+     * it per node; 0 or absent means {@value #DEFAULT_READ_TIMEOUT_SECONDS} s, which keeps a stuck link
+     * from looking like a dead agent in status (no heartbeat for 30 s).
+     */
+    public int readTimeoutSeconds() {
+        String v = params.get("tcp_user_timeout");
+        if (v == null || v.isBlank()) {
+            return DEFAULT_READ_TIMEOUT_SECONDS;
+        }
+        long ms;
+        try {
+            ms = Long.parseLong(v.trim());
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("malformed conninfo: tcp_user_timeout \"" + v + "\" is not a number of milliseconds", e);
+        }
+        if (ms < 0) {
+            throw new IllegalArgumentException("malformed conninfo: tcp_user_timeout must not be negative, not " + ms);
+        }
+        return ms == 0 ? DEFAULT_READ_TIMEOUT_SECONDS : (int) Math.min(3600, Math.max(1, (ms + 999) / 1000));
+    }
+
     public String get(String key) {
         return params.get(key);
     }
@@ -174,13 +210,19 @@ public final class ConnInfo {
         copy(p, "sslcert", "sslcert");
         copy(p, "sslkey", "sslkey");
         copy(p, "sslpassword", "sslpassword");
-        copy(p, "options", "options");
         copy(p, "channel_binding", "channelBinding");
         copy(p, "target_session_attrs", "targetServerType");
         p.setProperty("connectTimeout", params.getOrDefault("connect_timeout", "10"));
         p.setProperty("ApplicationName", params.getOrDefault("application_name", applicationName));
         p.setProperty("tcpKeepAlive", "true");
-        p.setProperty("socketTimeout", "0");
+        int readTimeout = readTimeoutSeconds();
+        p.setProperty("socketTimeout", Integer.toString(readTimeout));
+        // A transaction of ours that hears nothing from us for as long as we would wait for the
+        // server has been abandoned (its connection is gone): the server ends it, so that its row
+        // locks do not block the retry of the same batch (see readTimeoutSeconds()).
+        String options = params.getOrDefault("options", "");
+        p.setProperty("options", (options + " -c idle_in_transaction_session_timeout="
+                + Math.max(MIN_IDLE_IN_TRANSACTION_SECONDS, readTimeout) * 1000L).trim());
         if (!params.containsKey("sslmode")) {
             p.setProperty("sslmode", "prefer");
         }

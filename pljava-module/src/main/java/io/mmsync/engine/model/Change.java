@@ -18,9 +18,16 @@ public final class Change {
     private final String newKey;
     private final String oldRow;
     private final String newRow;
+    private final boolean insertOnly;
 
     public Change(ChangeId id, TableRef table, Op op, Instant at, String key, String newKey,
                   String oldRow, String newRow) {
+        this(id, table, op, at, key, newKey, oldRow, newRow, false);
+    }
+
+    /** {@code insertOnly}: the table has no primary key and is synced insert-only. */
+    public Change(ChangeId id, TableRef table, Op op, Instant at, String key, String newKey,
+                  String oldRow, String newRow, boolean insertOnly) {
         this.id = Objects.requireNonNull(id);
         this.table = Objects.requireNonNull(table);
         this.op = Objects.requireNonNull(op);
@@ -29,7 +36,10 @@ public final class Change {
         this.newKey = op == Op.UPDATE ? Objects.requireNonNull(newKey, "newKey") : key;
         this.oldRow = oldRow;
         this.newRow = newRow;
-        if ((op == Op.DELETE) != (newRow == null) || (op == Op.INSERT) != (oldRow == null)) {
+        this.insertOnly = insertOnly;
+        boolean imagesOk = op == Op.TRUNCATE ? oldRow == null && newRow == null
+                : (op == Op.DELETE) == (newRow == null) && (op == Op.INSERT) == (oldRow == null);
+        if (!imagesOk) {
             throw new IllegalArgumentException("change " + id + " (" + op + ") has the wrong row images");
         }
     }
@@ -57,6 +67,15 @@ public final class Change {
 
     public String newKey() {
         return newKey;
+    }
+
+    public boolean insertOnly() {
+        return insertOnly;
+    }
+
+    /** The image that names the row at the peer: the new one for an insert, else the old one. */
+    public String keyRow() {
+        return op == Op.INSERT ? newRow : oldRow;
     }
 
     /** True for an update that changes the primary key. */

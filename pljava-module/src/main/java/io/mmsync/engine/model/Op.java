@@ -5,7 +5,7 @@ package io.mmsync.engine.model;
  * this list is append-only, removing or recoding a value breaks queued changes.
  */
 public enum Op {
-    INSERT('I'), UPDATE('U'), DELETE('D');
+    INSERT('I'), UPDATE('U'), DELETE('D'), TRUNCATE('T');
 
     private final char code;
 

@@ -1,0 +1,212 @@
+package io.mmsync.engine;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import io.mmsync.engine.model.Change;
+import io.mmsync.engine.model.Op;
+import io.mmsync.engine.model.TableRef;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.sql.Types;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Decides, at the peer and inside the apply transaction, which incoming changes win. A change
+ * conflicts when the peer's own queue still holds a change of the same row (its "competitor":
+ * the queue keeps a change until a concurrent one from the origin can no longer arrive, see
+ * mmsync._purge). Strategies:
+ * <ul>
+ * <li>latest: the change made later wins (mmsync.changes.at, the time the row was changed), ties
+ * go to the node whose name sorts first; both nodes compare the same two times, so both keep the
+ * same version;</li>
+ * <li>prefer / keep_local / apply_remote: the preferred node's version wins when the peer's row is
+ * not the one the incoming change was made on;</li>
+ * <li>abort: such a conflict stops the sync until the DBA decides (mmsync.resolve_conflict).</li>
+ * </ul>
+ * Delta columns are never in conflict: a losing update still adds its delta.
+ */
+final class Resolver {
+    enum Verdict { APPLY, SKIP, DELTA_ONLY, PENDING }
+
+    private static final String COMPETITORS_SQL = "WITH k AS (SELECT * FROM pg_catalog.jsonb_to_recordset(?::jsonb) "
+            + "  AS k(i int, s text, t text, key text)), "
+            + "tabs AS (SELECT st.relid, st.pk_cols, st.schema_name::text AS s, st.table_name::text AS t "
+            + "  FROM mmsync.sync_tables st WHERE st.mode = 'keyed' "
+            + "  AND (st.schema_name::text, st.table_name::text) IN (SELECT k.s, k.t FROM k)), "
+            + "lc AS (SELECT DISTINCT ON (x.s, x.t, x.key) x.s, x.t, x.key, x.op, x.at FROM ("
+            + "  SELECT tabs.s, tabs.t, c.id, c.op, c.at, kx.key "
+            + "  FROM mmsync.changes c JOIN tabs ON tabs.relid = c.relid "
+            + "  CROSS JOIN LATERAL (SELECT DISTINCT img.key FROM (SELECT (SELECT pg_catalog.string_agg(r.j ->> p.col, "
+            + "    E'\\x1f' ORDER BY p.ord) FROM pg_catalog.unnest(tabs.pk_cols) WITH ORDINALITY AS p(col, ord)) AS key "
+            + "    FROM (VALUES (c.new), (c.old)) AS r(j) WHERE r.j IS NOT NULL) img) kx "
+            + "  WHERE c.op <> 'T') x "
+            + "  ORDER BY x.s, x.t, x.key, x.id DESC) "
+            + "SELECT k.i, lc.op, lc.at FROM k JOIN lc ON lc.s = k.s AND lc.t = k.t AND lc.key = k.key";
+    private static final String DECISIONS_SQL = "SELECT origin_change, decision, id FROM mmsync.conflicts "
+            + "WHERE origin = ? AND resolution = 'pending' AND decision IS NOT NULL";
+
+    /** The verdicts for a page, the conflicts to log, and those that stop the sync. */
+    static final class Outcome {
+        final Map<Change, Verdict> verdicts = new HashMap<>();
+        final List<ConflictLog.Entry> conflicts = new ArrayList<>();
+        final List<Long> decidedConflictIds = new ArrayList<>();
+        boolean pending;
+
+        Verdict verdict(Change c) {
+            return verdicts.getOrDefault(c, Verdict.APPLY);
+        }
+    }
+
+    private Resolver() {
+    }
+
+    static Outcome resolve(Connection peer, ChangeReader.SyncState sync, String origin, String peerName,
+                           List<Change> changes, Shapes shapes) throws SQLException {
+        Outcome out = new Outcome();
+        Map<Integer, Change> candidates = new LinkedHashMap<>();
+        JsonArray keys = new JsonArray();
+        for (int i = 0; i < changes.size(); i++) {
+            Change c = changes.get(i);
+            if (c.op() != Op.TRUNCATE && !c.insertOnly()) {
+                JsonObject k = new JsonObject();
+                k.addProperty("i", i);
+                k.addProperty("s", c.table().schema());
+                k.addProperty("t", c.table().name());
+                k.addProperty("key", c.key());
+                keys.add(k);
+                candidates.put(i, c);
+            }
+        }
+        if (candidates.isEmpty()) {
+            return out;
+        }
+        Map<Integer, Object[]> competitors = new HashMap<>();
+        try (PreparedStatement st = peer.prepareStatement(COMPETITORS_SQL)) {
+            st.setObject(1, keys.toString(), Types.OTHER);
+            try (ResultSet rs = st.executeQuery()) {
+                while (rs.next()) {
+                    Timestamp at = rs.getTimestamp(3);
+                    competitors.put(rs.getInt(1), new Object[] {Op.fromCode(rs.getString(2)), at == null ? null : at.toInstant()});
+                }
+            }
+        }
+        if (competitors.isEmpty()) {
+            return out;
+        }
+        Map<Integer, String[]> current = currentRows(peer, candidates, competitors, shapes);
+        Map<Long, Object[]> decisions = "abort".equals(sync.conflict) ? decisions(peer, origin) : Map.of();
+        for (Map.Entry<Integer, Object[]> e : competitors.entrySet()) {
+            Change c = candidates.get(e.getKey());
+            Op localOp = (Op) e.getValue()[0];
+            Instant localAt = (Instant) e.getValue()[1];
+            String[] cur = current.get(e.getKey());
+            String currentRow = cur == null ? null : cur[0];
+            boolean asExpected = c.op() == Op.INSERT ? cur == null : cur != null && "t".equals(cur[1]);
+            decide(out, sync, origin, peerName, c, localOp, localAt, currentRow, asExpected, decisions, shapes);
+        }
+        return out;
+    }
+
+    private static void decide(Outcome out, ChangeReader.SyncState sync, String origin, String peerName, Change c,
+                               Op localOp, Instant localAt, String currentRow, boolean asExpected,
+                               Map<Long, Object[]> decisions, Shapes shapes) throws SQLException {
+        boolean remoteWins;
+        if ("latest".equals(sync.conflict)) {
+            int cmp = c.at().compareTo(localAt);
+            remoteWins = cmp > 0 || (cmp == 0 && origin.compareTo(peerName) < 0);
+            if (remoteWins && asExpected) {
+                return; // the competitor is older and was seen by the origin: no conflict
+            }
+        } else {
+            if (asExpected) {
+                return;
+            }
+            if ("abort".equals(sync.conflict)) {
+                Object[] d = decisions.get(c.id().asLong());
+                if (d == null) {
+                    out.pending = true;
+                    out.conflicts.add(entry(sync, origin, c, localOp, localAt, "pending", null, currentRow));
+                    out.verdicts.put(c, Verdict.PENDING);
+                    return;
+                }
+                out.decidedConflictIds.add((Long) d[1]);
+                boolean apply = "apply".equals(d[0]);
+                boolean delta = !apply && c.op() == Op.UPDATE && shapes.get(c).hasDelta();
+                out.verdicts.put(c, apply ? Verdict.APPLY : delta ? Verdict.DELTA_ONLY : Verdict.SKIP);
+                return;
+            } else {
+                remoteWins = origin.equals(sync.prefer);
+            }
+        }
+        if (remoteWins) {
+            out.conflicts.add(entry(sync, origin, c, localOp, localAt, "remote_applied", c.newRow(), currentRow));
+            out.verdicts.put(c, Verdict.APPLY);
+        } else {
+            boolean delta = c.op() == Op.UPDATE && shapes.get(c).hasDelta();
+            out.conflicts.add(entry(sync, origin, c, localOp, localAt, delta ? "merged" : "local_kept", currentRow,
+                    c.op() == Op.DELETE ? c.oldRow() : c.newRow()));
+            out.verdicts.put(c, delta ? Verdict.DELTA_ONLY : Verdict.SKIP);
+        }
+    }
+
+    private static ConflictLog.Entry entry(ChangeReader.SyncState sync, String origin, Change c, Op localOp,
+                                           Instant localAt, String resolution, String winning, String losing) {
+        String kind = name(c.op()) + "_" + name(localOp);
+        String r = kind.equals("delete_delete") ? "skipped" : resolution;
+        return new ConflictLog.Entry(sync.name, c, kind, sync.conflict, r, origin, c.at(), localAt, winning, losing);
+    }
+
+    private static String name(Op op) {
+        return op.name().toLowerCase();
+    }
+
+    /** For candidates that have a competitor: the peer's current row and whether it is the expected one. */
+    private static Map<Integer, String[]> currentRows(Connection peer, Map<Integer, Change> candidates,
+                                                      Map<Integer, Object[]> competitors, Shapes shapes) throws SQLException {
+        Map<TableRef, List<Integer>> byTable = new LinkedHashMap<>();
+        for (Integer i : competitors.keySet()) {
+            byTable.computeIfAbsent(candidates.get(i).table(), t -> new ArrayList<>()).add(i);
+        }
+        Map<Integer, String[]> out = new HashMap<>();
+        for (Map.Entry<TableRef, List<Integer>> e : byTable.entrySet()) {
+            List<Integer> idx = e.getValue();
+            StringBuilder arr = new StringBuilder("[");
+            for (int j = 0; j < idx.size(); j++) {
+                arr.append(j > 0 ? "," : "").append(candidates.get(idx.get(j)).keyRow());
+            }
+            arr.append(']');
+            TableShape shape = shapes.get(candidates.get(idx.get(0)));
+            try (PreparedStatement st = peer.prepareStatement(shape.currentRowsSql())) {
+                st.setObject(1, arr.toString(), Types.OTHER);
+                try (ResultSet rs = st.executeQuery()) {
+                    while (rs.next()) {
+                        out.put(idx.get(rs.getInt(1) - 1), new String[] {rs.getString(2), rs.getString(3)});
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    private static Map<Long, Object[]> decisions(Connection peer, String origin) throws SQLException {
+        Map<Long, Object[]> out = new HashMap<>();
+        try (PreparedStatement st = peer.prepareStatement(DECISIONS_SQL)) {
+            st.setString(1, origin);
+            try (ResultSet rs = st.executeQuery()) {
+                while (rs.next()) {
+                    out.put(rs.getLong(1), new Object[] {rs.getString(2), rs.getLong(3)});
+                }
+            }
+        }
+        return out;
+    }
+}

@@ -1,0 +1,117 @@
+package io.mmsync.engine;
+
+import io.mmsync.engine.model.Change;
+import io.mmsync.engine.model.ChangeId;
+import io.mmsync.engine.model.Op;
+import io.mmsync.engine.model.TableRef;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Savepoint;
+import java.sql.Timestamp;
+import java.sql.Types;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Changes the peer cannot apply (a unique key other than the primary key, a foreign key, a value
+ * its column cannot hold, a missing table or column) are set aside in the peer's
+ * mmsync.set_aside with their error, in the apply transaction, so every other change keeps
+ * flowing. {@link #retry} applies them again, oldest first, until their cause is gone.
+ */
+final class SetAside {
+    private static final String INSERT_SQL = "INSERT INTO mmsync.set_aside AS a (sync_name, origin, origin_change, "
+            + "schema_name, table_name, op, key, old, new, changed_at, error, sqlstate) "
+            + "VALUES (?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?, ?, ?) ON CONFLICT (origin, origin_change) DO UPDATE "
+            + "SET error = EXCLUDED.error, sqlstate = EXCLUDED.sqlstate, attempts = a.attempts + 1, "
+            + "last_tried_at = pg_catalog.clock_timestamp()";
+    private static final String PENDING_SQL = "SELECT a.origin_change, a.schema_name, a.table_name, a.op, a.key, "
+            + "a.old::text, a.new::text, a.changed_at, (t.mode = 'insert_only') FROM mmsync.set_aside a "
+            + "LEFT JOIN mmsync.sync_tables t ON t.schema_name = a.schema_name AND t.table_name = a.table_name "
+            + "WHERE a.sync_name = ? AND a.origin = ? AND a.origin_change IS NOT NULL ORDER BY a.origin_change LIMIT 200";
+
+    private SetAside() {
+    }
+
+    /** True for errors caused by one change's data rather than by the connection or the server. */
+    static boolean isDataError(SQLException e) {
+        String s = e.getSQLState();
+        return s != null && (s.startsWith("22") || s.startsWith("23") || s.startsWith("42") || s.startsWith("0A")
+                || s.equals("P0001"));
+    }
+
+    static void record(Connection peer, String sync, String origin, Change c, SQLException error) throws SQLException {
+        try (PreparedStatement st = peer.prepareStatement(INSERT_SQL)) {
+            st.setString(1, sync);
+            st.setString(2, origin);
+            st.setLong(3, c.id().asLong());
+            st.setString(4, c.table().schema());
+            st.setString(5, c.table().name());
+            st.setString(6, String.valueOf(c.op().code()));
+            st.setString(7, c.key());
+            st.setObject(8, c.oldRow(), Types.OTHER);
+            st.setObject(9, c.newRow(), Types.OTHER);
+            st.setTimestamp(10, c.at() == null ? null : Timestamp.from(c.at()));
+            st.setString(11, ErrorPolicy.describe(error));
+            st.setString(12, error.getSQLState());
+            st.executeUpdate();
+        }
+    }
+
+    /** Tries the set-aside changes of one origin again; returns how many now applied. */
+    static int retry(Connection peer, String sync, String origin, RunExecutor executor) throws SQLException {
+        List<Change> pending = new ArrayList<>();
+        try (PreparedStatement st = peer.prepareStatement(PENDING_SQL)) {
+            st.setString(1, sync);
+            st.setString(2, origin);
+            try (ResultSet rs = st.executeQuery()) {
+                while (rs.next()) {
+                    Timestamp at = rs.getTimestamp(8);
+                    Op op = Op.fromCode(rs.getString(4));
+                    pending.add(new Change(ChangeId.valueOf(rs.getLong(1)), new TableRef(rs.getString(2), rs.getString(3)),
+                            op, at == null ? null : at.toInstant(), rs.getString(5),
+                            op == Op.UPDATE ? rs.getString(5) : null, rs.getString(6), rs.getString(7), rs.getBoolean(9)));
+                }
+            }
+        }
+        if (pending.isEmpty()) {
+            return 0;
+        }
+        int done = 0;
+        peer.setAutoCommit(false);
+        try {
+            Applier.markOrigin(peer, origin);
+            for (Change c : pending) {
+                Savepoint sp = peer.setSavepoint();
+                try {
+                    RunExecutor.Run run = new RunExecutor.Run(Resolver.Verdict.APPLY);
+                    run.changes.add(c);
+                    executor.execute(peer, run);
+                    try (PreparedStatement del = peer.prepareStatement(
+                            "DELETE FROM mmsync.set_aside WHERE origin = ? AND origin_change = ?")) {
+                        del.setString(1, origin);
+                        del.setLong(2, c.id().asLong());
+                        del.executeUpdate();
+                    }
+                    peer.releaseSavepoint(sp);
+                    done++;
+                } catch (SQLException e) {
+                    if (!isDataError(e)) {
+                        throw e;
+                    }
+                    peer.rollback(sp);
+                    record(peer, sync, origin, c, e);
+                }
+            }
+            peer.commit();
+        } catch (SQLException | RuntimeException e) {
+            peer.rollback();
+            throw e;
+        } finally {
+            peer.setAutoCommit(true);
+        }
+        return done;
+    }
+}
