@@ -83,9 +83,13 @@ final class Applier {
                 peer.rollback();
                 throw pending(peer, sync, origin, outcome);
             }
+            boolean hadSetAside = SetAside.any(peer, origin);
             int setAside = 0;
             for (RunExecutor.Run run : RunExecutor.split(page.changes(), outcome)) {
                 setAside += careful ? carefully(peer, sync.name, origin, run) : run(peer, run);
+            }
+            if (hadSetAside && !page.isEmpty()) {
+                SetAside.supersede(peer, origin, page.changes());
             }
             ConflictLog.write(peer, outcome.conflicts, outcome.decidedConflictIds);
             recordProgress(peer, sync.name, origin, page);

@@ -59,6 +59,8 @@ final class Resolver {
         final Map<Change, Verdict> verdicts = new HashMap<>();
         final List<ConflictLog.Entry> conflicts = new ArrayList<>();
         final List<Long> decidedConflictIds = new ArrayList<>();
+        /** table, key and local change time of local changes that beat this origin in this page */
+        final java.util.Set<String> beaten = new java.util.HashSet<>();
         boolean pending;
 
         Verdict verdict(Change c) {
@@ -89,7 +91,7 @@ final class Resolver {
         if (candidates.isEmpty()) {
             return out;
         }
-        Map<Integer, Object[]> competitors = new HashMap<>();
+        Map<Integer, Object[]> competitors = new java.util.TreeMap<>();
         try (PreparedStatement st = peer.prepareStatement(COMPETITORS_SQL)) {
             st.setObject(1, keys.toString(), Types.OTHER);
             try (ResultSet rs = st.executeQuery()) {
@@ -111,14 +113,14 @@ final class Resolver {
             String[] cur = current.get(e.getKey());
             String currentRow = cur == null ? null : cur[0];
             boolean asExpected = c.op() == Op.INSERT ? cur == null : cur != null && "t".equals(cur[1]);
-            decide(out, sync, origin, peerName, c, localOp, localAt, currentRow, asExpected, decisions, shapes);
+            decide(peer, out, sync, origin, peerName, c, localOp, localAt, currentRow, asExpected, decisions, shapes);
         }
         return out;
     }
 
-    private static void decide(Outcome out, ChangeReader.SyncState sync, String origin, String peerName, Change c,
-                               Op localOp, Instant localAt, String currentRow, boolean asExpected,
-                               Map<Long, Object[]> decisions, Shapes shapes) throws SQLException {
+    private static void decide(Connection peer, Outcome out, ChangeReader.SyncState sync, String origin,
+                               String peerName, Change c, Op localOp, Instant localAt, String currentRow,
+                               boolean asExpected, Map<Long, Object[]> decisions, Shapes shapes) throws SQLException {
         boolean remoteWins;
         if ("latest".equals(sync.conflict)) {
             int cmp = c.at().compareTo(localAt);
@@ -127,7 +129,21 @@ final class Resolver {
                 return; // the competitor is older and was seen by the origin: no conflict
             }
         } else {
-            if (asExpected) {
+            // a competitor made after the incoming change cannot have been seen by it; and once a
+            // local change has beaten a change of this origin, the origin's later changes of that
+            // row build on the losing version (e.g. a re-insert after its own delete)
+            String lost = c.table() + "\u0000" + c.key() + "\u0000" + localAt;
+            if (asExpected && !localAt.isAfter(c.at()) && !out.beaten.contains(lost)
+                    && !beatenBefore(peer, origin, c, localAt)) {
+                return;
+            }
+            if (!origin.equals(sync.prefer) || "abort".equals(sync.conflict)) {
+                out.beaten.add(lost);
+            }
+            if ("abort".equals(sync.conflict) && c.op() == Op.DELETE && localOp == Op.DELETE) {
+                // both deleted the row: nothing to decide, nothing lost
+                out.conflicts.add(entry(sync, origin, c, localOp, localAt, "skipped", null, currentRow));
+                out.verdicts.put(c, Verdict.SKIP);
                 return;
             }
             if ("abort".equals(sync.conflict)) {
@@ -158,10 +174,26 @@ final class Resolver {
         }
     }
 
+    /** Whether this node's change made at {@code localAt} already won a conflict over {@code origin}. */
+    private static boolean beatenBefore(Connection peer, String origin, Change c, Instant localAt) throws SQLException {
+        try (PreparedStatement st = peer.prepareStatement("SELECT EXISTS (SELECT 1 FROM mmsync.conflicts WHERE origin = ? "
+                + "AND schema_name = ? AND table_name = ? AND key = ? AND local_at = ? AND resolution IN ('local_kept', 'skipped'))")) {
+            st.setString(1, origin);
+            st.setString(2, c.table().schema());
+            st.setString(3, c.table().name());
+            st.setString(4, c.key().replace('\u001f', ','));
+            st.setTimestamp(5, Timestamp.from(localAt));
+            try (ResultSet rs = st.executeQuery()) {
+                rs.next();
+                return rs.getBoolean(1);
+            }
+        }
+    }
+
     private static ConflictLog.Entry entry(ChangeReader.SyncState sync, String origin, Change c, Op localOp,
                                            Instant localAt, String resolution, String winning, String losing) {
         String kind = name(c.op()) + "_" + name(localOp);
-        String r = kind.equals("delete_delete") ? "skipped" : resolution;
+        String r = kind.equals("delete_delete") && !resolution.equals("pending") ? "skipped" : resolution;
         return new ConflictLog.Entry(sync.name, c, kind, sync.conflict, r, origin, c.at(), localAt, winning, losing);
     }
 

@@ -32,7 +32,45 @@ final class SetAside {
             + "LEFT JOIN mmsync.sync_tables t ON t.schema_name = a.schema_name AND t.table_name = a.table_name "
             + "WHERE a.sync_name = ? AND a.origin = ? AND a.origin_change IS NOT NULL ORDER BY a.origin_change LIMIT 200";
 
+    private static final String SUPERSEDE_SQL = "DELETE FROM mmsync.set_aside a USING "
+            + "pg_catalog.jsonb_to_recordset(?::jsonb) AS k(s text, t text, key text, id bigint) "
+            + "WHERE a.origin = ? AND a.schema_name = k.s AND a.table_name = k.t AND a.key = k.key "
+            + "AND a.origin_change < k.id";
+
     private SetAside() {
+    }
+
+    /**
+     * Drops set-aside changes of rows that a later change from the same origin has now replaced
+     * (it carries the row's whole new state), so a retry never brings back an older version.
+     */
+    static void supersede(Connection peer, String origin, List<Change> applied) throws SQLException {
+        com.google.gson.JsonArray keys = new com.google.gson.JsonArray();
+        for (Change c : applied) {
+            com.google.gson.JsonObject k = new com.google.gson.JsonObject();
+            k.addProperty("s", c.table().schema());
+            k.addProperty("t", c.table().name());
+            k.addProperty("key", c.key());
+            k.addProperty("id", c.id().asLong());
+            keys.add(k);
+        }
+        try (PreparedStatement st = peer.prepareStatement(SUPERSEDE_SQL)) {
+            st.setObject(1, keys.toString(), Types.OTHER);
+            st.setString(2, origin);
+            st.executeUpdate();
+        }
+    }
+
+    /** Whether the peer holds set-aside changes of this origin. */
+    static boolean any(Connection peer, String origin) throws SQLException {
+        try (PreparedStatement st = peer.prepareStatement(
+                "SELECT EXISTS (SELECT 1 FROM mmsync.set_aside WHERE origin = ? AND origin_change IS NOT NULL)")) {
+            st.setString(1, origin);
+            try (ResultSet rs = st.executeQuery()) {
+                rs.next();
+                return rs.getBoolean(1);
+            }
+        }
     }
 
     /** True for errors caused by one change's data rather than by the connection or the server. */
