@@ -204,6 +204,7 @@ $$;
 -- 'overwrite' (the default: the new value replaces the peer's).
 CREATE FUNCTION @extschema@.set_column_policy(table_name text, column_name text, policy text) RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
 DECLARE
     v_relid oid := @extschema@._resolve_table((SELECT t FROM @extschema@._parse_table_list(set_column_policy.table_name) t LIMIT 1));
     v_nsp   name;

@@ -156,8 +156,8 @@ final class TableShape {
         List<String> sets = new ArrayList<>();
         for (String c : nonKey()) {
             if (deltaColumns.contains(c)) {
-                sets.add(q(c) + " = pg_catalog.coalesce(d." + q(c) + ", 0) + (pg_catalog.coalesce(n." + q(c)
-                        + ", 0) - pg_catalog.coalesce(o." + q(c) + ", 0))");
+                sets.add(q(c) + " = COALESCE(d." + q(c) + ", 0) + (COALESCE(n." + q(c)
+                        + ", 0) - COALESCE(o." + q(c) + ", 0))");
             } else if (!deltaOnly) {
                 sets.add(q(c) + " = " + value(c, "n", "(e.v -> 'n')"));
             }

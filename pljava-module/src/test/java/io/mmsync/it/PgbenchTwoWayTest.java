@@ -1,0 +1,115 @@
+package io.mmsync.it;
+
+import io.mmsync.testenv.PgCluster;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The acceptance test of additive columns: pgbench's TPC-B-like script on blue and on green at
+ * the same time (with foreign keys, pgbench_history insert-only), then both nodes identical and
+ * every balance equal to the sum of its deltas in the history of both nodes.
+ */
+@Timeout(value = 240, unit = TimeUnit.SECONDS)
+class PgbenchTwoWayTest {
+    static final int SECONDS = Integer.getInteger("mmsync.pgbench.seconds", 10);
+
+    @Test
+    void tpcbOnBothNodesAddsUp() throws Exception {
+        try (Pair pair = Pair.start(null)) {
+            for (PgCluster c : List.of(pair.blue, pair.green)) {
+                run(pgbench(c, "-i", "-s", "1", "--foreign-keys", "-q"), "pgbench -i on " + c.name());
+            }
+            pair.addSync("tables => 'all', insert_only => 'pgbench_history'");
+            pair.blue.execute(Pair.DB, "SELECT mmsync.set_column_policy('pgbench_accounts', 'abalance', 'delta');"
+                    + "SELECT mmsync.set_column_policy('pgbench_tellers', 'tbalance', 'delta');"
+                    + "SELECT mmsync.set_column_policy('pgbench_branches', 'bbalance', 'delta')");
+            pair.startAgents();
+            Waits.until(Duration.ofSeconds(60), "column policies on green",
+                    () -> pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.column_policies") == 3);
+
+            Process onBlue = start(pgbench(pair.blue, "-n", "-c", "2", "-j", "2", "-T", Integer.toString(SECONDS)));
+            Process onGreen = start(pgbench(pair.green, "-n", "-c", "2", "-j", "2", "-T", Integer.toString(SECONDS)));
+            long txBlue = transactions(onBlue);
+            long txGreen = transactions(onGreen);
+            assertTrue(txBlue > 0 && txGreen > 0, "both ran: " + txBlue + ", " + txGreen);
+            pair.awaitSynced();
+
+            for (String t : List.of("pgbench_accounts", "pgbench_tellers", "pgbench_branches", "pgbench_history")) {
+                assertEquals(Pair.fingerprint(pair.blue, t), Pair.fingerprint(pair.green, t), t + " differs: " + diff(pair));
+            }
+            assertEquals(txBlue + txGreen, pair.blue.queryLong(Pair.DB, "SELECT count(*) FROM pgbench_history"));
+            for (PgCluster c : List.of(pair.blue, pair.green)) {
+                assertEquals(0, c.queryLong(Pair.DB, "SELECT count(*) FROM pgbench_accounts a WHERE abalance <> "
+                        + "(SELECT coalesce(sum(delta), 0) FROM pgbench_history h WHERE h.aid = a.aid)"), "accounts on " + c.name());
+                assertEquals(0, c.queryLong(Pair.DB, "SELECT count(*) FROM pgbench_tellers t WHERE tbalance <> "
+                        + "(SELECT coalesce(sum(delta), 0) FROM pgbench_history h WHERE h.tid = t.tid)"), "tellers on " + c.name());
+                assertEquals(0, c.queryLong(Pair.DB, "SELECT count(*) FROM pgbench_branches b WHERE bbalance <> "
+                        + "(SELECT coalesce(sum(delta), 0) FROM pgbench_history h WHERE h.bid = b.bid)"), "branches on " + c.name());
+            }
+            // concurrent updates of the one branch row are conflicts; their deltas were merged, not lost
+            assertTrue(pair.blue.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.conflicts WHERE resolution IN ('merged', 'remote_applied')")
+                    + pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.conflicts WHERE resolution IN ('merged', 'remote_applied')") > 0);
+
+            // an update of the keyless history cannot be replicated: it is reported, not dropped
+            pair.blue.execute(Pair.DB, "UPDATE pgbench_history SET delta = delta WHERE ctid = (SELECT min(ctid) FROM pgbench_history)");
+            assertEquals(1, pair.blue.queryLong(Pair.DB,
+                    "SELECT count(*) FROM mmsync.set_aside WHERE table_name = 'pgbench_history' AND error LIKE 'UPDATE on insert-only%'"));
+        }
+    }
+
+    private static String diff(Pair pair) {
+        String q = "SELECT string_agg(aid || ':' || abalance || ':' || (SELECT coalesce(sum(delta), 0) FROM pgbench_history h "
+                + "WHERE h.aid = a.aid), ' ' ORDER BY aid) FROM pgbench_accounts a WHERE abalance <> 0 OR aid IN (SELECT aid FROM pgbench_history)";
+        java.util.Set<String> b = new java.util.TreeSet<>(List.of(pair.blue.queryString(Pair.DB, q).split(" ")));
+        java.util.Set<String> g = new java.util.TreeSet<>(List.of(pair.green.queryString(Pair.DB, q).split(" ")));
+        java.util.Set<String> onlyB = new java.util.TreeSet<>(b);
+        onlyB.removeAll(g);
+        java.util.Set<String> onlyG = new java.util.TreeSet<>(g);
+        onlyG.removeAll(b);
+        return "blue only " + onlyB.stream().limit(10).toList() + " green only " + onlyG.stream().limit(10).toList()
+                + " conflicts blue: " + pair.blue.queryString(Pair.DB, "SELECT string_agg(kind || '/' || resolution || '/' || count, ', ') FROM (SELECT kind, resolution, count(*) FROM mmsync.conflicts GROUP BY 1, 2) x")
+                + " green: " + pair.green.queryString(Pair.DB, "SELECT string_agg(kind || '/' || resolution || '/' || count, ', ') FROM (SELECT kind, resolution, count(*) FROM mmsync.conflicts GROUP BY 1, 2) x")
+                + " set aside: " + pair.blue.queryString(Pair.DB, "SELECT count(*) FROM mmsync.set_aside") + "/"
+                + pair.green.queryString(Pair.DB, "SELECT count(*) FROM mmsync.set_aside");
+    }
+
+    private static List<String> pgbench(PgCluster c, String... args) {
+        List<String> cmd = new java.util.ArrayList<>(List.of(PgCluster.pgBin().resolve("pgbench").toString(),
+                "-h", "127.0.0.1", "-p", Integer.toString(c.port()), "-U", "postgres"));
+        cmd.addAll(List.of(args));
+        cmd.add(Pair.DB);
+        return cmd;
+    }
+
+    private static Process start(List<String> cmd) throws IOException {
+        return new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    }
+
+    private static String run(List<String> cmd, String what) throws Exception {
+        Process p = start(cmd);
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(120, TimeUnit.SECONDS), what + " timed out");
+        assertEquals(0, p.exitValue(), what + " failed: " + out);
+        return out;
+    }
+
+    private static long transactions(Process p) throws Exception {
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(SECONDS + 60L, TimeUnit.SECONDS), "pgbench timed out");
+        assertEquals(0, p.exitValue(), "pgbench failed: " + out);
+        Matcher m = Pattern.compile("number of transactions actually processed: (\\d+)").matcher(out);
+        assertTrue(m.find(), out);
+        return Long.parseLong(m.group(1));
+    }
+}
