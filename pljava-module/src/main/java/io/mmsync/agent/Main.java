@@ -92,11 +92,15 @@ public final class Main {
             }
         }, "mmsync-engine");
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            // java.util.logging may already be shut down by its own hook: say it on stderr too
+            System.err.println("mmsync agent: stopping (signal)");
             LOG.info("mmsync agent: stopping (signal)");
             engine.stop();
             try {
                 if (!done.await(15, TimeUnit.SECONDS)) {
-                    LOG.warning("mmsync agent: engine did not stop within 15 s");
+                    System.err.println("mmsync agent: engine did not stop within 15 s");
+                } else {
+                    System.err.println("mmsync agent: stopped cleanly");
                 }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
