@@ -11,7 +11,9 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.Statement;
 import java.sql.Timestamp;
+import java.sql.Types;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -26,19 +28,23 @@ final class ChangeReader {
             "(SELECT pg_catalog.string_agg(%s ->> k.col, E'\\x1f' ORDER BY k.ord) "
             + "FROM pg_catalog.unnest(t.pk_cols) WITH ORDINALITY AS k(col, ord))";
 
-    static final String PAGE_SQL = "SELECT c.id, n.nspname, cl.relname, c.op, c.at, c.old::text, c.new::text, "
+    // The page is cut from the queue's primary key first (index scan from the last id, LIMIT),
+    // then joined to the small catalog tables: the queue is never scanned whole for a page.
+    static final String PAGE_SQL = "WITH p AS MATERIALIZED (SELECT c.id, c.relid, c.op, c.at, c.old, c.new "
+            + "FROM mmsync.changes c WHERE c.sync_id = ? AND c.id > ? "
+            + "AND pg_catalog.pg_visible_in_snapshot(c.xid, ?::pg_snapshot) "
+            + "AND (?::pg_snapshot IS NULL OR NOT pg_catalog.pg_visible_in_snapshot(c.xid, ?::pg_snapshot)) "
+            + "ORDER BY c.id LIMIT ?) "
+            + "SELECT c.id, n.nspname, cl.relname, c.op, c.at, c.old::text, c.new::text, "
             + "CASE WHEN c.op = 'T' OR t.mode = 'insert_only' THEN 'id:' || c.id ELSE "
             + String.format(KEY_EXPR, "coalesce(c.old, c.new)") + " END AS key, "
             + "CASE WHEN c.op = 'U' THEN " + String.format(KEY_EXPR, "c.new") + " END AS newkey, "
             + "t.mode = 'insert_only' AS insert_only "
-            + "FROM mmsync.changes c "
+            + "FROM p AS c "
             + "JOIN mmsync.sync_tables t ON t.relid = c.relid "
             + "JOIN pg_catalog.pg_class cl ON cl.oid = c.relid "
             + "JOIN pg_catalog.pg_namespace n ON n.oid = cl.relnamespace "
-            + "WHERE c.sync_id = ? AND c.id > ? "
-            + "AND pg_catalog.pg_visible_in_snapshot(c.xid, ?::pg_snapshot) "
-            + "AND (?::pg_snapshot IS NULL OR NOT pg_catalog.pg_visible_in_snapshot(c.xid, ?::pg_snapshot)) "
-            + "ORDER BY c.id LIMIT ?";
+            + "ORDER BY c.id";
 
     static final String STATE_SQL = "SELECT pg_catalog.pg_current_snapshot()::text, s.id, s.paused, s.removed, s.version, "
             + "s.conflict, s.prefer FROM mmsync.syncs s WHERE s.name = ?";
@@ -72,13 +78,20 @@ final class ChangeReader {
         boolean cut = false;
         boolean wasAuto = local.getAutoCommit();
         local.setAutoCommit(false);
+        try (Statement plan = local.createStatement()) {
+            // a page walks the primary key from the last id; without these the planner, which
+            // cannot estimate the snapshot filter, sorts everything after the last id for each page
+            // (and JIT would compile the plan that enable_sort = off makes look expensive)
+            plan.execute("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off; SET LOCAL jit = off");
+        }
         try (PreparedStatement st = local.prepareStatement(PAGE_SQL)) {
             st.setFetchSize(64);
             st.setInt(1, syncId);
             st.setLong(2, pos.lastId().asLong());
-            st.setString(3, pos.hi());
-            st.setString(4, pos.lo());
-            st.setString(5, pos.lo());
+            // untyped parameters: the server types them pg_snapshot and parses each once, not per row
+            st.setObject(3, pos.hi(), Types.OTHER);
+            st.setObject(4, pos.lo(), Types.OTHER);
+            st.setObject(5, pos.lo(), Types.OTHER);
             st.setInt(6, maxRows);
             try (ResultSet rs = st.executeQuery()) {
                 while (rs.next()) {
