@@ -47,10 +47,19 @@ final class Applier {
         }
     }
 
-    static void markOrigin(Connection peer, String origin) throws SQLException {
-        try (PreparedStatement st = peer.prepareStatement("SELECT pg_catalog.set_config('mmsync.origin', ?, true)")) {
+    /**
+     * Marks the transaction as applying {@code origin}'s changes; returns whether the peer holds
+     * set-aside changes of that origin (one round trip for both).
+     */
+    static boolean markOrigin(Connection peer, String origin) throws SQLException {
+        try (PreparedStatement st = peer.prepareStatement("SELECT pg_catalog.set_config('mmsync.origin', ?, true), "
+                + "EXISTS (SELECT 1 FROM mmsync.set_aside WHERE origin = ? AND origin_change IS NOT NULL)")) {
             st.setString(1, origin);
-            st.execute();
+            st.setString(2, origin);
+            try (java.sql.ResultSet rs = st.executeQuery()) {
+                rs.next();
+                return rs.getBoolean(2);
+            }
         }
     }
 
@@ -77,13 +86,12 @@ final class Applier {
             throws SQLException {
         peer.setAutoCommit(false);
         try {
-            markOrigin(peer, origin);
+            boolean hadSetAside = markOrigin(peer, origin);
             Resolver.Outcome outcome = Resolver.resolve(peer, sync, origin, peerName, page.changes(), shapes);
             if (outcome.pending) {
                 peer.rollback();
                 throw pending(peer, sync, origin, outcome);
             }
-            boolean hadSetAside = SetAside.any(peer, origin);
             int setAside = 0;
             for (RunExecutor.Run run : RunExecutor.split(page.changes(), outcome)) {
                 setAside += careful ? carefully(peer, sync.name, origin, run) : run(peer, run);

@@ -61,18 +61,6 @@ final class SetAside {
         }
     }
 
-    /** Whether the peer holds set-aside changes of this origin. */
-    static boolean any(Connection peer, String origin) throws SQLException {
-        try (PreparedStatement st = peer.prepareStatement(
-                "SELECT EXISTS (SELECT 1 FROM mmsync.set_aside WHERE origin = ? AND origin_change IS NOT NULL)")) {
-            st.setString(1, origin);
-            try (ResultSet rs = st.executeQuery()) {
-                rs.next();
-                return rs.getBoolean(1);
-            }
-        }
-    }
-
     /** True for errors caused by one change's data rather than by the connection or the server. */
     static boolean isDataError(SQLException e) {
         String s = e.getSQLState();
