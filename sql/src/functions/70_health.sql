@@ -101,35 +101,41 @@ BEGIN
 END
 $$;
 
--- What a probe needs from the local database, in one round trip.
+-- What a probe needs from the local database, in one round trip. started_at tells the endpoint
+-- that the server restarted since it last took the writes.
 CREATE FUNCTION @extschema@._health_local(OUT node text, OUT in_recovery boolean,
-    OUT read_only boolean, OUT primary_node text)
+    OUT read_only boolean, OUT primary_node text, OUT started_at timestamptz)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT @extschema@.local_node(), pg_is_in_recovery(),
-           current_setting('default_transaction_read_only')::boolean, @extschema@.primary()
+           current_setting('default_transaction_read_only')::boolean, @extschema@.primary(),
+           pg_postmaster_start_time()
 $$;
 
 -- Asked locally by the watcher of peer p_peer: what this node still has to send to that peer,
--- summed over the syncs (backlog) and the age of the oldest such change (lag_seconds), and the
--- local designated-node setting.
+-- summed over the syncs (backlog), the age of the oldest such change (lag_seconds), whether some
+-- of it waits on a link that is not delivering (link_down: any state but "in sync" and "catching
+-- up", e.g. disconnected, paused, needs resync), and the local designated-node setting.
 CREATE FUNCTION @extschema@._health_link(p_peer text,
-    OUT backlog bigint, OUT lag_seconds numeric, OUT primary_setting jsonb)
+    OUT backlog bigint, OUT lag_seconds numeric, OUT link_down boolean, OUT primary_setting jsonb)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT coalesce(sum(s.backlog), 0)::bigint, coalesce(max(s.lag_seconds), 0),
+           coalesce(bool_or(s.backlog > 0 AND s.state NOT IN ('in sync', 'catching up')), false),
            @extschema@._primary_setting()
     FROM @extschema@.status() s WHERE s.peer = p_peer
 $$;
 
 -- Asked by the health watcher of node p_asker over its connection to this node: is this node
--- writable, what does it still have to send to p_asker (backlog, age of the oldest change), how
--- old is this node's health heartbeat (NULL: none), and its designated-node setting.
+-- writable, what does it still have to send to p_asker (backlog, age of the oldest change, and
+-- whether its link to p_asker is down with changes waiting), how old is this node's health
+-- heartbeat (NULL: none), and its designated-node setting.
 CREATE FUNCTION @extschema@._health_peer_view(p_asker text,
     OUT node text, OUT in_recovery boolean, OUT read_only boolean, OUT backlog bigint,
-    OUT lag_seconds numeric, OUT beat_age_seconds numeric, OUT primary_setting jsonb)
+    OUT lag_seconds numeric, OUT link_down boolean, OUT beat_age_seconds numeric,
+    OUT primary_setting jsonb)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT @extschema@.local_node(), pg_is_in_recovery(),
            current_setting('default_transaction_read_only')::boolean,
-           l.backlog, l.lag_seconds,
+           l.backlog, l.lag_seconds, l.link_down,
            (SELECT round(extract(epoch FROM clock_timestamp() - b.beat_at)::numeric, 3)
             FROM @extschema@.health_beat b WHERE b.node = @extschema@.local_node()),
            l.primary_setting

@@ -3,7 +3,11 @@ package io.mmsync.agent;
 import io.mmsync.engine.Engine;
 import io.mmsync.engine.EngineConfig;
 import io.mmsync.engine.Version;
+import io.mmsync.health.EngineView;
+import io.mmsync.health.HealthConfig;
+import io.mmsync.health.HealthServer;
 
+import java.io.IOException;
 import java.io.PrintStream;
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
@@ -46,6 +50,8 @@ public final class Main {
         String db = System.getenv("MMSYNC_DB");
         Integer pageRows = null;
         Long pollMs = null;
+        Integer healthPort = null;
+        String healthBind = HealthConfig.DEFAULT_BIND;
         for (int i = 1; i < args.length; i++) {
             String a = args[i];
             String v = i + 1 < args.length ? args[i + 1] : null;
@@ -58,6 +64,12 @@ public final class Main {
             } else if (a.equals("--poll-ms") && v != null) {
                 pollMs = Long.valueOf(v);
                 i++;
+            } else if (a.equals("--health-port") && v != null) {
+                healthPort = Integer.valueOf(v);
+                i++;
+            } else if (a.equals("--health-bind") && v != null) {
+                healthBind = v;
+                i++;
             } else {
                 err.println("mmsync agent: unknown or incomplete option \"" + a + "\"");
                 return 2;
@@ -68,6 +80,7 @@ public final class Main {
             return 2;
         }
         EngineConfig config;
+        HealthConfig healthConfig = null;
         try {
             EngineConfig.Builder b = EngineConfig.builder(db);
             if (pageRows != null) {
@@ -77,12 +90,25 @@ public final class Main {
                 b.poll(Duration.ofMillis(pollMs));
             }
             config = b.build();
+            if (healthPort != null) {
+                healthConfig = HealthConfig.builder().port(healthPort).bind(healthBind).build();
+            }
         } catch (IllegalArgumentException e) {
             err.println("mmsync agent: " + e.getMessage());
             return 2;
         }
         Logging.configure();
         Engine engine = new Engine(config, r -> new Thread(r));
+        HealthServer health = null;
+        if (healthConfig != null) {
+            try {
+                health = HealthServer.start(healthConfig, config.localConninfo(), EngineView.of(engine));
+            } catch (IOException e) {
+                err.println("mmsync agent: health endpoint: " + e.getMessage());
+                return 2;
+            }
+        }
+        HealthServer healthServer = health;
         CountDownLatch done = new CountDownLatch(1);
         Thread main = new Thread(() -> {
             try {
@@ -95,6 +121,9 @@ public final class Main {
             // java.util.logging may already be shut down by its own hook: say it on stderr too
             System.err.println("mmsync agent: stopping (signal)");
             LOG.info("mmsync agent: stopping (signal)");
+            if (healthServer != null) {
+                healthServer.close();
+            }
             engine.stop();
             try {
                 if (!done.await(15, TimeUnit.SECONDS)) {
@@ -113,6 +142,7 @@ public final class Main {
 
     private static void usage(PrintStream out) {
         out.println("usage: mmsync agent --db '<libpq conninfo of the local database>' [--page-rows N] [--poll-ms MS]");
+        out.println("                    [--health-port N (off by default; 8008 is usual)] [--health-bind ADDR (default 127.0.0.1)]");
         out.println("       mmsync version");
     }
 }

@@ -1,0 +1,82 @@
+package io.mmsync.health;
+
+import io.mmsync.engine.conn.ConnInfo;
+
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/** Per-request questions to the local database, each on a new connection and under a deadline. */
+final class LocalProbe {
+    private static final String LOCAL_SQL = "SELECT node, in_recovery, read_only, primary_node, started_at FROM mmsync._health_local()";
+    private static final String STATUS_SQL = "SELECT sync, peer, state, backlog, lag_seconds, rows_sent, rows_applied, "
+            + "last_error FROM mmsync.status()";
+
+    private final ConnInfo local;
+    private final Db db;
+    private final Duration deadline;
+
+    LocalProbe(ConnInfo local, Db db, Duration deadline) {
+        this.local = local;
+        this.db = db;
+        this.deadline = deadline;
+    }
+
+    /** Null if the local server accepted a connection and answered SELECT 1 in time, else why not. */
+    String ping() {
+        try {
+            return db.within(deadline, () -> {
+                try (Connection c = db.open(local, "probe"); Statement st = c.createStatement();
+                     ResultSet rs = st.executeQuery("SELECT 1")) {
+                    rs.next();
+                    return rs.getInt(1) == 1 ? null : "SELECT 1 did not answer 1";
+                }
+            });
+        } catch (Db.ProbeException e) {
+            return e.getMessage();
+        }
+    }
+
+    /** Node, writability and designated node; with {@code withSyncs} also the rows of mmsync.status(). */
+    LocalState state(boolean withSyncs) {
+        try {
+            return db.within(deadline, () -> {
+                try (Connection c = db.open(local, "probe")) {
+                    return read(c, withSyncs);
+                }
+            });
+        } catch (Db.ProbeException e) {
+            return LocalState.failed(e.getMessage());
+        }
+    }
+
+    private static LocalState read(Connection c, boolean withSyncs) throws SQLException {
+        String node;
+        boolean recovery;
+        boolean readOnly;
+        String primary;
+        java.time.Instant started;
+        try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery(LOCAL_SQL)) {
+            rs.next();
+            node = rs.getString(1);
+            recovery = rs.getBoolean(2);
+            readOnly = rs.getBoolean(3);
+            primary = rs.getString(4);
+            started = rs.getTimestamp(5).toInstant();
+        }
+        List<LocalState.SyncRow> rows = new ArrayList<>();
+        if (withSyncs && node != null) {
+            try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery(STATUS_SQL)) {
+                while (rs.next()) {
+                    rows.add(new LocalState.SyncRow(rs.getString(1), rs.getString(2), rs.getString(3), rs.getLong(4),
+                            rs.getDouble(5), rs.getLong(6), rs.getLong(7), Redact.text(rs.getString(8))));
+                }
+            }
+        }
+        return new LocalState(null, node, recovery, readOnly, primary, started, List.copyOf(rows));
+    }
+}
