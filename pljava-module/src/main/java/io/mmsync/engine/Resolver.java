@@ -91,6 +91,7 @@ final class Resolver {
         if (candidates.isEmpty()) {
             return out;
         }
+        lockRows(peer, candidates, shapes);
         Map<Integer, Object[]> competitors = new java.util.TreeMap<>();
         try (PreparedStatement st = peer.prepareStatement(COMPETITORS_SQL)) {
             st.setObject(1, keys.toString(), Types.OTHER);
@@ -171,6 +172,37 @@ final class Resolver {
             out.conflicts.add(entry(sync, origin, c, localOp, localAt, delta ? "merged" : "local_kept", currentRow,
                     c.op() == Op.DELETE ? c.oldRow() : c.newRow()));
             out.verdicts.put(c, delta ? Verdict.DELTA_ONLY : Verdict.SKIP);
+        }
+    }
+
+    /**
+     * Locks the rows that updates and deletes of the page touch. A local transaction that changed
+     * one of them has then committed, so its queued change is visible to the competitor check;
+     * and none can change them until the apply commits. (Without this a local update racing the
+     * apply would be overwritten here but win on the other node.)
+     */
+    private static void lockRows(Connection peer, Map<Integer, Change> candidates, Shapes shapes) throws SQLException {
+        Map<TableRef, StringBuilder> byTable = new LinkedHashMap<>();
+        Map<TableRef, Change> firstOf = new HashMap<>();
+        for (Change c : candidates.values()) {
+            if (c.op() == Op.INSERT) {
+                continue;
+            }
+            StringBuilder sb = byTable.get(c.table());
+            if (sb == null) {
+                sb = new StringBuilder("[");
+                byTable.put(c.table(), sb);
+                firstOf.put(c.table(), c);
+            } else {
+                sb.append(',');
+            }
+            sb.append(c.oldRow());
+        }
+        for (Map.Entry<TableRef, StringBuilder> e : byTable.entrySet()) {
+            try (PreparedStatement st = peer.prepareStatement(shapes.get(firstOf.get(e.getKey())).lockSql())) {
+                st.setObject(1, e.getValue().append(']').toString(), Types.OTHER);
+                st.executeQuery().close();
+            }
         }
     }
 

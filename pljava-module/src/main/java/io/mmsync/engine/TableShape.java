@@ -176,6 +176,16 @@ final class TableShape {
                 + ", ?::jsonb) AS r WHERE " + keyMatch("r");
     }
 
+    /**
+     * Locks the peer's rows named by a JSON array of key-bearing images, in key order, so that no
+     * local transaction changes them between the conflict check and the apply.
+     */
+    String lockSql() {
+        return "SELECT 1 FROM " + t() + " AS d, pg_catalog.jsonb_populate_recordset(NULL::" + t()
+                + ", ?::jsonb) AS r WHERE " + keyMatch("r") + " ORDER BY "
+                + pkColumns.stream().map(c -> "d." + q(c)).collect(Collectors.joining(", ")) + " FOR UPDATE OF d";
+    }
+
     String truncateSql() {
         return "TRUNCATE " + t();
     }

@@ -38,8 +38,8 @@ class PgbenchTwoWayTest {
             Waits.until(Duration.ofSeconds(60), "column policies on green",
                     () -> pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.column_policies") == 3);
 
-            Process onBlue = start(pgbench(pair.blue, "-n", "-c", "2", "-j", "2", "-T", Integer.toString(SECONDS)));
-            Process onGreen = start(pgbench(pair.green, "-n", "-c", "2", "-j", "2", "-T", Integer.toString(SECONDS)));
+            Process onBlue = start(pgbench(pair.blue, "-n", "-c", "4", "-j", "2", "-T", Integer.toString(SECONDS)));
+            Process onGreen = start(pgbench(pair.green, "-n", "-c", "4", "-j", "2", "-T", Integer.toString(SECONDS)));
             long txBlue = transactions(onBlue);
             long txGreen = transactions(onGreen);
             assertTrue(txBlue > 0 && txGreen > 0, "both ran: " + txBlue + ", " + txGreen);
