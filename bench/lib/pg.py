@@ -120,7 +120,12 @@ class Cluster:
         return f"host=127.0.0.1 port={self.port} dbname={db} user=postgres"
 
     def conn_args(self, db):
+        """psql's connection options. (pgbench takes the database name as its last argument:
+        its -d means --debug.)"""
         return ["-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", db]
+
+    def pgbench_args(self, db):
+        return ["-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", db]
 
     def psql(self, db, sql, timeout=600, variables=None):
         """Runs SQL (stops at the first error); returns unaligned, tuples-only output."""

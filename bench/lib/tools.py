@@ -7,7 +7,7 @@ one tool runs at a time.
   setup()     make the two-way sync run (blue <-> green)
   pause()     stop shipping changes; capture goes on, changes queue up
   resume()    ship again
-  teardown()  stop everything the tool started and drop its databases
+  teardown()  stop everything the tool started (its databases stay until the clusters go)
   findings()  notable lines from the tool's own logs (errors, warnings)
   agent_pids  processes whose memory the catch-up figures report
 """
@@ -43,8 +43,8 @@ class Tool:
     def create_databases(self):
         """Same data on both nodes: pgbench -i is deterministic, then bench/lib/schema.sql."""
         for node, hid_start in ((self.blue, 1), (self.green, 2)):
-            node.psql("postgres", f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE); CREATE DATABASE {self.db}")
-            pg.run([f"{pg.PGBIN}/pgbench", "-i", "-q", "-s", str(self.ctx.cfg["scale"])] + node.conn_args(self.db),
+            node.psql("postgres", f"CREATE DATABASE {self.db}")
+            pg.run([f"{pg.PGBIN}/pgbench", "-i", "-q", "-s", str(self.ctx.cfg["scale"])] + node.pgbench_args(self.db),
                    timeout=600)
             with open(os.path.join(self.ctx.lib, "schema.sql")) as f:
                 node.psql(self.db, f.read(), variables={"hid_start": hid_start})
@@ -59,8 +59,8 @@ class Tool:
         pass
 
     def teardown(self):
-        for node in (self.blue, self.green):
-            node.psql("postgres", f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)", timeout=120)
+        """Stops the tool; its databases stay until the clusters go. (DROP DATABASE hangs on
+        PostgreSQL 15 while pglogical 2.4.2's supervisor runs: pglogical issues #399, #418.)"""
 
     def findings(self):
         return []
@@ -127,9 +127,10 @@ class Mmsync(Tool):
 
     def pause(self):
         self.blue.psql(self.db, f"SELECT mmsync.pause('{SYNC}')")
-        # the sender finishes the page in flight, then marks itself paused
-        if not pg.wait_until(lambda: self.link_state() == "paused", 15, 0.05):
-            raise SetupError(f"mmsync link not paused within 15 s (state {self.link_state()})")
+        # the sender finishes what it is doing (a page, a purge), then marks itself paused
+        timeout = self.ctx.timeout(self.ctx.cfg["drain_timeout"])
+        if not pg.wait_until(lambda: self.link_state() == "paused", timeout, 0.05):
+            raise SetupError(f"mmsync link not paused within {timeout} s (state {self.link_state()})")
 
     def resume(self):
         # resume() alone wakes a paused sender only at its next poll (1 s): kick() wakes it at once
@@ -138,7 +139,6 @@ class Mmsync(Tool):
     def teardown(self):
         for name in list(self.agents):
             self.stop_agent(name)
-        super().teardown()
 
     def findings(self):
         out = []
@@ -200,25 +200,26 @@ class Bucardo(Tool):
         self.ctx.remember_piddir(self.piddir)
 
     def pause(self):
-        self.bucardo("pause", SYNC)
-        # pause ends the sync's controller and its kid; wait until they are gone
-        ctl = os.path.join(self.piddir, f"bucardo.ctl.sync.{SYNC}.pid")
-        if not pg.wait_until(lambda: not os.path.exists(ctl), 30, 0.1):
-            raise SetupError("bucardo sync controller still running 30 s after pause")
+        # "bucardo pause/resume" restarts the sync's controller only at the daemon's next health
+        # check (5-17 s here), so a stop and a start of the whole daemon is the quicker resume
+        self.stop_daemon()
 
     def resume(self):
-        self.bucardo("resume", SYNC)
+        self.bucardo("start", "--log-destination", self.logdir, "mmsync benchmark")
+
+    def stop_daemon(self):
+        self.bucardo("stop", "mmsync benchmark", check=False)
+        if not pg.wait_until(lambda: not bucardo_pids(self.piddir), 60, 0.1):
+            raise SetupError("Bucardo processes still running 60 s after bucardo stop")
 
     def teardown(self):
         self.bucardo("stop", "mmsync benchmark done", check=False)
-        pg.wait_until(lambda: not bucardo_pids(self.piddir), 30, 0.2)
+        pg.wait_until(lambda: not bucardo_pids(self.piddir), 60, 0.2)
         for pid in bucardo_pids(self.piddir):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        self.blue.psql("postgres", "DROP DATABASE IF EXISTS bucardo WITH (FORCE)", timeout=120)
-        super().teardown()
 
     def findings(self):
         return log_findings(os.path.join(self.logdir, "log.bucardo"),
@@ -272,9 +273,9 @@ class Pglogical(Tool):
             except pg.CommandError:
                 pass  # the database is dropped next; a leftover slot is dropped below
         for node in (self.blue, self.green):
+            # a slot left behind would hold WAL back for the rest of the run
             node.psql("postgres", "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
                       f"WHERE database = '{self.db}' AND NOT active")
-        super().teardown()
 
     def findings(self):
         out = []
