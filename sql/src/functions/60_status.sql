@@ -29,6 +29,8 @@ DECLARE
     v_ret   record;
     v_warn  text;
     v_rs    record;
+    v_sa    record;
+    v_gone  text;
 BEGIN
     FOR v_r IN
         SELECT s.id, s.name, s.paused, p.peer, l.state AS lstate, l.heartbeat_at, l.sent,
@@ -82,6 +84,22 @@ BEGIN
                                   THEN format(' (at %s it needs a resync)', v_ret.max_age) ELSE '' END);
         ELSE
             v_warn := NULL;
+        END IF;
+        SELECT string_agg(format('%I.%I', t.schema_name, t.table_name), ', ' ORDER BY t.schema_name, t.table_name)
+        INTO v_gone FROM @extschema@.sync_tables t
+        WHERE t.sync_id = v_r.id AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.relid);
+        IF v_gone IS NOT NULL THEN
+            v_warn := concat_ws('; ', v_warn, format('table %s of sync %s was dropped on node %s: its changes are no longer'
+                || ' captured here, and changes of it from node %s are set aside here; drop it on node %s too',
+                v_gone, v_r.name, v_local, v_r.peer, v_r.peer));
+        END IF;
+        SELECT count(*) OVER () AS n, a.schema_name, a.table_name, a.error INTO v_sa
+        FROM @extschema@.set_aside a WHERE a.sync_name = v_r.name AND a.origin = v_r.peer
+        ORDER BY a.id LIMIT 1;
+        IF FOUND THEN
+            v_warn := concat_ws('; ', v_warn, format('%s changes from node %s could not be applied on node %s and are set aside'
+                || ' (the first: table %I.%I: %s); they are retried until they apply',
+                v_sa.n, v_r.peer, v_local, v_sa.schema_name, v_sa.table_name, v_sa.error));
         END IF;
         IF v_warn IS NOT NULL THEN
             last_error := v_warn || coalesce('; ' || last_error, '');

@@ -18,7 +18,8 @@ RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_warn_n bigint := coalesce(set_retention.warn_changes,
-                                least(1000000, greatest(1, set_retention.max_changes / 2)));
+                                CASE WHEN set_retention.max_changes IS NULL THEN 1000000
+                                     ELSE least(1000000, greatest(1, set_retention.max_changes / 2)) END);
     v_warn_a interval := coalesce(set_retention.warn_age,
                                   least(interval '1 hour', set_retention.max_age / 2));
 BEGIN

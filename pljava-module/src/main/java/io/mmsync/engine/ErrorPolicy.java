@@ -30,11 +30,13 @@ final class ErrorPolicy {
             if (c instanceof SQLException) {
                 String state = ((SQLException) c).getSQLState();
                 if (state != null) {
+                    // 08004: the server (or pgJDBC) rejected the connection, e.g. "no password was
+                    // provided" when the passfile has no line for the peer: the DBA must act
+                    if (state.startsWith("28") || state.equals("08004")) {
+                        return Kind.AUTHENTICATION;
+                    }
                     if (state.startsWith("08") || state.startsWith("57P") || state.equals("53300")) {
                         return Kind.CONNECTION;
-                    }
-                    if (state.startsWith("28")) {
-                        return Kind.AUTHENTICATION;
                     }
                     if (state.startsWith("42") || state.startsWith("22") || state.startsWith("23")
                             || state.equals("3D000") || state.equals("3F000")) {

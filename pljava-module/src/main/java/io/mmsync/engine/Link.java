@@ -31,6 +31,7 @@ final class Link implements Runnable {
     private final ChangeReader reader;
     private final Applier applier;
     private final LinkStore store;
+    private final ShapeCheck shapeCheck;
     private final Backoff backoff = new Backoff(Duration.ofMillis(100), Duration.ofSeconds(5));
     private final String logPrefix;
 
@@ -53,6 +54,7 @@ final class Link implements Runnable {
         this.reader = new ChangeReader(config.pageRows(), config.pageBytes());
         this.applier = new Applier(peer.nodeName());
         this.store = new LinkStore(syncName, peer.nodeName());
+        this.shapeCheck = new ShapeCheck(syncName, origin, peer.nodeName());
         this.logPrefix = "mmsync link " + syncName + " " + origin + "->" + peer.nodeName() + ": ";
     }
 
@@ -109,15 +111,11 @@ final class Link implements Runnable {
         Connection pc = peer.open("applier " + syncName + " from " + origin);
         openPeer = pc;
         PeerStore.requireExtension(pc, peer.nodeName());
+        shapeCheck.reset();
         pushedVersion = -1;
         Position pos = PeerStore.readPosition(pc, syncName, origin);
         String storedLo = pos.lo();
         store.state(lc, "running", null);
-        if (backoff.failures() > 0) {
-            LOG.info(logPrefix + "connected again after " + backoff.failures() + " failed attempts");
-        }
-        backoff.reset();
-        lastLogged = null;
         lastBeat = System.nanoTime();
         while (!stopping) {
             ChangeReader.SyncState sync = reader.syncState(lc, syncName);
@@ -146,6 +144,9 @@ final class Link implements Runnable {
                 waitForWake(lc);
                 continue;
             }
+            if (!page.isEmpty()) {
+                shapeCheck.verify(lc, pc);
+            }
             boolean beatDue = System.nanoTime() - lastBeat >= config.heartbeat().toNanos();
             // an idle link still moves its position at the peer now and then: the peer purges its
             // own queue only once it has everything this node committed (see mmsync._purge)
@@ -160,6 +161,7 @@ final class Link implements Runnable {
                 storedLo = page.next().lo();
                 String horizon = page.rangeComplete() ? PeerStore.snapshot(pc) : null;
                 store.confirmed(lc, page.next(), page.changes().size(), horizon);
+                working();
                 lastBeat = System.nanoTime();
                 pos = page.next();
                 if (page.rangeComplete()) {
@@ -170,6 +172,7 @@ final class Link implements Runnable {
                 }
             }
             pos = page.next();
+            working();
             if (beatDue) {
                 applier.retrySetAside(pc, syncName, origin);
                 store.purge(lc, sync.id);
@@ -177,6 +180,20 @@ final class Link implements Runnable {
             waitForWake(lc);
         }
         return false;
+    }
+
+    /**
+     * The session got something done (a batch applied, or nothing left to send): the back-off
+     * starts again from its first step. Not on connect alone, so that an error that comes back
+     * right after every reconnect (a schema mismatch) is retried at a growing interval and logged
+     * once a minute, not every two seconds.
+     */
+    private void working() {
+        if (backoff.failures() > 0) {
+            LOG.info(logPrefix + "working again after " + backoff.failures() + " failed attempts");
+            backoff.reset();
+            lastLogged = null;
+        }
     }
 
     /** True while the peer is marked as needing a resync (mmsync.resync_needed): nothing is sent. */

@@ -9,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -28,9 +29,15 @@ abstract class Agent implements AutoCloseable {
     }
 
     static Process process(String conninfo, Path log) {
+        return process(conninfo, log, Map.of());
+    }
+
+    /** The agent command in a child JVM (heap capped as in production), {@code env} added. */
+    static Process process(String conninfo, Path log, Map<String, String> env) {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         ProcessBuilder pb = new ProcessBuilder(List.of(java, "-Xmx256m", "-cp", System.getProperty("java.class.path"),
                 "io.mmsync.agent.Main", "agent", "--db", conninfo, "--poll-ms", "200"));
+        pb.environment().putAll(env);
         pb.redirectErrorStream(true);
         pb.redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
         try {
@@ -44,16 +51,40 @@ abstract class Agent implements AutoCloseable {
     static final class Child extends Agent {
         private final String conninfo;
         private final Path log;
+        private final Map<String, String> env;
         private Process process;
 
         Child(String conninfo, Path log) {
+            this(conninfo, log, Map.of());
+        }
+
+        Child(String conninfo, Path log, Map<String, String> env) {
             this.conninfo = conninfo;
             this.log = log;
+            this.env = Map.copyOf(env);
             start();
         }
 
         void start() {
-            process = process(conninfo, log);
+            process = process(conninfo, log, env);
+        }
+
+        boolean isAlive() {
+            return process.isAlive();
+        }
+
+        /** Peak resident set size of the agent process so far (VmHWM), in KiB; -1 if unknown. */
+        long peakRssKib() {
+            try {
+                for (String line : Files.readAllLines(Path.of("/proc", Long.toString(process.pid()), "status"))) {
+                    if (line.startsWith("VmHWM:")) {
+                        return Long.parseLong(line.replaceAll("[^0-9]", ""));
+                    }
+                }
+            } catch (IOException | RuntimeException e) {
+                return -1;
+            }
+            return -1;
         }
 
         /** SIGKILL: no shutdown hook runs, connections drop mid-transaction. */

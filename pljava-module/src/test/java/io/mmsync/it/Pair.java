@@ -9,6 +9,7 @@ import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * A blue/green pair of real PostgreSQL 15 clusters with database {@code app}, the mmsync
@@ -29,10 +30,18 @@ final class Pair implements AutoCloseable {
 
     /** Starts both clusters and runs {@code schemaSql} on both, then registers the nodes on blue. */
     static Pair start(String schemaSql) {
+        return start(schemaSql, PgCluster.builder("green"), true);
+    }
+
+    /**
+     * As {@link #start(String)}, green built from {@code greenBuilder} (e.g. with TLS settings), and
+     * the extension created on green only if {@code extensionOnGreen}.
+     */
+    static Pair start(String schemaSql, PgCluster.Builder greenBuilder, boolean extensionOnGreen) {
         PgCluster b = PgCluster.start("blue");
         PgCluster g;
         try {
-            g = PgCluster.start("green");
+            g = greenBuilder.start();
         } catch (RuntimeException e) {
             b.close();
             throw e;
@@ -40,7 +49,9 @@ final class Pair implements AutoCloseable {
         Pair p = new Pair(b, g);
         for (PgCluster c : List.of(b, g)) {
             c.createDatabase(DB);
-            c.execute(DB, "CREATE EXTENSION mmsync");
+            if (c == b || extensionOnGreen) {
+                c.execute(DB, "CREATE EXTENSION mmsync");
+            }
             if (schemaSql != null && !schemaSql.isBlank()) {
                 c.execute(DB, schemaSql);
             }
@@ -61,9 +72,45 @@ final class Pair implements AutoCloseable {
     }
 
     Agent.Child childAgent(PgCluster node) {
-        Agent.Child a = new Agent.Child(node.conninfo(DB), node.dataDir().getParent().resolve("agent-" + node.name() + ".log"));
+        return childAgent(node, Map.of());
+    }
+
+    /** The agent command for {@code node} in a child JVM with {@code env} added; log in {@link #agentLog}. */
+    Agent.Child childAgent(PgCluster node, Map<String, String> env) {
+        Agent.Child a = new Agent.Child(node.conninfo(DB), agentLog(node), env);
         agents.add(a);
         return a;
+    }
+
+    Path agentLog(PgCluster node) {
+        return node.dataDir().getParent().resolve("agent-" + node.name() + ".log");
+    }
+
+    /**
+     * Registers both nodes again on blue (before add_sync: green learns them from blue's agent), the
+     * way the other node reaches each: blue at port {@code bluePort}, green at {@code greenPort}
+     * (e.g. a {@link TcpProxy}), each conninfo with {@code extra} keywords appended.
+     */
+    void registerNodes(int bluePort, int greenPort, String extra) {
+        String tail = extra.isEmpty() ? "" : " " + extra;
+        blue.execute(DB, "SELECT mmsync.add_node('blue', 'host=127.0.0.1 port=" + bluePort + " dbname=" + DB
+                + " user=postgres" + tail + "', true)");
+        blue.execute(DB, "SELECT mmsync.add_node('green', 'host=127.0.0.1 port=" + greenPort + " dbname=" + DB
+                + " user=postgres" + tail + "')");
+    }
+
+    /** Changes of {@code origin} applied at {@code at}, by mmsync.progress (each counted once). */
+    static long applied(PgCluster at, String origin) {
+        return at.queryLong(DB, "SELECT coalesce(sum(applied), 0) FROM mmsync.progress WHERE origin = '" + origin + "'");
+    }
+
+    /** The state of the link to {@code peer} in {@code at}'s mmsync.status(). */
+    static String state(PgCluster at, String peer) {
+        return at.queryString(DB, "SELECT state FROM mmsync.status() WHERE peer = '" + peer + "'");
+    }
+
+    static String lastError(PgCluster at, String peer) {
+        return at.queryString(DB, "SELECT last_error FROM mmsync.status() WHERE peer = '" + peer + "'");
     }
 
     void stopAgents() {

@@ -219,10 +219,14 @@ public final class ConnInfo {
         p.setProperty("socketTimeout", Integer.toString(readTimeout));
         // A transaction of ours that hears nothing from us for as long as we would wait for the
         // server has been abandoned (its connection is gone): the server ends it, so that its row
-        // locks do not block the retry of the same batch (see readTimeoutSeconds()).
+        // locks do not block the retry of the same batch (see readTimeoutSeconds()). And the server
+        // probes an idle connection of ours after 30 s, so that a session whose network path died
+        // ends after about a minute instead of two hours (the kernel default), and repeated cuts
+        // cannot pile up dead sessions until max_connections is reached.
         String options = params.getOrDefault("options", "");
         p.setProperty("options", (options + " -c idle_in_transaction_session_timeout="
-                + Math.max(MIN_IDLE_IN_TRANSACTION_SECONDS, readTimeout) * 1000L).trim());
+                + Math.max(MIN_IDLE_IN_TRANSACTION_SECONDS, readTimeout) * 1000L
+                + " -c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3").trim());
         if (!params.containsKey("sslmode")) {
             p.setProperty("sslmode", "prefer");
         }
