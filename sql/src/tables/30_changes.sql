@@ -4,7 +4,9 @@
 -- commits after later-started ones is never skipped. Within a snapshot range rows are sent in
 -- id order, which for one row is the order its changes were made.
 CREATE TABLE @extschema@.changes (
-    id          bigint GENERATED ALWAYS AS IDENTITY (CACHE 32) PRIMARY KEY,
+    -- no CACHE: ids must follow the order in which changes were made across all sessions (a
+    -- later change of a row waits for the earlier one's row lock, then takes a higher id)
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     xid         xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
     sync_id     integer NOT NULL,
     relid       oid NOT NULL,
