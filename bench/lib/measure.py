@@ -64,7 +64,7 @@ def barrier(ctx, tool, src, dst, timeout):
 
 def drain(ctx, tool, phase, result):
     """Waits until blue's changes are on green; records how long it took (or that it did not)."""
-    timeout = ctx.timeout(ctx.cfg["drain_timeout"])
+    timeout = ctx.cfg["drain_timeout"]
     d = barrier(ctx, tool, ctx.blue, ctx.green, timeout)
     result["drain_s"] = d
     if d is None:
@@ -257,7 +257,7 @@ def lag(ctx, tool, rate):
                 if expected_max is None:
                     expected_max = int(blue.query("SELECT coalesce(max(id), 0) FROM bench_lag")[0][0])
                     ended_at = now
-                if w >= expected_max or now - ended_at > ctx.timeout(ctx.cfg["drain_timeout"]):
+                if w >= expected_max or now - ended_at > ctx.cfg["drain_timeout"]:
                     break
             time.sleep(0.002)
     finally:
@@ -328,7 +328,7 @@ def catchup(ctx, tool, n, per_tx):
         tool.resume()
         first_at = done_at = None
         count = 0
-        timeout = ctx.timeout(ctx.cfg["drain_timeout"])
+        timeout = ctx.cfg["drain_timeout"]
         deadline = t0 + timeout
         while time.monotonic() < deadline:
             any_row, last_row = green.query(

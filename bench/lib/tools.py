@@ -128,7 +128,7 @@ class Mmsync(Tool):
     def pause(self):
         self.blue.psql(self.db, f"SELECT mmsync.pause('{SYNC}')")
         # the sender finishes what it is doing (a page, a purge), then marks itself paused
-        timeout = self.ctx.timeout(self.ctx.cfg["drain_timeout"])
+        timeout = self.ctx.cfg["drain_timeout"]
         if not pg.wait_until(lambda: self.link_state() == "paused", timeout, 0.05):
             raise SetupError(f"mmsync link not paused within {timeout} s (state {self.link_state()})")
 

@@ -55,7 +55,7 @@ def twoway(ctx, tool):
         out, _ = p.communicate(timeout=seconds + 120)
         res["transactions"][name] = measure.parse_pgbench(out)["transactions"]
         res["pgbench_problems"] += [f"{name}: {line}" for line in out.splitlines() if "aborted" in line][:3]
-    res["drain_s"] = barrier_both(ctx, tool, ctx.timeout(ctx.cfg["twoway_drain_timeout"]))
+    res["drain_s"] = barrier_both(ctx, tool, ctx.cfg["twoway_drain_timeout"])
     if None in res["drain_s"].values():
         measure.dump_activity(ctx, tool, "two-way TPC-B drain")
     res["after"] = {n.name: balances(n, db) for n in (ctx.blue, ctx.green)}
