@@ -115,10 +115,12 @@ class ConflictsTest {
     @Test
     void abortStopsUntilTheDbaDecides() throws Exception {
         try (Pair pair = pairWithConflicts("conflict => 'abort'", false)) {
-            Waits.until(Duration.ofSeconds(60), "sync paused by a conflict", () -> "paused".equals(pair.blue.queryString(
-                    Pair.DB, "SELECT state FROM mmsync.status()")));
+            // the link pauses the sync, then records why: wait for both
+            Waits.until(Duration.ofSeconds(60), "sync paused by a conflict, status saying why", () -> pair.blue.queryLong(
+                    Pair.DB, "SELECT count(*) FROM mmsync.status() WHERE state = 'paused' "
+                            + "AND last_error LIKE '%mmsync.resolve_conflict%'") == 1);
             String err = pair.blue.queryString(Pair.DB, "SELECT last_error FROM mmsync.status()");
-            assertTrue(err != null && err.contains("mmsync.resolve_conflict"), "status says why: " + err);
+            assertTrue(err.contains("under strategy abort"), "status says why: " + err);
             // the DBA keeps blue's version everywhere: green applies blue's changes, blue skips green's
             long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
             while (!synced(pair)) {
