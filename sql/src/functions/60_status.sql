@@ -90,7 +90,7 @@ BEGIN
         WHERE t.sync_id = v_r.id AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.relid);
         IF v_gone IS NOT NULL THEN
             v_warn := concat_ws('; ', v_warn, format('table %s of sync %s was dropped on node %s: its changes are no longer'
-                || ' captured here, and changes of it from node %s are set aside here; drop it on node %s too',
+                || ' captured here, and changes of it from node %s cannot be applied here; drop it on node %s too',
                 v_gone, v_r.name, v_local, v_r.peer, v_r.peer));
         END IF;
         SELECT count(*) OVER () AS n, a.schema_name, a.table_name, a.error INTO v_sa

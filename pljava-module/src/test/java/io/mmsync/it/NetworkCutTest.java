@@ -1,8 +1,10 @@
 package io.mmsync.it;
 
 import io.mmsync.testenv.PgCluster;
-import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.Timeout;
 
 import java.time.Duration;
@@ -19,6 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * batch) for {@link #CUT} and restores. Changes queue on both sides, status says disconnected,
  * then catching up, then in sync, and both nodes end identical with every change applied once.
  */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @Timeout(value = 240, unit = TimeUnit.SECONDS)
 class NetworkCutTest {
     /** How long the network stays cut (the issue asks for a minute: -Dmmsync.cut.seconds=60). */
@@ -37,7 +40,7 @@ class NetworkCutTest {
     private TcpProxy toBlue;
     private TcpProxy toGreen;
 
-    @AfterEach
+    @AfterAll
     void tearDown() {
         if (pair != null) {
             pair.close();
@@ -49,7 +52,8 @@ class NetworkCutTest {
         }
     }
 
-    private void startPairBehindProxies() {
+    @BeforeAll
+    void startPairBehindProxies() {
         pair = Pair.start(SCHEMA);
         toBlue = TcpProxy.to("to-blue", pair.blue.port());
         toGreen = TcpProxy.to("to-green", pair.green.port());
@@ -62,7 +66,7 @@ class NetworkCutTest {
 
     @Test
     void blackholeInTheMiddleOfABatchWhileBothNodesWrite() throws Exception {
-        startPairBehindProxies();
+        long[] before = {Pair.applied(pair.green, "blue"), Pair.applied(pair.blue, "green")};
         AtomicBoolean stop = new AtomicBoolean();
         Writer onBlue = new Writer(pair.blue, "load_blue", 0, 1, stop, 2000);
         Writer onGreen = new Writer(pair.green, "load_green", 0, 1, stop, 2000);
@@ -71,9 +75,9 @@ class NetworkCutTest {
         // 40,000 fat changes on blue: batches of 5,000 that take long enough to be cut in the middle
         int bulk = 40_000;
         pair.blue.execute(Pair.DB, "INSERT INTO items SELECT g, 0, repeat(md5(g::text), 12) FROM generate_series(1, " + bulk + ") g");
-        Waits.until(Duration.ofSeconds(60), "green inside a transaction applying a batch from blue", () ->
-                Pair.applied(pair.green, "blue") > 0 && appliersInTransaction(pair.green) > 0);
-        long appliedAtCut = Pair.applied(pair.green, "blue");
+        Waits.until(Duration.ofSeconds(60), "a first batch of the backlog applied, green inside the next", () ->
+                Pair.applied(pair.green, "blue") - before[0] >= 5000 && appliersInTransaction(pair.green) > 0);
+        long appliedAtCut = Pair.applied(pair.green, "blue") - before[0];
         try (StatusTrail blueSees = new StatusTrail(pair.blue, "green");
              StatusTrail greenSees = new StatusTrail(pair.green, "blue")) {
             long cutAt = System.nanoTime();
@@ -91,7 +95,7 @@ class NetworkCutTest {
             // (idle_in_transaction_session_timeout), so it cannot hold row locks against the retry
             Waits.until(Duration.ofSeconds(30), "green ends the abandoned applier transaction",
                     () -> appliersInTransaction(pair.green) == 0);
-            assertTrue(Pair.applied(pair.green, "blue") < bulk, "the cut came before the backlog was through");
+            assertTrue(Pair.applied(pair.green, "blue") - before[0] < bulk, "the cut came before the backlog was through");
 
             Waits.until(CUT.plusSeconds(30), CUT.toSeconds() + " s of cut network",
                     () -> System.nanoTime() - cutAt >= CUT.toNanos());
@@ -114,20 +118,21 @@ class NetworkCutTest {
             assertTrue(blueSees.sawInOrder("disconnected", "catching up", "in sync"), blueSees.toString());
             assertTrue(greenSees.sawInOrder("disconnected", "catching up", "in sync"), greenSees.toString());
         }
-        assertConverged(bulk + onBlue.changes(), onGreen.changes());
+        assertConverged(before, bulk + onBlue.changes(), onGreen.changes());
         assertTrue(onBlue.changes() > 0 && onGreen.changes() > 0, "both nodes took writes");
     }
 
     @Test
     void refusedConnectionsWhileBothNodesWrite() throws Exception {
-        startPairBehindProxies();
+        long[] before = {Pair.applied(pair.green, "blue"), Pair.applied(pair.blue, "green")};
         AtomicBoolean stop = new AtomicBoolean();
-        Writer onBlue = new Writer(pair.blue, "load_blue", 0, 1, stop, 2000);
-        Writer onGreen = new Writer(pair.green, "load_green", 0, 1, stop, 2000);
+        // ids far above the other test's, which shares the pair
+        Writer onBlue = new Writer(pair.blue, "load_blue", 1_000_000_000L, 1, stop, 2000);
+        Writer onGreen = new Writer(pair.green, "load_green", 1_000_000_000L, 1, stop, 2000);
         onBlue.start("writer-blue");
         onGreen.start("writer-green");
         Waits.until(Duration.ofSeconds(60), "writes flowing both ways",
-                () -> Pair.applied(pair.green, "blue") > 50 && Pair.applied(pair.blue, "green") > 50);
+                () -> Pair.applied(pair.green, "blue") > before[0] + 50 && Pair.applied(pair.blue, "green") > before[1] + 50);
         try (StatusTrail blueSees = new StatusTrail(pair.blue, "green")) {
             long cutAt = System.nanoTime();
             toGreen.cut(TcpProxy.Cut.REFUSE);
@@ -150,16 +155,16 @@ class NetworkCutTest {
             System.out.println("status seen during the refused cut (" + CUT.toSeconds() + " s):\n  " + blueSees);
             assertTrue(blueSees.sawInOrder("disconnected", "catching up", "in sync"), blueSees.toString());
         }
-        assertConverged(onBlue.changes(), onGreen.changes());
+        assertConverged(before, onBlue.changes(), onGreen.changes());
     }
 
-    /** Tables identical, and each node applied exactly the changes the other made. */
-    private void assertConverged(long madeOnBlue, long madeOnGreen) {
+    /** Tables identical, and each node applied exactly the changes the other made since {@code before}. */
+    private void assertConverged(long[] before, long madeOnBlue, long madeOnGreen) {
         for (String t : TABLES) {
             assertEquals(Pair.fingerprint(pair.blue, t), Pair.fingerprint(pair.green, t), "table " + t + " differs");
         }
-        assertEquals(madeOnBlue, Pair.applied(pair.green, "blue"), "changes of blue applied on green exactly once");
-        assertEquals(madeOnGreen, Pair.applied(pair.blue, "green"), "changes of green applied on blue exactly once");
+        assertEquals(madeOnBlue, Pair.applied(pair.green, "blue") - before[0], "changes of blue applied on green exactly once");
+        assertEquals(madeOnGreen, Pair.applied(pair.blue, "green") - before[1], "changes of green applied on blue exactly once");
     }
 
     private static long appliersInTransaction(PgCluster node) {

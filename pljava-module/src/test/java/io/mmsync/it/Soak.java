@@ -27,6 +27,16 @@ final class Soak {
             + "CREATE TABLE shared (id bigint PRIMARY KEY, n int NOT NULL, v text);";
     static final List<String> TABLES = List.of("load_blue", "load_green", "shared");
 
+    /**
+     * Pause of each of the four writers between its transactions: about 400 changes/s in all on
+     * the test machine (2 cores for both servers, both agents and the writers), a load the pair
+     * drains between faults. At full speed the backlogs of both nodes grow for the whole soak and
+     * the final catch-up takes about as long as the soak (measured: 10 minutes, 1,000,000 changes).
+     */
+    static final long WRITER_PAUSE_MICROS = 20_000;
+    /** The longest wait for quiescence after the writes stop. */
+    static final Duration QUIESCENCE = Duration.ofMinutes(30);
+
     enum Fault { AGENT_KILL, PEER_STOP, NETWORK_CUT, LOCAL_RESTART }
 
     /** The outcome; {@link #ok()} when nothing was lost, doubled or left different. */
@@ -86,10 +96,10 @@ final class Soak {
             Agent.Child greenAgent = pair.childAgent(pair.green);
             pair.awaitSyncOnGreen();
             AtomicBoolean stop = new AtomicBoolean();
-            List<Writer> blueWriters = List.of(new Writer(pair.blue, "load_blue", 0, 1, stop, 2000),
-                    new Writer(pair.blue, "shared", 0, 2, stop, 2000));
-            List<Writer> greenWriters = List.of(new Writer(pair.green, "load_green", 0, 1, stop, 2000),
-                    new Writer(pair.green, "shared", 1, 2, stop, 2000));
+            List<Writer> blueWriters = List.of(new Writer(pair.blue, "load_blue", 0, 1, stop, WRITER_PAUSE_MICROS),
+                    new Writer(pair.blue, "shared", 0, 2, stop, WRITER_PAUSE_MICROS));
+            List<Writer> greenWriters = List.of(new Writer(pair.green, "load_green", 0, 1, stop, WRITER_PAUSE_MICROS),
+                    new Writer(pair.green, "shared", 1, 2, stop, WRITER_PAUSE_MICROS));
             List<Thread> threads = new ArrayList<>();
             blueWriters.forEach(w -> threads.add(w.start("soak-writer-blue")));
             greenWriters.forEach(w -> threads.add(w.start("soak-writer-green")));
@@ -169,9 +179,9 @@ final class Soak {
         }
     }
 
-    /** Waits (at most 10 minutes) until each node's changes are applied at the other, noting progress. */
+    /** Waits (at most {@link #QUIESCENCE}) until each node's changes are applied at the other, noting progress. */
     private void quiesce(Pair pair) {
-        long deadline = System.nanoTime() + Duration.ofMinutes(10).toNanos();
+        long deadline = System.nanoTime() + QUIESCENCE.toNanos();
         long lastNote = 0;
         int synced = 0;
         while (System.nanoTime() < deadline) {
@@ -191,7 +201,7 @@ final class Soak {
                 note("draining: " + e.getMessage().lines().findFirst().orElse(""));
             }
         }
-        note("NOT quiescent after 10 minutes");
+        note("NOT quiescent after " + QUIESCENCE.toMinutes() + " minutes");
     }
 
     private static String row(PgCluster c) {
