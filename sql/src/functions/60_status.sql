@@ -16,10 +16,13 @@ $$;
 --   backlog / lag_seconds: changes made here that the peer has not applied, and the age of
 --   the oldest of them; rows_sent: changes applied at the peer; rows_applied: changes from
 --   the peer applied here; last_error: the link's last error, preceded by a warning when the
---   backlog is over the sync's warning threshold (set_retention) or the peer needs a resync.
+--   backlog is over the sync's warning threshold (set_retention) or the peer needs a resync;
+--   conflicts: conflicts between changes from the peer and this node's rows, recorded here in
+--   @extschema@.conflicts (until the DBA deletes them); set_aside: changes from the peer that
+--   could not be applied here yet (@extschema@.set_aside, retried until they apply).
 CREATE FUNCTION @extschema@.status()
 RETURNS TABLE (sync text, peer text, state text, backlog bigint, lag_seconds numeric,
-               rows_sent bigint, rows_applied bigint, last_error text)
+               rows_sent bigint, rows_applied bigint, last_error text, conflicts bigint, set_aside bigint)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_local text := @extschema@.local_node();
@@ -50,6 +53,7 @@ BEGIN
         rows_sent := coalesce(v_r.sent, 0);
         rows_applied := coalesce(v_r.applied, 0);
         last_error := v_r.lerr;
+        SELECT count(*) INTO conflicts FROM @extschema@.conflicts c WHERE c.sync_name = v_r.name AND c.origin = v_r.peer;
         IF v_r.paused THEN
             state := 'paused';
         ELSIF v_r.heartbeat_at IS NULL OR v_r.heartbeat_at < clock_timestamp() - interval '30 seconds' THEN
@@ -96,6 +100,7 @@ BEGIN
         SELECT count(*) OVER () AS n, a.schema_name, a.table_name, a.error INTO v_sa
         FROM @extschema@.set_aside a WHERE a.sync_name = v_r.name AND a.origin = v_r.peer
         ORDER BY a.id LIMIT 1;
+        set_aside := coalesce(v_sa.n, 0);
         IF FOUND THEN
             v_warn := concat_ws('; ', v_warn, format('%s changes from node %s could not be applied on node %s and are set aside'
                 || ' (the first: table %I.%I: %s); they are retried until they apply',
@@ -134,32 +139,5 @@ BEGIN
         END IF;
         PERFORM pg_sleep(0.02);
     END LOOP;
-END
-$$;
-
--- Deletes up to p_limit changes of a sync that every peer has confirmed (called by the agent
--- after each completed range). Returns the number deleted.
-CREATE FUNCTION @extschema@._purge(p_sync_id integer, p_limit integer DEFAULT 50000) RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    v_n bigint;
-BEGIN
-    IF EXISTS (SELECT 1 FROM @extschema@.syncs s CROSS JOIN LATERAL unnest(s.nodes) p(peer)
-               LEFT JOIN @extschema@.links l ON l.sync_name = s.name AND l.peer = p.peer
-               WHERE s.id = p_sync_id AND p.peer <> @extschema@.local_node()
-                 AND l.confirmed_lo IS NULL) THEN
-        RETURN 0;
-    END IF;
-    DELETE FROM @extschema@.changes WHERE id IN (
-        SELECT c.id FROM @extschema@.changes c
-        WHERE c.sync_id = p_sync_id
-          AND NOT EXISTS (
-              SELECT 1 FROM @extschema@.syncs s CROSS JOIN LATERAL unnest(s.nodes) p(peer)
-              JOIN @extschema@.links l ON l.sync_name = s.name AND l.peer = p.peer
-              WHERE s.id = p_sync_id AND p.peer <> @extschema@.local_node()
-                AND NOT pg_visible_in_snapshot(c.xid, l.confirmed_lo))
-        ORDER BY c.id LIMIT p_limit);
-    GET DIAGNOSTICS v_n = ROW_COUNT;
-    RETURN v_n;
 END
 $$;

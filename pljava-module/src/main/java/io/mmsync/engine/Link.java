@@ -176,6 +176,8 @@ final class Link implements Runnable {
             if (beatDue) {
                 applier.retrySetAside(pc, syncName, origin);
                 store.purge(lc, sync.id);
+            } else if (store.purgeBehind()) {
+                store.purge(lc, sync.id); // a big purge continues at every idle turn, a second at a time
             }
             waitForWake(lc);
         }

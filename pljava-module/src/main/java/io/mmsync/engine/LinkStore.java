@@ -19,10 +19,12 @@ final class LinkStore {
 
     private final String syncName;
     private final String peer;
+    private final Purger purger;
 
     LinkStore(String syncName, String peer) {
         this.syncName = syncName;
         this.peer = peer;
+        this.purger = new Purger("mmsync link " + syncName + " to " + peer + ": ");
     }
 
     /** Records the state and beats the heartbeat; {@code error} replaces the last error if given. */
@@ -77,20 +79,13 @@ final class LinkStore {
         }
     }
 
-    /** Deletes changes every peer has applied; returns how many. */
+    /** Deletes changes every peer has applied, bounded in time (see {@link Purger}); returns how many. */
     long purge(Connection local, int syncId) throws SQLException {
-        long total = 0;
-        try (PreparedStatement st = local.prepareStatement("SELECT mmsync._purge(?, 20000)")) {
-            st.setInt(1, syncId);
-            long n;
-            do {
-                try (var rs = st.executeQuery()) {
-                    rs.next();
-                    n = rs.getLong(1);
-                }
-                total += n;
-            } while (n >= 20000);
-        }
-        return total;
+        return purger.purge(local, syncId);
+    }
+
+    /** True when the last purge left work for a later one: the link purges again when idle. */
+    boolean purgeBehind() {
+        return purger.behind();
     }
 }

@@ -14,7 +14,7 @@ import java.util.List;
 final class LocalProbe {
     private static final String LOCAL_SQL = "SELECT node, in_recovery, read_only, primary_node, started_at FROM mmsync._health_local()";
     private static final String STATUS_SQL = "SELECT sync, peer, state, backlog, lag_seconds, rows_sent, rows_applied, "
-            + "last_error FROM mmsync.status()";
+            + "last_error, conflicts, set_aside FROM mmsync.status()";
 
     private final ConnInfo local;
     private final Db db;
@@ -73,7 +73,8 @@ final class LocalProbe {
             try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery(STATUS_SQL)) {
                 while (rs.next()) {
                     rows.add(new LocalState.SyncRow(rs.getString(1), rs.getString(2), rs.getString(3), rs.getLong(4),
-                            rs.getDouble(5), rs.getLong(6), rs.getLong(7), Redact.text(rs.getString(8))));
+                            rs.getDouble(5), rs.getLong(6), rs.getLong(7), Redact.text(rs.getString(8)),
+                            rs.getLong(9), rs.getLong(10)));
                 }
             }
         }

@@ -53,6 +53,8 @@ final class Reports {
             m.put("rows_sent", r.rowsSent());
             m.put("rows_applied", r.rowsApplied());
             m.put("last_error", r.lastError());
+            m.put("conflicts", r.conflicts());
+            m.put("set_aside", r.setAside());
             syncs.add(m);
         }
         root.put("syncs", syncs);
@@ -108,6 +110,11 @@ final class Reports {
         rows.forEach(r -> series(b, "mmsync_link_error", r, r.lastError() == null ? 0 : 1));
         gauge(b, "mmsync_link_in_sync", "1 if mmsync.status() says \"in sync\" for the sync and peer.");
         rows.forEach(r -> series(b, "mmsync_link_in_sync", r, "in sync".equals(r.state()) ? 1 : 0));
+        // gauges, not counters: the DBA deletes old conflicts, and set-aside changes leave once applied
+        gauge(b, "mmsync_conflicts", "Conflicts between changes from the peer and rows here, kept in mmsync.conflicts.");
+        rows.forEach(r -> series(b, "mmsync_conflicts", r, r.conflicts()));
+        gauge(b, "mmsync_set_aside", "Changes from the peer that could not be applied here yet (mmsync.set_aside).");
+        rows.forEach(r -> series(b, "mmsync_set_aside", r, r.setAside()));
         gauge(b, "mmsync_peer_reachable", "1 if the health watcher's last question to the peer was answered in time.");
         s.peers().forEach((name, h) -> {
             PeerSample p = h.latest();

@@ -206,7 +206,16 @@ class HealthEndpointTest {
     void metricsParseAsPrometheusText() {
         pair.blue.sql("INSERT INTO t SELECT g, 'metrics ' || g FROM generate_series(2001, 2025) g");
         pair.awaitSynced();
-        Http.Response r = pair.blue.get("/metrics");
+        // two conflict records as the resolver writes them (a kept local version): exported per sync and peer
+        pair.blue.sql("INSERT INTO mmsync.conflicts (sync_name, schema_name, table_name, key, kind, strategy, resolution, "
+                + "origin, origin_change) VALUES ('s', 'public', 't', '{\"id\": 1}', 'update_update', 'latest', 'local_kept', 'green', 1), "
+                + "('s', 'public', 't', '{\"id\": 2}', 'update_update', 'latest', 'local_kept', 'green', 2)");
+        Http.Response r;
+        try {
+            r = pair.blue.get("/metrics");
+        } finally {
+            pair.blue.sql("DELETE FROM mmsync.conflicts WHERE sync_name = 's' AND origin_change IN (1, 2)");
+        }
         assertEquals(200, r.status());
         assertTrue(r.head().toLowerCase().contains("content-type: text/plain; version=0.0.4"), r.head());
         Map<String, String> types = new HashMap<>();
@@ -238,5 +247,8 @@ class HealthEndpointTest {
         assertTrue(samples.get("mmsync_rows_sent_total sync=s peer=green") >= 25, samples.toString());
         assertTrue(samples.containsKey("mmsync_rows_applied_total sync=s peer=green"), samples.toString());
         assertEquals(1.0, samples.get("mmsync_peer_reachable peer=green"));
+        assertEquals("gauge", types.get("mmsync_conflicts"));
+        assertEquals(2.0, samples.get("mmsync_conflicts sync=s peer=green"), samples.toString());
+        assertEquals(0.0, samples.get("mmsync_set_aside sync=s peer=green"), samples.toString());
     }
 }

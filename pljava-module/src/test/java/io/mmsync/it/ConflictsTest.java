@@ -79,6 +79,10 @@ class ConflictsTest {
                     "SELECT losing_row->>'v' FROM mmsync.conflicts WHERE kind = 'insert_insert'"));
             assertTrue(conflicts(pair.blue) >= 4 && conflicts(pair.green) >= 4,
                     "conflicts logged on both nodes: " + conflicts(pair.blue) + ", " + conflicts(pair.green));
+            // status shows each node's count, per sync and peer (every conflict here is with the one peer)
+            assertEquals(conflicts(pair.blue), pair.blue.queryLong(Pair.DB, "SELECT conflicts FROM mmsync.status() WHERE peer = 'green'"));
+            assertEquals(conflicts(pair.green), pair.green.queryLong(Pair.DB, "SELECT conflicts FROM mmsync.status() WHERE peer = 'blue'"));
+            assertEquals(0, pair.blue.queryLong(Pair.DB, "SELECT set_aside FROM mmsync.status() WHERE peer = 'green'"));
         }
     }
 
@@ -185,12 +189,16 @@ class ConflictsTest {
                     () -> pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.set_aside WHERE sqlstate = '23505'") == 1
                             && pair.blue.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.set_aside WHERE sqlstate = '23505'") == 1);
             assertTrue(pair.green.queryString(Pair.DB, "SELECT error FROM mmsync.set_aside").contains("users_username_key"));
+            assertEquals("1 0", pair.green.queryString(Pair.DB, "SELECT set_aside || ' ' || conflicts FROM mmsync.status() WHERE peer = 'blue'"),
+                    "status on green counts the change from blue set aside there");
+            assertEquals("1 0", pair.blue.queryString(Pair.DB, "SELECT set_aside || ' ' || conflicts FROM mmsync.status() WHERE peer = 'green'"));
             // the DBA renames one of them: the set-aside change is superseded or retried, both converge
             Pair.exec(pair.green, "UPDATE users SET username = 'alice2' WHERE id = 2");
             pair.awaitSynced();
             Waits.until(Duration.ofSeconds(60), "set-aside changes applied", () ->
                     pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.set_aside") == 0
                             && pair.blue.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.set_aside") == 0);
+            assertEquals(0, pair.green.queryLong(Pair.DB, "SELECT set_aside FROM mmsync.status() WHERE peer = 'blue'"));
             assertEquals("1=alice 2=alice2", pair.blue.queryString(Pair.DB,
                     "SELECT string_agg(id || '=' || username, ' ' ORDER BY id) FROM users"));
             assertEquals(Pair.fingerprint(pair.blue, "users"), Pair.fingerprint(pair.green, "users"));

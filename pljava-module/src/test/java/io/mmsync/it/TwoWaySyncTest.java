@@ -224,6 +224,9 @@ class TwoWaySyncTest {
                     () -> pair.green.queryLong(Pair.DB, "SELECT count(*) FROM slow_tx") == 7500);
             assertTrue(pair.green.queryLong(Pair.DB, "SELECT max(batches) FROM mmsync.progress") > before);
             assertEquals(0, pair.green.queryLong(Pair.DB, "SELECT count(*) FROM slow_tx WHERE id = 1"));
+            // the open transaction's change is the oldest in blue's queue: purging goes past it
+            Waits.until(Duration.ofSeconds(60), "later changes purged on blue while the first transaction is open",
+                    () -> pair.blue.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.changes WHERE relid = 'slow_tx'::regclass") == 0);
             slow.commit();
         }
         pair.awaitSynced();

@@ -9,6 +9,11 @@ final class Waits {
     }
 
     static void until(Duration timeout, String what, BooleanSupplier condition) {
+        until(timeout, Duration.ofMillis(20), what, condition);
+    }
+
+    /** As {@link #until(Duration, String, BooleanSupplier)}, asking every {@code every} (for costly conditions). */
+    static void until(Duration timeout, Duration every, String what, BooleanSupplier condition) {
         long deadline = System.nanoTime() + timeout.toNanos();
         RuntimeException last = null;
         while (System.nanoTime() < deadline) {
@@ -21,7 +26,7 @@ final class Waits {
                 last = e;
             }
             try {
-                Thread.sleep(20);
+                Thread.sleep(every.toMillis());
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new AssertionError("interrupted while waiting for " + what);

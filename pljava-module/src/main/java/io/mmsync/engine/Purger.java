@@ -1,0 +1,90 @@
+package io.mmsync.engine;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * Purges a sync's local queue in bounded steps through {@code mmsync._purge}, which deletes at
+ * most {@value #ROWS_PER_CALL} changes or 500 ms worth per call and lets one caller per sync in at
+ * a time. Each call is its own short transaction under a server-side statement timeout, so a purge
+ * never outlives the link's read timeout and an abandoned one (its link reconnected) is ended by
+ * the server, not left to pile up. One {@link #purge} stops after {@link #BUDGET}, so sending is
+ * never held up for long; when it stopped with work left, {@link #behind()} says so and the link
+ * purges again at its next idle turn, until the queue is down to what the peers still need.
+ */
+final class Purger {
+    private static final Logger LOG = Logger.getLogger(Purger.class.getName());
+    static final int ROWS_PER_CALL = 20_000;
+    /** Wall time one {@link #purge} may take before it leaves the rest for later. */
+    static final Duration BUDGET = Duration.ofSeconds(1);
+    /** Server-side bound on one call; far above what a call takes, far below the read timeout. */
+    static final Duration STATEMENT_TIMEOUT = Duration.ofSeconds(10);
+    private static final String QUERY_CANCELED = "57014";
+    private static final String LOCK_NOT_AVAILABLE = "55P03";
+
+    private final String logPrefix;
+    private boolean behind;
+
+    Purger(String logPrefix) {
+        this.logPrefix = logPrefix;
+    }
+
+    /** True when the last {@link #purge} left confirmed changes in the queue for a later call. */
+    boolean behind() {
+        return behind;
+    }
+
+    /** Deletes changes every peer has applied, for at most {@link #BUDGET}; returns how many. */
+    long purge(Connection local, int syncId) throws SQLException {
+        long deadline = System.nanoTime() + BUDGET.toNanos();
+        long total = 0;
+        boolean more = false;
+        boolean autoCommit = local.getAutoCommit();
+        local.setAutoCommit(false);
+        try (Statement set = local.createStatement();
+             PreparedStatement st = local.prepareStatement("SELECT purged, more FROM mmsync._purge(?, ?)")) {
+            st.setInt(1, syncId);
+            st.setInt(2, ROWS_PER_CALL);
+            do {
+                set.execute("SET LOCAL statement_timeout = " + STATEMENT_TIMEOUT.toMillis());
+                try (ResultSet rs = st.executeQuery()) {
+                    rs.next();
+                    total += rs.getLong(1);
+                    more = rs.getBoolean(2);
+                }
+                local.commit();
+            } while (more && System.nanoTime() < deadline);
+        } catch (SQLException e) {
+            rollbackQuietly(local);
+            if (!QUERY_CANCELED.equals(e.getSQLState()) && !LOCK_NOT_AVAILABLE.equals(e.getSQLState())) {
+                throw e;
+            }
+            // a slow or blocked step: what was committed before it stays purged; retried later
+            LOG.info(logPrefix + "purge stopped after " + total + " changes (" + e.getMessage() + "); retried later");
+            more = true;
+        } finally {
+            if (!local.isClosed()) {
+                local.setAutoCommit(autoCommit);
+            }
+        }
+        behind = more;
+        if (total > 0) {
+            LOG.fine(logPrefix + "purged " + total + " changes" + (more ? ", more to purge" : ""));
+        }
+        return total;
+    }
+
+    private void rollbackQuietly(Connection local) {
+        try {
+            local.rollback();
+        } catch (SQLException e) {
+            LOG.log(Level.FINE, logPrefix + "rollback after purge: " + e.getMessage());
+        }
+    }
+}
