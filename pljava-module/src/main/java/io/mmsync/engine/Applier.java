@@ -40,10 +40,17 @@ final class Applier {
     static final class Result {
         final int conflicts;
         final int setAside;
+        /** nanoseconds spent resolving (locks, competitor lookup), running the statements, committing */
+        final long resolveNanos;
+        final long runNanos;
+        final long commitNanos;
 
-        Result(int conflicts, int setAside) {
+        Result(int conflicts, int setAside, long resolveNanos, long runNanos, long commitNanos) {
             this.conflicts = conflicts;
             this.setAside = setAside;
+            this.resolveNanos = resolveNanos;
+            this.runNanos = runNanos;
+            this.commitNanos = commitNanos;
         }
     }
 
@@ -86,12 +93,14 @@ final class Applier {
             throws SQLException {
         peer.setAutoCommit(false);
         try {
+            long t0 = System.nanoTime();
             boolean hadSetAside = markOrigin(peer, origin);
             Resolver.Outcome outcome = Resolver.resolve(peer, sync, origin, peerName, page.changes(), shapes);
             if (outcome.pending) {
                 peer.rollback();
                 throw pending(peer, sync, origin, outcome);
             }
+            long t1 = System.nanoTime();
             int setAside = 0;
             for (RunExecutor.Run run : RunExecutor.split(page.changes(), outcome)) {
                 setAside += careful ? carefully(peer, sync.name, origin, run) : run(peer, run);
@@ -99,10 +108,11 @@ final class Applier {
             if (hadSetAside && !page.isEmpty()) {
                 SetAside.supersede(peer, origin, page.changes());
             }
+            long t2 = System.nanoTime();
             ConflictLog.write(peer, outcome.conflicts, outcome.decidedConflictIds);
             recordProgress(peer, sync.name, origin, page);
             peer.commit();
-            return new Result(outcome.conflicts.size(), setAside);
+            return new Result(outcome.conflicts.size(), setAside, t1 - t0, t2 - t1, System.nanoTime() - t2);
         } catch (SQLException | RuntimeException e) {
             try {
                 peer.rollback();

@@ -24,9 +24,10 @@ import java.util.List;
  * from the server before it is cut.
  */
 final class ChangeReader {
-    private static final String KEY_EXPR =
-            "(SELECT pg_catalog.string_agg(%s ->> k.col, E'\\x1f' ORDER BY k.ord) "
-            + "FROM pg_catalog.unnest(t.pk_cols) WITH ORDINALITY AS k(col, ord))";
+    // a one-column key (the usual case) is read directly; a composite one is joined by U+001F
+    private static final String KEY_EXPR = "CASE WHEN pg_catalog.cardinality(t.pk_cols) = 1 THEN %1$s ->> t.pk_cols[1] "
+            + "ELSE (SELECT pg_catalog.string_agg(%1$s ->> k.col, E'\\x1f' ORDER BY k.ord) "
+            + "FROM pg_catalog.unnest(t.pk_cols) WITH ORDINALITY AS k(col, ord)) END";
 
     // The page is cut from the queue's primary key first (index scan from the last id, LIMIT),
     // then joined to the small catalog tables: the queue is never scanned whole for a page.
@@ -34,20 +35,24 @@ final class ChangeReader {
             + "FROM mmsync.changes c WHERE c.sync_id = ? AND c.id > ? "
             + "AND pg_catalog.pg_visible_in_snapshot(c.xid, ?::pg_snapshot) "
             + "AND (?::pg_snapshot IS NULL OR NOT pg_catalog.pg_visible_in_snapshot(c.xid, ?::pg_snapshot)) "
-            + "ORDER BY c.id LIMIT ?) "
-            + "SELECT c.id, n.nspname, cl.relname, c.op, c.at, c.old::text, c.new::text, "
+            + "ORDER BY c.id LIMIT ?), "
+            // the few synced tables, named: the side the join hashes, not the page's rows
+            + "tabs AS MATERIALIZED (SELECT t.relid, t.pk_cols, t.mode, n.nspname, cl.relname FROM mmsync.sync_tables t "
+            + "JOIN pg_catalog.pg_class cl ON cl.oid = t.relid JOIN pg_catalog.pg_namespace n ON n.oid = cl.relnamespace) "
+            + "SELECT c.id, t.nspname, t.relname, c.op, c.at, c.old::text, c.new::text, "
             + "CASE WHEN c.op = 'T' OR t.mode = 'insert_only' THEN 'id:' || c.id ELSE "
             + String.format(KEY_EXPR, "coalesce(c.old, c.new)") + " END AS key, "
             + "CASE WHEN c.op = 'U' THEN " + String.format(KEY_EXPR, "c.new") + " END AS newkey, "
             + "t.mode = 'insert_only' AS insert_only "
-            + "FROM p AS c "
-            + "JOIN mmsync.sync_tables t ON t.relid = c.relid "
-            + "JOIN pg_catalog.pg_class cl ON cl.oid = c.relid "
-            + "JOIN pg_catalog.pg_namespace n ON n.oid = cl.relnamespace "
+            + "FROM p AS c JOIN tabs AS t ON t.relid = c.relid "
             + "ORDER BY c.id";
 
     static final String STATE_SQL = "SELECT pg_catalog.pg_current_snapshot()::text, s.id, s.paused, s.removed, s.version, "
             + "s.conflict, s.prefer FROM mmsync.syncs s WHERE s.name = ?";
+
+    /** Rows of the first fetch of a page; later fetches hold about FETCH_BYTES each. */
+    private static final int FIRST_FETCH = 64;
+    private static final long FETCH_BYTES = 1L << 20;
 
     private final int maxRows;
     private final long maxBytes;
@@ -85,7 +90,7 @@ final class ChangeReader {
             plan.execute("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off; SET LOCAL jit = off");
         }
         try (PreparedStatement st = local.prepareStatement(PAGE_SQL)) {
-            st.setFetchSize(64);
+            st.setFetchSize(FIRST_FETCH);
             st.setInt(1, syncId);
             st.setLong(2, pos.lastId().asLong());
             // untyped parameters: the server types them pg_snapshot and parses each once, not per row
@@ -98,6 +103,10 @@ final class ChangeReader {
                     Change c = toChange(rs);
                     changes.add(c);
                     bytes += c.weight();
+                    if (changes.size() == FIRST_FETCH) {
+                        // rows fetched per round trip: as many as fit FETCH_BYTES at the size seen so far
+                        rs.setFetchSize((int) Math.max(FIRST_FETCH, Math.min(maxRows, FETCH_BYTES * FIRST_FETCH / bytes)));
+                    }
                     if (bytes >= maxBytes && changes.size() < maxRows) {
                         cut = true;
                         break;

@@ -174,7 +174,7 @@ public final class Engine implements Runnable {
         }
         Link link;
         try {
-            link = new Link(sync, me, local, new Connector(peerName, conninfo), config);
+            link = new Link(sync, me, local, new Connector(peerName, conninfo), config, threads);
         } catch (IllegalArgumentException e) {
             LOG.warning("mmsync engine: cannot start link " + key + ": bad conninfo for node " + peerName + ": " + e.getMessage());
             return;

@@ -11,6 +11,7 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.Objects;
+import java.util.concurrent.ThreadFactory;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -32,6 +33,7 @@ final class Link implements Runnable {
     private final Applier applier;
     private final LinkStore store;
     private final ShapeCheck shapeCheck;
+    private final ReadAhead readAhead;
     private final Backoff backoff = new Backoff(Duration.ofMillis(100), Duration.ofSeconds(5));
     private final String logPrefix;
 
@@ -45,7 +47,7 @@ final class Link implements Runnable {
     private long lastLoggedAt;
     private boolean heldForResync;
 
-    Link(String syncName, String origin, Connector local, Connector peer, EngineConfig config) {
+    Link(String syncName, String origin, Connector local, Connector peer, EngineConfig config, ThreadFactory threads) {
         this.syncName = syncName;
         this.origin = origin;
         this.local = local;
@@ -55,6 +57,7 @@ final class Link implements Runnable {
         this.applier = new Applier(peer.nodeName());
         this.store = new LinkStore(syncName, peer.nodeName());
         this.shapeCheck = new ShapeCheck(syncName, origin, peer.nodeName());
+        this.readAhead = new ReadAhead(threads);
         this.logPrefix = "mmsync link " + syncName + " " + origin + "->" + peer.nodeName() + ": ";
     }
 
@@ -73,6 +76,7 @@ final class Link implements Runnable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } finally {
+            readAhead.close();
             finished = true;
         }
     }
@@ -112,6 +116,7 @@ final class Link implements Runnable {
         openPeer = pc;
         PeerStore.requireExtension(pc, peer.nodeName());
         shapeCheck.reset();
+        readAhead.discard();
         pushedVersion = -1;
         Position pos = PeerStore.readPosition(pc, syncName, origin);
         String storedLo = pos.lo();
@@ -137,7 +142,10 @@ final class Link implements Runnable {
             if (!pos.hasOpenRange()) {
                 pos = pos.openRange(sync.snapshot);
             }
-            Page page = reader.read(lc, sync.id, pos);
+            long readStart = System.nanoTime();
+            Page ahead = readAhead.take(pos);
+            Page page = ahead != null ? ahead : reader.read(lc, sync.id, pos);
+            long readNanos = System.nanoTime() - readStart;
             // Checked after the read: the retention limit marks the peer and drops its queue in one
             // transaction, so a page read before that is whole, and one read after sees the mark.
             if (heldForResync(lc)) {
@@ -152,12 +160,26 @@ final class Link implements Runnable {
             // own queue only once it has everything this node committed (see mmsync._purge)
             boolean idleProgress = page.isEmpty() && beatDue && !Objects.equals(page.next().lo(), storedLo);
             if (!page.isEmpty() || !pos.lastId().equals(ChangeId.NONE) || idleProgress) {
+                if (!page.rangeComplete()) {
+                    // more of this range is queued: read it while the peer applies this page
+                    Position from = page.next();
+                    int syncId = sync.id;
+                    readAhead.start(from, () -> reader.read(lc, syncId, from));
+                }
+                Applier.Result applied;
                 try {
-                    applier.apply(pc, sync, origin, page);
+                    applied = applier.apply(pc, sync, origin, page);
                 } catch (Applier.ConflictPendingException e) {
+                    readAhead.discard();
                     PeerStore.pauseLocally(lc, syncName);
                     throw e;
+                } catch (SQLException | RuntimeException e) {
+                    readAhead.discard();
+                    throw e;
                 }
+                long applyEnd = System.nanoTime();
+                readAhead.finish();
+                long waitedNanos = System.nanoTime() - applyEnd;
                 storedLo = page.next().lo();
                 String horizon = page.rangeComplete() ? PeerStore.snapshot(pc) : null;
                 store.confirmed(lc, page.next(), page.changes().size(), horizon);
@@ -167,6 +189,7 @@ final class Link implements Runnable {
                 if (page.rangeComplete()) {
                     store.purge(lc, sync.id);
                 }
+                logTimings(page, readNanos, applied, waitedNanos, readStart);
                 if (!page.rangeComplete() || !page.isEmpty()) {
                     continue;
                 }
@@ -182,6 +205,18 @@ final class Link implements Runnable {
             waitForWake(lc);
         }
         return false;
+    }
+
+    /** Per-page phase timings, at FINE: where a catch-up spends its time. */
+    private void logTimings(Page page, long readNanos, Applier.Result r, long waitedNanos, long start) {
+        if (page.isEmpty() || !LOG.isLoggable(Level.FINE)) {
+            return;
+        }
+        long total = System.nanoTime() - start;
+        LOG.fine(String.format("%spage of %d changes in %.1f ms: read %.1f, resolve %.1f, run %.1f, commit %.1f, "
+                + "wait for read-ahead %.1f, confirm+purge %.1f", logPrefix, page.changes().size(), total / 1e6,
+                readNanos / 1e6, r.resolveNanos / 1e6, r.runNanos / 1e6, r.commitNanos / 1e6, waitedNanos / 1e6,
+                (total - readNanos - r.resolveNanos - r.runNanos - r.commitNanos - waitedNanos) / 1e6));
     }
 
     /**

@@ -51,6 +51,9 @@ final class Resolver {
             + "  WHERE c.op <> 'T') x "
             + "  ORDER BY x.s, x.t, x.key, x.id DESC) "
             + "SELECT k.i, lc.op, lc.at FROM k JOIN lc ON lc.s = k.s AND lc.t = k.t AND lc.key = k.key";
+    private static final String QUEUED_TABLES_SQL = "SELECT x.s, x.t FROM ROWS FROM (pg_catalog.unnest(?::text[]), pg_catalog.unnest(?::text[])) AS x(s, t) "
+            + "WHERE EXISTS (SELECT 1 FROM mmsync.sync_tables st JOIN mmsync.changes c ON c.relid = st.relid "
+            + "WHERE st.schema_name::text = x.s AND st.table_name::text = x.t AND st.mode = 'keyed' AND c.op <> 'T')";
     private static final String DECISIONS_SQL = "SELECT origin_change, decision, id FROM mmsync.conflicts "
             + "WHERE origin = ? AND resolution = 'pending' AND decision IS NOT NULL";
 
@@ -75,16 +78,9 @@ final class Resolver {
                            List<Change> changes, Shapes shapes) throws SQLException {
         Outcome out = new Outcome();
         Map<Integer, Change> candidates = new LinkedHashMap<>();
-        JsonArray keys = new JsonArray();
         for (int i = 0; i < changes.size(); i++) {
             Change c = changes.get(i);
             if (c.op() != Op.TRUNCATE && !c.insertOnly()) {
-                JsonObject k = new JsonObject();
-                k.addProperty("i", i);
-                k.addProperty("s", c.table().schema());
-                k.addProperty("t", c.table().name());
-                k.addProperty("key", c.key());
-                keys.add(k);
                 candidates.put(i, c);
             }
         }
@@ -92,6 +88,23 @@ final class Resolver {
             return out;
         }
         lockRows(peer, candidates, shapes);
+        // only tables of which the peer's queue holds a change can have competitors: for the others
+        // (in a catch-up, usually all) the per-key lookup is skipped
+        java.util.Set<TableRef> queued = tablesWithQueuedChanges(peer, candidates);
+        JsonArray keys = new JsonArray();
+        candidates.entrySet().removeIf(e -> !queued.contains(e.getValue().table()));
+        if (candidates.isEmpty()) {
+            return out;
+        }
+        for (Map.Entry<Integer, Change> e : candidates.entrySet()) {
+            Change c = e.getValue();
+            JsonObject k = new JsonObject();
+            k.addProperty("i", e.getKey());
+            k.addProperty("s", c.table().schema());
+            k.addProperty("t", c.table().name());
+            k.addProperty("key", c.key());
+            keys.add(k);
+        }
         Map<Integer, Object[]> competitors = new java.util.TreeMap<>();
         try (PreparedStatement st = peer.prepareStatement(COMPETITORS_SQL)) {
             st.setObject(1, keys.toString(), Types.OTHER);
@@ -204,6 +217,26 @@ final class Resolver {
                 st.executeQuery().close();
             }
         }
+    }
+
+    /** Those of the candidates' tables of which the peer's queue holds a row change. */
+    private static java.util.Set<TableRef> tablesWithQueuedChanges(Connection peer, Map<Integer, Change> candidates)
+            throws SQLException {
+        java.util.Set<TableRef> tables = new java.util.LinkedHashSet<>();
+        for (Change c : candidates.values()) {
+            tables.add(c.table());
+        }
+        java.util.Set<TableRef> out = new java.util.HashSet<>();
+        try (PreparedStatement st = peer.prepareStatement(QUEUED_TABLES_SQL)) {
+            st.setArray(1, peer.createArrayOf("text", tables.stream().map(TableRef::schema).toArray()));
+            st.setArray(2, peer.createArrayOf("text", tables.stream().map(TableRef::name).toArray()));
+            try (ResultSet rs = st.executeQuery()) {
+                while (rs.next()) {
+                    out.add(new TableRef(rs.getString(1), rs.getString(2)));
+                }
+            }
+        }
+        return out;
     }
 
     /** Whether this node's change made at {@code localAt} already won a conflict over {@code origin}. */

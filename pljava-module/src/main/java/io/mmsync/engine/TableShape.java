@@ -14,7 +14,8 @@ import java.util.stream.Collectors;
 /**
  * A table's columns, primary key and column policies as the peer has them, and the set-based
  * statements that apply a run of changes to it. Row images travel as one JSON array per statement
- * and are turned into typed rows by the peer itself ({@code jsonb_populate_record[set]}), so every
+ * and are turned into typed rows by the peer itself ({@code json_populate_record[set]}: the same
+ * conversions as the jsonb variants, without building a jsonb value first), so every
  * column type round-trips through PostgreSQL's own input functions.
  */
 final class TableShape {
@@ -104,16 +105,16 @@ final class TableShape {
 
     /** FROM items for a JSON array of row images bound to one parameter: alias r, element e.v. */
     private String rows() {
-        return jsonColumns.isEmpty() ? "pg_catalog.jsonb_populate_recordset(NULL::" + t() + ", ?::jsonb) AS r"
-                : "pg_catalog.jsonb_array_elements(?::jsonb) AS e(v) CROSS JOIN LATERAL "
-                + "pg_catalog.jsonb_populate_record(NULL::" + t() + ", e.v) AS r";
+        return jsonColumns.isEmpty() ? "pg_catalog.json_populate_recordset(NULL::" + t() + ", ?::json) AS r"
+                : "pg_catalog.json_array_elements(?::json) AS e(v) CROSS JOIN LATERAL "
+                + "pg_catalog.json_populate_record(NULL::" + t() + ", e.v) AS r";
     }
 
     /** FROM items for a JSON array of {"o": old, "n": new}: aliases o and n, element e.v. */
     private String pairs() {
-        return "pg_catalog.jsonb_array_elements(?::jsonb) AS e(v) "
-                + "CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::" + t() + ", e.v -> 'o') AS o "
-                + "CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::" + t() + ", e.v -> 'n') AS n";
+        return "pg_catalog.json_array_elements(?::json) AS e(v) "
+                + "CROSS JOIN LATERAL pg_catalog.json_populate_record(NULL::" + t() + ", e.v -> 'o') AS o "
+                + "CROSS JOIN LATERAL pg_catalog.json_populate_record(NULL::" + t() + ", e.v -> 'n') AS n";
     }
 
     private List<String> nonKey() {
@@ -172,8 +173,8 @@ final class TableShape {
     }
 
     String deleteSql() {
-        return "DELETE FROM " + t() + " AS d USING pg_catalog.jsonb_populate_recordset(NULL::" + t()
-                + ", ?::jsonb) AS r WHERE " + keyMatch("r");
+        return "DELETE FROM " + t() + " AS d USING pg_catalog.json_populate_recordset(NULL::" + t()
+                + ", ?::json) AS r WHERE " + keyMatch("r");
     }
 
     /**
@@ -181,8 +182,8 @@ final class TableShape {
      * local transaction changes them between the conflict check and the apply.
      */
     String lockSql() {
-        return "SELECT 1 FROM " + t() + " AS d, pg_catalog.jsonb_populate_recordset(NULL::" + t()
-                + ", ?::jsonb) AS r WHERE " + keyMatch("r") + " ORDER BY "
+        return "SELECT 1 FROM " + t() + " AS d, pg_catalog.json_populate_recordset(NULL::" + t()
+                + ", ?::json) AS r WHERE " + keyMatch("r") + " ORDER BY "
                 + pkColumns.stream().map(c -> "d." + q(c)).collect(Collectors.joining(", ")) + " FOR UPDATE OF d";
     }
 

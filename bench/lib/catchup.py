@@ -1,0 +1,88 @@
+"""Catch-up only, for work on the apply path: the COPY ceiling and mmsync's catch-up (one big
+transaction, many small ones) on two throw-away clusters, for one or more agent jars side by
+side in one run (rounds interleaved, so that the machine's drift hits every jar alike).
+
+  python3 bench/lib/catchup.py --jars before=/tmp/old.jar,after=pljava-module/target/mmsync.jar \
+      [--sizes 100000] [--rounds 1] [--out DIR]
+
+Same clusters, schema and measurements as bench/run (measure.catchup, measure.ceiling); prints
+one line per measurement and writes DIR/catchup.json. MMSYNC_LOG_LEVEL=FINE in the environment
+makes the agents log their per-page phase timings (DIR/logs/mmsync-agent-*.log).
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import bench
+import measure
+import pg
+import tools
+
+
+def main(argv):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--jars", required=True, help="name=path,name=path")
+    ap.add_argument("--sizes", default="100000")
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--small-tx-rows", type=int, default=10)
+    ap.add_argument("--only", choices=["one_tx", "small_tx"], help="only this kind of catch-up")
+    ap.add_argument("--out", default=f"/tmp/mmcatchup-{int(time.time())}")
+    args = ap.parse_args(argv)
+    jars = dict(j.split("=", 1) for j in args.jars.split(","))
+    sizes = [int(s) for s in args.sizes.split(",")]
+    cfg = dict(scale=1, fsync="off", drain_timeout=600, small_tx_rows=args.small_tx_rows, tool_budget=0)
+    os.makedirs(args.out, exist_ok=True)
+    ctx = bench.Ctx(cfg, args.out, pg.make_base_dir())
+    ctx.results = {"tools": {"none": {}, "mmsync": {}}}
+    out = {"jars": jars, "ceiling": [], "catchup": []}
+    none = mm = None
+    try:
+        bench.start_clusters(ctx)
+        none = tools.Tool(ctx)
+        none.setup()
+        mm = tools.Mmsync(ctx)
+        ctx.jar = os.path.abspath(next(iter(jars.values())))
+        mm.setup()
+        for n in sizes:
+            out["ceiling"].append(measure.ceiling(ctx, none, n))
+        kinds = [args.only] if args.only else ["one_tx", "small_tx"]
+        for rnd in range(args.rounds):
+            for name, jar in jars.items():
+                for node in (ctx.blue, ctx.green):
+                    mm.stop_agent(node.name)
+                ctx.jar = os.path.abspath(jar)
+                for node in (ctx.blue, ctx.green):
+                    mm.start_agent(node)
+                for n in sizes:
+                    for kind in kinds:
+                        per_tx = n if kind == "one_tx" else args.small_tx_rows
+                        ctx.say(f"round {rnd + 1} {name}: {n} rows, {kind}")
+                        r = measure.catchup(ctx, mm, n, per_tx)
+                        r.update(jar=name, round=rnd + 1, kind=kind)
+                        out["catchup"].append(r)
+        for n in sizes:
+            out["ceiling"].append(measure.ceiling(ctx, none, n))
+    finally:
+        if mm is not None:
+            mm.teardown()
+        for c in (ctx.blue, ctx.green):
+            if c is not None:
+                c.stop()
+        pg.remove_base_dir(ctx.work)
+        with open(os.path.join(args.out, "catchup.json"), "w") as f:
+            json.dump(out, f, indent=1)
+    ceil = {c["rows"]: max(x["rows_per_s"] for x in out["ceiling"] if x["rows"] == c["rows"]) for c in out["ceiling"]}
+    print("\njar      round rows     kind      rows/s   of COPY  peak RSS blue kB")
+    for r in out["catchup"]:
+        rate = r.get("rows_per_s")
+        frac = f"{rate / ceil[r['rows']]:.0%}" if rate else "-"
+        print(f"{r['jar']:8} {r['round']:5} {r['rows']:8} {r['kind']:9} {rate or '-':>7}  {frac:>7}  "
+              f"{(r.get('peak_rss_kb') or {}).get('agent_blue')}")
+    print("COPY ceiling (best):", ceil, " all:", [x["rows_per_s"] for x in out["ceiling"]])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
