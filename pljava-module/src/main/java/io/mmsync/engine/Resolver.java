@@ -37,20 +37,27 @@ import java.util.Map;
 final class Resolver {
     enum Verdict { APPLY, SKIP, DELTA_ONLY, PENDING }
 
-    private static final String COMPETITORS_SQL = "WITH k AS (SELECT * FROM pg_catalog.jsonb_to_recordset(?::jsonb) "
+    // the key of a row image, as ChangeReader makes it: one column read directly, a composite
+    // key joined by U+001F
+    private static final String KEY_EXPR = "CASE WHEN pg_catalog.cardinality(tabs.pk_cols) = 1 THEN %1$s ->> tabs.pk_cols[1] "
+            + "ELSE (SELECT pg_catalog.string_agg(%1$s ->> p.col, E'\\x1f' ORDER BY p.ord) "
+            + "FROM pg_catalog.unnest(tabs.pk_cols) WITH ORDINALITY AS p(col, ord)) END";
+    // For each candidate (i), the newest change of the same row in this node's own queue, by
+    // either of its images (an update may change the key). The queue is read once per page with
+    // each row's keys computed cheaply, then hash-joined to the page's keys: a page costs one pass
+    // over the queue, however full it is (a two-way catch-up has both queues full).
+    private static final String COMPETITORS_SQL = "WITH k AS MATERIALIZED (SELECT * FROM pg_catalog.jsonb_to_recordset(?::jsonb) "
             + "  AS k(i int, s text, t text, key text)), "
-            + "tabs AS (SELECT st.relid, st.pk_cols, st.schema_name::text AS s, st.table_name::text AS t "
+            + "tabs AS MATERIALIZED (SELECT st.relid, st.pk_cols, st.schema_name::text AS s, st.table_name::text AS t "
             + "  FROM mmsync.sync_tables st WHERE st.mode = 'keyed' "
             + "  AND (st.schema_name::text, st.table_name::text) IN (SELECT k.s, k.t FROM k)), "
-            + "lc AS (SELECT DISTINCT ON (x.s, x.t, x.key) x.s, x.t, x.key, x.op, x.at FROM ("
-            + "  SELECT tabs.s, tabs.t, c.id, c.op, c.at, kx.key "
-            + "  FROM mmsync.changes c JOIN tabs ON tabs.relid = c.relid "
-            + "  CROSS JOIN LATERAL (SELECT DISTINCT img.key FROM (SELECT (SELECT pg_catalog.string_agg(r.j ->> p.col, "
-            + "    E'\\x1f' ORDER BY p.ord) FROM pg_catalog.unnest(tabs.pk_cols) WITH ORDINALITY AS p(col, ord)) AS key "
-            + "    FROM (VALUES (c.new), (c.old)) AS r(j) WHERE r.j IS NOT NULL) img) kx "
-            + "  WHERE c.op <> 'T') x "
-            + "  ORDER BY x.s, x.t, x.key, x.id DESC) "
-            + "SELECT k.i, lc.op, lc.at FROM k JOIN lc ON lc.s = k.s AND lc.t = k.t AND lc.key = k.key";
+            + "x AS MATERIALIZED (SELECT tabs.s, tabs.t, c.id, c.op, c.at, "
+            + String.format(KEY_EXPR, "coalesce(c.new, c.old)") + " AS kn, "
+            + "  CASE WHEN c.op = 'U' THEN " + String.format(KEY_EXPR, "c.old") + " END AS ko "
+            + "  FROM mmsync.changes c JOIN tabs ON tabs.relid = c.relid WHERE c.op <> 'T'), "
+            + "m AS (SELECT k.i, x.id, x.op, x.at FROM k JOIN x ON x.s = k.s AND x.t = k.t AND x.kn = k.key "
+            + "  UNION ALL SELECT k.i, x.id, x.op, x.at FROM k JOIN x ON x.s = k.s AND x.t = k.t AND x.ko = k.key) "
+            + "SELECT DISTINCT ON (m.i) m.i, m.op, m.at FROM m ORDER BY m.i, m.id DESC";
     private static final String QUEUED_TABLES_SQL = "SELECT x.s, x.t FROM ROWS FROM (pg_catalog.unnest(?::text[]), pg_catalog.unnest(?::text[])) AS x(s, t) "
             + "WHERE EXISTS (SELECT 1 FROM mmsync.sync_tables st JOIN mmsync.changes c ON c.relid = st.relid "
             + "WHERE st.schema_name::text = x.s AND st.table_name::text = x.t AND st.mode = 'keyed' AND c.op <> 'T')";
