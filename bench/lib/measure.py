@@ -139,15 +139,16 @@ class RssSampler(threading.Thread):
 SCRIPTS = (("simple_update", ["-N"]), ("tpcb", ["-b", "tpcb-like"]))
 
 
-def tps(ctx, tool):
+def tps(ctx, tool, out=None):
     """pgbench on blue, 4 clients. A replicating tool is measured twice per script: with its
     sync paused (capture only: what the triggers cost the writer) and running (capture plus
     shipping and applying, all on this one machine). This machine is shared and its speed
     drifts, so runs without replication (the none tool's database, same clusters) are
     interleaved: none, capture only, sync running, none [, capture only, sync running, none ...];
     each run's ratio is against the mean of the none runs just before and just after it, and the
-    reported ratio is the median of those."""
-    out = {}
+    reported ratio is the median of those. Fills out (when given) as it goes, so that what was
+    measured before a failure is kept."""
+    out = {} if out is None else out
     seconds, rounds = ctx.cfg["tps_seconds"], ctx.cfg["tps_rounds"]
     for script, args in SCRIPTS:
         r = out[script] = {}
@@ -161,19 +162,21 @@ def tps(ctx, tool):
             if ctx.none is not None:
                 checkpoint(ctx)
                 runs.append(dict(pgbench(ctx.blue, ctx.none.db, seconds, args), kind="none"))
-        none_run()
-        for _ in range(rounds):
-            tool.pause()
-            checkpoint(ctx)
-            runs.append(dict(pgbench(ctx.blue, tool.db, seconds, args), kind="capture_only"))
-            tool.resume()
-            drain(ctx, tool, f"tps {script} capture only", runs[-1])
-            checkpoint(ctx)
-            runs.append(dict(pgbench(ctx.blue, tool.db, seconds, args), kind="sync_running"))
-            drain(ctx, tool, f"tps {script} sync running", runs[-1])
+        try:
             none_run()
-        for kind in ("capture_only", "sync_running"):
-            r[kind] = summarize(runs, kind)
+            for _ in range(rounds):
+                tool.pause()
+                checkpoint(ctx)
+                runs.append(dict(pgbench(ctx.blue, tool.db, seconds, args), kind="capture_only"))
+                tool.resume()
+                drain(ctx, tool, f"tps {script} capture only", runs[-1])
+                checkpoint(ctx)
+                runs.append(dict(pgbench(ctx.blue, tool.db, seconds, args), kind="sync_running"))
+                drain(ctx, tool, f"tps {script} sync running", runs[-1])
+                none_run()
+        finally:
+            for kind in ("capture_only", "sync_running"):
+                r[kind] = summarize(runs, kind)
         ctx.say(f"  {tool.name} {script}: capture only {r['capture_only']['tps']} tps "
                 f"({r['capture_only']['ratio']}x), sync running {r['sync_running']['tps']} tps "
                 f"({r['sync_running']['ratio']}x); none {[round(x['tps']) for x in runs if x['kind'] == 'none']}")

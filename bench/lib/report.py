@@ -16,6 +16,10 @@ def write(results, out):
         f.write(markdown(results))
     with open(os.path.join(out, "lag.svg"), "w") as f:
         f.write(svg(results))
+    for tool in COLORS:
+        if any(get(results, "tools", tool, "lag", str(r), "series") for r in results["config"]["lag_rates"]):
+            with open(os.path.join(out, f"lag-{tool}.svg"), "w") as f:
+                f.write(svg(results, [tool]))
 
 
 # ---------------------------------------------------------------- Markdown
@@ -78,10 +82,15 @@ def catchup_cell(results, tool, n, kind):
     if r.get("first_row_s") is not None:
         cell += f", first row {r['first_row_s']:.2f} s"
     cell += ")"
-    ceiling = get(results, "tools", "none", "ceiling", str(n), "rows_per_s")
+    ceiling = ceiling_rate(results, n)
     if ceiling and r.get("rows_per_s"):
         cell += f", {r['rows_per_s'] / ceiling:.0%} of COPY"
     return cell
+
+
+def ceiling_rate(results, n):
+    """Rows/s of the COPY ceiling for n rows (older results.json kept it under the none tool)."""
+    return get(results, "ceiling", str(n), "rows_per_s") or get(results, "tools", "none", "ceiling", str(n), "rows_per_s")
 
 
 def rss_cell(results, tool):
@@ -108,8 +117,13 @@ def twoway_cell(results, tool):
     if not r:
         return "–"
     tx = sum(v or 0 for v in r["transactions"].values())
+    conflicts = {}
+    for by_res in (r.get("conflicts") or {}).values():
+        for res, n in (by_res or {}).items():
+            conflicts[res] = conflicts.get(res, 0) + n
+    seen = f"; conflicts {', '.join(f'{k} {num(v)}' for k, v in sorted(conflicts.items()))}" if conflicts else ""
     if r["exact"]:
-        return f"exact ({num(tx)} tx, nodes identical)"
+        return f"exact ({num(tx)} tx, nodes identical{seen})"
     parts = []
     for node in ("blue", "green"):
         a = r["after"][node]
@@ -120,13 +134,19 @@ def twoway_cell(results, tool):
                  "nodes differ in " + ", ".join(r.get("tables_differing") or ["?"]))
     if None in r["drain_s"].values():
         parts.append("not drained")
-    return f"WRONG ({num(tx)} tx): " + "; ".join(parts)
+    return f"WRONG ({num(tx)} tx): " + "; ".join(parts) + seen
+
+
+def short(text, limit=160):
+    """A table cell's worth of a long message (the whole of it is in results.json)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def markdown(results):
     cfg = results["config"]
     tools = [t for t in TOOLS if t in results["tools"]]
-    rows = [("status", {t: results["tools"][t].get("status", "–") for t in tools})]
+    rows = [("status", {t: short(results["tools"][t].get("status", "–")) for t in tools})]
     for script, label in (("simple_update", "-N"), ("tpcb", "TPC-B")):
         for mode, mlabel in (("capture_only", "capture only (sync paused)"), ("sync_running", "sync running")):
             rows.append((f"TPS {label}, {mlabel}; × none", {t: tps_cell(results, t, script, mode) for t in tools}))
@@ -137,14 +157,15 @@ def markdown(results):
         for kind, label in (("one_tx", "one transaction"), ("small_tx", f"{cfg['small_tx_rows']}-row transactions")):
             rows.append((f"catch-up {num(n)} rows, {label}", {t: catchup_cell(results, t, n, kind) for t in tools}))
         rows[-2][1]["none"] = rows[-1][1]["none"] = ""
-        if "none" in tools:
-            rows.append((f"COPY ceiling, {num(n)} rows into green",
-                         {"none": f"{num(get(results, 'tools', 'none', 'ceiling', str(n), 'rows_per_s'))}/s"}))
+        c = ceiling_rate(results, n)
+        rows.append((f"COPY ceiling, {num(n)} rows into green (same machine, no tool)",
+                     {t: (f"{num(c)}/s" if c else "–") if k == 0 else "" for k, t in enumerate(tools)}))
     rows.append(("peak RSS during catch-up", {t: rss_cell(results, t) if t != "none" else "" for t in tools}))
     rows.append(("two-way TPC-B on both nodes: balances", {t: twoway_cell(results, t) if t != "none" else ""
                                                             for t in tools}))
-    rows.append(("seconds spent: setup + measuring", {
-        t: f"{num(results['tools'][t].get('setup_s'))} + {num(results['tools'][t].get('measure_s'))}" for t in tools}))
+    rows.append(("seconds spent: setup + measuring (its budget)", {
+        t: f"{num(results['tools'][t].get('setup_s'))} + {num(results['tools'][t].get('measure_s'))}"
+           f" ({num(results['tools'][t].get('budget_s'))})" for t in tools}))
     h = results.get("host", {})
     lines = [
         f"# mmsync benchmark ({results['mode']}), {results['started']}",
@@ -182,10 +203,11 @@ def markdown(results):
 
 # ---------------------------------------------------------------- SVG
 
-def svg(results):
+def svg(results, only=None):
+    """One panel per commit rate; a line per tool (all of them, or those in only)."""
     rates = results["config"]["lag_rates"]
     series = {t: {str(r): get(results, "tools", t, "lag", str(r), "series") or [] for r in rates}
-              for t in COLORS if t in results["tools"]}
+              for t in COLORS if t in results["tools"] and (only is None or t in only)}
     W, PH, ML, MR, MT, MB = 920, 300, 70, 150, 40, 45
     H = len(rates) * PH + 20
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
@@ -204,8 +226,8 @@ def svg(results):
         def y(v):
             v = min(max(v, 1.0), 10 ** hi)
             return y0 + MT + ph * (1 - (math.log10(v) - lo) / (hi - lo))
-        out.append(f'<text x="{ML}" y="{y0 + 24}" font-size="14" font-weight="bold">Replication lag blue → green at '
-                   f'{rate} commits/s (max per 250 ms, log scale; dashed: median)</text>')
+        out.append(f'<text x="{ML}" y="{y0 + 24}" font-size="14" font-weight="bold">{escape(", ".join(only) + ": ") if only else ""}'
+                   f'Replication lag blue → green at {rate} commits/s (max per 250 ms, log scale; dashed: median)</text>')
         out.append(f'<rect x="{ML}" y="{y0 + MT}" width="{pw}" height="{ph}" fill="none" stroke="#888"/>')
         for e in range(lo, hi + 1):
             yy = y(10 ** e)

@@ -68,6 +68,17 @@ class Tool:
     def agent_pids(self):
         return {}
 
+    def conflicts(self, node):
+        """The tool's own count of conflicts it resolved on node, by resolution (None: not kept)."""
+        return None
+
+
+# How mmsync is told that TPC-B's balances are additive (issue 3): an update on one node adds its
+# old -> new difference to the other node's value instead of overwriting it. pgbench_history has
+# no natural key (the benchmark gives it one for the other tools) and is only ever inserted into.
+DELTA_COLUMNS = (("pgbench_accounts", "abalance"), ("pgbench_tellers", "tbalance"), ("pgbench_branches", "bbalance"))
+DELTA_COLUMNS_SQL = " ".join(f"SELECT mmsync.set_column_policy('{t}', '{c}', 'delta');" for t, c in DELTA_COLUMNS)
+
 
 class Mmsync(Tool):
     name = "mmsync"
@@ -94,13 +105,18 @@ class Mmsync(Tool):
         self.blue.psql(self.db, f"""
             SELECT mmsync.add_node('blue', '{self.blue.dsn(self.db)}', true);
             SELECT mmsync.add_node('green', '{self.green.dsn(self.db)}');
-            SELECT mmsync.add_sync('{SYNC}', '{{blue,green}}', tables => 'all', exclude => 'benchlocal.ceiling');""")
+            SELECT mmsync.add_sync('{SYNC}', '{{blue,green}}', tables => 'all',
+                                   exclude => 'benchlocal.ceiling, pgbench_history', insert_only => 'pgbench_history');
+            {DELTA_COLUMNS_SQL}""")
         for node in (self.blue, self.green):
             self.start_agent(node)
-        # the blue agent pushes the sync to green; green's agent then starts its sender
+        # the blue agent pushes the sync (and its column policies) to green; green's agent then starts its sender
+        want = f"1:{len(DELTA_COLUMNS)}"
         if not pg.wait_until(lambda: self.green.value(
-                self.db, f"SELECT count(*) FROM mmsync.syncs WHERE name = '{SYNC}' AND NOT removed") == "1", 60, 0.2):
-            raise SetupError("the sync did not reach green within 60 s; agent log: " + pg.tail(self.logs["blue"], 3))
+                self.db, f"SELECT (SELECT count(*) FROM mmsync.syncs WHERE name = '{SYNC}' AND NOT removed) || ':' || "
+                "(SELECT count(*) FROM mmsync.column_policies WHERE policy = 'delta')") == want, 60, 0.2):
+            raise SetupError("the sync and its delta columns did not reach green within 60 s; agent log: "
+                             + pg.tail(self.logs["blue"], 3))
 
     def start_agent(self, node):
         log = os.path.join(self.ctx.logs, f"mmsync-agent-{node.name}.log")
@@ -133,8 +149,8 @@ class Mmsync(Tool):
             raise SetupError(f"mmsync link not paused within {timeout} s (state {self.link_state()})")
 
     def resume(self):
-        # resume() alone wakes a paused sender only at its next poll (1 s): kick() wakes it at once
-        self.blue.psql(self.db, f"SELECT mmsync.resume('{SYNC}'); SELECT mmsync.kick('{SYNC}')")
+        # resume() wakes the paused sender at once (NOTIFY), not at its next poll
+        self.blue.psql(self.db, f"SELECT mmsync.resume('{SYNC}')")
 
     def teardown(self):
         for name in list(self.agents):
@@ -148,6 +164,11 @@ class Mmsync(Tool):
 
     def agent_pids(self):
         return {f"agent_{n}": p.pid for n, p in self.agents.items() if p.poll() is None}
+
+    def conflicts(self, node):
+        out = node.value(self.db, "SELECT coalesce(string_agg(resolution || '=' || n, ','), '') FROM "
+                         "(SELECT resolution, count(*) n FROM mmsync.conflicts GROUP BY 1 ORDER BY 1) x")
+        return dict((k, int(v)) for k, v in (x.split("=") for x in out.split(",") if x))
 
 
 class Bucardo(Tool):
@@ -209,17 +230,34 @@ class Bucardo(Tool):
 
     def stop_daemon(self):
         self.bucardo("stop", "mmsync benchmark", check=False)
-        if not pg.wait_until(lambda: not bucardo_pids(self.piddir), 60, 0.1):
-            raise SetupError("Bucardo processes still running 60 s after bucardo stop")
+        if pg.wait_until(lambda: not bucardo_pids(self.piddir), 60, 0.1):
+            return
+        # a kid in the middle of a long sync run: its transaction rolls back, the next start redoes it
+        left = bucardo_pids(self.piddir)
+        self.ctx.note(self, f"Bucardo processes {left} still running 60 s after bucardo stop: sent SIGTERM")
+        signal_all(left, signal.SIGTERM)
+        if not pg.wait_until(lambda: not bucardo_pids(self.piddir), 10, 0.1):
+            signal_all(bucardo_pids(self.piddir), signal.SIGKILL)
+            if not pg.wait_until(lambda: not bucardo_pids(self.piddir), 10, 0.1):
+                raise SetupError(f"Bucardo processes {bucardo_pids(self.piddir)} survived SIGKILL")
+        self.end_backends()
+
+    def end_backends(self):
+        """Ends the server sessions of Bucardo processes that are gone. A killed process's session
+        goes on with its statement (its VAC daemon's purge of the delta tables can take minutes),
+        and its open transaction would hold back, e.g., the creation of pglogical's slots."""
+        for node in (self.blue, self.green):
+            n = node.value("postgres", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                           "WHERE application_name LIKE 'bucardo%' AND pid <> pg_backend_pid()")
+            if n != "0":
+                self.ctx.note(self, f"ended {n} sessions Bucardo left on {node.name}")
 
     def teardown(self):
         self.bucardo("stop", "mmsync benchmark done", check=False)
         pg.wait_until(lambda: not bucardo_pids(self.piddir), 60, 0.2)
-        for pid in bucardo_pids(self.piddir):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        signal_all(bucardo_pids(self.piddir), signal.SIGKILL)
+        pg.wait_until(lambda: not bucardo_pids(self.piddir), 10, 0.2)
+        self.end_backends()
 
     def findings(self):
         return log_findings(os.path.join(self.logdir, "log.bucardo"),
@@ -289,16 +327,31 @@ ALL = {t.name: t for t in (Tool, Mmsync, Bucardo, Pglogical)}
 
 
 def bucardo_pids(piddir):
+    """Live Bucardo processes by their pid files. A file a killed process left behind may name a
+    pid since reused by something else, and an exited daemon can linger as a zombie where nothing
+    reaps orphans: only a running process whose command line says Bucardo counts."""
     pids = []
     for f in os.listdir(piddir) if os.path.isdir(piddir) else []:
         if f.endswith(".pid"):
             try:
                 pid = int(open(os.path.join(piddir, f)).read().split()[0])
-                os.kill(pid, 0)
-                pids.append(pid)
+                with open(f"/proc/{pid}/stat") as st:
+                    state = st.read().rsplit(")", 1)[1].split()[0]
+                with open(f"/proc/{pid}/cmdline", "rb") as cl:
+                    cmdline = cl.read().decode(errors="replace").lower()
+                if state not in ("Z", "X") and "bucardo" in cmdline:
+                    pids.append(pid)
             except (ValueError, IndexError, OSError):
                 pass
     return pids
+
+
+def signal_all(pids, sig):
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
 
 
 def log_findings(path, pattern, source, only=None, limit=12):

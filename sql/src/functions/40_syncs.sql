@@ -123,6 +123,8 @@ BEGIN
     UPDATE @extschema@.syncs SET paused = p_paused, version = version + 1, updated_at = now()
     WHERE id = @extschema@._sync_id(p_name);
     PERFORM pg_notify('mmsync_config', p_name);
+    -- and the local senders, which wait on mmsync_changes: a paused one resumes at once, not at its next poll
+    PERFORM pg_notify('mmsync_changes', p_name);
     RETURN format('sync "%s" %s', p_name, CASE WHEN p_paused THEN 'paused' ELSE 'resumed' END);
 END
 $$;

@@ -89,6 +89,7 @@ BEGIN
         PERFORM @extschema@._interleave_sequences(v_id);
     END IF;
     PERFORM pg_notify('mmsync_config', v_name);
+    PERFORM pg_notify('mmsync_changes', v_name);  -- wakes this node's senders: a resume pushed from a peer
     RETURN true;
 END
 $$;

@@ -2,7 +2,11 @@ package io.mmsync.it;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.postgresql.PGConnection;
+import org.postgresql.PGNotification;
 
+import java.sql.Connection;
+import java.sql.Statement;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 
@@ -29,7 +33,13 @@ class SyncLifecycleTest {
                     () -> pair.blue.queryString(Pair.DB, "SELECT state || ':' || backlog FROM mmsync.status()").equals("paused:100"));
             assertEquals(0, pair.green.queryLong(Pair.DB, "SELECT count(*) FROM t WHERE v = 'paused'"));
 
-            pair.green.execute(Pair.DB, "SELECT mmsync.resume('app')");
+            // resume() itself wakes the senders (they wait on mmsync_changes), not just their next poll
+            try (Connection listener = pair.green.connect(Pair.DB); Statement st = listener.createStatement()) {
+                st.execute("LISTEN mmsync_changes");
+                pair.green.execute(Pair.DB, "SELECT mmsync.resume('app')");
+                PGNotification[] woken = listener.unwrap(PGConnection.class).getNotifications(30_000);
+                assertTrue(woken != null && woken.length > 0, "resume() sent no NOTIFY on mmsync_changes");
+            }
             pair.blue.execute(Pair.DB, "SELECT mmsync.kick('app')");
             pair.awaitSynced();
             assertEquals(101, pair.green.queryLong(Pair.DB, "SELECT count(*) FROM t"));
