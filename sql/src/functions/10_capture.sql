@@ -1,37 +1,44 @@
 -- Row-level capture trigger, attached by _attach_table() as
 --   AFTER INSERT OR UPDATE OR DELETE ... FOR EACH ROW EXECUTE FUNCTION capture('<sync id>').
--- This is the hottest code of mmsync. It is SECURITY DEFINER so that application roles need no
--- right on the queue (a role that could insert into @extschema@.changes could make the peer apply
--- rows it may not write), and therefore pins its search_path.
+-- This is the hottest code of mmsync (bench/capture-cost measures it). It is SECURITY DEFINER so
+-- that application roles need no right on the queue (a role that could insert into
+-- @extschema@.changes could make the peer apply rows it may not write).
+-- It does not pin its search_path with a SET clause, which would cost a GUC save and restore
+-- per row (about 5% of a pgbench -N transaction); instead every name in it is schema-qualified,
+-- operators included (OPERATOR(pg_catalog.<>)), so the caller's search_path can resolve
+-- nothing in it: keep it that way when editing.
 -- Row images are jsonb (to_jsonb(row): matched by column name at the peer). A json column would be
 -- normalised by that (key order, white space), so a table with json columns gets their names as
 -- a second trigger argument and their exact text is kept as a JSON string instead.
 -- Changes made by the mmsync applier run with mmsync.origin set and are not captured again
 -- (no ping-pong), which needs no superuser rights.
+-- Waking the sender: a NOTIFY per transaction serialises committers on the server's
+-- NotifyQueueLock and wakes the sender at every commit, so one is sent only while a sender is
+-- idle. An idle sender holds the advisory lock (1835889529 = 'mmsy', sync id) exclusively (see
+-- io.mmsync.engine.Wakeup); a writer that gets it shared, kept to the end of its transaction,
+-- knows that the sender is polling and sends nothing.
 CREATE FUNCTION @extschema@.capture() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    v_old jsonb;
-    v_new jsonb;
+LANGUAGE plpgsql SECURITY DEFINER AS $$
 BEGIN
-    IF pg_catalog.current_setting('mmsync.origin', true) <> '' THEN
+    IF pg_catalog.current_setting('mmsync.origin', true) OPERATOR(pg_catalog.<>) '' THEN
         RETURN NULL;
     END IF;
-    IF TG_OP <> 'DELETE' THEN
-        v_new := pg_catalog.to_jsonb(NEW);
-        IF TG_NARGS > 1 THEN
-            v_new := @extschema@._keep_json_text(v_new, pg_catalog.row_to_json(NEW), TG_ARGV[1]::text[]);
-        END IF;
+    IF TG_NARGS OPERATOR(pg_catalog.=) 1 THEN
+        INSERT INTO @extschema@.changes (sync_id, relid, op, old, new)
+        VALUES (TG_ARGV[0]::pg_catalog.int4, TG_RELID, pg_catalog.left(TG_OP, 1)::pg_catalog."char",
+                CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN pg_catalog.to_jsonb(OLD) END,
+                CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN pg_catalog.to_jsonb(NEW) END);
+    ELSE
+        INSERT INTO @extschema@.changes (sync_id, relid, op, old, new)
+        VALUES (TG_ARGV[0]::pg_catalog.int4, TG_RELID, pg_catalog.left(TG_OP, 1)::pg_catalog."char",
+                CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN @extschema@._keep_json_text(
+                    pg_catalog.to_jsonb(OLD), pg_catalog.row_to_json(OLD), TG_ARGV[1]::pg_catalog.text[]) END,
+                CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN @extschema@._keep_json_text(
+                    pg_catalog.to_jsonb(NEW), pg_catalog.row_to_json(NEW), TG_ARGV[1]::pg_catalog.text[]) END);
     END IF;
-    IF TG_OP <> 'INSERT' THEN
-        v_old := pg_catalog.to_jsonb(OLD);
-        IF TG_NARGS > 1 THEN
-            v_old := @extschema@._keep_json_text(v_old, pg_catalog.row_to_json(OLD), TG_ARGV[1]::text[]);
-        END IF;
+    IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(1835889529, TG_ARGV[0]::pg_catalog.int4) THEN
+        PERFORM pg_catalog.pg_notify('mmsync_changes', '');
     END IF;
-    INSERT INTO @extschema@.changes (sync_id, relid, op, old, new)
-    VALUES (TG_ARGV[0]::integer, TG_RELID, pg_catalog.left(TG_OP, 1)::"char", v_old, v_new);
-    PERFORM pg_catalog.pg_notify('mmsync_changes', '');
     RETURN NULL;
 END
 $$;
@@ -61,7 +68,9 @@ BEGIN
     IF TG_OP = 'INSERT' THEN
         INSERT INTO @extschema@.changes (sync_id, relid, op, new)
         VALUES (TG_ARGV[0]::integer, TG_RELID, 'I', pg_catalog.to_jsonb(NEW));
-        PERFORM pg_catalog.pg_notify('mmsync_changes', '');
+        IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(1835889529, TG_ARGV[0]::integer) THEN
+            PERFORM pg_catalog.pg_notify('mmsync_changes', '');
+        END IF;
     ELSE
         INSERT INTO @extschema@.set_aside (sync_name, origin, schema_name, table_name, op, old, new, error)
         SELECT s.name, coalesce(@extschema@.local_node(), '?'), TG_TABLE_SCHEMA, TG_TABLE_NAME,
@@ -84,7 +93,9 @@ BEGIN
         RETURN NULL;
     END IF;
     INSERT INTO @extschema@.changes (sync_id, relid, op) VALUES (TG_ARGV[0]::integer, TG_RELID, 'T');
-    PERFORM pg_catalog.pg_notify('mmsync_changes', '');
+    IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(1835889529, TG_ARGV[0]::integer) THEN
+        PERFORM pg_catalog.pg_notify('mmsync_changes', '');
+    END IF;
     RETURN NULL;
 END
 $$;

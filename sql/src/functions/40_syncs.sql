@@ -123,7 +123,8 @@ BEGIN
     UPDATE @extschema@.syncs SET paused = p_paused, version = version + 1, updated_at = now()
     WHERE id = @extschema@._sync_id(p_name);
     PERFORM pg_notify('mmsync_config', p_name);
-    -- and the local senders, which wait on mmsync_changes: a paused one resumes at once, not at its next poll
+    -- and the local senders, which wait on mmsync_changes: a paused one resumes at once, not at its
+    -- next poll (a paused sender gets no NOTIFY per commit)
     PERFORM pg_notify('mmsync_changes', p_name);
     RETURN format('sync "%s" %s', p_name, CASE WHEN p_paused THEN 'paused' ELSE 'resumed' END);
 END
@@ -139,8 +140,8 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     SELECT @extschema@._set_paused(name, false)
 $$;
 
--- Wakes the local agent's senders at once (they also wake on every commit and poll anyway;
--- unlike Bucardo, a sync never needs a kick to recover).
+-- Wakes the local agent's senders at once (they poll anyway, and an idle one is woken by the
+-- next commit; unlike Bucardo, a sync never needs a kick to recover).
 CREATE FUNCTION @extschema@.kick(name text) RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN

@@ -14,6 +14,8 @@ public final class EngineConfig {
     private final int pageRows;
     private final long pageBytes;
     private final Duration poll;
+    private final Duration activePoll;
+    private final Duration idleAfter;
     private final Duration heartbeat;
 
     private EngineConfig(Builder b) {
@@ -21,7 +23,13 @@ public final class EngineConfig {
         this.pageRows = b.pageRows;
         this.pageBytes = b.pageBytes;
         this.poll = b.poll;
+        this.activePoll = b.activePoll == null ? min(Builder.ACTIVE_POLL, b.poll) : b.activePoll;
+        this.idleAfter = b.idleAfter;
         this.heartbeat = b.heartbeat;
+    }
+
+    private static Duration min(Duration a, Duration b) {
+        return a.compareTo(b) <= 0 ? a : b;
     }
 
     public static Builder builder(String localConninfo) {
@@ -40,8 +48,19 @@ public final class EngineConfig {
         return pageBytes;
     }
 
+    /** How long an idle sender waits for a NOTIFY before it looks anyway. */
     public Duration poll() {
         return poll;
+    }
+
+    /** How often a busy sender looks for new changes (it gets no NOTIFY then; see Wakeup). */
+    public Duration activePoll() {
+        return activePoll;
+    }
+
+    /** How long a sender finds nothing before it goes idle and asks writers to notify it. */
+    public Duration idleAfter() {
+        return idleAfter;
     }
 
     public Duration heartbeat() {
@@ -52,7 +71,11 @@ public final class EngineConfig {
         private final String localConninfo;
         private int pageRows = 5000;
         private long pageBytes = 16L << 20;
+        static final Duration ACTIVE_POLL = Duration.ofMillis(5);
+
         private Duration poll = Duration.ofSeconds(1);
+        private Duration activePoll;
+        private Duration idleAfter = Duration.ofMillis(250);
         private Duration heartbeat = Duration.ofSeconds(5);
 
         private Builder(String localConninfo) {
@@ -74,6 +97,17 @@ public final class EngineConfig {
             return this;
         }
 
+        /** Default 5 ms (or the poll interval, if that is shorter). */
+        public Builder activePoll(Duration v) {
+            this.activePoll = v;
+            return this;
+        }
+
+        public Builder idleAfter(Duration v) {
+            this.idleAfter = v;
+            return this;
+        }
+
         public Builder heartbeat(Duration v) {
             this.heartbeat = v;
             return this;
@@ -91,6 +125,12 @@ public final class EngineConfig {
             }
             if (poll.isNegative() || poll.isZero() || poll.compareTo(heartbeat) > 0) {
                 throw new IllegalArgumentException("poll interval " + poll + " must be positive and at most the heartbeat " + heartbeat);
+            }
+            if (activePoll != null && (activePoll.isNegative() || activePoll.isZero() || activePoll.compareTo(poll) > 0)) {
+                throw new IllegalArgumentException("active poll interval " + activePoll + " must be positive and at most the poll interval " + poll);
+            }
+            if (idleAfter.isNegative() || idleAfter.compareTo(heartbeat) > 0) {
+                throw new IllegalArgumentException("idle-after " + idleAfter + " must be between 0 and the heartbeat " + heartbeat);
             }
             if (heartbeat.compareTo(Duration.ofSeconds(10)) > 0) {
                 throw new IllegalArgumentException("heartbeat " + heartbeat + " must be at most 10 s (status reports a link without heartbeat for 30 s as disconnected)");

@@ -4,7 +4,6 @@ import io.mmsync.engine.conn.Connector;
 import io.mmsync.engine.model.ChangeId;
 import io.mmsync.engine.model.Page;
 import io.mmsync.engine.model.Position;
-import org.postgresql.PGConnection;
 
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -18,8 +17,9 @@ import java.util.logging.Logger;
 /**
  * Sends one sync's local changes to one peer, forever: reads pages from the local queue, applies
  * each at the peer with its position in one peer transaction, confirms locally, purges what every
- * peer has. Wakes on NOTIFY from the capture trigger, polls as a fallback. Any failure closes both
- * connections and retries with capped back-off: a peer that goes away never needs a kick.
+ * peer has. Polls while busy; once idle, waits for a NOTIFY from the capture trigger or the poll
+ * interval (see {@link Wakeup}). Any failure closes both connections and retries with capped
+ * back-off: a peer that goes away never needs a kick.
  */
 final class Link implements Runnable {
     private static final Logger LOG = Logger.getLogger(Link.class.getName());
@@ -34,6 +34,7 @@ final class Link implements Runnable {
     private final LinkStore store;
     private final ShapeCheck shapeCheck;
     private final ReadAhead readAhead;
+    private final Wakeup wakeup;
     private final Backoff backoff = new Backoff(Duration.ofMillis(100), Duration.ofSeconds(5));
     private final String logPrefix;
 
@@ -58,6 +59,7 @@ final class Link implements Runnable {
         this.store = new LinkStore(syncName, peer.nodeName());
         this.shapeCheck = new ShapeCheck(syncName, origin, peer.nodeName());
         this.readAhead = new ReadAhead(threads);
+        this.wakeup = new Wakeup(config);
         this.logPrefix = "mmsync link " + syncName + " " + origin + "->" + peer.nodeName() + ": ";
     }
 
@@ -122,6 +124,7 @@ final class Link implements Runnable {
         String storedLo = pos.lo();
         store.state(lc, "running", null);
         lastBeat = System.nanoTime();
+        wakeup.start(0);
         while (!stopping) {
             ChangeReader.SyncState sync = reader.syncState(lc, syncName);
             if (sync == null || sync.version > pushedVersion) {
@@ -135,8 +138,9 @@ final class Link implements Runnable {
                 }
             }
             if (sync.paused) {
-                store.state(lc, "paused", null);
-                waitForWake(lc);
+                store.state(lc, "paused", null); // beats the heartbeat too
+                lastBeat = System.nanoTime();
+                wakeup.hold(lc);
                 continue;
             }
             if (!pos.hasOpenRange()) {
@@ -149,10 +153,12 @@ final class Link implements Runnable {
             // Checked after the read: the retention limit marks the peer and drops its queue in one
             // transaction, so a page read before that is whole, and one read after sees the mark.
             if (heldForResync(lc)) {
-                waitForWake(lc);
+                beatIfDue(lc);
+                wakeup.hold(lc);
                 continue;
             }
             if (!page.isEmpty()) {
+                wakeup.changesFound(lc);
                 shapeCheck.verify(lc, pc);
             }
             boolean beatDue = System.nanoTime() - lastBeat >= config.heartbeat().toNanos();
@@ -202,7 +208,8 @@ final class Link implements Runnable {
             } else if (store.purgeBehind()) {
                 store.purge(lc, sync.id); // a big purge continues at every idle turn, a second at a time
             }
-            waitForWake(lc);
+            beatIfDue(lc);
+            wakeup.nothingFound(lc, sync.id);
         }
         return false;
     }
@@ -244,13 +251,11 @@ final class Link implements Runnable {
         return heldForResync;
     }
 
-    private void waitForWake(Connection lc) throws SQLException {
+    private void beatIfDue(Connection lc) throws SQLException {
         if (System.nanoTime() - lastBeat >= config.heartbeat().toNanos()) {
             store.state(lc, "running", null);
             lastBeat = System.nanoTime();
         }
-        PGConnection pg = lc.unwrap(PGConnection.class);
-        pg.getNotifications((int) config.poll().toMillis());
     }
 
     private void onFailure(Exception e) throws InterruptedException {

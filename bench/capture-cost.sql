@@ -1,0 +1,173 @@
+-- Capture variants compared by bench/capture-cost (loaded into its scratch database after
+-- CREATE EXTENSION mmsync and add_sync). capcost.use('<variant>') puts one variant's triggers
+-- on every table of the sync; 'none' leaves the tables without any.
+--   none       no trigger: the baseline
+--   current    the installed extension's own triggers (whatever mmsync._attach_table makes)
+--   v010       the row trigger of 0.1.0 as it was: to_jsonb, SECURITY DEFINER with SET
+--              search_path, NOTIFY on every change, CHECK (op IN ...) on mmsync.changes
+--   notify     v010 without the CHECK constraint
+--   nonotify   notify without NOTIFY
+--   noset      nonotify without the function's SET search_path clause (names qualified instead)
+--   flag       noset, plus NOTIFY only while a flag row says the sender is idle (false here)
+--   lock       nonotify, plus NOTIFY only when a shared advisory lock cannot be had (sender idle)
+--   stmt       statement-level triggers with transition tables, one INSERT ... SELECT per statement
+CREATE SCHEMA capcost;
+
+CREATE FUNCTION capcost.notify() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_old jsonb;
+    v_new jsonb;
+BEGIN
+    IF pg_catalog.current_setting('mmsync.origin', true) <> '' THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        v_new := pg_catalog.to_jsonb(NEW);
+    END IF;
+    IF TG_OP <> 'INSERT' THEN
+        v_old := pg_catalog.to_jsonb(OLD);
+    END IF;
+    INSERT INTO mmsync.changes (sync_id, relid, op, old, new)
+    VALUES (TG_ARGV[0]::integer, TG_RELID, pg_catalog.left(TG_OP, 1)::"char", v_old, v_new);
+    PERFORM pg_catalog.pg_notify('mmsync_changes', '');
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION capcost.nonotify() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_old jsonb;
+    v_new jsonb;
+BEGIN
+    IF pg_catalog.current_setting('mmsync.origin', true) <> '' THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        v_new := pg_catalog.to_jsonb(NEW);
+    END IF;
+    IF TG_OP <> 'INSERT' THEN
+        v_old := pg_catalog.to_jsonb(OLD);
+    END IF;
+    INSERT INTO mmsync.changes (sync_id, relid, op, old, new)
+    VALUES (TG_ARGV[0]::integer, TG_RELID, pg_catalog.left(TG_OP, 1)::"char", v_old, v_new);
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION capcost.noset() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER AS $$
+BEGIN
+    IF pg_catalog.current_setting('mmsync.origin', true) OPERATOR(pg_catalog.<>) '' THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO mmsync.changes (sync_id, relid, op, old, new)
+    VALUES (TG_ARGV[0]::pg_catalog.int4, TG_RELID, pg_catalog.left(TG_OP, 1)::pg_catalog."char",
+            CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN pg_catalog.to_jsonb(OLD) END,
+            CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN pg_catalog.to_jsonb(NEW) END);
+    RETURN NULL;
+END
+$$;
+
+-- a sender's "I am idle, wake me" flag (false here: the sender polls, no NOTIFY is sent)
+CREATE UNLOGGED TABLE capcost.wake (idle boolean NOT NULL);
+INSERT INTO capcost.wake VALUES (false);
+
+CREATE FUNCTION capcost.flag() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER AS $$
+BEGIN
+    IF pg_catalog.current_setting('mmsync.origin', true) OPERATOR(pg_catalog.<>) '' THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO mmsync.changes (sync_id, relid, op, old, new)
+    VALUES (TG_ARGV[0]::pg_catalog.int4, TG_RELID, pg_catalog.left(TG_OP, 1)::pg_catalog."char",
+            CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN pg_catalog.to_jsonb(OLD) END,
+            CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN pg_catalog.to_jsonb(NEW) END);
+    IF EXISTS (SELECT FROM capcost.wake w WHERE w.idle) THEN
+        PERFORM pg_catalog.pg_notify('mmsync_changes', '');
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- flag as a lock: an idle sender holds advisory lock (1835889529, sync id) exclusively; a writer
+-- that cannot take it shared notifies (not held here: no NOTIFY is sent)
+CREATE FUNCTION capcost.lock() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF pg_catalog.current_setting('mmsync.origin', true) <> '' THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO mmsync.changes (sync_id, relid, op, old, new)
+    VALUES (TG_ARGV[0]::integer, TG_RELID, pg_catalog.left(TG_OP, 1)::"char",
+            CASE WHEN TG_OP <> 'INSERT' THEN pg_catalog.to_jsonb(OLD) END,
+            CASE WHEN TG_OP <> 'DELETE' THEN pg_catalog.to_jsonb(NEW) END);
+    IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(1835889529, TG_ARGV[0]::integer) THEN
+        PERFORM pg_catalog.pg_notify('mmsync_changes', '');
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION capcost.stmt() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF pg_catalog.current_setting('mmsync.origin', true) <> '' THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO mmsync.changes (sync_id, relid, op, new)
+        SELECT TG_ARGV[0]::integer, TG_RELID, 'I', pg_catalog.to_jsonb(n) FROM capcost_new n;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO mmsync.changes (sync_id, relid, op, old)
+        SELECT TG_ARGV[0]::integer, TG_RELID, 'D', pg_catalog.to_jsonb(o) FROM capcost_old o;
+    ELSE
+        -- old and new rows of an UPDATE are paired by their position in the transition tables
+        INSERT INTO mmsync.changes (sync_id, relid, op, old, new)
+        SELECT TG_ARGV[0]::integer, TG_RELID, 'U', o.j, n.j
+        FROM (SELECT pg_catalog.row_number() OVER () AS r, pg_catalog.to_jsonb(o) AS j FROM capcost_old o) o
+        JOIN (SELECT pg_catalog.row_number() OVER () AS r, pg_catalog.to_jsonb(n) AS j FROM capcost_new n) n
+          USING (r)
+        ORDER BY r;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION capcost.use(p_variant text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_t record;
+BEGIN
+    ALTER TABLE mmsync.changes DROP CONSTRAINT IF EXISTS capcost_op_check;
+    IF p_variant = 'v010' THEN
+        ALTER TABLE mmsync.changes ADD CONSTRAINT capcost_op_check CHECK (op IN ('I', 'U', 'D', 'T'));
+    END IF;
+    FOR v_t IN SELECT t.relid, t.sync_id FROM mmsync.sync_tables t ORDER BY t.relid LOOP
+        PERFORM mmsync._drop_triggers(v_t.relid);
+        EXECUTE coalesce((SELECT string_agg(format('DROP TRIGGER %I ON %s;', tgname, v_t.relid::regclass), ' ')
+                          FROM pg_trigger WHERE tgrelid = v_t.relid AND tgname LIKE 'capcost%'), 'SELECT 1');
+        CASE p_variant
+        WHEN 'none' THEN
+            NULL;
+        WHEN 'current' THEN
+            PERFORM mmsync._attach_table(v_t.sync_id, v_t.relid);
+        WHEN 'stmt' THEN
+            EXECUTE format('CREATE TRIGGER capcost_i AFTER INSERT ON %s REFERENCING NEW TABLE AS capcost_new '
+                           'FOR EACH STATEMENT EXECUTE FUNCTION capcost.stmt(%L)', v_t.relid::regclass, v_t.sync_id);
+            EXECUTE format('CREATE TRIGGER capcost_u AFTER UPDATE ON %s REFERENCING OLD TABLE AS capcost_old '
+                           'NEW TABLE AS capcost_new FOR EACH STATEMENT EXECUTE FUNCTION capcost.stmt(%L)',
+                           v_t.relid::regclass, v_t.sync_id);
+            EXECUTE format('CREATE TRIGGER capcost_d AFTER DELETE ON %s REFERENCING OLD TABLE AS capcost_old '
+                           'FOR EACH STATEMENT EXECUTE FUNCTION capcost.stmt(%L)', v_t.relid::regclass, v_t.sync_id);
+        WHEN 'v010' THEN
+            EXECUTE format('CREATE TRIGGER capcost AFTER INSERT OR UPDATE OR DELETE ON %s '
+                           'FOR EACH ROW EXECUTE FUNCTION capcost.notify(%L)', v_t.relid::regclass, v_t.sync_id);
+        ELSE
+            EXECUTE format('CREATE TRIGGER capcost AFTER INSERT OR UPDATE OR DELETE ON %s '
+                           'FOR EACH ROW EXECUTE FUNCTION capcost.%I(%L)', v_t.relid::regclass, p_variant, v_t.sync_id);
+        END CASE;
+    END LOOP;
+END
+$$;
