@@ -82,6 +82,13 @@ final class Pair implements AutoCloseable {
         return a;
     }
 
+    /** Both nodes' agents as child JVMs ({@code [0]} blue's), once the sync has reached green. */
+    Agent.Child[] childAgentsSynced() {
+        Agent.Child[] agents = {childAgent(blue), childAgent(green)};
+        awaitSyncOnGreen();
+        return agents;
+    }
+
     Path agentLog(PgCluster node) {
         return node.dataDir().getParent().resolve("agent-" + node.name() + ".log");
     }

@@ -37,14 +37,13 @@ class PeerStopTest {
     void peerStoppedImmediateForAMinuteWhileBothNodesWrite() throws Exception {
         try (Pair pair = Pair.start(SCHEMA)) {
             pair.addSync("");
-            Agent.Child blueAgent = pair.childAgent(pair.blue);
-            Agent.Child greenAgent = pair.childAgent(pair.green);
-            pair.awaitSyncOnGreen();
+            Agent.Child[] agents = pair.childAgentsSynced();
+            Agent.Child blueAgent = agents[0];
+            Agent.Child greenAgent = agents[1];
             AtomicBoolean stop = new AtomicBoolean();
-            Writer onBlue = new Writer(pair.blue, "load_blue", 0, 1, stop, 5000);
-            Writer onGreen = new Writer(pair.green, "load_green", 0, 1, stop, 5000);
-            onBlue.start("writer-blue");
-            onGreen.start("writer-green");
+            Writer[] writers = Writer.onBothNodes(pair, stop, 5000);
+            Writer onBlue = writers[0];
+            Writer onGreen = writers[1];
             Waits.until(Duration.ofSeconds(60), "writes flowing both ways",
                     () -> Pair.applied(pair.green, "blue") > 50 && Pair.applied(pair.blue, "green") > 50);
 

@@ -31,14 +31,13 @@ class RestartsTest {
         System.out.println("RestartsTest seed " + seed + " (-Dmmsync.seed=" + seed + " repeats the fault timing)");
         try (Pair pair = Pair.start(SCHEMA)) {
             pair.addSync("");
-            Agent.Child blueAgent = pair.childAgent(pair.blue);
-            Agent.Child greenAgent = pair.childAgent(pair.green);
-            pair.awaitSyncOnGreen();
+            Agent.Child[] agents = pair.childAgentsSynced();
+            Agent.Child blueAgent = agents[0];
+            Agent.Child greenAgent = agents[1];
             AtomicBoolean stop = new AtomicBoolean();
-            Writer onBlue = new Writer(pair.blue, "load_blue", 0, 1, stop, 3000);
-            Writer onGreen = new Writer(pair.green, "load_green", 0, 1, stop, 3000);
-            onBlue.start("writer-blue");
-            onGreen.start("writer-green");
+            Writer[] writers = Writer.onBothNodes(pair, stop, 3000);
+            Writer onBlue = writers[0];
+            Writer onGreen = writers[1];
             // a backlog in each direction, so that kills also land in the middle of full batches
             pair.blue.execute(Pair.DB, "INSERT INTO items SELECT g, 0, md5(g::text) FROM generate_series(1, 20000) g");
             pair.green.execute(Pair.DB, "INSERT INTO items SELECT g, 0, md5(g::text) FROM generate_series(100001, 120000) g");

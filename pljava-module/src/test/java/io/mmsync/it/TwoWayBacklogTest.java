@@ -25,9 +25,9 @@ class TwoWayBacklogTest {
     void bothQueuesFullOfTheSameTablesDrainAndConverge() throws Exception {
         try (Pair pair = Pair.start(SCHEMA)) {
             pair.addSync("");
-            Agent.Child blueAgent = pair.childAgent(pair.blue);
-            Agent.Child greenAgent = pair.childAgent(pair.green);
-            pair.awaitSyncOnGreen();
+            Agent.Child[] agents = pair.childAgentsSynced();
+            Agent.Child blueAgent = agents[0];
+            Agent.Child greenAgent = agents[1];
             // shared rows both nodes will update while apart (single and composite keys)
             pair.blue.execute(Pair.DB, "INSERT INTO posts SELECT g, 0, 'shared' FROM generate_series(1, 1000) g;"
                     + "INSERT INTO pairs SELECT g, 'k' || g, 0 FROM generate_series(1, 1000) g");

@@ -41,6 +41,18 @@ final class Writer implements Runnable {
         this.pauseNanos = pauseMicros * 1000;
     }
 
+    /**
+     * The usual two-way load, started: a writer on blue's table load_blue and one on green's
+     * load_green ({@code [0]} blue's, {@code [1]} green's), both pausing {@code pauseMicros}.
+     */
+    static Writer[] onBothNodes(Pair pair, AtomicBoolean stop, long pauseMicros) {
+        Writer onBlue = new Writer(pair.blue, "load_blue", 0, 1, stop, pauseMicros);
+        Writer onGreen = new Writer(pair.green, "load_green", 0, 1, stop, pauseMicros);
+        onBlue.start("writer-blue");
+        onGreen.start("writer-green");
+        return new Writer[] {onBlue, onGreen};
+    }
+
     /** Row changes committed so far (exact: a transaction in doubt is resolved before it counts). */
     long changes() {
         return changes.get();
