@@ -74,6 +74,9 @@ class PeerStopTest {
                     System.out.println("blue's agent:\n" + tail(blueAgent) + "\ngreen's agent:\n" + tail(greenAgent));
                     throw e;
                 }
+                // the trail samples every 100 ms: give it the time to see the state wait_synced saw
+                Waits.until(Duration.ofSeconds(30), "blue's status trail reaches 'in sync'",
+                        () -> blueSees.sawInOrder("disconnected", "catching up", "in sync"));
                 System.out.println("PeerStopTest: green down " + DOWN.toSeconds() + " s, blue's backlog then " + backlogDown
                         + "; status seen on blue:\n  " + blueSees);
                 assertTrue(blueSees.sawInOrder("disconnected", "catching up", "in sync"), blueSees.toString());
