@@ -24,10 +24,16 @@ import java.util.List;
  * from the server before it is cut.
  */
 final class ChangeReader {
-    // a one-column key (the usual case) is read directly; a composite one is joined by U+001F
-    private static final String KEY_EXPR = "CASE WHEN pg_catalog.cardinality(t.pk_cols) = 1 THEN %1$s ->> t.pk_cols[1] "
-            + "ELSE (SELECT pg_catalog.string_agg(%1$s ->> k.col, E'\\x1f' ORDER BY k.ord) "
-            + "FROM pg_catalog.unnest(t.pk_cols) WITH ORDINALITY AS k(col, ord)) END";
+    /**
+     * SQL for the key of the row image {@code image} (jsonb) of a table whose key columns are
+     * {@code pkCols} (text[]): a one-column key (the usual case) read directly, a composite one
+     * joined by U+001F. The form of {@link Change#key()}; the Resolver matches on it too.
+     */
+    static String keyExpr(String pkCols, String image) {
+        return "CASE WHEN pg_catalog.cardinality(" + pkCols + ") = 1 THEN " + image + " ->> " + pkCols + "[1] "
+                + "ELSE (SELECT pg_catalog.string_agg(" + image + " ->> pk.col, E'\\x1f' ORDER BY pk.ord) "
+                + "FROM pg_catalog.unnest(" + pkCols + ") WITH ORDINALITY AS pk(col, ord)) END";
+    }
 
     // The page is cut from the queue's primary key first (index scan from the last id, LIMIT),
     // then joined to the small catalog tables: the queue is never scanned whole for a page.
@@ -41,8 +47,8 @@ final class ChangeReader {
             + "JOIN pg_catalog.pg_class cl ON cl.oid = t.relid JOIN pg_catalog.pg_namespace n ON n.oid = cl.relnamespace) "
             + "SELECT c.id, t.nspname, t.relname, c.op, c.at, c.old::text, c.new::text, "
             + "CASE WHEN c.op = 'T' OR t.mode = 'insert_only' THEN 'id:' || c.id ELSE "
-            + String.format(KEY_EXPR, "coalesce(c.old, c.new)") + " END AS key, "
-            + "CASE WHEN c.op = 'U' THEN " + String.format(KEY_EXPR, "c.new") + " END AS newkey, "
+            + keyExpr("t.pk_cols", "coalesce(c.old, c.new)") + " END AS key, "
+            + "CASE WHEN c.op = 'U' THEN " + keyExpr("t.pk_cols", "c.new") + " END AS newkey, "
             + "t.mode = 'insert_only' AS insert_only "
             + "FROM p AS c JOIN tabs AS t ON t.relid = c.relid "
             + "ORDER BY c.id";

@@ -175,12 +175,11 @@ final class Link implements Runnable {
                 Applier.Result applied;
                 try {
                     applied = applier.apply(pc, sync, origin, page);
-                } catch (Applier.ConflictPendingException e) {
-                    readAhead.discard();
-                    PeerStore.pauseLocally(lc, syncName);
-                    throw e;
                 } catch (SQLException | RuntimeException e) {
-                    readAhead.discard();
+                    readAhead.discard(); // before anything else uses the local connection
+                    if (e instanceof Applier.ConflictPendingException) {
+                        PeerStore.pauseLocally(lc, syncName);
+                    }
                     throw e;
                 }
                 long applyEnd = System.nanoTime();

@@ -15,9 +15,13 @@ import java.sql.Types;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
 
 /**
  * Decides, at the peer and inside the apply transaction, which incoming changes win. A change
@@ -37,11 +41,6 @@ import java.util.Map;
 final class Resolver {
     enum Verdict { APPLY, SKIP, DELTA_ONLY, PENDING }
 
-    // the key of a row image, as ChangeReader makes it: one column read directly, a composite
-    // key joined by U+001F
-    private static final String KEY_EXPR = "CASE WHEN pg_catalog.cardinality(tabs.pk_cols) = 1 THEN %1$s ->> tabs.pk_cols[1] "
-            + "ELSE (SELECT pg_catalog.string_agg(%1$s ->> p.col, E'\\x1f' ORDER BY p.ord) "
-            + "FROM pg_catalog.unnest(tabs.pk_cols) WITH ORDINALITY AS p(col, ord)) END";
     // For each candidate (i), the newest change of the same row in this node's own queue, by
     // either of its images (an update may change the key). The queue is read once per page with
     // each row's keys computed cheaply, then hash-joined to the page's keys: a page costs one pass
@@ -52,8 +51,8 @@ final class Resolver {
             + "  FROM mmsync.sync_tables st WHERE st.mode = 'keyed' "
             + "  AND (st.schema_name::text, st.table_name::text) IN (SELECT k.s, k.t FROM k)), "
             + "x AS MATERIALIZED (SELECT tabs.s, tabs.t, c.id, c.op, c.at, "
-            + String.format(KEY_EXPR, "coalesce(c.new, c.old)") + " AS kn, "
-            + "  CASE WHEN c.op = 'U' THEN " + String.format(KEY_EXPR, "c.old") + " END AS ko "
+            + ChangeReader.keyExpr("tabs.pk_cols", "coalesce(c.new, c.old)") + " AS kn, "
+            + "  CASE WHEN c.op = 'U' THEN " + ChangeReader.keyExpr("tabs.pk_cols", "c.old") + " END AS ko "
             + "  FROM mmsync.changes c JOIN tabs ON tabs.relid = c.relid WHERE c.op <> 'T'), "
             + "m AS (SELECT k.i, x.id, x.op, x.at FROM k JOIN x ON x.s = k.s AND x.t = k.t AND x.kn = k.key "
             + "  UNION ALL SELECT k.i, x.id, x.op, x.at FROM k JOIN x ON x.s = k.s AND x.t = k.t AND x.ko = k.key) "
@@ -70,7 +69,7 @@ final class Resolver {
         final List<ConflictLog.Entry> conflicts = new ArrayList<>();
         final List<Long> decidedConflictIds = new ArrayList<>();
         /** table, key and local change time of local changes that beat this origin in this page */
-        final java.util.Set<String> beaten = new java.util.HashSet<>();
+        final Set<String> beaten = new HashSet<>();
         boolean pending;
 
         Verdict verdict(Change c) {
@@ -97,7 +96,7 @@ final class Resolver {
         lockRows(peer, candidates, shapes);
         // only tables of which the peer's queue holds a change can have competitors: for the others
         // (in a catch-up, usually all) the per-key lookup is skipped
-        java.util.Set<TableRef> queued = tablesWithQueuedChanges(peer, candidates);
+        Set<TableRef> queued = tablesWithQueuedChanges(peer, candidates);
         JsonArray keys = new JsonArray();
         candidates.entrySet().removeIf(e -> !queued.contains(e.getValue().table()));
         if (candidates.isEmpty()) {
@@ -112,7 +111,7 @@ final class Resolver {
             k.addProperty("key", c.key());
             keys.add(k);
         }
-        Map<Integer, Object[]> competitors = new java.util.TreeMap<>();
+        Map<Integer, Object[]> competitors = new TreeMap<>();
         try (PreparedStatement st = peer.prepareStatement(COMPETITORS_SQL)) {
             st.setObject(1, keys.toString(), Types.OTHER);
             try (ResultSet rs = st.executeQuery()) {
@@ -227,13 +226,13 @@ final class Resolver {
     }
 
     /** Those of the candidates' tables of which the peer's queue holds a row change. */
-    private static java.util.Set<TableRef> tablesWithQueuedChanges(Connection peer, Map<Integer, Change> candidates)
+    private static Set<TableRef> tablesWithQueuedChanges(Connection peer, Map<Integer, Change> candidates)
             throws SQLException {
-        java.util.Set<TableRef> tables = new java.util.LinkedHashSet<>();
+        Set<TableRef> tables = new LinkedHashSet<>();
         for (Change c : candidates.values()) {
             tables.add(c.table());
         }
-        java.util.Set<TableRef> out = new java.util.HashSet<>();
+        Set<TableRef> out = new HashSet<>();
         try (PreparedStatement st = peer.prepareStatement(QUEUED_TABLES_SQL)) {
             st.setArray(1, peer.createArrayOf("text", tables.stream().map(TableRef::schema).toArray()));
             st.setArray(2, peer.createArrayOf("text", tables.stream().map(TableRef::name).toArray()));

@@ -61,10 +61,6 @@ final class Wakeup {
         lastWork = System.nanoTime();
     }
 
-    boolean isIdle() {
-        return idle;
-    }
-
     /** The link read changes: keep polling; writers stop notifying. */
     void changesFound(Connection lc) throws SQLException {
         lastWork = System.nanoTime();
