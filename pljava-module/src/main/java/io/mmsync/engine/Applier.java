@@ -40,14 +40,17 @@ final class Applier {
     static final class Result {
         final int conflicts;
         final int setAside;
+        /** statements the changes took (see RunPlanner) */
+        final int runs;
         /** nanoseconds spent resolving (locks, competitor lookup), running the statements, committing */
         final long resolveNanos;
         final long runNanos;
         final long commitNanos;
 
-        Result(int conflicts, int setAside, long resolveNanos, long runNanos, long commitNanos) {
+        Result(int conflicts, int setAside, int runs, long resolveNanos, long runNanos, long commitNanos) {
             this.conflicts = conflicts;
             this.setAside = setAside;
+            this.runs = runs;
             this.resolveNanos = resolveNanos;
             this.runNanos = runNanos;
             this.commitNanos = commitNanos;
@@ -102,7 +105,8 @@ final class Applier {
             }
             long t1 = System.nanoTime();
             int setAside = 0;
-            for (RunExecutor.Run run : RunExecutor.split(page.changes(), outcome)) {
+            List<Run> runs = RunPlanner.plan(page.changes(), outcome, shapes);
+            for (Run run : runs) {
                 setAside += careful ? carefully(peer, sync.name, origin, run) : run(peer, run);
             }
             if (hadSetAside && !page.isEmpty()) {
@@ -112,7 +116,7 @@ final class Applier {
             ConflictLog.write(peer, outcome.conflicts, outcome.decidedConflictIds);
             recordProgress(peer, sync.name, origin, page);
             peer.commit();
-            return new Result(outcome.conflicts.size(), setAside, t1 - t0, t2 - t1, System.nanoTime() - t2);
+            return new Result(outcome.conflicts.size(), setAside, runs.size(), t1 - t0, t2 - t1, System.nanoTime() - t2);
         } catch (SQLException | RuntimeException e) {
             try {
                 peer.rollback();
@@ -129,13 +133,13 @@ final class Applier {
         }
     }
 
-    private int run(Connection peer, RunExecutor.Run run) throws SQLException {
+    private int run(Connection peer, Run run) throws SQLException {
         executor.execute(peer, run);
         return 0;
     }
 
     /** A run under a savepoint; if it fails, its changes one by one, setting aside those that fail. */
-    private int carefully(Connection peer, String sync, String origin, RunExecutor.Run run) throws SQLException {
+    private int carefully(Connection peer, String sync, String origin, Run run) throws SQLException {
         Savepoint sp = peer.setSavepoint();
         try {
             executor.execute(peer, run);
@@ -149,9 +153,8 @@ final class Applier {
             shapes.clear();
         }
         int failed = 0;
-        for (Change c : run.changes) {
-            RunExecutor.Run single = new RunExecutor.Run(run.verdict);
-            single.changes.add(c);
+        for (Change c : run.changes()) {
+            Run single = Run.of(run.verdict, c);
             Savepoint one = peer.setSavepoint();
             try {
                 executor.execute(peer, single);

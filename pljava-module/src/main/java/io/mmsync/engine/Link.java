@@ -219,8 +219,8 @@ final class Link implements Runnable {
             return;
         }
         long total = System.nanoTime() - start;
-        LOG.fine(String.format("%spage of %d changes in %.1f ms: read %.1f, resolve %.1f, run %.1f, commit %.1f, "
-                + "wait for read-ahead %.1f, confirm+purge %.1f", logPrefix, page.changes().size(), total / 1e6,
+        LOG.fine(String.format("%spage of %d changes (%d statements) in %.1f ms: read %.1f, resolve %.1f, run %.1f, "
+                + "commit %.1f, wait for read-ahead %.1f, confirm+purge %.1f", logPrefix, page.changes().size(), r.runs, total / 1e6,
                 readNanos / 1e6, r.resolveNanos / 1e6, r.runNanos / 1e6, r.commitNanos / 1e6, waitedNanos / 1e6,
                 (total - readNanos - r.resolveNanos - r.runNanos - r.commitNanos - waitedNanos) / 1e6));
     }

@@ -2,77 +2,44 @@ package io.mmsync.engine;
 
 import io.mmsync.engine.Resolver.Verdict;
 import io.mmsync.engine.model.Change;
-import io.mmsync.engine.model.Op;
+import io.mmsync.engine.model.TableRef;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.sql.Types;
-import java.util.ArrayList;
-import java.util.HashSet;
+import java.sql.Savepoint;
+import java.util.HashMap;
 import java.util.List;
-import java.util.Set;
+import java.util.Map;
 import java.util.function.Function;
 
 /**
- * Applies changes at the peer with one set-based statement per run: consecutive changes of the
- * same table, operation and verdict that touch distinct rows. Order between runs is the page's
- * order, so each row's changes apply in the order they were made.
+ * Applies a {@link Run} at the peer with one set-based statement (two when rows are missing or
+ * an insert meets rows that exist). {@link RunPlanner} orders the runs.
  */
 final class RunExecutor {
+    /** An insert run this long first tries a plain INSERT (a third cheaper than the upsert). */
+    static final int PLAIN_INSERT_MIN = 100;
+    /** After a plain insert met an existing row, the table's next runs upsert directly. */
+    private static final int UPSERT_RUNS_AFTER_MISS = 20;
+
     private final Shapes shapes;
+    private final Map<TableRef, Integer> upsertRuns = new HashMap<>();
 
     RunExecutor(Shapes shapes) {
         this.shapes = shapes;
     }
 
-    /** A run: changes and the verdict they share. */
-    static final class Run {
-        final List<Change> changes = new ArrayList<>();
-        final Verdict verdict;
-
-        Run(Verdict verdict) {
-            this.verdict = verdict;
-        }
-    }
-
-    static List<Run> split(List<Change> changes, Resolver.Outcome outcome) {
-        List<Run> runs = new ArrayList<>();
-        Run cur = null;
-        Set<String> keys = new HashSet<>();
-        for (Change c : changes) {
-            Verdict v = outcome.verdict(c);
-            if (v == Verdict.SKIP && !(c.op() == Op.UPDATE && c.movesKey())) {
-                continue;
-            }
-            boolean alone = c.op() == Op.TRUNCATE || (c.op() == Op.UPDATE && c.movesKey());
-            boolean fits = cur != null && !alone && cur.verdict == v && !isAlone(cur.changes.get(0))
-                    && cur.changes.get(0).op() == c.op() && cur.changes.get(0).table().equals(c.table())
-                    && !keys.contains(c.key());
-            if (!fits) {
-                cur = new Run(v);
-                runs.add(cur);
-                keys.clear();
-            }
-            cur.changes.add(c);
-            keys.add(c.key());
-        }
-        return runs;
-    }
-
-    private static boolean isAlone(Change c) {
-        return c.op() == Op.TRUNCATE || (c.op() == Op.UPDATE && c.movesKey());
-    }
-
     void execute(Connection peer, Run run) throws SQLException {
-        Change first = run.changes.get(0);
+        Change first = run.first();
         TableShape shape = shapes.get(first);
         switch (first.op()) {
             case INSERT:
-                update(peer, shape.insertSql(), rows(run, Change::newRow));
+                insertRun(peer, shape, run);
                 break;
             case DELETE:
-                update(peer, shape.deleteSql(), rows(run, Change::oldRow));
+                update(peer, shape.deleteSql(), rows(run.changes(), Change::oldRow));
                 break;
             case TRUNCATE:
                 try (PreparedStatement st = peer.prepareStatement(shape.truncateSql())) {
@@ -87,26 +54,58 @@ final class RunExecutor {
         }
     }
 
+    /**
+     * Inserts; a long run of a keyed table tries a plain INSERT first, under a savepoint: in a
+     * catch-up the peer has none of the rows, and the upsert costs a third more.
+     */
+    private void insertRun(Connection peer, TableShape shape, Run run) throws SQLException {
+        String rows = rows(run.changes(), Change::newRow);
+        Integer upserts = upsertRuns.remove(shape.table);
+        if (upserts != null && upserts > 1) {
+            upsertRuns.put(shape.table, upserts - 1);
+        }
+        if (shape.insertOnly || run.size() < PLAIN_INSERT_MIN || upserts != null) {
+            update(peer, shape.insertSql(), rows);
+            return;
+        }
+        Savepoint sp = peer.setSavepoint();
+        try {
+            update(peer, shape.plainInsertSql(), rows);
+            peer.releaseSavepoint(sp);
+            return;
+        } catch (SQLException e) {
+            if (!"23505".equals(e.getSQLState())) {
+                throw e;
+            }
+            peer.rollback(sp);
+        }
+        upsertRuns.put(shape.table, UPSERT_RUNS_AFTER_MISS);
+        update(peer, shape.insertSql(), rows);
+    }
+
     private void updateRun(Connection peer, TableShape shape, Run run) throws SQLException {
-        Change first = run.changes.get(0);
+        Change first = run.first();
         if (first.movesKey()) {
             if (run.verdict == Verdict.SKIP) {
                 // the peer's newer version of the old key stays; the row under its new key arrives
-                update(peer, shape.insertMissingSql(), rows(run, Change::newRow));
+                update(peer, shape.insertMissingSql(), rows(run.changes(), Change::newRow));
             } else if (update(peer, shape.moveSql(), pairs(run)) == 0) {
-                update(peer, shape.insertSql(), rows(run, Change::newRow));
+                update(peer, shape.insertSql(), rows(run.changes(), Change::newRow));
             }
             return;
         }
+        String deltaSql = run.repeatsRows() ? shape.deltaRepeatedSql(run.verdict == Verdict.DELTA_ONLY)
+                : shape.deltaUpdateSql(run.verdict == Verdict.DELTA_ONLY);
         if (run.verdict == Verdict.DELTA_ONLY) {
-            update(peer, shape.deltaUpdateSql(true), pairs(run));
+            update(peer, deltaSql, pairs(run));
             return;
         }
-        int n = shape.hasDelta() ? update(peer, shape.deltaUpdateSql(false), pairs(run))
-                : update(peer, shape.updateSql(), rows(run, Change::newRow));
-        if (n < run.changes.size()) {
+        // a row updated more than once in the run: its last image is its new version
+        List<Change> last = run.lastPerRow();
+        int n = shape.hasDelta() ? update(peer, deltaSql, pairs(run)) : update(peer, shape.updateSql(), rows(last, Change::newRow));
+        if (n < last.size()) {
             // rows missing here (deleted earlier, no newer competitor): the winning version returns
-            update(peer, shape.hasDelta() ? shape.insertMissingSql() : shape.insertSql(), rows(run, Change::newRow));
+            update(peer, shape.hasDelta() ? shape.insertMissingSql() : shape.insertSql(), rows(last, Change::newRow));
         }
     }
 
@@ -117,28 +116,29 @@ final class RunExecutor {
         }
     }
 
-    private static String rows(Run run, Function<Change, String> row) {
-        StringBuilder sb = new StringBuilder(capacity(run));
+    private static String rows(List<Change> changes, Function<Change, String> row) {
+        StringBuilder sb = new StringBuilder(capacity(changes));
         sb.append('[');
-        for (int i = 0; i < run.changes.size(); i++) {
-            sb.append(i > 0 ? "," : "").append(row.apply(run.changes.get(i)));
+        for (int i = 0; i < changes.size(); i++) {
+            sb.append(i > 0 ? "," : "").append(row.apply(changes.get(i)));
         }
         return sb.append(']').toString();
     }
 
     private static String pairs(Run run) {
-        StringBuilder sb = new StringBuilder(capacity(run) + 16 * run.changes.size());
+        List<Change> changes = run.changes();
+        StringBuilder sb = new StringBuilder(capacity(changes) + 16 * changes.size());
         sb.append('[');
-        for (int i = 0; i < run.changes.size(); i++) {
-            Change c = run.changes.get(i);
+        for (int i = 0; i < changes.size(); i++) {
+            Change c = changes.get(i);
             sb.append(i > 0 ? "," : "").append("{\"o\":").append(c.oldRow()).append(",\"n\":").append(c.newRow()).append('}');
         }
         return sb.append(']').toString();
     }
 
-    private static int capacity(Run run) {
+    private static int capacity(List<Change> changes) {
         long size = 16;
-        for (Change c : run.changes) {
+        for (Change c : changes) {
             size += c.weight();
         }
         return (int) Math.min(Integer.MAX_VALUE - 64, size);

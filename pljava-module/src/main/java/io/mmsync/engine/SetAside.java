@@ -112,9 +112,7 @@ final class SetAside {
             for (Change c : pending) {
                 Savepoint sp = peer.setSavepoint();
                 try {
-                    RunExecutor.Run run = new RunExecutor.Run(Resolver.Verdict.APPLY);
-                    run.changes.add(c);
-                    executor.execute(peer, run);
+                    executor.execute(peer, Run.of(Resolver.Verdict.APPLY, c));
                     try (PreparedStatement del = peer.prepareStatement(
                             "DELETE FROM mmsync.set_aside WHERE origin = ? AND origin_change = ?")) {
                         del.setString(1, origin);

@@ -9,7 +9,7 @@ import java.util.HashMap;
 import java.util.Map;
 
 /** The peer's table shapes, loaded once per connection and forgotten on reconnect or error. */
-final class Shapes {
+final class Shapes implements RunPlanner.Constraints {
     private final String peerName;
     private final Map<TableRef, TableShape> shapes = new HashMap<>();
     private Connection conn;
@@ -28,6 +28,11 @@ final class Shapes {
 
     void clear() {
         shapes.clear();
+    }
+
+    @Override
+    public TableLinks of(Change c) throws SQLException {
+        return get(c).links;
     }
 
     TableShape get(Change c) throws SQLException {

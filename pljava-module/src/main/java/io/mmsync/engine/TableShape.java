@@ -39,15 +39,18 @@ final class TableShape {
     /** delta columns: updates add old -> new instead of overwriting (mmsync.set_column_policy). */
     final List<String> deltaColumns;
     final boolean insertOnly;
+    /** foreign keys and further unique indexes: what {@link RunPlanner} may not reorder */
+    final TableLinks links;
 
     private TableShape(TableRef table, List<String> columns, List<String> pkColumns, List<String> jsonColumns,
-                       List<String> deltaColumns, boolean insertOnly) {
+                       List<String> deltaColumns, boolean insertOnly, TableLinks links) {
         this.table = table;
         this.columns = List.copyOf(columns);
         this.pkColumns = List.copyOf(pkColumns);
         this.jsonColumns = List.copyOf(jsonColumns);
         this.deltaColumns = List.copyOf(deltaColumns);
         this.insertOnly = insertOnly;
+        this.links = links;
     }
 
     /** Reads the table's shape from {@code conn}; fails with a message naming table and node. */
@@ -92,7 +95,7 @@ final class TableShape {
         keyed.sort((a, b) -> a[0].compareTo(b[0]));
         List<String> pk = keyed.stream().map(k -> k[1]).collect(Collectors.toList());
         delta.removeAll(pk);
-        return new TableShape(table, columns, pk, json, delta, insertOnly);
+        return new TableShape(table, columns, pk, json, delta, insertOnly, TableLinks.load(conn, oid));
     }
 
     boolean hasDelta() {
@@ -121,11 +124,16 @@ final class TableShape {
         return columns.stream().filter(c -> !pkColumns.contains(c)).collect(Collectors.toList());
     }
 
+    /** Plain insert: fails if one of the rows exists (for a table without key, the only insert). */
+    String plainInsertSql() {
+        return "INSERT INTO " + t() + " (" + join(columns, TableShape::q) + ") OVERRIDING SYSTEM VALUE SELECT "
+                + join(columns, c -> value(c, "r", "e.v")) + " FROM " + rows();
+    }
+
     /** Upsert: the row images win over what the peer has. */
     String insertSql() {
         if (insertOnly) {
-            return "INSERT INTO " + t() + " (" + join(columns, TableShape::q) + ") OVERRIDING SYSTEM VALUE SELECT "
-                    + join(columns, c -> value(c, "r", "e.v")) + " FROM " + rows();
+            return plainInsertSql();
         }
         List<String> nonKey = nonKey();
         return "INSERT INTO " + t() + " AS d (" + join(columns, TableShape::q) + ") OVERRIDING SYSTEM VALUE SELECT "
@@ -164,6 +172,38 @@ final class TableShape {
             }
         }
         return "UPDATE " + t() + " AS d SET " + String.join(", ", sets) + " FROM " + pairs() + " WHERE " + keyMatch("o");
+    }
+
+    /**
+     * As {@link #deltaUpdateSql} for pairs that may update a row more than once: one update per
+     * row, delta columns adding the sum of its deltas, the others set from its last image.
+     */
+    String deltaRepeatedSql(boolean deltaOnly) {
+        List<String> sets = new ArrayList<>();
+        List<String> sums = new ArrayList<>();
+        for (String c : nonKey()) {
+            if (deltaColumns.contains(c)) {
+                String alias = "d" + sums.size();
+                sums.add("pg_catalog.sum(COALESCE((p.n)." + q(c) + ", 0) - COALESCE((p.o)." + q(c) + ", 0)) AS " + alias);
+                sets.add(q(c) + " = COALESCE(d." + q(c) + ", 0) + s." + alias);
+            } else if (!deltaOnly) {
+                sets.add(q(c) + " = " + value(c, "(s.n)", "s.v"));
+            }
+        }
+        List<String> keys = new ArrayList<>();
+        for (int i = 0; i < pkColumns.size(); i++) {
+            keys.add("(p.o)." + q(pkColumns.get(i)) + " AS k" + i);
+        }
+        String match = java.util.stream.IntStream.range(0, pkColumns.size())
+                .mapToObj(i -> "d." + q(pkColumns.get(i)) + " = s.k" + i).collect(Collectors.joining(" AND "));
+        return "UPDATE " + t() + " AS d SET " + String.join(", ", sets) + " FROM (SELECT " + String.join(", ", keys)
+                + ", " + String.join(", ", sums) + ", (pg_catalog.array_agg(p.n ORDER BY p.i DESC))[1] AS n, "
+                + "(pg_catalog.array_agg(p.v ORDER BY p.i DESC))[1] AS v "
+                + "FROM (SELECT e.i, e.v -> 'n' AS v, o, n FROM pg_catalog.json_array_elements(?::json) WITH ORDINALITY AS e(v, i) "
+                + "CROSS JOIN LATERAL pg_catalog.json_populate_record(NULL::" + t() + ", e.v -> 'o') AS o "
+                + "CROSS JOIN LATERAL pg_catalog.json_populate_record(NULL::" + t() + ", e.v -> 'n') AS n) AS p "
+                + "GROUP BY " + java.util.stream.IntStream.range(0, pkColumns.size()).mapToObj(i -> "k" + i)
+                .collect(Collectors.joining(", ")) + ") AS s WHERE " + match;
     }
 
     /** An update that moves the primary key: old image names the row, every column is set. */
