@@ -216,11 +216,15 @@ def lag(ctx, tool, rate):
     green asks "which rows with id > W are visible now, and what is statement_timestamp()?"
     every ~2 ms. A row's lag is the first poll time that saw it minus its written time: an
     upper bound, tight to one poll interval (reported). Both clocks are the same host clock.
-    Nothing is added to the tables under test (no trigger, no extra column)."""
+    Nothing is added to the tables under test (no trigger, no extra column). One second of the
+    same load, drained before the measured run, warms the tool up (connections, caches, JIT):
+    the figures are of the steady state."""
     seconds, db = ctx.cfg["lag_seconds"], tool.db
     script = os.path.join(ctx.work, "lag.sql")
     with open(script, "w") as f:
         f.write(LAG_SQL)
+    pg.run(pgbench_cmd(ctx.blue, db, 1, ["-R", str(rate), "-f", script]), timeout=120)
+    barrier(ctx, tool, ctx.blue, ctx.green, ctx.cfg["drain_timeout"])
     w = w0 = int(ctx.blue.value(db, "SELECT coalesce(max(id), 0) FROM bench_lag"))
     seen = {}
     polls = []

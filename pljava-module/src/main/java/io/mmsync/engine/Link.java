@@ -23,6 +23,8 @@ import java.util.logging.Logger;
  */
 final class Link implements Runnable {
     private static final Logger LOG = Logger.getLogger(Link.class.getName());
+    /** While pages keep coming, purge marks and purges at most this often. */
+    static final Duration MARK_INTERVAL = Duration.ofMillis(100);
 
     private final String syncName;
     private final String origin;
@@ -44,6 +46,9 @@ final class Link implements Runnable {
     private volatile Connection openPeer;
     private long pushedVersion = -1;
     private long lastBeat;
+    private long lastMark;
+    /** a position applied at the peer whose purge mark was put off (see MARK_INTERVAL) */
+    private Position unmarked;
     private String lastLogged;
     private long lastLoggedAt;
     private boolean heldForResync;
@@ -186,12 +191,16 @@ final class Link implements Runnable {
                 readAhead.finish();
                 long waitedNanos = System.nanoTime() - applyEnd;
                 storedLo = page.next().lo();
-                String horizon = page.rangeComplete() ? PeerStore.snapshot(pc) : null;
-                store.confirmed(lc, page.next(), page.changes().size(), horizon);
+                // a purge mark (and the purge) at most every MARK_INTERVAL while pages keep coming:
+                // they cost the peer a round trip and this node three, half of a small page's turn
+                boolean mark = page.rangeComplete() && System.nanoTime() - lastMark >= MARK_INTERVAL.toNanos();
+                store.confirmed(lc, page.next(), page.changes().size(), mark ? PeerStore.snapshot(pc) : null);
+                unmarked = page.rangeComplete() && !mark ? page.next() : null;
                 working();
                 lastBeat = System.nanoTime();
                 pos = page.next();
-                if (page.rangeComplete()) {
+                if (mark) {
+                    lastMark = System.nanoTime();
                     store.purge(lc, sync.id);
                 }
                 logTimings(page, readNanos, applied, waitedNanos, readStart);
@@ -201,10 +210,21 @@ final class Link implements Runnable {
             }
             pos = page.next();
             working();
+            boolean marked = unmarked != null && (beatDue || System.nanoTime() - lastMark >= MARK_INTERVAL.toNanos());
+            if (marked) {
+                // the mark put off after the last page, before the link goes idle (a later peer
+                // snapshot than the page's own only holds the queue longer)
+                store.confirmed(lc, unmarked, 0, PeerStore.snapshot(pc));
+                unmarked = null;
+                lastMark = System.nanoTime();
+                store.purge(lc, sync.id);
+            }
             if (beatDue) {
                 applier.retrySetAside(pc, syncName, origin);
-                store.purge(lc, sync.id);
-            } else if (store.purgeBehind()) {
+                if (!marked) {
+                    store.purge(lc, sync.id);
+                }
+            } else if (!marked && store.purgeBehind()) {
                 store.purge(lc, sync.id); // a big purge continues at every idle turn, a second at a time
             }
             beatIfDue(lc);
