@@ -23,6 +23,9 @@ CREATE TABLE @extschema@.conflicts (
     decision        text CHECK (decision IN ('apply', 'skip'))
 );
 CREATE INDEX conflicts_pending ON @extschema@.conflicts (origin, origin_change) WHERE resolution = 'pending';
+-- status() counts a link's conflicts: an index-only scan instead of reading the table, which hot
+-- rows updated on both nodes fill quickly (every merged delta is recorded)
+CREATE INDEX conflicts_link ON @extschema@.conflicts (sync_name, origin);
 
 -- Changes from a peer that could not be applied here (a unique key other than the primary key,
 -- a foreign key, a value the column cannot hold, ...), and updates or deletes on insert-only

@@ -20,7 +20,8 @@ import java.util.List;
  * order: a foreign key between their tables only when the referenced side is a plain update
  * (which neither creates nor removes a referenced key); a second unique index of a table only
  * when both are the same operation, and updates of such a table each get a statement of their
- * own. Truncates and updates that move a key are barriers.
+ * own. Truncates, updates that move a key and changes of a table whose constraints cannot be read
+ * are barriers.
  */
 final class RunPlanner {
     /** How far back a change looks for a run to join; bounds planning at O(page × this). */
@@ -42,7 +43,8 @@ final class RunPlanner {
             if (v == Verdict.SKIP && !(c.op() == Op.UPDATE && c.movesKey())) {
                 continue;
             }
-            if (Run.isAlone(c)) {
+            TableLinks links = Run.isAlone(c) ? null : linksOf(c, tables);
+            if (links == null) {
                 runs.add(Run.of(v, c));
                 barrier = runs.size();
                 continue;
@@ -50,11 +52,11 @@ final class RunPlanner {
             Run target = null;
             for (int i = runs.size() - 1; i >= Math.max(barrier, runs.size() - LOOK_BACK); i--) {
                 Run r = runs.get(i);
-                if (accepts(r, c, v, tables)) {
+                if (accepts(r, c, v, links)) {
                     target = r;
                     break;
                 }
-                if (!commutes(c, r, tables)) {
+                if (!commutes(c, links, r)) {
                     break;
                 }
             }
@@ -67,11 +69,23 @@ final class RunPlanner {
         return runs;
     }
 
-    private static boolean accepts(Run r, Change c, Verdict v, Constraints tables) throws SQLException {
+    /**
+     * The change's table's constraints, or null if they cannot be read (e.g. the table is missing
+     * here): the change then stays in its place, and applying it reports the error as before.
+     */
+    private static TableLinks linksOf(Change c, Constraints tables) {
+        try {
+            return tables.of(c);
+        } catch (SQLException e) {
+            return null;
+        }
+    }
+
+    private static boolean accepts(Run r, Change c, Verdict v, TableLinks links) {
         if (r.verdict != v || r.op() != c.op() || !r.table().equals(c.table())) {
             return false;
         }
-        if (c.op() == Op.UPDATE && tables.of(c).otherUnique) {
+        if (c.op() == Op.UPDATE && links.otherUnique) {
             // one statement updating several rows checks a unique index row by row, in no set
             // order: two rows swapping values would collide half-way
             return false;
@@ -81,11 +95,10 @@ final class RunPlanner {
     }
 
     /** Whether {@code c} may be applied before the run {@code r}, which came earlier in the page. */
-    static boolean commutes(Change c, Run r, Constraints tables) throws SQLException {
+    static boolean commutes(Change c, TableLinks links, Run r) {
         if (r.isAlone()) {
             return false;
         }
-        TableLinks links = tables.of(c);
         TableRef other = r.table();
         if (c.table().equals(other)) {
             if (r.touches(c.key()) || r.touches(c.newKey())) {

@@ -137,6 +137,22 @@ class RunPlannerTest {
     }
 
     @Test
+    void aTableWhoseConstraintsCannotBeReadIsABarrier() throws Exception {
+        change(A, Op.INSERT, "1");
+        change(H, Op.INSERT, "2");
+        change(A, Op.INSERT, "3");
+        RunPlanner.Constraints missingHistory = c -> {
+            if (c.table().equals(H)) {
+                throw new java.sql.SQLException("table public.history does not exist on node green", "42P01");
+            }
+            return TableLinks.none();
+        };
+        assertEquals(List.of("accounts:I:1", "history:I:2", "accounts:I:3"),
+                RunPlanner.plan(page, outcome, missingHistory).stream().map(r -> r.table().name() + ":I:"
+                        + r.changes().get(0).id().asLong()).collect(Collectors.toList()));
+    }
+
+    @Test
     void verdictsSplitRunsAndSkippedChangesAreLeftOut() throws Exception {
         change(B, Op.UPDATE, "1");
         change(B, Op.UPDATE, "1");
