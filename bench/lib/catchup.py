@@ -1,11 +1,11 @@
 """Catch-up only, for work on the apply path: the COPY ceiling and mmsync's catch-up (one big
 transaction, many small ones) on two throw-away clusters, for one or more agent jars side by
 side in one run (rounds interleaved, so that the machine's drift hits every jar alike).
-With --lag RATES, each round also measures lag at those commit rates (as bench/run does), and
---sizes 0 leaves the catch-up out.
+With --lag RATES, each round also measures lag at those commit rates, with --twoway SECONDS
+two-way TPC-B (both as bench/run does); --sizes 0 leaves the catch-up out.
 
   python3 bench/lib/catchup.py --jars before=/tmp/old.jar,after=pljava-module/target/mmsync.jar \
-      [--sizes 100000] [--rounds 1] [--lag 200,1000] [--out DIR]
+      [--sizes 100000] [--rounds 1] [--lag 200,1000] [--twoway 10] [--out DIR]
 
 Same clusters, schema and measurements as bench/run (measure.catchup, measure.ceiling); prints
 one line per measurement and writes DIR/catchup.json. MMSYNC_LOG_LEVEL=FINE in the environment
@@ -21,6 +21,7 @@ import bench
 import measure
 import pg
 import tools
+import twoway
 
 
 def main(argv):
@@ -32,17 +33,18 @@ def main(argv):
     ap.add_argument("--only", choices=["one_tx", "small_tx"], help="only this kind of catch-up")
     ap.add_argument("--lag", default="", help="commit rates to measure lag at, e.g. 200,1000")
     ap.add_argument("--lag-seconds", type=int, default=8)
+    ap.add_argument("--twoway", type=int, default=0, help="seconds of two-way TPC-B per round (0: none)")
     ap.add_argument("--out", default=f"/tmp/mmcatchup-{int(time.time())}")
     args = ap.parse_args(argv)
     jars = dict(j.split("=", 1) for j in args.jars.split(","))
     sizes = [int(s) for s in args.sizes.split(",") if int(s) > 0]
     rates = [int(r) for r in args.lag.split(",") if r]
     cfg = dict(scale=1, fsync="off", drain_timeout=600, small_tx_rows=args.small_tx_rows, tool_budget=0,
-               lag_seconds=args.lag_seconds)
+               lag_seconds=args.lag_seconds, twoway_seconds=args.twoway, twoway_drain_timeout=120)
     os.makedirs(args.out, exist_ok=True)
     ctx = bench.Ctx(cfg, args.out, pg.make_base_dir())
     ctx.results = {"tools": {"none": {}, "mmsync": {}}}
-    out = {"jars": jars, "ceiling": [], "catchup": [], "lag": []}
+    out = {"jars": jars, "ceiling": [], "catchup": [], "lag": [], "twoway": []}
     none = mm = None
     try:
         bench.start_clusters(ctx)
@@ -67,6 +69,10 @@ def main(argv):
                     r.update(jar=name, round=rnd + 1)
                     ctx.say(f"round {rnd + 1} {name}: lag @{rate}/s p50/p99/max {r.get('p50_ms')}/{r.get('p99_ms')}/{r.get('max_ms')} ms")
                     out["lag"].append(r)
+                if args.twoway:
+                    r = twoway.twoway(ctx, mm)
+                    out["twoway"].append({"jar": name, "round": rnd + 1, "transactions": r["transactions"],
+                                          "exact": r["exact"], "drain_s": r["drain_s"]})
                 for n in sizes:
                     for kind in kinds:
                         per_tx = n if kind == "one_tx" else args.small_tx_rows
@@ -87,6 +93,8 @@ def main(argv):
             json.dump(out, f, indent=1)
     for r in out["lag"]:
         print(f"{r['jar']:8} round {r['round']} lag @{r['target_rate']}/s: p50 {r['p50_ms']} p99 {r['p99_ms']} max {r['max_ms']} ms")
+    for r in out["twoway"]:
+        print(f"{r['jar']:8} round {r['round']} two-way TPC-B: {r['transactions']} tx, exact {r['exact']}, drain {r['drain_s']}")
     ceil = {c["rows"]: max(x["rows_per_s"] for x in out["ceiling"] if x["rows"] == c["rows"]) for c in out["ceiling"]}
     print("\njar      round rows     kind      rows/s   of COPY  peak RSS blue kB")
     for r in out["catchup"]:

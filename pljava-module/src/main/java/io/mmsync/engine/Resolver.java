@@ -39,12 +39,15 @@ import java.util.TreeMap;
  * Delta columns are never in conflict: a losing update still adds its delta.
  */
 final class Resolver {
+    private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(Resolver.class.getName());
     enum Verdict { APPLY, SKIP, DELTA_ONLY, PENDING }
 
     // For each candidate (i), the newest change of the same row in this node's own queue, by
     // either of its images (an update may change the key). The queue is read once per page with
-    // each row's keys computed cheaply, then hash-joined to the page's keys: a page costs one pass
-    // over the queue, however full it is (a two-way catch-up has both queues full).
+    // each row's keys computed cheaply and kept only where the page has the key; then the newest
+    // change per key, joined to the candidates: a page costs one pass over the queue, however full
+    // it is (a two-way catch-up has both queues full), and a hot row (changed in many transactions
+    // on both nodes) costs one match per candidate, not one per pair of changes.
     private static final String COMPETITORS_SQL = "WITH k AS MATERIALIZED (SELECT * FROM pg_catalog.jsonb_to_recordset(?::jsonb) "
             + "  AS k(i int, s text, t text, key text)), "
             + "tabs AS MATERIALIZED (SELECT st.relid, st.pk_cols, st.schema_name::text AS s, st.table_name::text AS t "
@@ -54,9 +57,12 @@ final class Resolver {
             + ChangeReader.keyExpr("tabs.pk_cols", "coalesce(c.new, c.old)") + " AS kn, "
             + "  CASE WHEN c.op = 'U' THEN " + ChangeReader.keyExpr("tabs.pk_cols", "c.old") + " END AS ko "
             + "  FROM mmsync.changes c JOIN tabs ON tabs.relid = c.relid WHERE c.op <> 'T'), "
-            + "m AS (SELECT k.i, x.id, x.op, x.at FROM k JOIN x ON x.s = k.s AND x.t = k.t AND x.kn = k.key "
-            + "  UNION ALL SELECT k.i, x.id, x.op, x.at FROM k JOIN x ON x.s = k.s AND x.t = k.t AND x.ko = k.key) "
-            + "SELECT DISTINCT ON (m.i) m.i, m.op, m.at FROM m ORDER BY m.i, m.id DESC";
+            + "keys AS MATERIALIZED (SELECT DISTINCT k.s, k.t, k.key FROM k), "
+            + "newest AS (SELECT DISTINCT ON (y.s, y.t, y.key) y.s, y.t, y.key, y.id, y.op, y.at FROM ("
+            + "  SELECT x.s, x.t, x.kn AS key, x.id, x.op, x.at FROM x WHERE (x.s, x.t, x.kn) IN (SELECT * FROM keys) "
+            + "  UNION ALL SELECT x.s, x.t, x.ko, x.id, x.op, x.at FROM x WHERE (x.s, x.t, x.ko) IN (SELECT * FROM keys)) y "
+            + "  ORDER BY y.s, y.t, y.key, y.id DESC) "
+            + "SELECT k.i, newest.op, newest.at FROM k JOIN newest ON newest.s = k.s AND newest.t = k.t AND newest.key = k.key";
     private static final String QUEUED_TABLES_SQL = "SELECT x.s, x.t FROM ROWS FROM (pg_catalog.unnest(?::text[]), pg_catalog.unnest(?::text[])) AS x(s, t) "
             + "WHERE EXISTS (SELECT 1 FROM mmsync.sync_tables st JOIN mmsync.changes c ON c.relid = st.relid "
             + "WHERE st.schema_name::text = x.s AND st.table_name::text = x.t AND st.mode = 'keyed' AND c.op <> 'T')";
@@ -93,7 +99,9 @@ final class Resolver {
         if (candidates.isEmpty()) {
             return out;
         }
+        long t0 = System.nanoTime();
         lockRows(peer, candidates, shapes);
+        long t1 = System.nanoTime();
         // only tables of which the peer's queue holds a change can have competitors: for the others
         // (in a catch-up, usually all) the per-key lookup is skipped
         Set<TableRef> queued = tablesWithQueuedChanges(peer, candidates);
@@ -121,10 +129,16 @@ final class Resolver {
                 }
             }
         }
+        long t2 = System.nanoTime();
         if (competitors.isEmpty()) {
             return out;
         }
         Map<Integer, String[]> current = currentRows(peer, candidates, competitors, shapes);
+        if (LOG.isLoggable(java.util.logging.Level.FINE)) {
+            LOG.fine(String.format("resolve: %d candidates, %d with a competitor; lock %.1f ms, competitors %.1f ms, "
+                    + "current rows %.1f ms", candidates.size(), competitors.size(), (t1 - t0) / 1e6, (t2 - t1) / 1e6,
+                    (System.nanoTime() - t2) / 1e6));
+        }
         Map<Long, Object[]> decisions = "abort".equals(sync.conflict) ? decisions(peer, origin) : Map.of();
         for (Map.Entry<Integer, Object[]> e : competitors.entrySet()) {
             Change c = candidates.get(e.getKey());
