@@ -201,7 +201,7 @@ final class Link implements Runnable {
                 pos = page.next();
                 if (mark) {
                     lastMark = System.nanoTime();
-                    store.purge(lc, sync.id);
+                    store.purge(lc, sync.id, true);
                 }
                 logTimings(page, readNanos, applied, waitedNanos, readStart);
                 if (!page.rangeComplete() || !page.isEmpty()) {
@@ -210,6 +210,7 @@ final class Link implements Runnable {
             }
             pos = page.next();
             working();
+            boolean busy = wakeup.busy();
             boolean marked = unmarked != null && (beatDue || System.nanoTime() - lastMark >= MARK_INTERVAL.toNanos());
             if (marked) {
                 // the mark put off after the last page, before the link goes idle (a later peer
@@ -217,18 +218,22 @@ final class Link implements Runnable {
                 store.confirmed(lc, unmarked, 0, PeerStore.snapshot(pc));
                 unmarked = null;
                 lastMark = System.nanoTime();
-                store.purge(lc, sync.id);
+                store.purge(lc, sync.id, busy);
             }
             if (beatDue) {
                 applier.retrySetAside(pc, syncName, origin);
                 if (!marked) {
-                    store.purge(lc, sync.id);
+                    store.purge(lc, sync.id, busy);
                 }
             } else if (!marked && store.purgeBehind()) {
-                store.purge(lc, sync.id); // a big purge continues at every idle turn, a second at a time
+                store.purge(lc, sync.id, busy); // a big purge goes on at every turn, a bounded step at a time
             }
             beatIfDue(lc);
-            wakeup.nothingFound(lc, sync.id);
+            if (store.purgeBehind()) {
+                wakeup.soon(lc); // more to purge: the next turn (which reads first) comes soon
+            } else {
+                wakeup.nothingFound(lc, sync.id);
+            }
         }
         return false;
     }

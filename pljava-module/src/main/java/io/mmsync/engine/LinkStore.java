@@ -79,9 +79,9 @@ final class LinkStore {
         }
     }
 
-    /** Deletes changes every peer has applied, bounded in time (see {@link Purger}); returns how many. */
-    long purge(Connection local, int syncId) throws SQLException {
-        return purger.purge(local, syncId);
+    /** Deletes changes every peer has applied, in bounded steps (see {@link Purger}); returns how many. */
+    long purge(Connection local, int syncId, boolean busy) throws SQLException {
+        return purger.purge(local, syncId, busy);
     }
 
     /** True when the last purge left work for a later one: the link purges again when idle. */

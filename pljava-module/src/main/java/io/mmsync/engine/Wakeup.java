@@ -97,6 +97,16 @@ final class Wakeup {
         await(lc, Duration.ofMillis(Math.max(1, ms)));
     }
 
+    /** True while changes keep coming: the link found some within the last {@code idleAfter}. */
+    boolean busy() {
+        return System.nanoTime() - lastWork < idleAfter.toNanos();
+    }
+
+    /** Waits the active poll interval (or until a NOTIFY), whatever the state: the link has work of its own. */
+    void soon(Connection lc) throws SQLException {
+        await(lc, activePoll);
+    }
+
     /** Paused or held: no NOTIFY per commit is wanted; a kick or resume (or the poll interval) wakes. */
     void hold(Connection lc) throws SQLException {
         release(lc);
