@@ -228,4 +228,28 @@ class ConflictsTest {
             assertNull(pair.blue.queryString(Pair.DB, "SELECT max(error) FROM mmsync.set_aside"));
         }
     }
+
+    @Test
+    void conflictsOnOddNamesAndKeysAreRecordedVerbatim() throws Exception {
+        String table = "\"We\"\"ird \\ Tab\"";
+        String key = "a\"b\\c\nd \u00fc";
+        try (Pair pair = Pair.start("CREATE TABLE " + table + " (k text PRIMARY KEY, v text);"
+                + "INSERT INTO " + table + " VALUES (E'a\"b\\\\c\\nd \u00fc', 'orig')")) {
+            pair.addSync("");
+            pair.startAgents();
+            pair.awaitSyncOnGreen();
+            pair.stopAgents();
+            Pair.exec(pair.blue, "UPDATE " + table + " SET v = 'blue'");
+            Pair.exec(pair.green, "UPDATE " + table + " SET v = 'green'");
+            pair.startAgents();
+            pair.awaitSynced();
+            assertEquals(Pair.fingerprint(pair.blue, table), Pair.fingerprint(pair.green, table));
+            assertEquals("green", pair.blue.queryString(Pair.DB, "SELECT v FROM " + table));
+            // green kept its later version, blue applied it: both record the same key and table
+            for (PgCluster c : List.of(pair.blue, pair.green)) {
+                assertEquals("We\"ird \\ Tab|" + key + "|green|blue", c.queryString(Pair.DB, "SELECT table_name || '|' || key || '|' "
+                        + "|| coalesce(winning_row->>'v', '-') || '|' || coalesce(losing_row->>'v', '-') FROM mmsync.conflicts"), c.name());
+            }
+        }
+    }
 }
