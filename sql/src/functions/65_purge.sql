@@ -20,7 +20,7 @@ CREATE FUNCTION @extschema@._purge(p_sync_id integer, p_limit integer DEFAULT 20
     OUT purged bigint, OUT more boolean)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    c_chunk    constant integer := least(5000, greatest(p_limit, 100));
+    c_chunk    constant integer := 5000;
     v_deadline timestamptz := clock_timestamp() + interval '500 milliseconds';
     v_sync     text;
     v_peer     text;

@@ -193,7 +193,7 @@ final class Link implements Runnable {
                 storedLo = page.next().lo();
                 // a purge mark (and the purge) at most every MARK_INTERVAL while pages keep coming:
                 // they cost the peer a round trip and this node three, half of a small page's turn
-                boolean mark = page.rangeComplete() && System.nanoTime() - lastMark >= MARK_INTERVAL.toNanos();
+                boolean mark = page.rangeComplete() && markDue();
                 store.confirmed(lc, page.next(), page.changes().size(), mark ? PeerStore.snapshot(pc) : null);
                 unmarked = page.rangeComplete() && !mark ? page.next() : null;
                 working();
@@ -210,23 +210,20 @@ final class Link implements Runnable {
             }
             pos = page.next();
             working();
-            boolean busy = wakeup.busy();
-            boolean marked = unmarked != null && (beatDue || System.nanoTime() - lastMark >= MARK_INTERVAL.toNanos());
+            boolean marked = unmarked != null && (beatDue || markDue());
             if (marked) {
                 // the mark put off after the last page, before the link goes idle (a later peer
                 // snapshot than the page's own only holds the queue longer)
                 store.confirmed(lc, unmarked, 0, PeerStore.snapshot(pc));
                 unmarked = null;
                 lastMark = System.nanoTime();
-                store.purge(lc, sync.id, busy);
             }
             if (beatDue) {
                 applier.retrySetAside(pc, syncName, origin);
-                if (!marked) {
-                    store.purge(lc, sync.id, busy);
-                }
-            } else if (!marked && store.purgeBehind()) {
-                store.purge(lc, sync.id, busy); // a big purge goes on at every turn, a bounded step at a time
+            }
+            if (marked || beatDue || store.purgeBehind()) {
+                // a big purge goes on at every turn, a bounded step at a time
+                store.purge(lc, sync.id, wakeup.busy());
             }
             beatIfDue(lc);
             if (store.purgeBehind()) {
@@ -273,6 +270,11 @@ final class Link implements Runnable {
         }
         heldForResync = reason != null;
         return heldForResync;
+    }
+
+    /** Whether a purge mark (and purge) may be made now, see {@link #MARK_INTERVAL}. */
+    private boolean markDue() {
+        return System.nanoTime() - lastMark >= MARK_INTERVAL.toNanos();
     }
 
     private void beatIfDue(Connection lc) throws SQLException {

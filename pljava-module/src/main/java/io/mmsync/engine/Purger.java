@@ -48,8 +48,8 @@ final class Purger {
     }
 
     /**
-     * Deletes changes every peer has applied, for about {@code budget} at most ({@code busy}:
-     * {@link #BUSY} in small steps, else {@link #IDLE}); returns how many.
+     * Deletes changes every peer has applied, for about {@link #BUSY} ({@code busy}) or
+     * {@link #IDLE} at most; returns how many.
      */
     long purge(Connection local, int syncId, boolean busy) throws SQLException {
         Duration budget = busy ? BUSY : IDLE;

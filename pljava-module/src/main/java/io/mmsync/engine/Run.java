@@ -90,9 +90,4 @@ final class Run {
         }
         return new ArrayList<>(last.values());
     }
-
-    /** The number of distinct rows. */
-    int rows() {
-        return repeatsRows ? lastPerRow().size() : changes.size();
-    }
 }

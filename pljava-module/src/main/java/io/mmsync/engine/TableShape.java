@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Function;
 import java.util.stream.Collectors;
+import java.util.stream.IntStream;
 
 /**
  * A table's columns, primary key and column policies as the peer has them, and the set-based
@@ -194,7 +195,7 @@ final class TableShape {
         for (int i = 0; i < pkColumns.size(); i++) {
             keys.add("(p.o)." + q(pkColumns.get(i)) + " AS k" + i);
         }
-        String match = java.util.stream.IntStream.range(0, pkColumns.size())
+        String match = IntStream.range(0, pkColumns.size())
                 .mapToObj(i -> "d." + q(pkColumns.get(i)) + " = s.k" + i).collect(Collectors.joining(" AND "));
         return "UPDATE " + t() + " AS d SET " + String.join(", ", sets) + " FROM (SELECT " + String.join(", ", keys)
                 + ", " + String.join(", ", sums) + ", (pg_catalog.array_agg(p.n ORDER BY p.i DESC))[1] AS n, "
@@ -202,7 +203,7 @@ final class TableShape {
                 + "FROM (SELECT e.i, e.v -> 'n' AS v, o, n FROM pg_catalog.json_array_elements(?::json) WITH ORDINALITY AS e(v, i) "
                 + "CROSS JOIN LATERAL pg_catalog.json_populate_record(NULL::" + t() + ", e.v -> 'o') AS o "
                 + "CROSS JOIN LATERAL pg_catalog.json_populate_record(NULL::" + t() + ", e.v -> 'n') AS n) AS p "
-                + "GROUP BY " + java.util.stream.IntStream.range(0, pkColumns.size()).mapToObj(i -> "k" + i)
+                + "GROUP BY " + IntStream.range(0, pkColumns.size()).mapToObj(i -> "k" + i)
                 .collect(Collectors.joining(", ")) + ") AS s WHERE " + match;
     }
 

@@ -79,7 +79,7 @@ final class Wakeup {
             await(lc, poll);
             return;
         }
-        if (System.nanoTime() - lastWork < idleAfter.toNanos()) {
+        if (busy()) {
             await(lc, activePoll);
             return;
         }
