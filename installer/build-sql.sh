@@ -13,6 +13,10 @@ mkdir -p "$root/sql/build"
     cat "$root/sql/src/$f"
   done
 } > "$out"
-[ -d "$root/sql/updates" ] && cp "$root"/sql/updates/*.sql "$root/sql/build/" 2>/dev/null || true
+# upgrade steps (sql/updates/mmsync--A--B.sql) and the frozen install scripts of released
+# versions (sql/released/mmsync--A.sql), so ALTER EXTENSION mmsync UPDATE has a path from each
+for d in updates released; do
+  [ -d "$root/sql/$d" ] && cp "$root"/sql/$d/*.sql "$root/sql/build/" 2>/dev/null || true
+done
 cp "$root/sql/mmsync.control" "$root/sql/build/"
 echo "$out"

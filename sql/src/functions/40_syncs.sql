@@ -34,6 +34,14 @@ BEGIN
     IF add_sync.nodes IS NULL OR cardinality(ARRAY(SELECT DISTINCT unnest(add_sync.nodes))) < 2 THEN
         RAISE EXCEPTION 'mmsync: sync "%" needs at least two distinct nodes', add_sync.name;
     END IF;
+    IF cardinality(ARRAY(SELECT DISTINCT unnest(add_sync.nodes))) > 2 THEN
+        RAISE EXCEPTION 'mmsync: sync "%" names % nodes (%); a sync has exactly two nodes for now',
+            add_sync.name, cardinality(ARRAY(SELECT DISTINCT unnest(add_sync.nodes))),
+            array_to_string(add_sync.nodes, ', ')
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'With three or more nodes, concurrent updates of the same rows can leave the nodes '
+                      || 'different while status() says in sync. Sync two nodes (blue and green).';
+    END IF;
     FOREACH v_node IN ARRAY add_sync.nodes LOOP
         IF NOT EXISTS (SELECT 1 FROM @extschema@.nodes n WHERE n.name = v_node) THEN
             RAISE EXCEPTION 'mmsync: node "%" does not exist', v_node

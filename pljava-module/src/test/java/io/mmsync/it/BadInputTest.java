@@ -81,6 +81,20 @@ class BadInputTest {
     }
 
     @Test
+    void threeNodesAreRefusedUntilTheyConverge() {
+        pair.blue.execute(Pair.DB, "SELECT mmsync.add_node('red', 'host=127.0.0.1 port=1 dbname=app user=postgres')");
+        try {
+            String err = Errors.of(() -> pair.blue.execute(Pair.DB, "SELECT mmsync.add_sync('s', '{blue,green,red}', tables => 'posts')"));
+            assertTrue(err.contains("sync \"s\" names 3 nodes (blue, green, red); a sync has exactly two nodes for now"), err);
+            assertTrue(err.contains("Sync two nodes"), err);
+            assertNoSync();
+        } finally {
+            pair.blue.execute(Pair.DB, "SELECT mmsync.remove_node('red')");
+        }
+        assertEquals(0, pair.blue.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.nodes WHERE name = 'red'"));
+    }
+
+    @Test
     void unknownSyncInPauseKickRemove() {
         for (String f : new String[] {"pause", "resume", "kick", "remove_sync"}) {
             String err = Errors.of(() -> pair.blue.execute(Pair.DB, "SELECT mmsync." + f + "('nope')"));

@@ -49,7 +49,7 @@ class PlJavaDeclarationsTest {
             checked.add(method.getName());
         }
         assertFalse(checked.isEmpty(), "no declarations found in " + sqlFile());
-        assertEquals("0.1.0", Functions.javaVersion());
+        assertEquals("0.2.0", Functions.javaVersion());
         assertEquals("mmsync@127.0.0.1:5432/app", Functions.checkConninfo("host=127.0.0.1 dbname=app user=mmsync"));
     }
 
@@ -73,7 +73,7 @@ class PlJavaDeclarationsTest {
             pg.execute("postgres", "SELECT sqlj.install_jar('file:" + jar + "', 'mmsync', true);"
                     + "SELECT sqlj.set_classpath('mmsync', 'mmsync')");
             pg.execute("postgres", readUnchecked(sqlFile()));
-            assertEquals("0.1.0", pg.queryString("postgres", "SELECT mmsync.java_version()"));
+            assertEquals("0.2.0", pg.queryString("postgres", "SELECT mmsync.java_version()"));
         }
     }
 }
