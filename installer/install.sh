@@ -52,6 +52,7 @@ if [ "$with_extension" = yes ]; then
   fi
   [ -x "$pg_config" ] || die "$pg_config is not an executable pg_config; pass --pg-config PATH of PostgreSQL 15's"
   sharedir=$("$pg_config" --sharedir) || die "$pg_config --sharedir failed"
+  [ -n "$sharedir" ] || die "$pg_config --sharedir printed nothing: is it PostgreSQL's pg_config?"
   extdir="$sharedir/extension"
   [ -d "$extdir" ] || die "$extdir does not exist: is $pg_config a PostgreSQL server's (postgresql-15)?"
   [ -f "$root/sql/mmsync.control" ] || die "$root/sql/mmsync.control is missing: run install.sh from the unpacked archive or a git checkout"
@@ -65,7 +66,7 @@ if [ "$with_jar" = yes ]; then
     jar=$archive_jar
   else
     command -v mvn >/dev/null || die "--jar builds the agent with Maven, which is not installed (installer/deps.sh installs it); or use the release archive, which has the jar built"
-    (cd "$root" && { mvn -q -o -DskipTests package 2>/dev/null || mvn -q -DskipTests package; }) \
+    (cd "$root" && { mvn -B -q -o -DskipTests package 2>/dev/null || mvn -B -q -DskipTests package; }) \
       || die "mvn package failed in $root"
     jar=$root/pljava-module/target/mmsync.jar
     [ -f "$jar" ] || die "mvn package did not produce $jar"
