@@ -19,11 +19,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Upgrading the extension from the released 0.1.0 to the version in development
- * (sql/updates/mmsync--0.1.0--0.2.0.sql):
+ * Upgrading the extension from a released version (sql/released/) to the version in development
+ * (default_version of sql/mmsync.control, reached through sql/updates/):
  * <ul>
- * <li>a fresh {@code CREATE EXTENSION mmsync} and {@code CREATE EXTENSION mmsync VERSION '0.1.0'}
- * followed by {@code ALTER EXTENSION mmsync UPDATE} define exactly the same objects
+ * <li>a fresh {@code CREATE EXTENSION mmsync} and, for every released version V,
+ * {@code CREATE EXTENSION mmsync VERSION 'V'} followed by {@code ALTER EXTENSION mmsync UPDATE}
+ * define exactly the same objects
  * ({@link ExtensionCatalog}); this is what keeps "every change to sql/src/ ships its upgrade
  * step" honest, and its failure names every object that differs;</li>
  * <li>the comparison does see each kind of change it claims to cover;</li>
@@ -33,6 +34,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 @Timeout(value = 300, unit = TimeUnit.SECONDS)
 class UpgradeIT {
+    /** The release the pair test starts from. */
     static final String RELEASED = "0.1.0";
     static final String UPDATE_SCRIPT = "sql/updates/mmsync--" + RELEASED + "--0.2.0.sql";
     private static PgCluster cluster;
@@ -56,16 +58,14 @@ class UpgradeIT {
         return ExtensionCatalog.of(cluster, db);
     }
 
+    /**
+     * From every released version (sql/released/, installed as mmsync--V.sql) to the default one:
+     * CREATE EXTENSION mmsync VERSION 'V' + ALTER EXTENSION mmsync UPDATE = CREATE EXTENSION mmsync.
+     */
     @Test
-    void upgradeFromReleasedDefinesTheSameObjectsAsAFreshInstall() throws SQLException {
+    void upgradeFromEachReleaseDefinesTheSameObjectsAsAFreshInstall() throws SQLException {
         SortedMap<String, String> fresh = fresh("fresh");
         String defaultVersion = cluster.queryString("fresh", "SELECT extversion FROM pg_extension WHERE extname = 'mmsync'");
-
-        cluster.createDatabase("upgraded");
-        cluster.execute("upgraded", "CREATE EXTENSION mmsync VERSION '" + RELEASED + "'");
-        assertEquals(RELEASED, cluster.queryString("upgraded", "SELECT extversion FROM pg_extension WHERE extname = 'mmsync'"));
-        cluster.execute("upgraded", "ALTER EXTENSION mmsync UPDATE");
-        SortedMap<String, String> upgraded = ExtensionCatalog.of(cluster, "upgraded");
 
         // the comparison reads what it should: a sample of objects of each kind is there
         for (String key : List.of("extension mmsync", "schema mmsync", "table mmsync.changes", "column mmsync.nodes.conninfo",
@@ -73,17 +73,36 @@ class UpgradeIT {
                 "member table mmsync.changes", "comment on table mmsync.nodes")) {
             assertTrue(fresh.containsKey(key), "the catalog snapshot lacks " + key + "; it has " + fresh.keySet());
         }
-        assertTrue(fresh.keySet().stream().filter(k -> k.startsWith("function mmsync.add_sync(")).count() == 1, "add_sync read");
+        assertEquals(1, fresh.keySet().stream().filter(k -> k.startsWith("function mmsync.add_sync(")).count(), "add_sync read");
         long members = fresh.keySet().stream().filter(k -> k.startsWith("member ")).count();
         assertTrue(members > 40, "extension members read: " + members);
 
-        Map<String, String[]> diffs = ExtensionCatalog.differences(fresh, upgraded);
-        assertTrue(diffs.isEmpty(), diffs.size() + (diffs.size() == 1 ? " object differs" : " objects differ") + " between a fresh CREATE EXTENSION mmsync (" + defaultVersion
-                + ") and CREATE EXTENSION mmsync VERSION '" + RELEASED + "' + ALTER EXTENSION mmsync UPDATE. Every change to "
-                + "sql/src/ needs its step in " + UPDATE_SCRIPT + " (CREATE OR REPLACE FUNCTION with the same text, ALTER "
-                + "TABLE ... ADD COLUMN at the end of the table, GRANT/REVOKE as in 90_privileges.sql, DROP of what src no "
-                + "longer has):" + ExtensionCatalog.report(diffs, "fresh " + defaultVersion, "upgraded from " + RELEASED));
-        assertEquals(defaultVersion, cluster.queryString("upgraded", "SELECT extversion FROM pg_extension WHERE extname = 'mmsync'"));
+        List<String> released = List.of(cluster.queryString("fresh", "SELECT string_agg(version, ',' ORDER BY version)"
+                + " FROM pg_available_extension_versions WHERE name = 'mmsync' AND version <> '" + defaultVersion + "'").split(","));
+        assertTrue(released.contains(RELEASED), "released versions installed: " + released);
+        StringBuilder failures = new StringBuilder();
+        for (String version : released) {
+            String db = "from_" + version.replace('.', '_');
+            cluster.createDatabase(db);
+            cluster.execute(db, "CREATE EXTENSION mmsync VERSION '" + version + "'");
+            assertEquals(version, cluster.queryString(db, "SELECT extversion FROM pg_extension WHERE extname = 'mmsync'"));
+            String path = cluster.queryString(db, "SELECT coalesce(path, 'none') FROM pg_extension_update_paths('mmsync')"
+                    + " WHERE source = '" + version + "' AND target = '" + defaultVersion + "'");
+            cluster.execute(db, "ALTER EXTENSION mmsync UPDATE");
+            assertEquals(defaultVersion, cluster.queryString(db, "SELECT extversion FROM pg_extension WHERE extname = 'mmsync'"));
+            Map<String, String[]> diffs = ExtensionCatalog.differences(fresh, ExtensionCatalog.of(cluster, db));
+            if (!diffs.isEmpty()) {
+                failures.append("\n\n").append(diffs.size()).append(diffs.size() == 1 ? " object differs" : " objects differ")
+                        .append(" between a fresh CREATE EXTENSION mmsync (").append(defaultVersion)
+                        .append(") and CREATE EXTENSION mmsync VERSION '").append(version)
+                        .append("' + ALTER EXTENSION mmsync UPDATE (path ").append(path).append("):")
+                        .append(ExtensionCatalog.report(diffs, "fresh " + defaultVersion, "upgraded from " + version));
+            }
+        }
+        assertTrue(failures.length() == 0, "Every change to sql/src/ needs its step in sql/updates/ (now " + UPDATE_SCRIPT
+                + "): CREATE OR REPLACE FUNCTION with the same text as in sql/src, DROP FUNCTION + CREATE FUNCTION and the "
+                + "REVOKE of 90_privileges.sql for a new signature, ALTER TABLE ... ADD COLUMN (last in sql/src too), DROP of "
+                + "what sql/src no longer has. Run installer/install.sh into your PostgreSQL after changing them." + failures);
     }
 
     @Test
@@ -183,7 +202,7 @@ class UpgradeIT {
                 }
             }
             String expected = pair.blue.queryString(Pair.DB, "SELECT default_version FROM pg_available_extensions WHERE name = 'mmsync'");
-            assertEquals("0.2.0", expected);
+            assertTrue(!expected.equals(RELEASED), "default version " + expected);
             for (PgCluster node : List.of(pair.blue, pair.green)) {
                 assertEquals(expected, version(node), "extversion on " + node.name());
             }
