@@ -1,6 +1,9 @@
 package io.mmsync.engine;
 
 import io.mmsync.engine.conn.Connector;
+import io.mmsync.engine.error.ErrorPolicy;
+import io.mmsync.engine.send.Backoff;
+import io.mmsync.engine.send.Link;
 import org.postgresql.PGConnection;
 
 import java.sql.Connection;

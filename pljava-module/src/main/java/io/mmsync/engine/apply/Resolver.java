@@ -1,9 +1,11 @@
-package io.mmsync.engine;
+package io.mmsync.engine.apply;
 
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import io.mmsync.engine.model.Change;
+import io.mmsync.engine.model.KeySql;
 import io.mmsync.engine.model.Op;
+import io.mmsync.engine.model.SyncState;
 import io.mmsync.engine.model.TableRef;
 
 import java.sql.Connection;
@@ -54,8 +56,8 @@ final class Resolver {
             + "  FROM mmsync.sync_tables st WHERE st.mode = 'keyed' "
             + "  AND (st.schema_name::text, st.table_name::text) IN (SELECT k.s, k.t FROM k)), "
             + "x AS MATERIALIZED (SELECT tabs.s, tabs.t, c.id, c.op, c.at, "
-            + ChangeReader.keyExpr("tabs.pk_cols", "coalesce(c.new, c.old)") + " AS kn, "
-            + "  CASE WHEN c.op = 'U' THEN " + ChangeReader.keyExpr("tabs.pk_cols", "c.old") + " END AS ko "
+            + KeySql.of("tabs.pk_cols", "coalesce(c.new, c.old)") + " AS kn, "
+            + "  CASE WHEN c.op = 'U' THEN " + KeySql.of("tabs.pk_cols", "c.old") + " END AS ko "
             + "  FROM mmsync.changes c JOIN tabs ON tabs.relid = c.relid WHERE c.op <> 'T'), "
             + "keys AS MATERIALIZED (SELECT DISTINCT k.s, k.t, k.key FROM k), "
             + "newest AS (SELECT DISTINCT ON (y.s, y.t, y.key) y.s, y.t, y.key, y.id, y.op, y.at FROM ("
@@ -86,7 +88,7 @@ final class Resolver {
     private Resolver() {
     }
 
-    static Outcome resolve(Connection peer, ChangeReader.SyncState sync, String origin, String peerName,
+    static Outcome resolve(Connection peer, SyncState sync, String origin, String peerName,
                            List<Change> changes, Shapes shapes) throws SQLException {
         Outcome out = new Outcome();
         Map<Integer, Change> candidates = new LinkedHashMap<>();
@@ -152,7 +154,7 @@ final class Resolver {
         return out;
     }
 
-    private static void decide(Connection peer, Outcome out, ChangeReader.SyncState sync, String origin,
+    private static void decide(Connection peer, Outcome out, SyncState sync, String origin,
                                String peerName, Change c, Op localOp, Instant localAt, String currentRow,
                                boolean asExpected, Map<Long, Object[]> decisions, Shapes shapes) throws SQLException {
         boolean remoteWins;
@@ -275,7 +277,7 @@ final class Resolver {
         }
     }
 
-    private static ConflictLog.Entry entry(ChangeReader.SyncState sync, String origin, Change c, Op localOp,
+    private static ConflictLog.Entry entry(SyncState sync, String origin, Change c, Op localOp,
                                            Instant localAt, String resolution, String winning, String losing) {
         String kind = name(c.op()) + "_" + name(localOp);
         String r = kind.equals("delete_delete") && !resolution.equals("pending") ? "skipped" : resolution;

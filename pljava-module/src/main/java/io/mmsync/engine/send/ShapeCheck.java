@@ -1,4 +1,6 @@
-package io.mmsync.engine;
+package io.mmsync.engine.send;
+
+import io.mmsync.engine.model.TableRef;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;

@@ -1,4 +1,4 @@
-package io.mmsync.engine;
+package io.mmsync.engine.send;
 
 import io.mmsync.engine.model.Page;
 import io.mmsync.engine.model.Position;

@@ -1,9 +1,13 @@
-package io.mmsync.engine;
+package io.mmsync.engine.send;
 
+import io.mmsync.engine.EngineConfig;
+import io.mmsync.engine.apply.Applier;
 import io.mmsync.engine.conn.Connector;
+import io.mmsync.engine.error.ErrorPolicy;
 import io.mmsync.engine.model.ChangeId;
 import io.mmsync.engine.model.Page;
 import io.mmsync.engine.model.Position;
+import io.mmsync.engine.model.SyncState;
 
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -21,7 +25,7 @@ import java.util.logging.Logger;
  * interval (see {@link Wakeup}). Any failure closes both connections and retries with capped
  * back-off: a peer that goes away never needs a kick.
  */
-final class Link implements Runnable {
+public final class Link implements Runnable {
     private static final Logger LOG = Logger.getLogger(Link.class.getName());
     /** While pages keep coming, purge marks and purges at most this often. */
     static final Duration MARK_INTERVAL = Duration.ofMillis(100);
@@ -53,7 +57,7 @@ final class Link implements Runnable {
     private long lastLoggedAt;
     private boolean heldForResync;
 
-    Link(String syncName, String origin, Connector local, Connector peer, EngineConfig config, ThreadFactory threads) {
+    public Link(String syncName, String origin, Connector local, Connector peer, EngineConfig config, ThreadFactory threads) {
         this.syncName = syncName;
         this.origin = origin;
         this.local = local;
@@ -68,11 +72,11 @@ final class Link implements Runnable {
         this.logPrefix = "mmsync link " + syncName + " " + origin + "->" + peer.nodeName() + ": ";
     }
 
-    String name() {
+    public String name() {
         return syncName + ":" + peer.nodeName();
     }
 
-    boolean isFinished() {
+    public boolean isFinished() {
         return finished;
     }
 
@@ -106,7 +110,7 @@ final class Link implements Runnable {
     }
 
     /** Stops the link; closing the connections unblocks a wait or a query in progress. */
-    void stop() {
+    public void stop() {
         stopping = true;
         closeQuietly();
     }
@@ -131,7 +135,7 @@ final class Link implements Runnable {
         lastBeat = System.nanoTime();
         wakeup.start(0);
         while (!stopping) {
-            ChangeReader.SyncState sync = reader.syncState(lc, syncName);
+            SyncState sync = reader.syncState(lc, syncName);
             if (sync == null || sync.version > pushedVersion) {
                 if (sync != null) {
                     PeerStore.pushDefinition(lc, pc, syncName, peer.nodeName());

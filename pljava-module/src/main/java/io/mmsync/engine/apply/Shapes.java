@@ -1,4 +1,4 @@
-package io.mmsync.engine;
+package io.mmsync.engine.apply;
 
 import io.mmsync.engine.model.Change;
 import io.mmsync.engine.model.TableRef;

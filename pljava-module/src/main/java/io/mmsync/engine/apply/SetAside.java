@@ -1,5 +1,6 @@
-package io.mmsync.engine;
+package io.mmsync.engine.apply;
 
+import io.mmsync.engine.error.ErrorPolicy;
 import io.mmsync.engine.model.Change;
 import io.mmsync.engine.model.ChangeId;
 import io.mmsync.engine.model.Op;

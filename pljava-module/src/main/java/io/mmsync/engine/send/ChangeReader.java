@@ -1,10 +1,12 @@
-package io.mmsync.engine;
+package io.mmsync.engine.send;
 
 import io.mmsync.engine.model.Change;
 import io.mmsync.engine.model.ChangeId;
+import io.mmsync.engine.model.KeySql;
 import io.mmsync.engine.model.Op;
 import io.mmsync.engine.model.Page;
 import io.mmsync.engine.model.Position;
+import io.mmsync.engine.model.SyncState;
 import io.mmsync.engine.model.TableRef;
 
 import java.sql.Connection;
@@ -24,17 +26,6 @@ import java.util.List;
  * from the server before it is cut.
  */
 final class ChangeReader {
-    /**
-     * SQL for the key of the row image {@code image} (jsonb) of a table whose key columns are
-     * {@code pkCols} (text[]): a one-column key (the usual case) read directly, a composite one
-     * joined by U+001F. The form of {@link Change#key()}; the Resolver matches on it too.
-     */
-    static String keyExpr(String pkCols, String image) {
-        return "CASE WHEN pg_catalog.cardinality(" + pkCols + ") = 1 THEN " + image + " ->> " + pkCols + "[1] "
-                + "ELSE (SELECT pg_catalog.string_agg(" + image + " ->> pk.col, E'\\x1f' ORDER BY pk.ord) "
-                + "FROM pg_catalog.unnest(" + pkCols + ") WITH ORDINALITY AS pk(col, ord)) END";
-    }
-
     // The page is cut from the queue's primary key first (index scan from the last id, LIMIT),
     // then joined to the small catalog tables: the queue is never scanned whole for a page.
     static final String PAGE_SQL = "WITH p AS MATERIALIZED (SELECT c.id, c.relid, c.op, c.at, c.old, c.new "
@@ -47,8 +38,8 @@ final class ChangeReader {
             + "JOIN pg_catalog.pg_class cl ON cl.oid = t.relid JOIN pg_catalog.pg_namespace n ON n.oid = cl.relnamespace) "
             + "SELECT c.id, t.nspname, t.relname, c.op, c.at, c.old::text, c.new::text, "
             + "CASE WHEN c.op = 'T' OR t.mode = 'insert_only' THEN 'id:' || c.id ELSE "
-            + keyExpr("t.pk_cols", "coalesce(c.old, c.new)") + " END AS key, "
-            + "CASE WHEN c.op = 'U' THEN " + keyExpr("t.pk_cols", "c.new") + " END AS newkey, "
+            + KeySql.of("t.pk_cols", "coalesce(c.old, c.new)") + " END AS key, "
+            + "CASE WHEN c.op = 'U' THEN " + KeySql.of("t.pk_cols", "c.new") + " END AS newkey, "
             + "t.mode = 'insert_only' AS insert_only "
             + "FROM p AS c JOIN tabs AS t ON t.relid = c.relid "
             + "ORDER BY c.id";
@@ -137,31 +128,5 @@ final class ChangeReader {
         return new Change(ChangeId.valueOf(rs.getLong(1)), new TableRef(rs.getString(2), rs.getString(3)),
                 Op.fromCode(rs.getString(4)), at == null ? null : at.toInstant(),
                 rs.getString(8), rs.getString(9), rs.getString(6), rs.getString(7), rs.getBoolean(10));
-    }
-
-    /** A sync's row on the local node. */
-    static final class SyncState {
-        final String snapshot;
-        final int id;
-        final boolean paused;
-        final boolean removed;
-        final long version;
-        final String name;
-        /** latest | prefer | keep_local | apply_remote | abort */
-        final String conflict;
-        /** the node that wins conflicts under prefer, keep_local and apply_remote */
-        final String prefer;
-
-        SyncState(String snapshot, int id, boolean paused, boolean removed, long version, String name,
-                  String conflict, String prefer) {
-            this.snapshot = snapshot;
-            this.id = id;
-            this.paused = paused;
-            this.removed = removed;
-            this.version = version;
-            this.name = name;
-            this.conflict = conflict;
-            this.prefer = prefer;
-        }
     }
 }

@@ -1,7 +1,8 @@
-package io.mmsync.engine;
+package io.mmsync.engine.apply;
 
 import io.mmsync.engine.model.Change;
 import io.mmsync.engine.model.Page;
+import io.mmsync.engine.model.SyncState;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -18,7 +19,7 @@ import java.util.List;
  * the peer's capture triggers do not queue these rows again. A change the peer cannot apply is set
  * aside (see {@link SetAside}) and the rest of the page goes on.
  */
-final class Applier {
+public final class Applier {
     private static final String PROGRESS_SQL = "INSERT INTO mmsync.progress AS p "
             + "(sync_name, origin, lo, hi, last_id, applied, batches, last_change_at, applied_at) "
             + "VALUES (?, ?, ?::pg_snapshot, ?::pg_snapshot, ?, ?, 1, ?, pg_catalog.now()) "
@@ -30,22 +31,22 @@ final class Applier {
     private final Shapes shapes;
     private final RunExecutor executor;
 
-    Applier(String peerName) {
+    public Applier(String peerName) {
         this.peerName = peerName;
         this.shapes = new Shapes(peerName);
         this.executor = new RunExecutor(shapes);
     }
 
     /** What applying a page did. */
-    static final class Result {
-        final int conflicts;
-        final int setAside;
+    public static final class Result {
+        public final int conflicts;
+        public final int setAside;
         /** statements the changes took (see RunPlanner) */
-        final int runs;
+        public final int runs;
         /** nanoseconds spent resolving (locks, competitor lookup), running the statements, committing */
-        final long resolveNanos;
-        final long runNanos;
-        final long commitNanos;
+        public final long resolveNanos;
+        public final long runNanos;
+        public final long commitNanos;
 
         Result(int conflicts, int setAside, int runs, long resolveNanos, long runNanos, long commitNanos) {
             this.conflicts = conflicts;
@@ -73,7 +74,7 @@ final class Applier {
         }
     }
 
-    Result apply(Connection peer, ChangeReader.SyncState sync, String origin, Page page) throws SQLException {
+    public Result apply(Connection peer, SyncState sync, String origin, Page page) throws SQLException {
         shapes.use(peer);
         try {
             return attempt(peer, sync, origin, page, false);
@@ -87,12 +88,12 @@ final class Applier {
     }
 
     /** Set-aside changes of this origin applied again; returns how many went through. */
-    int retrySetAside(Connection peer, String sync, String origin) throws SQLException {
+    public int retrySetAside(Connection peer, String sync, String origin) throws SQLException {
         shapes.use(peer);
         return SetAside.retry(peer, sync, origin, executor);
     }
 
-    private Result attempt(Connection peer, ChangeReader.SyncState sync, String origin, Page page, boolean careful)
+    private Result attempt(Connection peer, SyncState sync, String origin, Page page, boolean careful)
             throws SQLException {
         peer.setAutoCommit(false);
         try {
@@ -173,7 +174,7 @@ final class Applier {
     }
 
     /** Logs the undecided conflicts (in their own transaction) and stops the sync. */
-    private SQLException pending(Connection peer, ChangeReader.SyncState sync, String origin, Resolver.Outcome outcome)
+    private SQLException pending(Connection peer, SyncState sync, String origin, Resolver.Outcome outcome)
             throws SQLException {
         List<ConflictLog.Entry> undecided = outcome.conflicts.stream()
                 .filter(e -> e.resolution.equals("pending")).collect(java.util.stream.Collectors.toList());
@@ -216,7 +217,7 @@ final class Applier {
     }
 
     /** An abort-strategy conflict waits for the DBA. */
-    static final class ConflictPendingException extends SQLException {
+    public static final class ConflictPendingException extends SQLException {
         ConflictPendingException(String message) {
             super(message, "40P99");
         }

@@ -1,6 +1,6 @@
-package io.mmsync.engine;
+package io.mmsync.engine.apply;
 
-import io.mmsync.engine.Resolver.Verdict;
+import io.mmsync.engine.apply.Resolver.Verdict;
 import io.mmsync.engine.model.Change;
 import io.mmsync.engine.model.Op;
 import io.mmsync.engine.model.TableRef;

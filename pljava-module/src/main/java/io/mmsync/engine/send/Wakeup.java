@@ -1,5 +1,6 @@
-package io.mmsync.engine;
+package io.mmsync.engine.send;
 
+import io.mmsync.engine.EngineConfig;
 import org.postgresql.PGConnection;
 
 import java.sql.Connection;

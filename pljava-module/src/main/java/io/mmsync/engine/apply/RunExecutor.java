@@ -1,14 +1,14 @@
-package io.mmsync.engine;
+package io.mmsync.engine.apply;
 
-import io.mmsync.engine.Resolver.Verdict;
+import io.mmsync.engine.apply.Resolver.Verdict;
 import io.mmsync.engine.model.Change;
 import io.mmsync.engine.model.TableRef;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
-import java.sql.Types;
 import java.sql.Savepoint;
+import java.sql.Types;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;

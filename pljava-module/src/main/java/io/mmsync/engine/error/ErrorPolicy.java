@@ -1,4 +1,4 @@
-package io.mmsync.engine;
+package io.mmsync.engine.error;
 
 import java.io.IOException;
 import java.sql.SQLException;
@@ -10,8 +10,8 @@ import java.time.Duration;
  * until someone kicks it), but it tells authentication and schema problems apart from outages
  * so that status and the log say what the DBA has to fix.
  */
-final class ErrorPolicy {
-    enum Kind {
+public final class ErrorPolicy {
+    public enum Kind {
         /** Connection refused, lost, server shutting down: reconnect with back-off. */
         CONNECTION,
         /** Wrong password, no such role, pg_hba rejection: retry slowly, the DBA must act. */
@@ -25,7 +25,7 @@ final class ErrorPolicy {
     private ErrorPolicy() {
     }
 
-    static Kind classify(Throwable t) {
+    public static Kind classify(Throwable t) {
         for (Throwable c = t; c != null; c = c.getCause()) {
             if (c instanceof SQLException) {
                 String state = ((SQLException) c).getSQLState();
@@ -52,7 +52,7 @@ final class ErrorPolicy {
     }
 
     /** The least wait before retrying after an error of this kind. */
-    static Duration minimumWait(Kind kind) {
+    public static Duration minimumWait(Kind kind) {
         return kind == Kind.AUTHENTICATION || kind == Kind.SCHEMA ? Duration.ofSeconds(2) : Duration.ZERO;
     }
 
@@ -61,7 +61,7 @@ final class ErrorPolicy {
      * connection what the socket said ("Read timed out", "Connection reset"), which pgJDBC's own
      * message ("An I/O error occurred while sending to the backend") leaves out.
      */
-    static String describe(Throwable t) {
+    public static String describe(Throwable t) {
         String msg = t.getMessage();
         Throwable sql = null;
         for (Throwable c = t; c != null; c = c.getCause()) {

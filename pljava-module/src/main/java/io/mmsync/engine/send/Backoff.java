@@ -1,33 +1,33 @@
-package io.mmsync.engine;
+package io.mmsync.engine.send;
 
 import java.time.Duration;
 
 /** Capped exponential back-off: first delay doubling up to the cap; reset after success. */
-final class Backoff {
+public final class Backoff {
     private final long firstMillis;
     private final long capMillis;
     private long next;
     private int failures;
 
-    Backoff(Duration first, Duration cap) {
+    public Backoff(Duration first, Duration cap) {
         this.firstMillis = first.toMillis();
         this.capMillis = cap.toMillis();
         this.next = firstMillis;
     }
 
     /** The delay to wait after one more failure. */
-    Duration nextDelay() {
+    public Duration nextDelay() {
         long d = next;
         next = Math.min(capMillis, next * 2);
         failures++;
         return Duration.ofMillis(d);
     }
 
-    int failures() {
+    public int failures() {
         return failures;
     }
 
-    void reset() {
+    public void reset() {
         next = firstMillis;
         failures = 0;
     }

@@ -1,4 +1,4 @@
-package io.mmsync.engine;
+package io.mmsync.engine.send;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
