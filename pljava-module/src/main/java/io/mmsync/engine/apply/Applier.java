@@ -3,6 +3,7 @@ package io.mmsync.engine.apply;
 import io.mmsync.engine.model.Change;
 import io.mmsync.engine.model.Page;
 import io.mmsync.engine.model.SyncState;
+import io.mmsync.engine.time.Clock;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -30,8 +31,10 @@ public final class Applier {
     private final String peerName;
     private final Shapes shapes;
     private final RunExecutor executor;
+    private final Clock clock;
 
-    public Applier(String peerName) {
+    public Applier(String peerName, Clock clock) {
+        this.clock = clock;
         this.peerName = peerName;
         this.shapes = new Shapes(peerName);
         this.executor = new RunExecutor(shapes);
@@ -97,14 +100,14 @@ public final class Applier {
             throws SQLException {
         peer.setAutoCommit(false);
         try {
-            long t0 = System.nanoTime();
+            long t0 = clock.nanoTime();
             boolean hadSetAside = markOrigin(peer, origin);
-            Resolver.Outcome outcome = Resolver.resolve(peer, sync, origin, peerName, page.changes(), shapes);
+            Resolver.Outcome outcome = Resolver.resolve(peer, sync, origin, peerName, page.changes(), shapes, clock);
             if (outcome.pending) {
                 peer.rollback();
                 throw pending(peer, sync, origin, outcome);
             }
-            long t1 = System.nanoTime();
+            long t1 = clock.nanoTime();
             int setAside = 0;
             List<Run> runs = RunPlanner.plan(page.changes(), outcome, shapes);
             for (Run run : runs) {
@@ -113,11 +116,11 @@ public final class Applier {
             if (hadSetAside && !page.isEmpty()) {
                 SetAside.supersede(peer, origin, page.changes());
             }
-            long t2 = System.nanoTime();
+            long t2 = clock.nanoTime();
             ConflictLog.write(peer, outcome.conflicts, outcome.decidedConflictIds);
             recordProgress(peer, sync.name, origin, page);
             peer.commit();
-            return new Result(outcome.conflicts.size(), setAside, runs.size(), t1 - t0, t2 - t1, System.nanoTime() - t2);
+            return new Result(outcome.conflicts.size(), setAside, runs.size(), t1 - t0, t2 - t1, clock.nanoTime() - t2);
         } catch (SQLException | RuntimeException e) {
             try {
                 peer.rollback();

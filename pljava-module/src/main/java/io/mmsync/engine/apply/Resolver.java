@@ -7,6 +7,7 @@ import io.mmsync.engine.model.KeySql;
 import io.mmsync.engine.model.Op;
 import io.mmsync.engine.model.SyncState;
 import io.mmsync.engine.model.TableRef;
+import io.mmsync.engine.time.Clock;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -89,7 +90,7 @@ final class Resolver {
     }
 
     static Outcome resolve(Connection peer, SyncState sync, String origin, String peerName,
-                           List<Change> changes, Shapes shapes) throws SQLException {
+                           List<Change> changes, Shapes shapes, Clock clock) throws SQLException {
         Outcome out = new Outcome();
         Map<Integer, Change> candidates = new LinkedHashMap<>();
         for (int i = 0; i < changes.size(); i++) {
@@ -101,9 +102,9 @@ final class Resolver {
         if (candidates.isEmpty()) {
             return out;
         }
-        long t0 = System.nanoTime();
+        long t0 = clock.nanoTime();
         lockRows(peer, candidates, shapes);
-        long t1 = System.nanoTime();
+        long t1 = clock.nanoTime();
         // only tables of which the peer's queue holds a change can have competitors: for the others
         // (in a catch-up, usually all) the per-key lookup is skipped
         Set<TableRef> queued = tablesWithQueuedChanges(peer, candidates);
@@ -131,7 +132,7 @@ final class Resolver {
                 }
             }
         }
-        long t2 = System.nanoTime();
+        long t2 = clock.nanoTime();
         if (competitors.isEmpty()) {
             return out;
         }
@@ -139,7 +140,7 @@ final class Resolver {
         if (LOG.isLoggable(java.util.logging.Level.FINE)) {
             LOG.fine(String.format("resolve: %d candidates, %d with a competitor; lock %.1f ms, competitors %.1f ms, "
                     + "current rows %.1f ms", candidates.size(), competitors.size(), (t1 - t0) / 1e6, (t2 - t1) / 1e6,
-                    (System.nanoTime() - t2) / 1e6));
+                    (clock.nanoTime() - t2) / 1e6));
         }
         Map<Long, Object[]> decisions = "abort".equals(sync.conflict) ? decisions(peer, origin) : Map.of();
         for (Map.Entry<Integer, Object[]> e : competitors.entrySet()) {

@@ -1,6 +1,5 @@
 package io.mmsync.engine.send;
 
-import io.mmsync.engine.EngineConfig;
 import io.mmsync.engine.apply.Applier;
 import io.mmsync.engine.conn.Connector;
 import io.mmsync.engine.error.ErrorPolicy;
@@ -8,6 +7,7 @@ import io.mmsync.engine.model.ChangeId;
 import io.mmsync.engine.model.Page;
 import io.mmsync.engine.model.Position;
 import io.mmsync.engine.model.SyncState;
+import io.mmsync.engine.time.Clock;
 
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -34,7 +34,8 @@ public final class Link implements Runnable {
     private final String origin;
     private final Connector local;
     private final Connector peer;
-    private final EngineConfig config;
+    private final LinkSettings config;
+    private final Clock clock;
     private final ChangeReader reader;
     private final Applier applier;
     private final LinkStore store;
@@ -57,16 +58,17 @@ public final class Link implements Runnable {
     private long lastLoggedAt;
     private boolean heldForResync;
 
-    public Link(String syncName, String origin, Connector local, Connector peer, EngineConfig config, ThreadFactory threads) {
+    public Link(String syncName, String origin, Connector local, Connector peer, LinkSettings config, ThreadFactory threads) {
         this.syncName = syncName;
         this.origin = origin;
         this.local = local;
         this.peer = peer;
         this.config = config;
+        this.clock = config.clock();
         this.reader = new ChangeReader(config.pageRows(), config.pageBytes());
-        this.applier = new Applier(peer.nodeName());
-        this.store = new LinkStore(syncName, peer.nodeName());
-        this.shapeCheck = new ShapeCheck(syncName, origin, peer.nodeName());
+        this.applier = new Applier(peer.nodeName(), clock);
+        this.store = new LinkStore(syncName, peer.nodeName(), clock);
+        this.shapeCheck = new ShapeCheck(syncName, origin, peer.nodeName(), clock);
         this.readAhead = new ReadAhead(threads);
         this.wakeup = new Wakeup(config);
         this.logPrefix = "mmsync link " + syncName + " " + origin + "->" + peer.nodeName() + ": ";
@@ -132,7 +134,7 @@ public final class Link implements Runnable {
         Position pos = PeerStore.readPosition(pc, syncName, origin);
         String storedLo = pos.lo();
         store.state(lc, "running", null);
-        lastBeat = System.nanoTime();
+        lastBeat = clock.nanoTime();
         wakeup.start(0);
         while (!stopping) {
             SyncState sync = reader.syncState(lc, syncName);
@@ -148,17 +150,17 @@ public final class Link implements Runnable {
             }
             if (sync.paused) {
                 store.state(lc, "paused", null); // beats the heartbeat too
-                lastBeat = System.nanoTime();
+                lastBeat = clock.nanoTime();
                 wakeup.hold(lc);
                 continue;
             }
             if (!pos.hasOpenRange()) {
                 pos = pos.openRange(sync.snapshot);
             }
-            long readStart = System.nanoTime();
+            long readStart = clock.nanoTime();
             Page ahead = readAhead.take(pos);
             Page page = ahead != null ? ahead : reader.read(lc, sync.id, pos);
-            long readNanos = System.nanoTime() - readStart;
+            long readNanos = clock.nanoTime() - readStart;
             // Checked after the read: the retention limit marks the peer and drops its queue in one
             // transaction, so a page read before that is whole, and one read after sees the mark.
             if (heldForResync(lc)) {
@@ -170,7 +172,7 @@ public final class Link implements Runnable {
                 wakeup.changesFound(lc);
                 shapeCheck.verify(lc, pc);
             }
-            boolean beatDue = System.nanoTime() - lastBeat >= config.heartbeat().toNanos();
+            boolean beatDue = clock.nanoTime() - lastBeat >= config.heartbeat().toNanos();
             // an idle link still moves its position at the peer now and then: the peer purges its
             // own queue only once it has everything this node committed (see mmsync._purge)
             boolean idleProgress = page.isEmpty() && beatDue && !Objects.equals(page.next().lo(), storedLo);
@@ -191,9 +193,9 @@ public final class Link implements Runnable {
                     }
                     throw e;
                 }
-                long applyEnd = System.nanoTime();
+                long applyEnd = clock.nanoTime();
                 readAhead.finish();
-                long waitedNanos = System.nanoTime() - applyEnd;
+                long waitedNanos = clock.nanoTime() - applyEnd;
                 storedLo = page.next().lo();
                 // a purge mark (and the purge) at most every MARK_INTERVAL while pages keep coming:
                 // they cost the peer a round trip and this node three, half of a small page's turn
@@ -201,10 +203,10 @@ public final class Link implements Runnable {
                 store.confirmed(lc, page.next(), page.changes().size(), mark ? PeerStore.snapshot(pc) : null);
                 unmarked = page.rangeComplete() && !mark ? page.next() : null;
                 working();
-                lastBeat = System.nanoTime();
+                lastBeat = clock.nanoTime();
                 pos = page.next();
                 if (mark) {
-                    lastMark = System.nanoTime();
+                    lastMark = clock.nanoTime();
                     store.purge(lc, sync.id, true);
                 }
                 logTimings(page, readNanos, applied, waitedNanos, readStart);
@@ -220,7 +222,7 @@ public final class Link implements Runnable {
                 // snapshot than the page's own only holds the queue longer)
                 store.confirmed(lc, unmarked, 0, PeerStore.snapshot(pc));
                 unmarked = null;
-                lastMark = System.nanoTime();
+                lastMark = clock.nanoTime();
             }
             if (beatDue) {
                 applier.retrySetAside(pc, syncName, origin);
@@ -244,7 +246,7 @@ public final class Link implements Runnable {
         if (page.isEmpty() || !LOG.isLoggable(Level.FINE)) {
             return;
         }
-        long total = System.nanoTime() - start;
+        long total = clock.nanoTime() - start;
         LOG.fine(String.format("%spage of %d changes (%d statements) in %.1f ms: read %.1f, resolve %.1f, run %.1f, "
                 + "commit %.1f, wait for read-ahead %.1f, confirm+purge %.1f", logPrefix, page.changes().size(), r.runs, total / 1e6,
                 readNanos / 1e6, r.resolveNanos / 1e6, r.runNanos / 1e6, r.commitNanos / 1e6, waitedNanos / 1e6,
@@ -278,13 +280,13 @@ public final class Link implements Runnable {
 
     /** Whether a purge mark (and purge) may be made now, see {@link #MARK_INTERVAL}. */
     private boolean markDue() {
-        return System.nanoTime() - lastMark >= MARK_INTERVAL.toNanos();
+        return clock.nanoTime() - lastMark >= MARK_INTERVAL.toNanos();
     }
 
     private void beatIfDue(Connection lc) throws SQLException {
-        if (System.nanoTime() - lastBeat >= config.heartbeat().toNanos()) {
+        if (clock.nanoTime() - lastBeat >= config.heartbeat().toNanos()) {
             store.state(lc, "running", null);
-            lastBeat = System.nanoTime();
+            lastBeat = clock.nanoTime();
         }
     }
 
@@ -296,7 +298,7 @@ public final class Link implements Runnable {
         if (delay.compareTo(min) < 0) {
             delay = min;
         }
-        long now = System.nanoTime();
+        long now = clock.nanoTime();
         if (!msg.equals(lastLogged) || now - lastLoggedAt > Duration.ofMinutes(1).toNanos()) {
             LOG.log(backoff.failures() == 1 ? Level.WARNING : Level.INFO, logPrefix + kind.name().toLowerCase()
                     + " error (attempt " + backoff.failures() + ", retrying in " + delay.toMillis() + " ms): " + msg,

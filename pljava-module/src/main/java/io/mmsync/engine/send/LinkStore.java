@@ -1,6 +1,7 @@
 package io.mmsync.engine.send;
 
 import io.mmsync.engine.model.Position;
+import io.mmsync.engine.time.Clock;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -21,10 +22,10 @@ final class LinkStore {
     private final String peer;
     private final Purger purger;
 
-    LinkStore(String syncName, String peer) {
+    LinkStore(String syncName, String peer, Clock clock) {
         this.syncName = syncName;
         this.peer = peer;
-        this.purger = new Purger("mmsync link " + syncName + " to " + peer + ": ");
+        this.purger = new Purger("mmsync link " + syncName + " to " + peer + ": ", clock);
     }
 
     /** Records the state and beats the heartbeat; {@code error} replaces the last error if given. */

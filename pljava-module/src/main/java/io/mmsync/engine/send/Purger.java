@@ -1,5 +1,7 @@
 package io.mmsync.engine.send;
 
+import io.mmsync.engine.time.Clock;
+
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -37,8 +39,10 @@ final class Purger {
 
     private final String logPrefix;
     private boolean behind;
+    private final Clock clock;
 
-    Purger(String logPrefix) {
+    Purger(String logPrefix, Clock clock) {
+        this.clock = clock;
         this.logPrefix = logPrefix;
     }
 
@@ -53,7 +57,7 @@ final class Purger {
      */
     long purge(Connection local, int syncId, boolean busy) throws SQLException {
         Duration budget = busy ? BUSY : IDLE;
-        long deadline = System.nanoTime() + budget.toNanos();
+        long deadline = clock.nanoTime() + budget.toNanos();
         long total = 0;
         boolean more = false;
         boolean autoCommit = local.getAutoCommit();
@@ -70,7 +74,7 @@ final class Purger {
                     more = rs.getBoolean(2);
                 }
                 local.commit();
-            } while (more && System.nanoTime() < deadline);
+            } while (more && clock.nanoTime() < deadline);
         } catch (SQLException e) {
             rollbackQuietly(local);
             if (!QUERY_CANCELED.equals(e.getSQLState()) && !LOCK_NOT_AVAILABLE.equals(e.getSQLState())) {

@@ -1,6 +1,7 @@
 package io.mmsync.engine.send;
 
 import io.mmsync.engine.model.TableRef;
+import io.mmsync.engine.time.Clock;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -47,8 +48,10 @@ final class ShapeCheck {
     private final String peerNode;
     private String verified;
     private long verifiedAt;
+    private final Clock clock;
 
-    ShapeCheck(String syncName, String localNode, String peerNode) {
+    ShapeCheck(String syncName, String localNode, String peerNode, Clock clock) {
+        this.clock = clock;
         this.syncName = syncName;
         this.localNode = localNode;
         this.peerNode = peerNode;
@@ -69,7 +72,7 @@ final class ShapeCheck {
                 sig = String.valueOf(rs.getString(1));
             }
         }
-        if (sig.equals(verified) && System.nanoTime() - verifiedAt < RECHECK_NANOS) {
+        if (sig.equals(verified) && clock.nanoTime() - verifiedAt < RECHECK_NANOS) {
             return;
         }
         Map<String, Map<String, String>> here = new TreeMap<>();
@@ -91,7 +94,7 @@ final class ShapeCheck {
         }
         compare(here, there);
         verified = sig;
-        verifiedAt = System.nanoTime();
+        verifiedAt = clock.nanoTime();
     }
 
     private static void collect(PreparedStatement st, Map<String, Map<String, String>> into) throws SQLException {
