@@ -17,7 +17,7 @@ import java.util.stream.Collectors;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-/** How a page is cut into runs (pure planning; HotRowsTest applies such pages on real servers). */
+/** How a page is cut into runs (pure planning; HotRowsIT applies such pages on real servers). */
 class RunPlannerTest {
     private static final TableRef A = new TableRef("public", "accounts");
     private static final TableRef T = new TableRef("public", "tellers");

@@ -14,7 +14,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** Wrong calls get an error that names the object, and change nothing. */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
-class BadInputTest {
+class BadInputIT {
     Pair pair;
 
     @BeforeAll

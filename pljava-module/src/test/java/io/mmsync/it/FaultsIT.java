@@ -11,7 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Crashes and outages with the real agent process: nothing lost, nothing applied twice. */
 @Timeout(value = 300, unit = TimeUnit.SECONDS)
-class FaultsTest {
+class FaultsIT {
     static final String SCHEMA = "CREATE TABLE items (id bigint PRIMARY KEY, n int NOT NULL, v text);"
             + "CREATE TABLE counters (id int PRIMARY KEY, hits bigint NOT NULL);";
 

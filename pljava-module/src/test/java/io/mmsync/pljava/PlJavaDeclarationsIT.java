@@ -23,7 +23,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * The hand-written PL/Java declarations (sql/pljava/mmsync-pljava.sql) must name real public
  * static methods with matching types; and where the server has PL/Java, they must run there.
  */
-class PlJavaDeclarationsTest {
+class PlJavaDeclarationsIT {
     private static final Pattern DECL = Pattern.compile(
             "LANGUAGE java AS '([\\w.$\\[\\]]+)=([\\w.$]+)\\.(\\w+)\\(([^)]*)\\)'");
 

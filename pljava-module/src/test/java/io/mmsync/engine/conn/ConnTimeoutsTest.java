@@ -1,4 +1,4 @@
-package io.mmsync.it;
+package io.mmsync.engine.conn;
 
 import io.mmsync.engine.conn.ConnInfo;
 import org.junit.jupiter.api.Test;

@@ -24,7 +24,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * machines differ).
  */
 @Timeout(value = 1800, unit = TimeUnit.SECONDS)
-class BacklogTest {
+class BacklogIT {
     static final int CHANGES = Integer.getInteger("mmsync.backlog", Boolean.getBoolean("mmsync.big") ? 1_000_000 : 200_000);
     /** The agent's page size (EngineConfig default): no peer transaction carries more. */
     static final int PAGE_ROWS = 5000;
@@ -92,7 +92,7 @@ class BacklogTest {
             pair.awaitSynced();
 
             long batches = batches(pair) - batchesBefore;
-            System.out.printf("BacklogTest: %,d changes (%,d in one transaction, %,d in %,d small ones; queue %,d MB, queued in"
+            System.out.printf("BacklogIT: %,d changes (%,d in one transaction, %,d in %,d small ones; queue %,d MB, queued in"
                             + " %.1f s) drained in %.1f s = %,.0f changes/s, %d peer transactions, %d progress steps seen;"
                             + " queue purged %.1f s after the drain; agent -Xmx256m peak RSS %,d MB%n",
                     CHANGES, big, small, small / SMALL_TXN, queueBytes >> 20, queueSeconds, drainSeconds,

@@ -15,7 +15,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** pause, resume, kick and remove_sync from psql, and the agent's clean stop on SIGTERM. */
 @Timeout(value = 180, unit = TimeUnit.SECONDS)
-class SyncLifecycleTest {
+class SyncLifecycleIT {
     @Test
     void pauseQueuesResumeFlowsRemoveDropsTriggersEverywhere() throws Exception {
         try (Pair pair = Pair.start("CREATE TABLE t (id int PRIMARY KEY, v text);")) {

@@ -21,7 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * soon as the DBA has fixed it, without restarting the agent.
  */
 @Timeout(value = 180, unit = TimeUnit.SECONDS)
-class PeerAccessTest {
+class PeerAccessIT {
     static final String SCHEMA = "CREATE TABLE items (id int PRIMARY KEY, v text)";
     static final String RIGHT = "R1ght-s3cret-9f2c";
     static final String WRONG = "Wr0ng-s3cret-77ab";

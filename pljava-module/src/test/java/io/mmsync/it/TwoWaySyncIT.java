@@ -24,7 +24,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** The two-way path end to end on a real blue/green pair with both agents running. */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @Timeout(value = 180, unit = TimeUnit.SECONDS)
-class TwoWaySyncTest {
+class TwoWaySyncIT {
     static final String SCHEMA = String.join("\n",
             "CREATE TABLE posts (id bigint PRIMARY KEY, author text NOT NULL, body text, edited timestamptz);",
             "CREATE TABLE members (channel int, member int, role text, PRIMARY KEY (channel, member));",

@@ -18,7 +18,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * has a backlog in flight: the nodes end identical and every change is applied exactly once.
  */
 @Timeout(value = 300, unit = TimeUnit.SECONDS)
-class RestartsTest {
+class RestartsIT {
     static final int KILLS = 10;
     static final String SCHEMA = "CREATE TABLE items (id bigint PRIMARY KEY, n int NOT NULL, v text);"
             + "CREATE TABLE load_blue (id bigint PRIMARY KEY, n int NOT NULL, v text);"
@@ -28,7 +28,7 @@ class RestartsTest {
     void agentsKilledAtRandomAndServersRestartedUnderWriteLoad() throws Exception {
         long seed = Long.getLong("mmsync.seed", System.nanoTime());
         Random random = new Random(seed);
-        System.out.println("RestartsTest seed " + seed + " (-Dmmsync.seed=" + seed + " repeats the fault timing)");
+        System.out.println("RestartsIT seed " + seed + " (-Dmmsync.seed=" + seed + " repeats the fault timing)");
         try (Pair pair = Pair.start(SCHEMA)) {
             pair.addSync("");
             Agent.Child[] agents = pair.childAgentsSynced();
@@ -72,7 +72,7 @@ class RestartsTest {
             onGreen.check();
             assertTrue(blueAgent.isAlive() && greenAgent.isAlive(), "both agents survived the server restarts");
             pair.awaitSynced();
-            System.out.println("RestartsTest: agent kills " + faults + " (B = blue, G = green), then blue restarted, green crashed;"
+            System.out.println("RestartsIT: agent kills " + faults + " (B = blue, G = green), then blue restarted, green crashed;"
                     + " writer changes blue " + onBlue.changes() + ", green " + onGreen.changes()
                     + ", writer transactions in doubt or failed: blue " + onBlue.failures() + ", green " + onGreen.failures());
             for (String t : List.of("items", "load_blue", "load_green")) {

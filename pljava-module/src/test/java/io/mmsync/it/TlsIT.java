@@ -22,7 +22,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * refused (status says so, the changes wait), the right CA lets them through, encrypted.
  */
 @Timeout(value = 180, unit = TimeUnit.SECONDS)
-class TlsTest {
+class TlsIT {
     static final String SCHEMA = "CREATE TABLE items (id int PRIMARY KEY, v text)";
 
     @Test

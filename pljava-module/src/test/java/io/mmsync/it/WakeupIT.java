@@ -22,7 +22,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @Timeout(value = 180, unit = TimeUnit.SECONDS)
-class WakeupTest {
+class WakeupIT {
     private static final String IDLE_SENDER = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
             + "AND classid = 1835889529 AND objid = (SELECT id FROM mmsync.syncs WHERE name = 'app') "
             + "AND mode = 'ExclusiveLock' AND granted";

@@ -29,7 +29,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 @Timeout(300)
-class HaproxyFailoverTest {
+class HaproxyFailoverIT {
     private static final Duration WAIT = Duration.ofSeconds(60);
     private static final long LAG_NANOS = Duration.ofSeconds(1).toNanos();
 

@@ -16,7 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * short soak; test-env/soak sets a longer one (and the file for the verdict line,
  * -Dmmsync.soak.verdict). -Dmmsync.soak.minutes=0 skips it.
  */
-class SoakTest {
+class SoakIT {
     @Test
     @Timeout(value = 12, unit = TimeUnit.HOURS)
     void writesAndRandomFaultsLoseNothing() throws Exception {

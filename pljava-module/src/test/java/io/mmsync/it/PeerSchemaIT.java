@@ -21,7 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
-class PeerSchemaTest {
+class PeerSchemaIT {
     static final Duration NOTICED = Duration.ofSeconds(30);
 
     Pair pair;

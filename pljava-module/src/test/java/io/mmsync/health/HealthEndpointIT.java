@@ -24,7 +24,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** Each path of the health endpoint against a real pair: 200 vs 503, bodies, HEAD/OPTIONS, metrics. */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @Timeout(120)
-class HealthEndpointTest {
+class HealthEndpointIT {
     private static final Duration WAIT = Duration.ofSeconds(30);
     private Pair pair;
 

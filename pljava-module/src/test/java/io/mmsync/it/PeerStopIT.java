@@ -18,7 +18,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * kick and no agent restart; both nodes end identical with every change applied exactly once.
  */
 @Timeout(value = 300, unit = TimeUnit.SECONDS)
-class PeerStopTest {
+class PeerStopIT {
     /** How long green stays down (-Dmmsync.stop.seconds to change it). */
     static final Duration DOWN = Duration.ofSeconds(Long.getLong("mmsync.stop.seconds", 60));
     static final String SCHEMA = "CREATE TABLE load_blue (id bigint PRIMARY KEY, n int NOT NULL, v text);"
@@ -77,7 +77,7 @@ class PeerStopTest {
                 // the trail samples every 100 ms: give it the time to see the state wait_synced saw
                 Waits.until(Duration.ofSeconds(30), "blue's status trail reaches 'in sync'",
                         () -> blueSees.sawInOrder("disconnected", "catching up", "in sync"));
-                System.out.println("PeerStopTest: green down " + DOWN.toSeconds() + " s, blue's backlog then " + backlogDown
+                System.out.println("PeerStopIT: green down " + DOWN.toSeconds() + " s, blue's backlog then " + backlogDown
                         + "; status seen on blue:\n  " + blueSees);
                 assertTrue(blueSees.sawInOrder("disconnected", "catching up", "in sync"), blueSees.toString());
             }

@@ -18,7 +18,7 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
-class PgClusterTest {
+class PgClusterIT {
 
     private static final String DB = "app";
 

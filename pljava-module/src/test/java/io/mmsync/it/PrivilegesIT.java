@@ -22,7 +22,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * capture trigger needs no right of it).
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
-class PrivilegesTest {
+class PrivilegesIT {
     static final String DB = "app";
 
     @Test

@@ -24,7 +24,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * would.
  */
 @Timeout(value = 240, unit = TimeUnit.SECONDS)
-class HotRowsTest {
+class HotRowsIT {
     static final String SCHEMA = String.join("\n",
             "CREATE TABLE branches (id int PRIMARY KEY, total bigint NOT NULL DEFAULT 0, note text);",
             "CREATE TABLE accounts (id int PRIMARY KEY, branch int NOT NULL REFERENCES branches, balance bigint NOT NULL DEFAULT 0);",

@@ -18,7 +18,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * mmsync.conflicts.
  */
 @Timeout(value = 180, unit = TimeUnit.SECONDS)
-class ConflictsTest {
+class ConflictsIT {
     static final String SCHEMA = "CREATE TABLE rows (id int PRIMARY KEY, v text NOT NULL);"
             + "INSERT INTO rows VALUES (1, 'orig'), (3, 'orig'), (4, 'orig'), (5, 'orig'), (6, 'orig');";
 

@@ -21,7 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * every balance equal to the sum of its deltas in the history of both nodes.
  */
 @Timeout(value = 300, unit = TimeUnit.SECONDS)
-class PgbenchTwoWayTest {
+class PgbenchTwoWayIT {
     static final int SECONDS = Integer.getInteger("mmsync.pgbench.seconds", 10);
 
     /** Both nodes initialised by pgbench, the sync added (history insert-only), agents running. */

@@ -16,7 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * {@code -Dmmsync.backlog2=N} sets the changes per node (30,000 by default). Prints the drain rate.
  */
 @Timeout(value = 900, unit = TimeUnit.SECONDS)
-class TwoWayBacklogTest {
+class TwoWayBacklogIT {
     static final int CHANGES = Integer.getInteger("mmsync.backlog2", 30_000);
     static final String SCHEMA = "CREATE TABLE posts (id bigint PRIMARY KEY, n int NOT NULL, v text);"
             + "CREATE TABLE pairs (a int, b text, n int NOT NULL, PRIMARY KEY (a, b));";
@@ -52,7 +52,7 @@ class TwoWayBacklogTest {
                     () -> Pair.applied(pair.green, "blue") - blueBefore == CHANGES
                             && Pair.applied(pair.blue, "green") - greenBefore == CHANGES);
             double seconds = (System.nanoTime() - t0) / 1e9;
-            System.out.printf("TwoWayBacklogTest: %,d changes on each node drained both ways in %.1f s (%,.0f changes/s in all)%n",
+            System.out.printf("TwoWayBacklogIT: %,d changes on each node drained both ways in %.1f s (%,.0f changes/s in all)%n",
                     CHANGES, seconds, 2 * CHANGES / seconds);
             pair.awaitSynced();
             for (String t : new String[] {"posts", "pairs"}) {

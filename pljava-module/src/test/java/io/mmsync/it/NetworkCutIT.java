@@ -23,7 +23,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @Timeout(value = 240, unit = TimeUnit.SECONDS)
-class NetworkCutTest {
+class NetworkCutIT {
     /** How long the network stays cut (the issue asks for a minute: -Dmmsync.cut.seconds=60). */
     static final Duration CUT = Duration.ofSeconds(Long.getLong("mmsync.cut.seconds", 15));
     /**

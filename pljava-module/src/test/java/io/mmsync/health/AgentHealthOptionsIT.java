@@ -20,7 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** {@code mmsync agent --health-port N --health-bind ADDR} as a real process. */
 @Timeout(120)
-class AgentHealthOptionsTest {
+class AgentHealthOptionsIT {
     private static Process agent(Path log, String... args) throws IOException {
         List<String> cmd = new java.util.ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-cp", System.getProperty("java.class.path"), "io.mmsync.agent.Main", "agent"));

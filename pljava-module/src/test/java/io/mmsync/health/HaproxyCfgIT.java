@@ -16,7 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** installer/haproxy-cfg writes configs the real HAProxy accepts, and refuses bad arguments. */
 @Timeout(60)
-class HaproxyCfgTest {
+class HaproxyCfgIT {
     @TempDir
     Path dir;
 
