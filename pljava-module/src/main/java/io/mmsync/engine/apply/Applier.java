@@ -158,7 +158,7 @@ public final class Applier {
         }
         int failed = 0;
         for (Change c : run.changes()) {
-            Run single = Run.of(run.verdict, c);
+            Run single = Run.of(run.action, c);
             Savepoint one = peer.setSavepoint();
             try {
                 executor.execute(peer, single);
@@ -180,7 +180,7 @@ public final class Applier {
     private SQLException pending(Connection peer, SyncState sync, String origin, Resolver.Outcome outcome)
             throws SQLException {
         List<ConflictLog.Entry> undecided = outcome.conflicts.stream()
-                .filter(e -> e.resolution.equals("pending")).collect(java.util.stream.Collectors.toList());
+                .filter(e -> e.resolution == Resolution.PENDING).collect(java.util.stream.Collectors.toList());
         try (PreparedStatement st = peer.prepareStatement(
                 "DELETE FROM mmsync.conflicts WHERE origin = ? AND origin_change = ? AND resolution = 'pending'")) {
             for (ConflictLog.Entry e : undecided) {

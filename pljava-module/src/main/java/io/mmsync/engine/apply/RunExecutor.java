@@ -1,6 +1,5 @@
 package io.mmsync.engine.apply;
 
-import io.mmsync.engine.apply.Resolver.Verdict;
 import io.mmsync.engine.model.Change;
 import io.mmsync.engine.model.TableRef;
 
@@ -86,7 +85,7 @@ final class RunExecutor {
     private void updateRun(Connection peer, TableShape shape, Run run) throws SQLException {
         Change first = run.first();
         if (first.movesKey()) {
-            if (run.verdict == Verdict.SKIP) {
+            if (run.action == Action.SKIP) {
                 // the peer's newer version of the old key stays; the row under its new key arrives
                 update(peer, shape.insertMissingSql(), rows(run.changes(), Change::newRow));
             } else if (update(peer, shape.moveSql(), pairs(run)) == 0) {
@@ -94,9 +93,9 @@ final class RunExecutor {
             }
             return;
         }
-        String deltaSql = run.repeatsRows() ? shape.deltaRepeatedSql(run.verdict == Verdict.DELTA_ONLY)
-                : shape.deltaUpdateSql(run.verdict == Verdict.DELTA_ONLY);
-        if (run.verdict == Verdict.DELTA_ONLY) {
+        String deltaSql = run.repeatsRows() ? shape.deltaRepeatedSql(run.action == Action.DELTA_ONLY)
+                : shape.deltaUpdateSql(run.action == Action.DELTA_ONLY);
+        if (run.action == Action.DELTA_ONLY) {
             update(peer, deltaSql, pairs(run));
             return;
         }

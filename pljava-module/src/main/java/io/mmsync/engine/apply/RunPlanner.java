@@ -1,6 +1,5 @@
 package io.mmsync.engine.apply;
 
-import io.mmsync.engine.apply.Resolver.Verdict;
 import io.mmsync.engine.model.Change;
 import io.mmsync.engine.model.Op;
 import io.mmsync.engine.model.TableRef;
@@ -11,7 +10,7 @@ import java.util.List;
 
 /**
  * Cuts a page into {@link Run}s, as few as the peer's constraints allow. A change joins an earlier
- * run of its table, operation and verdict when it may be applied before every run made since
+ * run of its table, operation and action when it may be applied before every run made since
  * ("commutes" with them); each row's own changes always keep their order. Without this, a page of
  * small transactions that each touch several tables (pgbench's TPC-B: account, teller, branch,
  * history) became one statement per change, and the peer's hot rows stayed locked for seconds.
@@ -39,8 +38,8 @@ final class RunPlanner {
         List<Run> runs = new ArrayList<>();
         int barrier = 0;
         for (Change c : changes) {
-            Verdict v = outcome.verdict(c);
-            if (v == Verdict.SKIP && !(c.op() == Op.UPDATE && c.movesKey())) {
+            Action v = outcome.action(c);
+            if (v == Action.SKIP && !(c.op() == Op.UPDATE && c.movesKey())) {
                 continue;
             }
             TableLinks links = Run.isAlone(c) ? null : linksOf(c, tables);
@@ -81,8 +80,8 @@ final class RunPlanner {
         }
     }
 
-    private static boolean accepts(Run r, Change c, Verdict v, TableLinks links) {
-        if (r.verdict != v || r.op() != c.op() || !r.table().equals(c.table())) {
+    private static boolean accepts(Run r, Change c, Action v, TableLinks links) {
+        if (r.action != v || r.op() != c.op() || !r.table().equals(c.table())) {
             return false;
         }
         if (c.op() == Op.UPDATE && links.otherUnique) {
@@ -91,7 +90,7 @@ final class RunPlanner {
             return false;
         }
         // a row already in the run: only a further plain update of it (the run applies its sum)
-        return !r.touches(c.key()) || (c.op() == Op.UPDATE && (v == Verdict.APPLY || v == Verdict.DELTA_ONLY));
+        return !r.touches(c.key()) || (c.op() == Op.UPDATE && (v == Action.APPLY || v == Action.DELTA_ONLY));
     }
 
     /** Whether {@code c} may be applied before the run {@code r}, which came earlier in the page. */

@@ -113,7 +113,7 @@ final class SetAside {
             for (Change c : pending) {
                 Savepoint sp = peer.setSavepoint();
                 try {
-                    executor.execute(peer, Run.of(Resolver.Verdict.APPLY, c));
+                    executor.execute(peer, Run.of(Action.APPLY, c));
                     try (PreparedStatement del = peer.prepareStatement(
                             "DELETE FROM mmsync.set_aside WHERE origin = ? AND origin_change = ?")) {
                         del.setString(1, origin);

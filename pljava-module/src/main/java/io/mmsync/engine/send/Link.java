@@ -4,6 +4,7 @@ import io.mmsync.engine.apply.Applier;
 import io.mmsync.engine.conn.Connector;
 import io.mmsync.engine.error.ErrorPolicy;
 import io.mmsync.engine.model.ChangeId;
+import io.mmsync.engine.model.LinkState;
 import io.mmsync.engine.model.Page;
 import io.mmsync.engine.model.Position;
 import io.mmsync.engine.model.SyncState;
@@ -124,7 +125,7 @@ public final class Link implements Runnable {
         try (Statement st = lc.createStatement()) {
             st.execute("LISTEN mmsync_changes");
         }
-        store.state(lc, "connecting", null);
+        store.state(lc, LinkState.CONNECTING, null);
         Connection pc = peer.open("applier " + syncName + " from " + origin);
         openPeer = pc;
         PeerStore.requireExtension(pc, peer.nodeName());
@@ -133,7 +134,7 @@ public final class Link implements Runnable {
         pushedVersion = -1;
         Position pos = PeerStore.readPosition(pc, syncName, origin);
         String storedLo = pos.lo();
-        store.state(lc, "running", null);
+        store.state(lc, LinkState.RUNNING, null);
         lastBeat = clock.nanoTime();
         wakeup.start(0);
         while (!stopping) {
@@ -149,7 +150,7 @@ public final class Link implements Runnable {
                 }
             }
             if (sync.paused) {
-                store.state(lc, "paused", null); // beats the heartbeat too
+                store.state(lc, LinkState.PAUSED, null); // beats the heartbeat too
                 lastBeat = clock.nanoTime();
                 wakeup.hold(lc);
                 continue;
@@ -285,7 +286,7 @@ public final class Link implements Runnable {
 
     private void beatIfDue(Connection lc) throws SQLException {
         if (clock.nanoTime() - lastBeat >= config.heartbeat().toNanos()) {
-            store.state(lc, "running", null);
+            store.state(lc, LinkState.RUNNING, null);
             lastBeat = clock.nanoTime();
         }
     }
@@ -307,12 +308,12 @@ public final class Link implements Runnable {
             lastLoggedAt = now;
         }
         closeQuietly();
-        recordError(kind == ErrorPolicy.Kind.CONNECTION ? "disconnected" : "error", peer.nodeName() + ": " + msg);
+        recordError(kind == ErrorPolicy.Kind.CONNECTION ? LinkState.DISCONNECTED : LinkState.ERROR, peer.nodeName() + ": " + msg);
         Thread.sleep(delay.toMillis());
     }
 
     /** Best effort: the local database may be the one that is down. */
-    private void recordError(String state, String msg) {
+    private void recordError(LinkState state, String msg) {
         try (Connection lc = local.open("sender status")) {
             store.state(lc, state, msg);
         } catch (SQLException e) {

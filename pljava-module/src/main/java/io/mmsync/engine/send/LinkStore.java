@@ -1,5 +1,6 @@
 package io.mmsync.engine.send;
 
+import io.mmsync.engine.model.LinkState;
 import io.mmsync.engine.model.Position;
 import io.mmsync.engine.time.Clock;
 
@@ -15,7 +16,7 @@ final class LinkStore {
             + "last_error = CASE WHEN ? THEN EXCLUDED.last_error ELSE l.last_error END, "
             + "last_error_at = CASE WHEN ? THEN EXCLUDED.last_error_at ELSE l.last_error_at END";
     private static final String CONFIRM_SQL = "UPDATE mmsync.links SET confirmed_lo = ?::pg_snapshot, "
-            + "sent = sent + ?, last_sent_at = pg_catalog.now(), heartbeat_at = pg_catalog.now(), state = 'running', "
+            + "sent = sent + ?, last_sent_at = pg_catalog.now(), heartbeat_at = pg_catalog.now(), state = '" + LinkState.RUNNING.sql() + "', "
             + "last_error = NULL WHERE sync_name = ? AND peer = ?";
 
     private final String syncName;
@@ -29,12 +30,12 @@ final class LinkStore {
     }
 
     /** Records the state and beats the heartbeat; {@code error} replaces the last error if given. */
-    void state(Connection local, String state, String error) throws SQLException {
+    void state(Connection local, LinkState state, String error) throws SQLException {
         try (PreparedStatement st = local.prepareStatement(STATE_SQL)) {
             boolean hasError = error != null;
             st.setString(1, syncName);
             st.setString(2, peer);
-            st.setString(3, state);
+            st.setString(3, state.sql());
             st.setString(4, error);
             st.setBoolean(5, hasError);
             st.setBoolean(6, hasError);

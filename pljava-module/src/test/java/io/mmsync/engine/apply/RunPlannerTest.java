@@ -163,13 +163,13 @@ class RunPlannerTest {
     }
 
     @Test
-    void verdictsSplitRunsAndSkippedChangesAreLeftOut() throws Exception {
+    void actionsSplitRunsAndSkippedChangesAreLeftOut() throws Exception {
         change(B, Op.UPDATE, "1");
         change(B, Op.UPDATE, "1");
         change(B, Op.UPDATE, "1");
         change(A, Op.UPDATE, "9");
-        outcome.verdicts.put(page.get(1), Resolver.Verdict.DELTA_ONLY);
-        outcome.verdicts.put(page.get(3), Resolver.Verdict.SKIP);
+        outcome.actions.put(page.get(1), Action.DELTA_ONLY);
+        outcome.actions.put(page.get(3), Action.SKIP);
         assertEquals(List.of("branches:U:1", "branches:U:2", "branches:U:3"), plan());
     }
 }
