@@ -1,5 +1,6 @@
 package io.mmsync.engine.apply;
 
+import io.mmsync.engine.error.ErrorPolicy;
 import io.mmsync.engine.model.Change;
 import io.mmsync.engine.model.Page;
 import io.mmsync.engine.model.SyncState;
@@ -82,7 +83,7 @@ public final class Applier {
         try {
             return attempt(peer, sync, origin, page, false);
         } catch (SQLException e) {
-            if (!SetAside.isDataError(e)) {
+            if (!ErrorPolicy.isDataError(e)) {
                 throw e;
             }
             shapes.clear();
@@ -150,7 +151,7 @@ public final class Applier {
             peer.releaseSavepoint(sp);
             return 0;
         } catch (SQLException e) {
-            if (!SetAside.isDataError(e)) {
+            if (!ErrorPolicy.isDataError(e)) {
                 throw e;
             }
             peer.rollback(sp);
@@ -164,7 +165,7 @@ public final class Applier {
                 executor.execute(peer, single);
                 peer.releaseSavepoint(one);
             } catch (SQLException e) {
-                if (!SetAside.isDataError(e)) {
+                if (!ErrorPolicy.isDataError(e)) {
                     throw e;
                 }
                 peer.rollback(one);

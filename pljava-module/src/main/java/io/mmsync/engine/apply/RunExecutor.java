@@ -1,5 +1,6 @@
 package io.mmsync.engine.apply;
 
+import io.mmsync.engine.error.ErrorPolicy;
 import io.mmsync.engine.model.Change;
 import io.mmsync.engine.model.TableRef;
 
@@ -73,7 +74,7 @@ final class RunExecutor {
             peer.releaseSavepoint(sp);
             return;
         } catch (SQLException e) {
-            if (!"23505".equals(e.getSQLState())) {
+            if (!ErrorPolicy.isUniqueViolation(e)) {
                 throw e;
             }
             peer.rollback(sp);

@@ -62,13 +62,6 @@ final class SetAside {
         }
     }
 
-    /** True for errors caused by one change's data rather than by the connection or the server. */
-    static boolean isDataError(SQLException e) {
-        String s = e.getSQLState();
-        return s != null && (s.startsWith("22") || s.startsWith("23") || s.startsWith("42") || s.startsWith("0A")
-                || s.equals("P0001"));
-    }
-
     static void record(Connection peer, String sync, String origin, Change c, SQLException error) throws SQLException {
         try (PreparedStatement st = peer.prepareStatement(INSERT_SQL)) {
             st.setString(1, sync);
@@ -123,7 +116,7 @@ final class SetAside {
                     peer.releaseSavepoint(sp);
                     done++;
                 } catch (SQLException e) {
-                    if (!isDataError(e)) {
+                    if (!ErrorPolicy.isDataError(e)) {
                         throw e;
                     }
                     peer.rollback(sp);

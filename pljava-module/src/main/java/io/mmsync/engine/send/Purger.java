@@ -1,5 +1,6 @@
 package io.mmsync.engine.send;
 
+import io.mmsync.engine.error.ErrorPolicy;
 import io.mmsync.engine.time.Clock;
 
 import java.sql.Connection;
@@ -34,8 +35,6 @@ final class Purger {
     static final Duration IDLE = Duration.ofMillis(250);
     /** Server-side bound on one call; far above what a call takes, far below the read timeout. */
     static final Duration STATEMENT_TIMEOUT = Duration.ofSeconds(10);
-    private static final String QUERY_CANCELED = "57014";
-    private static final String LOCK_NOT_AVAILABLE = "55P03";
 
     private final String logPrefix;
     private boolean behind;
@@ -77,7 +76,7 @@ final class Purger {
             } while (more && clock.nanoTime() < deadline);
         } catch (SQLException e) {
             rollbackQuietly(local);
-            if (!QUERY_CANCELED.equals(e.getSQLState()) && !LOCK_NOT_AVAILABLE.equals(e.getSQLState())) {
+            if (!ErrorPolicy.gaveUpWaiting(e)) {
                 throw e;
             }
             // a slow or blocked step: what was committed before it stays purged; retried later

@@ -1,6 +1,5 @@
 package io.mmsync.engine.conn;
 
-import io.mmsync.engine.conn.ConnInfo;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -54,5 +53,20 @@ class ConnTimeoutsTest {
         assertTrue(e.getMessage().contains("tcp_user_timeout \"soon\""), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> ConnInfo.parse("host=h tcp_user_timeout=-5").readTimeoutSeconds());
         assertTrue(e.getMessage().contains("tcp_user_timeout must not be negative"), e.getMessage());
+    }
+
+    @Test
+    void theHealthEndpointsConnectionsBoundEveryWait() {
+        Connector engine = new Connector("green", "host=h dbname=d user=u");
+        Properties e = engine.properties("sender");
+        assertEquals("mmsync sender", e.getProperty("ApplicationName"));
+        Properties h = engine.bounded(java.time.Duration.ofMillis(1500)).properties("health probe");
+        assertEquals("mmsync health probe", h.getProperty("ApplicationName"));
+        assertEquals("2", h.getProperty("connectTimeout"));
+        assertEquals("3", h.getProperty("loginTimeout"));
+        assertEquals("3", h.getProperty("socketTimeout"));
+        String options = h.getProperty("options");
+        assertTrue(options.contains("-c statement_timeout=1500 -c lock_timeout=1500 -c idle_in_transaction_session_timeout=15000"), options);
+        assertEquals(e.getProperty("options"), options.substring(0, options.indexOf(" -c statement_timeout")), "the engine's options kept");
     }
 }
