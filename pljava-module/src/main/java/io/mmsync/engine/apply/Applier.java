@@ -62,22 +62,6 @@ public final class Applier {
         }
     }
 
-    /**
-     * Marks the transaction as applying {@code origin}'s changes; returns whether the peer holds
-     * set-aside changes of that origin (one round trip for both).
-     */
-    static boolean markOrigin(Connection peer, String origin) throws SQLException {
-        try (PreparedStatement st = peer.prepareStatement("SELECT pg_catalog.set_config('mmsync.origin', ?, true), "
-                + "EXISTS (SELECT 1 FROM mmsync.set_aside WHERE origin = ? AND origin_change IS NOT NULL)")) {
-            st.setString(1, origin);
-            st.setString(2, origin);
-            try (java.sql.ResultSet rs = st.executeQuery()) {
-                rs.next();
-                return rs.getBoolean(2);
-            }
-        }
-    }
-
     public Result apply(Connection peer, SyncState sync, String origin, Page page) throws SQLException {
         tables.use(peer);
         try {
@@ -102,7 +86,7 @@ public final class Applier {
         peer.setAutoCommit(false);
         try {
             long t0 = clock.nanoTime();
-            boolean hadSetAside = markOrigin(peer, origin);
+            boolean hadSetAside = SetAside.markOrigin(peer, origin);
             Resolver.Outcome outcome = Resolver.resolve(peer, sync, origin, peerName, page.changes(), tables, clock);
             if (outcome.pending) {
                 peer.rollback();
