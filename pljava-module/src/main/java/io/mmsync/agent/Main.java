@@ -82,7 +82,7 @@ public final class Main {
         EngineConfig config;
         HealthConfig healthConfig = null;
         try {
-            EngineConfig.Builder b = EngineConfig.builder(db);
+            EngineConfig.Builder b = EngineConfig.builder(db).host(hostLabel());
             if (pageRows != null) {
                 b.pageRows(pageRows);
             }
@@ -138,6 +138,18 @@ public final class Main {
         main.start();
         done.await();
         return 0;
+    }
+
+    /** "agent pid N on HOST" (HOST cut to fit the 40 characters of a host label). */
+    static String hostLabel() {
+        String host;
+        try {
+            host = java.net.InetAddress.getLocalHost().getHostName();
+        } catch (IOException e) {
+            host = "?";
+        }
+        String label = "agent pid " + ProcessHandle.current().pid() + " on " + host;
+        return label.length() > 40 ? label.substring(0, 40) : label;
     }
 
     private static void usage(PrintStream out) {

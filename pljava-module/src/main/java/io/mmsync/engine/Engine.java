@@ -47,6 +47,7 @@ public final class Engine implements Runnable {
     private volatile Connection watch;
     private volatile Instant lastLoop = Instant.now();
     private volatile String localNode;
+    private volatile boolean lockHeld;
 
     public Engine(EngineConfig config, ThreadFactory threads) {
         this.config = config;
@@ -64,6 +65,11 @@ public final class Engine implements Runnable {
         return localNode;
     }
 
+    /** True while this engine holds the node lock (see NodeLock) and so runs the node's links. */
+    public boolean holdsNodeLock() {
+        return lockHeld;
+    }
+
     /** Names ("sync:peer") of the links running now. */
     public synchronized List<String> runningLinks() {
         return new ArrayList<>(links.keySet());
@@ -73,8 +79,12 @@ public final class Engine implements Runnable {
     public void run() {
         LOG.info("mmsync engine starting for " + local.info());
         while (!stopping) {
-            try (Connection c = local.open("engine")) {
+            try (Connection c = local.open("engine (" + config.host() + ")")) {
                 watch = c;
+                if (!NodeLock.await(c, () -> stopping)) {
+                    break;
+                }
+                lockHeld = true;
                 try (Statement st = c.createStatement()) {
                     st.execute("LISTEN mmsync_config");
                 }
@@ -85,6 +95,11 @@ public final class Engine implements Runnable {
                     c.unwrap(PGConnection.class).getNotifications((int) config.heartbeat().toMillis());
                 }
             } catch (SQLException | RuntimeException e) {
+                if (lockHeld) {
+                    // the node lock went with the connection: another engine may take it now
+                    stopLinks();
+                    lockHeld = false;
+                }
                 if (stopping) {
                     break;
                 }
@@ -97,6 +112,7 @@ public final class Engine implements Runnable {
                 watch = null;
             }
         }
+        lockHeld = false;
         stopLinks();
         LOG.info("mmsync engine stopped");
     }
