@@ -48,6 +48,7 @@ static char *worker_database = NULL;
 static char *worker_role = NULL;
 static char *worker_conninfo = NULL;
 static char *worker_jar = NULL;
+static bool worker_enabled = true;
 static int	worker_tick_ms = 200;
 static int	worker_restart_seconds = 5;
 
@@ -86,6 +87,9 @@ _PG_init(void)
 							   "The engine jar (with pgJDBC and Gson) the worker loads its engine from.",
 							   NULL, &worker_jar, "/usr/local/lib/mmsync/mmsync.jar", PGC_SIGHUP, GUC_SUPERUSER_ONLY,
 							   NULL, NULL, NULL);
+	DefineCustomBoolVariable("mmsync.worker_enabled",
+							 "Whether the mmsync worker runs the engine (off: it stops the engine and idles, so an agent can take the node over).",
+							 NULL, &worker_enabled, true, PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("mmsync.worker_tick_ms",
 							"How often the mmsync worker's main thread looks at the engine and stop requests.",
 							NULL, &worker_tick_ms, 200, 20, 5000, PGC_SIGHUP, GUC_UNIT_MS,
@@ -94,7 +98,7 @@ _PG_init(void)
 							"How long the postmaster waits before it starts the mmsync worker again after it ended.",
 							NULL, &worker_restart_seconds, 5, 1, 3600, PGC_POSTMASTER, GUC_UNIT_S,
 							NULL, NULL, NULL);
-	MarkGUCPrefixReserved("mmsync");
+	/* no MarkGUCPrefixReserved("mmsync"): the engine's applies set mmsync.origin, a placeholder */
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;
@@ -262,6 +266,18 @@ mmsync_worker_main(Datum arg)
 		bool		failed;
 		char	   *r;
 
+		if (!worker_enabled)
+		{
+			if (started)
+			{
+				r = call_java("SELECT mmsync.worker_stop()", &failed);
+				ereport(LOG, (errmsg("mmsync worker: mmsync.worker_enabled is off: %s; the worker idles until it is on again",
+									 failed ? "the engine's stop failed" : (r ? r : "stopped"))));
+				started = false;
+			}
+			wait_or_stop(1000L);
+			continue;
+		}
 		if (!started)
 		{
 			char	   *problem = try_text(PREREQ_SQL, &failed);

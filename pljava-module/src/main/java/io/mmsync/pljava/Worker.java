@@ -30,6 +30,9 @@ import java.util.function.Function;
  */
 public final class Worker {
     private static Function<String, String> host;
+    /** The loader of the engine, kept across a stop and a new start (mmsync.worker_enabled off, on). */
+    private static URLClassLoader loader;
+    private static String loaderJar;
 
     private Worker() {
     }
@@ -77,8 +80,10 @@ public final class Worker {
                     + " server's OS user: install it with installer/install.sh --pljava, or point mmsync.worker_jar at it", "58P01");
         }
         try {
-            URLClassLoader loader = new URLClassLoader("mmsync-engine", new URL[] {path.toUri().toURL()},
-                    ClassLoader.getPlatformClassLoader());
+            if (loader == null || !jar.equals(loaderJar)) {
+                loader = new URLClassLoader("mmsync-engine", new URL[] {path.toUri().toURL()}, ClassLoader.getPlatformClassLoader());
+                loaderJar = jar;
+            }
             Class<?> cls = Class.forName("io.mmsync.pljava.WorkerHost", true, loader);
             return (Function<String, String>) cls.getMethod("start", String.class, String.class).invoke(null, conninfo, label);
         } catch (InvocationTargetException e) {
