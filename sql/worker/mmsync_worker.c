@@ -35,6 +35,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 PG_MODULE_MAGIC;
 
@@ -73,12 +74,6 @@ _PG_init(void)
 {
 	BackgroundWorker worker;
 
-	DefineCustomStringVariable("mmsync.worker_database",
-							   "Database whose mmsync node the in-server worker runs (empty: no worker).",
-							   NULL, &worker_database, "", PGC_POSTMASTER, 0, NULL, NULL, NULL);
-	DefineCustomStringVariable("mmsync.worker_role",
-							   "Role the mmsync worker connects as (empty: the bootstrap superuser).",
-							   NULL, &worker_role, "", PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("mmsync.worker_conninfo",
 							   "How the worker's engine connects (over pgJDBC) to its own database "
 							   "(empty: host=127.0.0.1, this server's port, mmsync.worker_database, the worker's role).",
@@ -94,15 +89,23 @@ _PG_init(void)
 							"How often the mmsync worker's main thread looks at the engine and stop requests.",
 							NULL, &worker_tick_ms, 200, 20, 5000, PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
+	/* no MarkGUCPrefixReserved("mmsync"): the engine's applies set mmsync.origin, a placeholder */
+
+	/* PGC_POSTMASTER settings only exist when the library is preloaded */
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	preloaded = true;
+	DefineCustomStringVariable("mmsync.worker_database",
+							   "Database whose mmsync node the in-server worker runs (empty: no worker).",
+							   NULL, &worker_database, "", PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("mmsync.worker_role",
+							   "Role the mmsync worker connects as (empty: the bootstrap superuser).",
+							   NULL, &worker_role, "", PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("mmsync.worker_restart_seconds",
 							"How long the postmaster waits before it starts the mmsync worker again after it ended.",
 							NULL, &worker_restart_seconds, 5, 1, 3600, PGC_POSTMASTER, GUC_UNIT_S,
 							NULL, NULL, NULL);
-	/* no MarkGUCPrefixReserved("mmsync"): the engine's applies set mmsync.origin, a placeholder */
 
-	if (!process_shared_preload_libraries_in_progress)
-		return;
-	preloaded = true;
 	if (worker_database[0] == '\0')
 	{
 		ereport(LOG, (errmsg("mmsync_worker: mmsync.worker_database is not set; no mmsync worker starts"),
@@ -227,23 +230,35 @@ static const char *PREREQ_SQL =
 "  THEN 'PL/Java is not installed in database ' || pg_catalog.current_database()"
 "       || ': install PL/Java (postgresql-15-pljava, or installer/pljava.sh), set pljava.libjvm_location,'"
 "       || ' then run installer/install.sh --pljava'"
+" WHEN coalesce(pg_catalog.current_setting('pljava.libjvm_location', true), '') = ''"
+"  THEN 'pljava.libjvm_location is not set: set it to the libjvm.so of a JDK 17 (for example"
+"       /usr/lib/jvm/java-17-openjdk-amd64/lib/server/libjvm.so) in postgresql.conf and reload'"
 " WHEN pg_catalog.to_regprocedure('mmsync.worker_tick()') IS NULL"
 "  THEN 'the Java entry points of mmsync are not declared in database ' || pg_catalog.current_database()"
 "       || ': run installer/install.sh --pljava'"
 " END";
 
+/* Waits ms, or less when a stop was requested or the configuration was reloaded. */
 static void
 wait_or_stop(long ms)
 {
-	int			rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, ms, PG_WAIT_EXTENSION);
+	TimestampTz end = GetCurrentTimestamp() + (TimestampTz) ms * 1000;
 
-	ResetLatch(MyLatch);
-	if (rc & WL_LATCH_SET)
-		CHECK_FOR_INTERRUPTS();
-	if (ConfigReloadPending)
+	while (!got_sigterm)
 	{
-		ConfigReloadPending = false;
-		ProcessConfigFile(PGC_SIGHUP);
+		long		left = (long) ((end - GetCurrentTimestamp()) / 1000);
+
+		if (left <= 0)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, left, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			break;
+		}
 	}
 }
 
@@ -280,7 +295,14 @@ mmsync_worker_main(Datum arg)
 		}
 		if (!started)
 		{
-			char	   *problem = try_text(PREREQ_SQL, &failed);
+			char	   *problem;
+
+			if (ConfigReloadPending)
+			{
+				ConfigReloadPending = false;
+				ProcessConfigFile(PGC_SIGHUP);
+			}
+			problem = try_text(PREREQ_SQL, &failed);
 
 			if (failed || problem != NULL)
 			{

@@ -89,6 +89,10 @@ public final class Worker {
         } catch (InvocationTargetException e) {
             Throwable t = e.getCause();
             throw new SQLException("mmsync worker: " + t.getMessage(), t instanceof SecurityException ? "42501" : "22023", t);
+        } catch (SecurityException e) {
+            throw new SQLException("mmsync worker: the Java policy denies " + e.getMessage() + ": add the grants of"
+                    + " installer/mmsync-pljava.policy to a file named in pljava.policy_urls (installer/install.sh --pljava"
+                    + " writes it) and restart the server", "42501", e);
         } catch (ReflectiveOperationException | MalformedURLException e) {
             throw new SQLException("mmsync worker: cannot load the engine from " + jar + " (" + e + "): install the jar with"
                     + " dependencies (pljava-module/target/mmsync.jar) with installer/install.sh --pljava", "58000", e);
