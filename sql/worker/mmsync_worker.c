@@ -74,6 +74,17 @@ _PG_init(void)
 {
 	BackgroundWorker worker;
 
+	DefineCustomStringVariable("mmsync.worker_database",
+							   "Database whose mmsync node the in-server worker runs (empty: no worker; read at server start and when the worker restarts).",
+							   NULL, &worker_database, "", PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("mmsync.worker_role",
+							   "Role the mmsync worker connects as (empty: the bootstrap superuser).",
+							   NULL, &worker_role, "", PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("mmsync.worker_restart_seconds",
+							"How long the postmaster waits before it starts the mmsync worker again after it ended (read at server start).",
+							NULL, &worker_restart_seconds, 5, 1, 3600, PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
 	DefineCustomStringVariable("mmsync.worker_conninfo",
 							   "How the worker's engine connects (over pgJDBC) to its own database "
 							   "(empty: host=127.0.0.1, this server's port, mmsync.worker_database, the worker's role).",
@@ -91,21 +102,9 @@ _PG_init(void)
 							NULL, NULL, NULL);
 	/* no MarkGUCPrefixReserved("mmsync"): the engine's applies set mmsync.origin, a placeholder */
 
-	/* PGC_POSTMASTER settings only exist when the library is preloaded */
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 	preloaded = true;
-	DefineCustomStringVariable("mmsync.worker_database",
-							   "Database whose mmsync node the in-server worker runs (empty: no worker).",
-							   NULL, &worker_database, "", PGC_POSTMASTER, 0, NULL, NULL, NULL);
-	DefineCustomStringVariable("mmsync.worker_role",
-							   "Role the mmsync worker connects as (empty: the bootstrap superuser).",
-							   NULL, &worker_role, "", PGC_POSTMASTER, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("mmsync.worker_restart_seconds",
-							"How long the postmaster waits before it starts the mmsync worker again after it ended.",
-							NULL, &worker_restart_seconds, 5, 1, 3600, PGC_POSTMASTER, GUC_UNIT_S,
-							NULL, NULL, NULL);
-
 	if (worker_database[0] == '\0')
 	{
 		ereport(LOG, (errmsg("mmsync_worker: mmsync.worker_database is not set; no mmsync worker starts"),
