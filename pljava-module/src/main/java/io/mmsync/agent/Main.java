@@ -39,6 +39,8 @@ public final class Main {
                 return 0;
             case "agent":
                 return agent(args, err);
+            case "health":
+                return health(args, err);
             default:
                 err.println("mmsync: unknown command \"" + args[0] + "\"");
                 usage(err);
@@ -140,6 +142,57 @@ public final class Main {
         return 0;
     }
 
+    /**
+     * {@code mmsync health --db '<conninfo>' --health-port N [--health-bind ADDR]}: the health
+     * endpoint alone, for a node whose engine runs in the in-database worker. It stays up while
+     * the worker restarts, so HAProxy's checks do not flap; /liveness follows the node's engine
+     * lock (mmsync.engine_host()).
+     */
+    private static int health(String[] args, PrintStream err) throws InterruptedException {
+        String db = System.getenv("MMSYNC_DB");
+        Integer port = null;
+        String bind = HealthConfig.DEFAULT_BIND;
+        for (int i = 1; i < args.length; i++) {
+            String v = i + 1 < args.length ? args[i + 1] : null;
+            if (args[i].equals("--db") && v != null) {
+                db = v;
+            } else if (args[i].equals("--health-port") && v != null) {
+                port = Integer.valueOf(v);
+            } else if (args[i].equals("--health-bind") && v != null) {
+                bind = v;
+            } else {
+                err.println("mmsync health: unknown or incomplete option \"" + args[i] + "\"");
+                return 2;
+            }
+            i++;
+        }
+        if (db == null || port == null) {
+            err.println("mmsync health: say which database and port: --db 'host=... dbname=... user=...' --health-port 8008");
+            return 2;
+        }
+        Logging.configure();
+        io.mmsync.health.EngineLockView view;
+        HealthServer server;
+        try {
+            view = new io.mmsync.health.EngineLockView(db);
+            server = HealthServer.start(HealthConfig.builder().port(port).bind(bind).build(), db, view);
+        } catch (IOException | IllegalArgumentException e) {
+            err.println("mmsync health: " + e.getMessage());
+            return 2;
+        }
+        Thread watch = new Thread(view, "mmsync-health-engine-watch");
+        watch.setDaemon(true);
+        watch.start();
+        CountDownLatch done = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            server.close();
+            view.stop();
+            done.countDown();
+        }, "mmsync-shutdown"));
+        done.await();
+        return 0;
+    }
+
     /** "agent pid N on HOST" (HOST cut to fit the 40 characters of a host label). */
     static String hostLabel() {
         String host;
@@ -155,6 +208,8 @@ public final class Main {
     private static void usage(PrintStream out) {
         out.println("usage: mmsync agent --db '<libpq conninfo of the local database>' [--page-rows N] [--poll-ms MS]");
         out.println("                    [--health-port N (off by default; 8008 is usual)] [--health-bind ADDR (default 127.0.0.1)]");
+        out.println("       mmsync health --db '<conninfo>' --health-port N [--health-bind ADDR]   (the health endpoint alone,");
+        out.println("                    for a node whose engine runs in the in-database worker)");
         out.println("       mmsync version");
     }
 }
