@@ -1,0 +1,82 @@
+package io.mmsync.pljava;
+
+import io.mmsync.testenv.PgCluster;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.lang.reflect.Method;
+import java.lang.reflect.Modifier;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * The hand-written PL/Java declarations (sql/pljava/mmsync-pljava.sql) must name real public
+ * static methods with matching types; and where the server has PL/Java, they must run there.
+ */
+class PlJavaDeclarationsIT {
+    private static final Pattern DECL = Pattern.compile(
+            "LANGUAGE java[uU]? AS '([\\w.$\\[\\]]+)=([\\w.$]+)\\.(\\w+)\\(([^)]*)\\)'");
+
+    static Path sqlFile() {
+        return Path.of(System.getProperty("mmsync.root", ".."), "sql", "pljava", "mmsync-pljava.sql");
+    }
+
+    @Test
+    void everyDeclaredFunctionResolvesToAPublicStaticMethod() throws Exception {
+        Matcher m = DECL.matcher(Files.readString(sqlFile()));
+        List<String> checked = new ArrayList<>();
+        while (m.find()) {
+            Class<?> cls = Class.forName(m.group(2));
+            List<Class<?>> params = new ArrayList<>();
+            for (String p : m.group(4).split(",")) {
+                if (!p.isBlank()) {
+                    params.add(Class.forName(p.trim()));
+                }
+            }
+            Method method = cls.getMethod(m.group(3), params.toArray(new Class<?>[0]));
+            assertTrue(Modifier.isStatic(method.getModifiers()), method + " must be static");
+            assertEquals(m.group(1), method.getReturnType().getName(), "return type of " + method);
+            checked.add(method.getName());
+        }
+        assertTrue(checked.containsAll(List.of("tick", "stop", "javaVersion")), "declarations found in " + sqlFile() + ": " + checked);
+        assertEquals("0.2.0", Functions.javaVersion());
+        assertEquals("mmsync@127.0.0.1:5432/app", Functions.checkConninfo("host=127.0.0.1 dbname=app user=mmsync"));
+    }
+
+    private static String readUnchecked(Path p) {
+        try {
+            return Files.readString(p);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    @Test
+    @Timeout(value = 120, unit = TimeUnit.SECONDS)
+    void runsInsideTheServerWherePlJavaIsInstalled() {
+        assumeTrue(WorkerPair.unavailable().isEmpty(), () -> WorkerPair.unavailable().orElse(""));
+        try (PgCluster pg = PgCluster.builder("pljava")
+                .setting("pljava.libjvm_location", WorkerPair.javaHome().resolve("lib/server/libjvm.so").toString())
+                // java_check_conninfo reads user.name: mmsync's policy grants the jar property reads
+                .setting("pljava.policy_urls", "\"file:${org.postgresql.sysconfdir}/pljava.policy\",\"file:" + WorkerPair.policy() + "\",\"=\"")
+                .start()) {
+            Path jar = WorkerPair.JAR;
+            pg.execute("postgres", "CREATE EXTENSION pljava; CREATE SCHEMA mmsync");
+            pg.execute("postgres", "SELECT sqlj.install_jar('file:" + jar + "', 'mmsync', true);"
+                    + "SELECT sqlj.set_classpath('mmsync', 'mmsync')");
+            pg.execute("postgres", readUnchecked(sqlFile()));
+            assertEquals("0.2.0", pg.queryString("postgres", "SELECT mmsync.java_version()"));
+            assertEquals("mmsync@127.0.0.1:5432/app",
+                    pg.queryString("postgres", "SELECT mmsync.java_check_conninfo('host=127.0.0.1 dbname=app user=mmsync')"));
+        }
+    }
+}
