@@ -155,11 +155,36 @@ run_text(const char *sql)
 }
 
 /*
- * Like run_text, but an error is logged (with the fix in its hint) instead of ending the worker;
- * *failed says whether it did.
+ * Calls a function without arguments returning text, e.g. "mmsync.worker_tick()", in its own
+ * transaction; returns a palloc'd copy in the caller's context. Called through fmgr rather than
+ * SPI, so the log lines the Java side writes carry no "SQL statement" context. Errors propagate.
  */
 static char *
-try_text(const char *sql, bool *failed)
+run_call(const char *signature)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	char	   *result;
+	Oid			fn;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, signature);
+	fn = DatumGetObjectId(DirectFunctionCall1(regprocedurein, CStringGetDatum(signature)));
+	result = MemoryContextStrdup(caller, TextDatumGetCString(OidFunctionCall0(fn)));
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return result;
+}
+
+/*
+ * Runs sql (or, with is_call, calls the function it names) like run_text, but an error is logged
+ * (with the fix in its hint) instead of ending the worker; *failed says whether it did.
+ */
+static char *
+try_run(const char *sql, bool is_call, bool *failed)
 {
 	MemoryContext ctx = CurrentMemoryContext;
 	char	   *result = NULL;
@@ -167,7 +192,7 @@ try_text(const char *sql, bool *failed)
 	*failed = false;
 	PG_TRY();
 	{
-		result = run_text(sql);
+		result = is_call ? run_call(sql) : run_text(sql);
 	}
 	PG_CATCH();
 	{
@@ -199,7 +224,7 @@ try_text(const char *sql, bool *failed)
  * start during a call inherit the blocked mask, so the signal always reaches the main thread.
  */
 static char *
-call_java(const char *sql, bool *failed)
+call_java(const char *signature, bool *failed)
 {
 	sigset_t	block;
 	sigset_t	old;
@@ -208,7 +233,7 @@ call_java(const char *sql, bool *failed)
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
 	sigprocmask(SIG_BLOCK, &block, &old);
-	r = try_text(sql, failed);
+	r = try_run(signature, true, failed);
 	pqsignal(SIGTERM, mmsync_worker_sigterm);
 	if (ProcDiePending)
 	{
@@ -284,7 +309,7 @@ mmsync_worker_main(Datum arg)
 		{
 			if (started)
 			{
-				r = call_java("SELECT mmsync.worker_stop()", &failed);
+				r = call_java("mmsync.worker_stop()", &failed);
 				ereport(LOG, (errmsg("mmsync worker: mmsync.worker_enabled is off: %s; the worker idles until it is on again",
 									 failed ? "the engine's stop failed" : (r ? r : "stopped"))));
 				started = false;
@@ -301,7 +326,7 @@ mmsync_worker_main(Datum arg)
 				ConfigReloadPending = false;
 				ProcessConfigFile(PGC_SIGHUP);
 			}
-			problem = try_text(PREREQ_SQL, &failed);
+			problem = try_run(PREREQ_SQL, false, &failed);
 
 			if (failed || problem != NULL)
 			{
@@ -315,7 +340,7 @@ mmsync_worker_main(Datum arg)
 				continue;
 			}
 		}
-		r = call_java("SELECT mmsync.worker_tick()", &failed);
+		r = call_java("mmsync.worker_tick()", &failed);
 		if (failed)
 		{
 			wait_or_stop(10000L);
@@ -334,7 +359,7 @@ mmsync_worker_main(Datum arg)
 	if (started)
 	{
 		bool		failed;
-		char	   *r = call_java("SELECT mmsync.worker_stop()", &failed);
+		char	   *r = call_java("mmsync.worker_stop()", &failed);
 
 		ereport(LOG, (errmsg("mmsync worker: stopping (%s)", failed ? "the engine's stop failed" : (r ? r : "stopped"))));
 	}
