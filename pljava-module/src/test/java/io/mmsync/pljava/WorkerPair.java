@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -26,7 +27,31 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 final class WorkerPair implements AutoCloseable {
     static final String DB = "app";
     static final Path ROOT = Path.of(System.getProperty("mmsync.root", "..")).toAbsolutePath().normalize();
-    static final Path JAR = ROOT.resolve("pljava-module/target/mmsync.jar");
+    static final Path BUILT_JAR = ROOT.resolve("pljava-module/target/mmsync.jar");
+    /**
+     * The built jar copied where the servers' OS user can read it (a clone under /root is not
+     * readable by postgres); the policy is written next to it.
+     */
+    static final Path JAR = serverReadableCopy(BUILT_JAR);
+
+    private static Path serverReadableCopy(Path jar) {
+        if (!Files.exists(jar)) {
+            return jar;
+        }
+        try {
+            Path dir = Files.createTempDirectory(Path.of("/tmp"), "mmsync-pljava-test-",
+                    PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwxr-xr-x")));
+            Path copy = dir.resolve("mmsync.jar");
+            Files.copy(jar, copy);
+            Files.setPosixFilePermissions(copy, PosixFilePermissions.fromString("rw-r--r--"));
+            dir.toFile().deleteOnExit();
+            copy.toFile().deleteOnExit();
+            dir.resolve("mmsync-pljava.policy").toFile().deleteOnExit();
+            return copy;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot copy " + jar + " to /tmp for the test servers", e);
+        }
+    }
 
     final PgCluster blue;
     final PgCluster green;
@@ -47,7 +72,7 @@ final class WorkerPair implements AutoCloseable {
             return Optional.of("the mmsync worker library is not installed in " + lib + " (installer/install.sh --pljava)");
         }
         if (!Files.exists(JAR)) {
-            return Optional.of("the engine jar " + JAR + " is not built yet (mvn package)");
+            return Optional.of("the engine jar " + BUILT_JAR + " is not built yet (mvn package)");
         }
         if (!Files.exists(javaHome().resolve("lib/server/libjvm.so"))) {
             return Optional.of("no libjvm.so under " + javaHome());
