@@ -140,6 +140,9 @@ class WorkerFaultsIT {
         pair.blue.start();
         assertIdenticalAndExact();
         assertEquals(rows, pair.green.queryLong(WorkerPair.DB, "SELECT count(*) FROM t WHERE id >= " + first));
+        long after = WorkerPair.workerPid(pair.blue);
+        System.out.printf("WorkerFaultsIT: blue's worker after draining the rest of the backlog: RSS %d MB, peak %d MB%n",
+                WorkerPair.rssKb(after) / 1024, WorkerPair.peakRssKb(after) / 1024);
         assertNotEquals(pid, WorkerPair.workerPid(pair.blue));
     }
 

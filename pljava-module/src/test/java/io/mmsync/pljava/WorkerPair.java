@@ -197,8 +197,17 @@ final class WorkerPair implements AutoCloseable {
 
     /** Resident memory of a process in kB (/proc/PID/status VmRSS). */
     static long rssKb(long pid) {
+        return procStatusKb(pid, "VmRSS");
+    }
+
+    /** Peak resident memory of a process in kB (VmHWM). */
+    static long peakRssKb(long pid) {
+        return procStatusKb(pid, "VmHWM");
+    }
+
+    private static long procStatusKb(long pid, String field) {
         try {
-            Matcher m = Pattern.compile("VmRSS:\\s+(\\d+) kB").matcher(Files.readString(Path.of("/proc/" + pid + "/status")));
+            Matcher m = Pattern.compile(field + ":\\s+(\\d+) kB").matcher(Files.readString(Path.of("/proc/" + pid + "/status")));
             return m.find() ? Long.parseLong(m.group(1)) : -1;
         } catch (IOException e) {
             return -1;
