@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what mmsync needs from Debian's packages when it is missing (run as root).
 #   --runtime  the build and the demo: JDK, Maven, PostgreSQL 15 server and client
-#   --test     also what the tests use: haproxy
+#   --test     also what the tests use: haproxy, and what building PL/Java and the mmsync worker
+#              library needs (the in-database worker tests; installer/pljava.sh)
+#   --pljava   only the latter: gcc, make, postgresql-server-dev-15 and the headers it includes
 #   --bench    also everything bench/run compares against: python3 (its driver); Bucardo with
 #              PL/Perl (postgresql-plperl-15: bucardo only recommends it, and recommends are not
 #              installed here) and the Perl modules bucardo loads (DBD::Pg, DBIx::Safe, boolean,
@@ -11,14 +13,16 @@
 # apt-get may upgrade postgresql-15 with them, which restarts running clusters of this server.
 set -euo pipefail
 want=(openjdk-17-jdk-headless maven postgresql-15 postgresql-client-15)
+pljava_build=(gcc make postgresql-server-dev-15 libssl-dev libkrb5-dev libecpg-dev)
 for a in "$@"; do
   case "$a" in
     --runtime) ;;
-    --test) want+=(haproxy) ;;
+    --test) want+=(haproxy "${pljava_build[@]}") ;;
+    --pljava) want+=("${pljava_build[@]}") ;;
     --bench) want+=(python3 bucardo postgresql-plperl-15 libdbd-pg-perl libdbix-safe-perl libboolean-perl
                     libpod-parser-perl postgresql-15-pglogical) ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
-    *) echo "deps.sh: unknown option $a (--runtime, --test, --bench)" >&2; exit 2 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "deps.sh: unknown option $a (--runtime, --test, --pljava, --bench)" >&2; exit 2 ;;
   esac
 done
 missing=()

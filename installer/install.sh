@@ -9,15 +9,26 @@
 #      --jar (built with Maven);
 #   3. with --systemd, the unit mmsync-agent@.service into /etc/systemd/system (ExecStart under
 #      PREFIX) and the OS user mmsync (home /var/lib/mmsync) that runs it, and /etc/mmsync.
+#   4. with --pljava, the in-database worker (README, "In-database worker"), for a server that has
+#      PL/Java (installer/pljava.sh, or postgresql-15-pljava from apt.postgresql.org): the jar as
+#      in 2 (mmsync.worker_jar), the worker library mmsync_worker into `pg_config --pkglibdir`
+#      (PGXS: needs postgresql-server-dev-15, gcc, make), the Java policy it needs next to the jar;
+#      with --db '<superuser conninfo of the node's database>' also PL/Java in that database, the
+#      jar (sqlj), the entry points (sql/pljava/mmsync-pljava.sql) and the settings (ALTER SYSTEM;
+#      restart the server afterwards). Without --db it prints those steps. --lib-dir DIR puts the
+#      jar and its policy in DIR instead of PREFIX/lib/mmsync (a directory the server can read).
 # Running it again installs the same files again and changes nothing else.
 # Usage: installer/install.sh [--pg-config PATH] [--prefix DIR (default /usr/local)] [--jar]
-#                             [--systemd] [--no-extension]
+#                             [--systemd] [--no-extension] [--pljava [--db CONNINFO] [--lib-dir DIR]]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 pg_config=${PG_CONFIG:-}
 prefix=/usr/local
 with_jar=no
 with_systemd=no
+with_pljava=no
+db=
+libdir=
 with_extension=yes
 unit_dir=${MMSYNC_UNIT_DIR:-/etc/systemd/system}
 die() { echo "install.sh: $*" >&2; exit 1; }
@@ -28,7 +39,10 @@ while [ $# -gt 0 ]; do
     --jar) with_jar=yes; shift ;;
     --systemd) with_systemd=yes; shift ;;
     --no-extension) with_extension=no; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --pljava) with_pljava=yes; with_jar=yes; shift ;;
+    --db) [ $# -ge 2 ] || die "--db needs the conninfo of the node's database"; db=$2; shift 2 ;;
+    --lib-dir) [ $# -ge 2 ] || die "--lib-dir needs a directory"; libdir=$2; shift 2 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -116,4 +130,15 @@ if [ "$with_systemd" = yes ]; then
     systemctl daemon-reload
   fi
   echo "installed $unit_dir/mmsync-agent@.service; per database: write /etc/mmsync/<db>.env (see /etc/mmsync/agent.env.example), then systemctl enable --now mmsync-agent@<db>"
+fi
+
+if [ "$with_pljava" = yes ]; then
+  [ -n "$pg_config" ] || pg_config=/usr/lib/postgresql/15/bin/pg_config
+  if [ -z "$libdir" ]; then
+    libdir=$prefix/lib/mmsync
+  elif [ "$libdir" != "$prefix/lib/mmsync" ]; then
+    install -d "$libdir"
+    install -m 0644 "$prefix/lib/mmsync/mmsync.jar" "$libdir/mmsync.jar"
+  fi
+  "$root/installer/pljava-setup.sh" --pg-config "$pg_config" --lib-dir "$libdir" ${db:+--db "$db"}
 fi

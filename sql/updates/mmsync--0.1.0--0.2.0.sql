@@ -103,3 +103,19 @@ BEGIN
     RETURN format('sync "%s": %s tables on %s', add_sync.name, v_n, array_to_string(add_sync.nodes, ', '));
 END
 $$;
+
+-- issue 13 (in-database worker): engine_host() says whether the agent or the worker runs this node
+CREATE FUNCTION @extschema@.engine_host(OUT host text, OUT pid integer, OUT detail text, OUT since timestamptz)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(h.host, 'none'), h.pid, h.detail, h.since
+    FROM (SELECT 1) AS one
+    LEFT JOIN (
+        SELECT CASE WHEN a.application_name LIKE 'mmsync engine (worker%' THEN 'worker' ELSE 'agent' END AS host,
+               a.pid, a.application_name || coalesce(' from ' || host(a.client_addr), '') AS detail,
+               a.backend_start AS since
+        FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND l.classid = 1835889518::oid AND l.objid = 1::oid AND l.objsubid = 2
+        LIMIT 1) h ON true
+$$;
+REVOKE ALL ON FUNCTION @extschema@.engine_host() FROM PUBLIC;

@@ -4,6 +4,7 @@ import io.mmsync.engine.Engine;
 import io.mmsync.engine.EngineConfig;
 import io.mmsync.engine.Version;
 import io.mmsync.engine.time.Clock;
+import io.mmsync.health.EngineLockView;
 import io.mmsync.health.EngineView;
 import io.mmsync.health.HealthConfig;
 import io.mmsync.health.HealthServer;
@@ -40,6 +41,8 @@ public final class Main {
                 return 0;
             case "agent":
                 return agent(args, err);
+            case "health":
+                return health(args, err);
             default:
                 err.println("mmsync: unknown command \"" + args[0] + "\"");
                 usage(err);
@@ -132,7 +135,7 @@ public final class Main {
 
     /** Throws IllegalArgumentException naming a bad setting. */
     static EngineConfig engineConfig(Options o) {
-        EngineConfig.Builder b = EngineConfig.builder(o.db());
+        EngineConfig.Builder b = EngineConfig.builder(o.db()).host(hostLabel());
         if (o.pageRows() != null) {
             b.pageRows(o.pageRows());
         }
@@ -179,9 +182,64 @@ public final class Main {
         done.await();
     }
 
+    /**
+     * {@code mmsync health --db '<conninfo>' --health-port N [--health-bind ADDR]}: the health
+     * endpoint alone, for a node whose engine runs in the in-database worker. It stays up while
+     * the worker restarts, so HAProxy's checks do not flap; /liveness follows the node's engine
+     * lock (mmsync.engine_host()).
+     */
+    private static int health(String[] args, PrintStream err) throws InterruptedException {
+        Options o;
+        HealthConfig config;
+        try {
+            o = parse(args, System.getenv("MMSYNC_DB"));
+            config = healthConfig(o);
+            if (config == null) {
+                throw new UsageException("say which port to serve: --health-port N (8008 is usual)");
+            }
+        } catch (UsageException | IllegalArgumentException e) {
+            err.println("mmsync health: " + e.getMessage());
+            return 2;
+        }
+        Logging.configure();
+        EngineLockView view = new EngineLockView(o.db());
+        HealthServer server;
+        try {
+            server = HealthServer.start(config, o.db(), view, Clock.SYSTEM);
+        } catch (IOException e) {
+            err.println("mmsync health: " + e.getMessage());
+            return 2;
+        }
+        Thread watch = new Thread(view, "mmsync-health-engine-watch");
+        watch.setDaemon(true);
+        watch.start();
+        CountDownLatch done = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            server.close();
+            view.stop();
+            done.countDown();
+        }, "mmsync-shutdown"));
+        done.await();
+        return 0;
+    }
+
+    /** "agent pid N on HOST" (HOST cut to fit the 40 characters of a host label). */
+    static String hostLabel() {
+        String host;
+        try {
+            host = java.net.InetAddress.getLocalHost().getHostName();
+        } catch (IOException e) {
+            host = "?";
+        }
+        String label = "agent pid " + ProcessHandle.current().pid() + " on " + host;
+        return label.length() > 40 ? label.substring(0, 40) : label;
+    }
+
     private static void usage(PrintStream out) {
         out.println("usage: mmsync agent --db '<libpq conninfo of the local database>' [--page-rows N] [--poll-ms MS]");
         out.println("                    [--health-port N (off by default; 8008 is usual)] [--health-bind ADDR (default 127.0.0.1)]");
+        out.println("       mmsync health --db '<conninfo>' --health-port N [--health-bind ADDR]   (the health endpoint alone,");
+        out.println("                    for a node whose engine runs in the in-database worker)");
         out.println("       mmsync version");
     }
 }

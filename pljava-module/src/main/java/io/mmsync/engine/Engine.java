@@ -51,6 +51,7 @@ public final class Engine implements Runnable {
     private final Clock clock;
     private final LinkSettings linkSettings;
     private volatile String localNode;
+    private volatile boolean lockHeld;
 
     public Engine(EngineConfig config, ThreadFactory threads) {
         this(config, threads, Clock.SYSTEM);
@@ -77,6 +78,11 @@ public final class Engine implements Runnable {
         return localNode;
     }
 
+    /** True while this engine holds the node lock (see NodeLock) and so runs the node's links. */
+    public boolean holdsNodeLock() {
+        return lockHeld;
+    }
+
     /** Names ("sync:peer") of the links running now. */
     public synchronized List<String> runningLinks() {
         return new ArrayList<>(links.keySet());
@@ -86,8 +92,12 @@ public final class Engine implements Runnable {
     public void run() {
         LOG.info("mmsync engine starting for " + local.info());
         while (!stopping) {
-            try (Connection c = local.open("engine")) {
+            try (Connection c = local.open("engine (" + config.host() + ")")) {
                 watch = c;
+                if (!NodeLock.await(c, () -> stopping)) {
+                    break;
+                }
+                lockHeld = true;
                 try (Statement st = c.createStatement()) {
                     st.execute("LISTEN mmsync_config");
                 }
@@ -98,6 +108,11 @@ public final class Engine implements Runnable {
                     c.unwrap(PGConnection.class).getNotifications((int) config.heartbeat().toMillis());
                 }
             } catch (SQLException | RuntimeException e) {
+                if (lockHeld) {
+                    // the node lock went with the connection: another engine may take it now
+                    stopLinks();
+                    lockHeld = false;
+                }
                 if (stopping) {
                     break;
                 }
@@ -110,6 +125,7 @@ public final class Engine implements Runnable {
                 watch = null;
             }
         }
+        lockHeld = false;
         stopLinks();
         LOG.info("mmsync engine stopped");
     }

@@ -17,6 +17,7 @@ public final class EngineConfig {
     private final Duration activePoll;
     private final Duration idleAfter;
     private final Duration heartbeat;
+    private final String host;
 
     private EngineConfig(Builder b) {
         this.localConninfo = b.localConninfo;
@@ -26,6 +27,7 @@ public final class EngineConfig {
         this.activePoll = b.activePoll == null ? min(Builder.ACTIVE_POLL, b.poll) : b.activePoll;
         this.idleAfter = b.idleAfter;
         this.heartbeat = b.heartbeat;
+        this.host = b.host;
     }
 
     private static Duration min(Duration a, Duration b) {
@@ -67,6 +69,15 @@ public final class EngineConfig {
         return heartbeat;
     }
 
+    /**
+     * What hosts this engine, e.g. "agent pid 812 on app1" or "worker pid 4711": part of the
+     * application_name of its connection to the local database, which mmsync.engine_host() and
+     * a second engine waiting for the node lock report.
+     */
+    public String host() {
+        return host;
+    }
+
     public static final class Builder {
         private final String localConninfo;
         private int pageRows = 5000;
@@ -77,6 +88,7 @@ public final class EngineConfig {
         private Duration activePoll;
         private Duration idleAfter = Duration.ofMillis(250);
         private Duration heartbeat = Duration.ofSeconds(5);
+        private String host = "agent";
 
         private Builder(String localConninfo) {
             this.localConninfo = localConninfo;
@@ -113,10 +125,19 @@ public final class EngineConfig {
             return this;
         }
 
+        /** See {@link EngineConfig#host()}; default "agent". */
+        public Builder host(String v) {
+            this.host = v;
+            return this;
+        }
+
         /** Validates and freezes; throws IllegalArgumentException naming the bad setting. */
         public EngineConfig build() {
             Objects.requireNonNull(localConninfo, "local conninfo");
             ConnInfo.parse(localConninfo);
+            if (host == null || host.isBlank() || host.length() > 40) {
+                throw new IllegalArgumentException("host label must be 1 to 40 characters, not \"" + host + "\"");
+            }
             if (pageRows < 1 || pageRows > 1_000_000) {
                 throw new IllegalArgumentException("page rows must be between 1 and 1000000, not " + pageRows);
             }

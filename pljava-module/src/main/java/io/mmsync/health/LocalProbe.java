@@ -16,6 +16,9 @@ final class LocalProbe {
     private static final String STATUS_SQL = "SELECT sync, peer, state, backlog, lag_seconds, rows_sent, rows_applied, "
             + "last_error, conflicts, set_aside FROM mmsync.status()";
 
+    /** Which host (agent or in-database worker) holds this node's engine lock. */
+    private static final String ENGINE_SQL = "SELECT host || coalesce(': ' || detail, '') FROM mmsync.engine_host()";
+
     private final ConnInfo local;
     private final Db db;
     private final Duration deadline;
@@ -69,6 +72,7 @@ final class LocalProbe {
             started = rs.getTimestamp(5).toInstant();
         }
         List<LocalState.SyncRow> rows = new ArrayList<>();
+        String engineHost = null;
         if (withSyncs && node != null) {
             try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery(STATUS_SQL)) {
                 while (rs.next()) {
@@ -78,6 +82,12 @@ final class LocalProbe {
                 }
             }
         }
-        return new LocalState(null, node, recovery, readOnly, primary, started, List.copyOf(rows));
+        if (withSyncs && node != null) {
+            try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery(ENGINE_SQL)) {
+                rs.next();
+                engineHost = rs.getString(1);
+            }
+        }
+        return new LocalState(null, node, recovery, readOnly, primary, started, List.copyOf(rows), engineHost);
     }
 }

@@ -6,10 +6,17 @@ import java.util.List;
 /**
  * The local database as one probe saw it. {@code error} is null when the probe got its answer;
  * otherwise the other fields are unknown (false/null/empty). {@code startedAt} is the postmaster's
- * start time.
+ * start time. {@code engineHost}: which host runs this node's engine, from mmsync.engine_host()
+ * ("worker: mmsync engine (worker pid 4711) from 127.0.0.1", "agent: ...", "none"), or null when
+ * not asked.
  */
 record LocalState(String error, String node, boolean inRecovery, boolean readOnly, String primary,
-                  Instant startedAt, List<SyncRow> syncs) {
+                  Instant startedAt, List<SyncRow> syncs, String engineHost) {
+
+    LocalState(String error, String node, boolean inRecovery, boolean readOnly, String primary,
+               Instant startedAt, List<SyncRow> syncs) {
+        this(error, node, inRecovery, readOnly, primary, startedAt, syncs, null);
+    }
 
     static LocalState failed(String error) {
         return new LocalState(error, null, false, false, null, null, List.of());

@@ -41,7 +41,10 @@ final class Reports {
         local.put("error", s.local().error());
         local.put("watcher_error", s.watcherError());
         root.put("local", local);
-        root.put("engine", Map.of("last_loop_age_seconds", Verdicts.round(age(s.lastLoop(), s.now()))));
+        Map<String, Object> engine = new LinkedHashMap<>();
+        engine.put("last_loop_age_seconds", Verdicts.round(age(s.lastLoop(), s.now())));
+        engine.put("host", s.local().engineHost());
+        root.put("engine", engine);
         List<Map<String, Object>> syncs = new ArrayList<>();
         for (LocalState.SyncRow r : s.local().syncs()) {
             Map<String, Object> m = new LinkedHashMap<>();
