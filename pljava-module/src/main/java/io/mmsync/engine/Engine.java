@@ -1,6 +1,7 @@
 package io.mmsync.engine;
 
 import io.mmsync.engine.conn.Connector;
+import io.mmsync.engine.files.FileSyncs;
 import org.postgresql.PGConnection;
 
 import java.sql.Connection;
@@ -44,11 +45,14 @@ public final class Engine implements Runnable {
     private volatile Connection watch;
     private volatile Instant lastLoop = Instant.now();
     private volatile String localNode;
+    /** the file-sync part (issue 16): a worker per synced directory */
+    private final FileSyncs files;
 
     public Engine(EngineConfig config, ThreadFactory threads) {
         this.config = config;
         this.threads = threads;
         this.local = new Connector("local", config.localConninfo());
+        this.files = new FileSyncs(config, threads, local);
     }
 
     /** When the supervising loop last completed a round (for liveness checks). */
@@ -142,6 +146,7 @@ public final class Engine implements Runnable {
             }
         }
         enforceRetention(c);
+        files.reconcile(c, me);
         synchronized (this) {
             links.entrySet().removeIf(e -> {
                 if (!wanted.contains(e.getKey())) {
@@ -203,6 +208,7 @@ public final class Engine implements Runnable {
     }
 
     private synchronized void stopLinks() {
+        files.stop();
         links.values().forEach(Link::stop);
         links.clear();
     }

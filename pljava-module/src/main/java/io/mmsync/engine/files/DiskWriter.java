@@ -1,0 +1,166 @@
+package io.mmsync.engine.files;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.FileTime;
+import java.nio.file.attribute.UserPrincipal;
+import java.security.MessageDigest;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Writes a peer's files on this server so that they appear whole or not at all: each file is
+ * written to a temporary name in its own directory, checked against its hash, fsynced, given its
+ * mode, time and owner, and renamed over the old one; a new top-level directory (a plugin) is
+ * built in a hidden staging directory and renamed into place when complete.
+ */
+final class DiskWriter {
+    /** Thrown when the peer no longer has a chunk (its file changed again): the turn is retried. */
+    static final class ChunkGone extends IOException {
+        ChunkGone(String msg) {
+            super(msg);
+        }
+    }
+
+    private final Path root;
+    private final UserPrincipal owner;
+
+    DiskWriter(Path root, String owner) throws IOException {
+        this.root = root;
+        this.owner = owner == null ? null
+                : root.getFileSystem().getUserPrincipalLookupService().lookupPrincipalByName(owner);
+    }
+
+    /** A new hidden directory under the root to build a top-level directory in. */
+    Path newStaging(String unit) throws IOException {
+        Path s = root.resolve(DiskScan.TEMP_PREFIX + "stage-" + unit + "-" + UUID.randomUUID());
+        Files.createDirectory(s);
+        return s;
+    }
+
+    /** Moves a complete staged tree to {@code root/unit} in one rename. */
+    void publish(Path staging, String unit) throws IOException {
+        chown(staging);
+        Files.move(staging, root.resolve(unit), StandardCopyOption.ATOMIC_MOVE);
+        fsyncDir(root);
+    }
+
+    /**
+     * Writes {@code e} at {@code target}, its content copied from {@code localCopy} (a file here with
+     * the same hash) when given, else read chunk by chunk from the peer.
+     */
+    void write(Path target, FileEntry e, Path localCopy, Connection peer) throws IOException, SQLException {
+        Path dir = target.getParent();
+        createDirs(dir);
+        Path tmp = dir.resolve(DiskScan.TEMP_PREFIX + "tmp-" + UUID.randomUUID());
+        try {
+            MessageDigest md = Chunker.sha256();
+            try (FileChannel out = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+                if (localCopy != null) {
+                    try (InputStream in = Files.newInputStream(localCopy)) {
+                        byte[] buf = new byte[Chunker.CHUNK];
+                        int n;
+                        while ((n = in.read(buf)) > 0) {
+                            md.update(buf, 0, n);
+                            writeAll(out, buf, n);
+                        }
+                    }
+                } else {
+                    fetch(peer, e, out, md);
+                }
+                out.force(true);
+            }
+            String got = Chunker.hex(md.digest());
+            if (!got.equals(e.hash())) {
+                throw new IOException("mmsync: file " + e.path() + " came out with hash " + got + ", not " + e.hash()
+                        + (localCopy != null ? " (copied from " + localCopy + ", which changed)" : ""));
+            }
+            Files.setPosixFilePermissions(tmp, DiskScan.permissions(e.mode()));
+            if (owner != null) {
+                Files.setOwner(tmp, owner);
+            }
+            Files.setLastModifiedTime(tmp, FileTime.from(e.mtimeUs(), TimeUnit.MICROSECONDS));
+            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            fsyncDir(dir);
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+
+    private static void fetch(Connection peer, FileEntry e, FileChannel out, MessageDigest md) throws SQLException, IOException {
+        try (PreparedStatement st = peer.prepareStatement("SELECT data FROM mmsync.file_chunks WHERE hash = ?")) {
+            for (String h : e.chunks()) {
+                st.setString(1, h);
+                byte[] data;
+                try (ResultSet rs = st.executeQuery()) {
+                    if (!rs.next()) {
+                        throw new ChunkGone("chunk " + h + " of file " + e.path() + " is no longer on the peer (changed again there)");
+                    }
+                    data = rs.getBytes(1);
+                }
+                md.update(data);
+                writeAll(out, data, data.length);
+            }
+        }
+    }
+
+    private static void writeAll(FileChannel out, byte[] b, int n) throws IOException {
+        ByteBuffer bb = ByteBuffer.wrap(b, 0, n);
+        while (bb.hasRemaining()) {
+            out.write(bb);
+        }
+    }
+
+    /** Renames this node's file to its conflict copy name (same directory: atomic). */
+    void moveAside(Path file, Path copy) throws IOException {
+        Files.move(file, copy, StandardCopyOption.ATOMIC_MOVE);
+        fsyncDir(file.getParent());
+    }
+
+    /** Deletes a file, then the directories it leaves empty up to the root. */
+    void delete(Path file) throws IOException {
+        Files.deleteIfExists(file);
+        Path dir = file.getParent();
+        while (dir != null && dir.startsWith(root) && !dir.equals(root)) {
+            try {
+                Files.delete(dir);
+            } catch (DirectoryNotEmptyException | NoSuchFileException e) {
+                break;
+            }
+            dir = dir.getParent();
+        }
+    }
+
+    private void createDirs(Path dir) throws IOException {
+        if (Files.isDirectory(dir)) {
+            return;
+        }
+        createDirs(dir.getParent());
+        Files.createDirectory(dir);
+        chown(dir);
+    }
+
+    private void chown(Path p) throws IOException {
+        if (owner != null) {
+            Files.setOwner(p, owner);
+        }
+    }
+
+    private static void fsyncDir(Path dir) throws IOException {
+        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
+            ch.force(true);
+        }
+    }
+}

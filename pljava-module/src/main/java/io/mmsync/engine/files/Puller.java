@@ -1,0 +1,206 @@
+package io.mmsync.engine.files;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.logging.Logger;
+
+/**
+ * Takes a peer's recorded changes of a synced directory and writes them here. Reads the peer's
+ * rows of {@code mmsync.files} above the last change number taken (metadata only), decides each
+ * ({@link Decision}), writes the files a top-level entry at a time (a new plugin directory is staged
+ * and appears whole), additions before deletions (so a rename copies the content locally instead
+ * of fetching it again), records each entry here, and only then moves its position past them. A
+ * file changed here but not yet recorded (still settling) holds the position back: it is decided
+ * when recorded, never overwritten unseen.
+ */
+final class Puller {
+    private static final Logger LOG = Logger.getLogger(Puller.class.getName());
+
+    private final FileSyncDef def;
+    private final String me;
+    private final String peer;
+    private final FileStore store;
+    private final DiskWriter writer;
+    private final Set<String> conflictsLogged = new HashSet<>();
+
+    Puller(FileSyncDef def, String me, String peer, FileStore store, DiskWriter writer) {
+        this.def = def;
+        this.me = me;
+        this.peer = peer;
+        this.store = store;
+        this.writer = writer;
+    }
+
+    /** One turn; returns how many files were written or deleted here. */
+    int pull(Connection lc, Connection pc, Map<String, FileEntry> index) throws SQLException, IOException {
+        long last = store.lastSeq(lc, peer);
+        List<FileEntry> rows = new ArrayList<>();
+        try (PreparedStatement st = pc.prepareStatement("SELECT " + FileStore.ROW_COLUMNS
+                + " FROM mmsync.files WHERE sync_name = ? AND fs_name = ? AND seq > ? ORDER BY seq, path")) {
+            st.setString(1, def.sync());
+            st.setString(2, def.name());
+            st.setLong(3, last);
+            try (ResultSet rs = st.executeQuery()) {
+                while (rs.next()) {
+                    rows.add(FileStore.read(rs));
+                }
+            }
+        }
+        if (rows.isEmpty()) {
+            return 0;
+        }
+        long top = rows.get(rows.size() - 1).seq();
+        boolean deferred = false;
+        List<FileEntry> agreements = new ArrayList<>();
+        Map<String, List<FileEntry>> units = new LinkedHashMap<>();
+        Map<String, Decision> decided = new HashMap<>();
+        int files = 0;
+        long bytes = 0;
+        for (FileEntry r : rows) {
+            FileEntry l = index.get(r.path());
+            Decision d = Decision.decide(l, r, me, def.conflict(), def.prefer());
+            if (d == Decision.AGREE) {
+                agreements.add(l.withAgreed(r.key()));
+            } else if (d == Decision.CONFLICT_KEEP_LOCAL) {
+                logConflict(lc, l, r, true, null);
+            } else if (d == Decision.APPLY || d == Decision.CONFLICT_TAKE_REMOTE) {
+                if (!onDiskAsRecorded(l, r.path())) {
+                    deferred = true;
+                    continue;
+                }
+                decided.put(r.path(), d);
+                units.computeIfAbsent(r.unit(), u -> new ArrayList<>()).add(r);
+                if (!r.deleted()) {
+                    files++;
+                    bytes += r.size();
+                }
+            }
+        }
+        for (FileEntry a : store.record(lc, agreements, false)) {
+            index.put(a.path(), a);
+        }
+        store.progress(lc, peer, null, files, bytes, null, 0, false, null);
+        int written = 0;
+        Map<String, Path> byHash = localCopies(index);
+        for (boolean deletions : new boolean[] {false, true}) {
+            for (Map.Entry<String, List<FileEntry>> u : units.entrySet()) {
+                List<FileEntry> part = u.getValue().stream().filter(e -> e.deleted() == deletions).toList();
+                if (part.isEmpty()) {
+                    continue;
+                }
+                List<FileEntry> done = applyUnit(lc, pc, index, u.getKey(), part, decided, byHash);
+                for (FileEntry e : store.record(lc, done, true)) {
+                    index.put(e.path(), e);
+                    if (!e.deleted()) {
+                        files--;
+                        bytes -= e.size();
+                    }
+                }
+                written += done.size();
+                store.progress(lc, peer, null, files, bytes, done.get(done.size() - 1).path(), done.size(), false, null);
+            }
+        }
+        store.progress(lc, peer, deferred ? null : top, 0, 0, null, 0, false, null);
+        if (written > 0) {
+            LOG.info(def.label() + ": wrote " + written + " files from " + peer + (deferred ? " (some wait for local changes to settle)" : ""));
+        }
+        return written;
+    }
+
+    /** Writes (or deletes) one top-level entry's files; returns the entries to record here. */
+    private List<FileEntry> applyUnit(Connection lc, Connection pc, Map<String, FileEntry> index, String unit,
+                                      List<FileEntry> part, Map<String, Decision> decided, Map<String, Path> byHash)
+            throws SQLException, IOException {
+        Path root = def.directory();
+        boolean staged = !part.get(0).deleted() && part.stream().allMatch(e -> e.path().contains("/"))
+                && !Files.exists(root.resolve(unit));
+        Path staging = staged ? writer.newStaging(unit) : null;
+        List<FileEntry> done = new ArrayList<>();
+        try {
+            for (FileEntry r : part) {
+                Path target = root.resolve(r.path());
+                FileEntry l = index.get(r.path());
+                if (decided.get(r.path()) == Decision.CONFLICT_TAKE_REMOTE) {
+                    String copy = null;
+                    if (l != null && !l.deleted() && Files.exists(target)) {
+                        copy = Decision.conflictCopy(r.path(), l.changedAt(), l.origin());
+                        writer.moveAside(target, root.resolve(copy));
+                    }
+                    logConflict(lc, l, r, false, copy);
+                }
+                if (r.deleted()) {
+                    writer.delete(target);
+                    done.add(FileEntry.deletion(r.path(), r.origin(), r.changedAt(), FileEntry.DELETED));
+                } else {
+                    Path into = staged ? staging.resolve(r.path().substring(unit.length() + 1)) : target;
+                    writer.write(into, r, byHash.get(r.hash()), pc);
+                    done.add(r.withAgreed(r.hash()));
+                }
+            }
+            if (staged) {
+                writer.publish(staging, unit);
+                staging = null;
+            }
+        } finally {
+            if (staging != null) {
+                deleteTree(staging);
+            }
+        }
+        return done;
+    }
+
+    /** Files here whose recorded content is still on disk as recorded, by hash: copied instead of fetched. */
+    private Map<String, Path> localCopies(Map<String, FileEntry> index) {
+        Map<String, Path> m = new HashMap<>();
+        for (FileEntry e : index.values()) {
+            if (!e.deleted() && !m.containsKey(e.hash()) && onDiskAsRecorded(e, e.path())) {
+                m.put(e.hash(), def.directory().resolve(e.path()));
+            }
+        }
+        return m;
+    }
+
+    /** Whether the file on disk is what this node last recorded (absent if it recorded none, or a deletion). */
+    private boolean onDiskAsRecorded(FileEntry l, String path) {
+        Path p = def.directory().resolve(path);
+        try {
+            if (l == null || l.deleted()) {
+                return !Files.exists(p, java.nio.file.LinkOption.NOFOLLOW_LINKS);
+            }
+            DiskScan.Stat s = DiskScan.stat(p);
+            return s.size() == l.size() && s.mtimeUs() == l.mtimeUs() && s.mode() == l.mode();
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    private void logConflict(Connection lc, FileEntry l, FileEntry r, boolean keptLocal, String copy) throws SQLException {
+        if (!conflictsLogged.add(r.path() + "\n" + r.key() + "\n" + l.key())) {
+            return;
+        }
+        store.conflict(lc, r.path(), def.conflict(), keptLocal, peer, l, r, copy);
+        LOG.warning("mmsync " + def.label() + ": file " + r.path() + " was changed here and on " + peer + "; kept the "
+                + (keptLocal ? "version of this node" : "version of " + peer) + " (" + def.conflict() + ")"
+                + (copy != null ? ", this node's version is now " + copy : "") + "; see mmsync.file_conflicts");
+    }
+
+    private static void deleteTree(Path p) throws IOException {
+        try (var walk = Files.walk(p)) {
+            for (Path x : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(x);
+            }
+        }
+    }
+}
