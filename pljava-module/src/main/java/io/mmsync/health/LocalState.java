@@ -9,7 +9,12 @@ import java.util.List;
  * start time.
  */
 record LocalState(String error, String node, boolean inRecovery, boolean readOnly, String primary,
-                  Instant startedAt, List<SyncRow> syncs) {
+                  Instant startedAt, List<SyncRow> syncs, List<FileRow> files) {
+
+    LocalState(String error, String node, boolean inRecovery, boolean readOnly, String primary, Instant startedAt,
+               List<SyncRow> syncs) {
+        this(error, node, inRecovery, readOnly, primary, startedAt, syncs, List.of());
+    }
 
     static LocalState failed(String error) {
         return new LocalState(error, null, false, false, null, null, List.of());
@@ -26,5 +31,10 @@ record LocalState(String error, String node, boolean inRecovery, boolean readOnl
     /** One row of {@code mmsync.status()}: what this node sends to one peer for one sync. */
     record SyncRow(String sync, String peer, String state, long backlog, double lagSeconds, long rowsSent,
                    long rowsApplied, String lastError, long conflicts, long setAside) {
+    }
+
+    /** One row of {@code mmsync.file_status()}: a synced directory and what is still to come from one peer. */
+    record FileRow(String sync, String name, String peer, long filesPending, long bytesPending, long filesSynced,
+                   String lastFile, Instant lastFileAt, String lastError) {
     }
 }
