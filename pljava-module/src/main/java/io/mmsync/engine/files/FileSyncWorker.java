@@ -1,6 +1,5 @@
 package io.mmsync.engine.files;
 
-import io.mmsync.engine.EngineConfig;
 import io.mmsync.engine.conn.Connector;
 
 import java.io.IOException;
@@ -10,7 +9,6 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Types;
-import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.logging.Level;
@@ -18,7 +16,7 @@ import java.util.logging.Logger;
 
 /**
  * Keeps one synced directory of this node in step with its peers, on one thread: scans the
- * directory when the watcher wakes it (and every {@link #RESCAN} anyway), records what settled,
+ * directory when the watcher wakes it (and every the rescan interval anyway), records what settled,
  * pushes the file sync's definition to the peers and takes their changes ({@link Puller}). Scanning
  * and writing on one thread means a file this node writes is never mistaken for a local change. A
  * peer that is down only stops the taking: local changes are still recorded and wait in the
@@ -26,16 +24,12 @@ import java.util.logging.Logger;
  */
 final class FileSyncWorker implements Runnable {
     private static final Logger LOG = Logger.getLogger(FileSyncWorker.class.getName());
-    /** Full rescan interval: the safety net under the watcher. */
-    static final Duration RESCAN = Duration.ofMillis(Long.getLong("mmsync.files.rescanMs", 30_000));
-    /** How long a top-level entry must stay unchanged before it is recorded. */
-    static final Duration SETTLE = Duration.ofMillis(Long.getLong("mmsync.files.settleMs", 1_000));
 
     private final String sync;
     private final String name;
     private final String me;
     private final Connector local;
-    private final EngineConfig config;
+    private final FileSettings config;
     private final Map<String, Peer> peers = new LinkedHashMap<>();
     private volatile boolean stopping;
     private volatile boolean finished;
@@ -56,7 +50,7 @@ final class FileSyncWorker implements Runnable {
         }
     }
 
-    FileSyncWorker(String sync, String name, String me, Connector local, EngineConfig config) {
+    FileSyncWorker(String sync, String name, String me, Connector local, FileSettings config) {
         this.sync = sync;
         this.name = name;
         this.me = me;
@@ -129,7 +123,7 @@ final class FileSyncWorker implements Runnable {
         }
         FileStore store = new FileStore(sync, name);
         Map<String, FileEntry> index = store.loadIndex(lc);
-        Scanner scanner = new Scanner(def, me, store, SETTLE);
+        Scanner scanner = new Scanner(def, me, store, config.settle(), config.clock());
         DiskWriter writer = new DiskWriter(def.directory(), def.owner());
         peers.forEach((n, p) -> p.puller = new Puller(def, me, n, store, writer));
         LOG.info("mmsync " + def.label() + ": running (" + index.size() + " files recorded)");
@@ -138,9 +132,9 @@ final class FileSyncWorker implements Runnable {
             boolean changed = true;
             String problem = null;
             while (!stopping) {
-                long now = System.nanoTime();
-                if (changed || scanner.unsettled() || now - lastRescan >= RESCAN.toNanos()) {
-                    boolean full = now - lastRescan >= RESCAN.toNanos();
+                long now = config.clock().nanoTime();
+                if (changed || scanner.unsettled() || now - lastRescan >= config.rescan().toNanos()) {
+                    boolean full = now - lastRescan >= config.rescan().toNanos();
                     watcher.register(scanner.scan(lc, index).directories);
                     if (full) {
                         lastRescan = now;
@@ -158,7 +152,7 @@ final class FileSyncWorker implements Runnable {
                 if (now2 == null || now2.version() != def.version()) {
                     return false; // changed or removed: a new session runs the new definition
                 }
-                long wait = scanner.unsettled() ? Math.max(10, SETTLE.toMillis() / 4) : config.poll().toMillis();
+                long wait = scanner.unsettled() ? Math.max(10, config.settle().toMillis() / 4) : config.poll().toMillis();
                 changed = watcher.await(wait);
             }
         }
@@ -168,7 +162,7 @@ final class FileSyncWorker implements Runnable {
     /** Pushes the definition to the peer if it lacks it, then takes its changes; a failure is the peer's alone. */
     private void takeFrom(Connection lc, FileSyncDef def, String peerName, Peer p, Map<String, FileEntry> index)
             throws SQLException {
-        if (System.nanoTime() < p.retryAt) {
+        if (config.clock().nanoTime() < p.retryAt) {
             return;
         }
         try {
@@ -187,7 +181,7 @@ final class FileSyncWorker implements Runnable {
                 throw e instanceof SQLException s ? s : new SQLException(e.getMessage(), e);
             }
             long delay = Math.min(5_000, 100L << Math.min(6, p.failures++));
-            p.retryAt = System.nanoTime() + delay * 1_000_000;
+            p.retryAt = config.clock().nanoTime() + delay * 1_000_000;
             close(p.conn);
             p.conn = null;
             String msg = peerName + ": " + e.getMessage();
@@ -281,8 +275,8 @@ final class FileSyncWorker implements Runnable {
     }
 
     private void waitForChange(Connection lc, long version) throws SQLException, InterruptedException {
-        long until = System.nanoTime() + config.heartbeat().toNanos();
-        while (!stopping && System.nanoTime() < until) {
+        long until = config.clock().nanoTime() + config.heartbeat().toNanos();
+        while (!stopping && config.clock().nanoTime() < until) {
             FileSyncDef d = FileStore.loadDef(lc, sync, name, me);
             if (d == null || d.version() != version) {
                 return;

@@ -1,6 +1,5 @@
 package io.mmsync.engine.files;
 
-import io.mmsync.engine.EngineConfig;
 import io.mmsync.engine.conn.Connector;
 
 import java.sql.Connection;
@@ -19,15 +18,15 @@ import java.util.concurrent.ThreadFactory;
  * hold back row changes. The engine calls {@link #reconcile} on every round of its catalog watch.
  */
 public final class FileSyncs {
-    private final EngineConfig config;
+    private final FileSettings settings;
     private final ThreadFactory threads;
     private final Connector local;
     private final Map<String, FileSyncWorker> workers = new HashMap<>();
     /** version of each removed file sync whose removal this engine has pushed to the peers */
     private final Map<String, Long> removalsPushed = new HashMap<>();
 
-    public FileSyncs(EngineConfig config, ThreadFactory threads, Connector local) {
-        this.config = config;
+    public FileSyncs(FileSettings settings, ThreadFactory threads, Connector local) {
+        this.settings = settings;
         this.threads = threads;
         this.local = local;
     }
@@ -63,7 +62,7 @@ public final class FileSyncs {
                 }
                 wanted.add(key);
                 if (w == null) {
-                    w = new FileSyncWorker(sync, name, me, local, config);
+                    w = new FileSyncWorker(sync, name, me, local, settings);
                     workers.put(key, w);
                     Thread t = threads.newThread(w);
                     t.setName("mmsync-files-" + key);

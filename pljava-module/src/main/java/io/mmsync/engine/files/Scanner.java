@@ -39,7 +39,10 @@ final class Scanner {
     private final Set<String> reported = new HashSet<>();
     private String lastProblem;
 
-    Scanner(FileSyncDef def, String me, FileStore store, Duration settle) {
+    private final io.mmsync.engine.time.Clock clock;
+
+    Scanner(FileSyncDef def, String me, FileStore store, Duration settle, io.mmsync.engine.time.Clock clock) {
+        this.clock = clock;
         this.def = def;
         this.me = me;
         this.store = store;
@@ -79,7 +82,7 @@ final class Scanner {
             }
         });
         pending.keySet().retainAll(changed);
-        long now = System.nanoTime();
+        long now = clock.nanoTime();
         List<String> ready = new ArrayList<>();
         for (String u : changed) {
             String fp = String.valueOf(units.getOrDefault(u, new TreeMap<>()));
@@ -99,7 +102,7 @@ final class Scanner {
     private void record(Connection c, Map<String, FileEntry> index, DiskScan disk, List<String> ready) throws IOException, SQLException {
         List<FileEntry> changes = new ArrayList<>();
         List<FileEntry> quiet = new ArrayList<>();
-        Instant now = Instant.now();
+        Instant now = clock.instant();
         for (String u : ready) {
             List<FileEntry> unitChanges = new ArrayList<>();
             boolean whole = true;
