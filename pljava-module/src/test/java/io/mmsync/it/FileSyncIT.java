@@ -130,6 +130,29 @@ class FileSyncIT {
         assertFalse(Files.exists(greenDir.resolve("bundles/debug.log")), "*.log is ignored");
         assertTrue(FileTrees.listing(greenDir).containsKey("bundles/com.example.small.tar.gz"));
 
+        // upgraded in place on blue: green's copy is the old version whole or the new one whole, never a mix
+        Path unit = greenDir.resolve("com.example.small");
+        Map<String, String> old = FileTrees.listing(unit);
+        FileTrees.UnitWatch watch = new FileTrees.UnitWatch(unit);
+        Thread watcher = new Thread(watch, "green-unit-watch");
+        watcher.start();
+        Path onBlue = blueDir.resolve("com.example.small");
+        Files.writeString(onBlue.resolve("plugin.json"), "{\"id\": \"com.example.small\", \"version\": \"1.1.0\"}\n");
+        Files.delete(onBlue.resolve("assets/secret.key"));
+        FileTrees.text(onBlue.resolve("webapp/dist/new.js"), "console.log('new');\n", "rw-r--r--");
+        FileTrees.random(onBlue.resolve("server/dist/plugin-linux-amd64"), 1, 99);
+        awaitSame("upgraded plugin on green");
+        watch.stop = true;
+        watcher.join();
+        Map<String, String> upgraded = FileTrees.listing(unit);
+        assertFalse(upgraded.equals(old));
+        for (Map<String, String> look : watch.seen) {
+            assertTrue(look.equals(old) || look.equals(upgraded), "green's plugin seen as neither the old nor the new version: " + look);
+        }
+        assertTrue(watch.looks > 10, "looked " + watch.looks + " times");
+        assertTrue(Files.readString(pair.agentLog(pair.green)).contains("com.example.small: new version swapped in whole"),
+                "green swapped the directory (not file by file)");
+
         Files.move(blueDir.resolve("bundles/com.example.small.tar.gz"), blueDir.resolve("bundles/com.example.small-1.0.tar.gz"));
         Files.move(blueDir.resolve("com.example.small"), blueDir.resolve("com.example.renamed"));
         awaitSame("renames on green");
@@ -140,6 +163,7 @@ class FileSyncIT {
         Files.delete(blueDir.resolve("bundles/com.example.small-1.0.tar.gz"));
         awaitSame("removal on green");
         assertFalse(Files.exists(greenDir.resolve("com.example.renamed")), "removed plugin directory gone on green");
+        assertTrue(Files.readString(pair.agentLog(pair.green)).contains("com.example.renamed removed whole"), "in one step");
         assertFalse(Files.exists(greenDir.resolve("bundles/com.example.small-1.0.tar.gz")));
     }
 

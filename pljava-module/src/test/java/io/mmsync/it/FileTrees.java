@@ -141,4 +141,40 @@ final class FileTrees {
             }
         }
     }
+
+    /**
+     * Looks at one directory of a tree until stopped and keeps every distinct listing it saw (an
+     * absent directory is an empty listing). A look during which the directory was replaced (its
+     * inode changed) is not counted: the walk itself may have crossed the two versions.
+     */
+    static final class UnitWatch implements Runnable {
+        final Path dir;
+        final java.util.Set<Map<String, String>> seen = ConcurrentHashMap.newKeySet();
+        volatile boolean stop;
+        volatile int looks;
+
+        UnitWatch(Path dir) {
+            this.dir = dir;
+        }
+
+        @Override
+        public void run() {
+            while (!stop) {
+                Object before = key(dir);
+                Map<String, String> l = before == null ? Map.of() : listing(dir);
+                if (java.util.Objects.equals(before, key(dir))) {
+                    seen.add(l);
+                    looks++;
+                }
+            }
+        }
+
+        private static Object key(Path p) {
+            try {
+                return Files.readAttributes(p, java.nio.file.attribute.BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).fileKey();
+            } catch (IOException e) {
+                return null;
+            }
+        }
+    }
 }

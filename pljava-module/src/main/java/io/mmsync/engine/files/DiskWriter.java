@@ -57,6 +57,19 @@ final class DiskWriter {
         fsyncDir(root);
     }
 
+    /** Hard-links an unchanged file into a tree being built (same file system: under the root). */
+    void link(Path existing, Path into) throws IOException {
+        createDirs(into.getParent());
+        Files.createLink(into, existing);
+    }
+
+    /** Renames {@code root/unit} to a hidden name (it disappears in one step); returns where it went. */
+    Path retire(String unit) throws IOException {
+        Path old = root.resolve(DiskScan.TEMP_PREFIX + "old-" + unit + "-" + UUID.randomUUID());
+        Files.move(root.resolve(unit), old, StandardCopyOption.ATOMIC_MOVE);
+        return old;
+    }
+
     /**
      * Writes {@code e} at {@code target}, its content copied from {@code localCopy} (a file here with
      * the same hash) when given, else read chunk by chunk from the peer.

@@ -94,13 +94,22 @@ final class Puller {
         store.progress(lc, peer, null, files, bytes, null, 0, false, null);
         int written = 0;
         Map<String, Path> byHash = localCopies(index);
-        for (boolean deletions : new boolean[] {false, true}) {
+        UnitWriter units2 = new UnitWriter(def.directory(), writer);
+        // units with something to write first, then those that only go: a renamed plugin's files are
+        // copied from the old directory before it is deleted
+        for (boolean onlyDeletions : new boolean[] {false, true}) {
             for (Map.Entry<String, List<FileEntry>> u : units.entrySet()) {
-                List<FileEntry> part = u.getValue().stream().filter(e -> e.deleted() == deletions).toList();
-                if (part.isEmpty()) {
+                List<FileEntry> part = u.getValue();
+                if (part.stream().allMatch(FileEntry::deleted) != onlyDeletions) {
                     continue;
                 }
-                List<FileEntry> done = applyUnit(lc, pc, index, u.getKey(), part, decided, byHash);
+                Set<String> conflicts = new HashSet<>();
+                part.forEach(r -> {
+                    if (decided.get(r.path()) == Decision.CONFLICT_TAKE_REMOTE) {
+                        conflicts.add(r.path());
+                    }
+                });
+                List<FileEntry> done = units2.apply(pc, index, u.getKey(), part, conflicts, (l, r) -> moveAside(lc, l, r), byHash);
                 for (FileEntry e : store.record(lc, done, true)) {
                     index.put(e.path(), e);
                     if (!e.deleted()) {
@@ -119,46 +128,15 @@ final class Puller {
         return written;
     }
 
-    /** Writes (or deletes) one top-level entry's files; returns the entries to record here. */
-    private List<FileEntry> applyUnit(Connection lc, Connection pc, Map<String, FileEntry> index, String unit,
-                                      List<FileEntry> part, Map<String, Decision> decided, Map<String, Path> byHash)
-            throws SQLException, IOException {
-        Path root = def.directory();
-        boolean staged = !part.get(0).deleted() && part.stream().allMatch(e -> e.path().contains("/"))
-                && !Files.exists(root.resolve(unit));
-        Path staging = staged ? writer.newStaging(unit) : null;
-        List<FileEntry> done = new ArrayList<>();
-        try {
-            for (FileEntry r : part) {
-                Path target = root.resolve(r.path());
-                FileEntry l = index.get(r.path());
-                if (decided.get(r.path()) == Decision.CONFLICT_TAKE_REMOTE) {
-                    String copy = null;
-                    if (l != null && !l.deleted() && Files.exists(target)) {
-                        copy = Decision.conflictCopy(r.path(), l.changedAt(), l.origin());
-                        writer.moveAside(target, root.resolve(copy));
-                    }
-                    logConflict(lc, l, r, false, copy);
-                }
-                if (r.deleted()) {
-                    writer.delete(target);
-                    done.add(FileEntry.deletion(r.path(), r.origin(), r.changedAt(), FileEntry.DELETED));
-                } else {
-                    Path into = staged ? staging.resolve(r.path().substring(unit.length() + 1)) : target;
-                    writer.write(into, r, byHash.get(r.hash()), pc);
-                    done.add(r.withAgreed(r.hash()));
-                }
-            }
-            if (staged) {
-                writer.publish(staging, unit);
-                staging = null;
-            }
-        } finally {
-            if (staging != null) {
-                deleteTree(staging);
-            }
+    /** This node's version lost a conflict: it becomes a conflict copy beside the file (if there is one), logged. */
+    private void moveAside(Connection lc, FileEntry l, FileEntry r) throws SQLException, IOException {
+        Path target = def.directory().resolve(r.path());
+        String copy = null;
+        if (l != null && !l.deleted() && Files.exists(target)) {
+            copy = Decision.conflictCopy(r.path(), l.changedAt(), l.origin());
+            writer.moveAside(target, def.directory().resolve(copy));
         }
-        return done;
+        logConflict(lc, l, r, false, copy);
     }
 
     /** Files here whose recorded content is still on disk as recorded, by hash: copied instead of fetched. */
@@ -194,13 +172,5 @@ final class Puller {
         LOG.warning("mmsync " + def.label() + ": file " + r.path() + " was changed here and on " + peer + "; kept the "
                 + (keptLocal ? "version of this node" : "version of " + peer) + " (" + def.conflict() + ")"
                 + (copy != null ? ", this node's version is now " + copy : "") + "; see mmsync.file_conflicts");
-    }
-
-    private static void deleteTree(Path p) throws IOException {
-        try (var walk = Files.walk(p)) {
-            for (Path x : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(x);
-            }
-        }
     }
 }
