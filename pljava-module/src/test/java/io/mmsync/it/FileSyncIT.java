@@ -150,8 +150,7 @@ class FileSyncIT {
             assertTrue(look.equals(old) || look.equals(upgraded), "green's plugin seen as neither the old nor the new version: " + look);
         }
         assertTrue(watch.looks > 10, "looked " + watch.looks + " times");
-        assertTrue(Files.readString(pair.agentLog(pair.green)).contains("com.example.small: new version swapped in whole"),
-                "green swapped the directory (not file by file)");
+        awaitGreenLog("com.example.small: new version swapped in whole"); // the directory was swapped, not written file by file
 
         Files.move(blueDir.resolve("bundles/com.example.small.tar.gz"), blueDir.resolve("bundles/com.example.small-1.0.tar.gz"));
         Files.move(blueDir.resolve("com.example.small"), blueDir.resolve("com.example.renamed"));
@@ -163,8 +162,19 @@ class FileSyncIT {
         Files.delete(blueDir.resolve("bundles/com.example.small-1.0.tar.gz"));
         awaitSame("removal on green");
         assertFalse(Files.exists(greenDir.resolve("com.example.renamed")), "removed plugin directory gone on green");
-        assertTrue(Files.readString(pair.agentLog(pair.green)).contains("com.example.renamed removed whole"), "in one step");
+        awaitGreenLog("com.example.renamed removed whole"); // in one step
         assertFalse(Files.exists(greenDir.resolve("bundles/com.example.small-1.0.tar.gz")));
+    }
+
+    /** Green's agent logs {@code line} (the log line comes right after the change is visible). */
+    static void awaitGreenLog(String line) {
+        Waits.until(Duration.ofSeconds(10), "green's agent logs: " + line, () -> {
+            try {
+                return Files.readString(pair.agentLog(pair.green)).contains(line);
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
     }
 
     /** The files of the big plugin under {@code root}. */

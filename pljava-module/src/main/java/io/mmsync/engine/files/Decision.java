@@ -39,31 +39,28 @@ enum Decision {
         return remoteWins(local, remote, conflict, prefer) ? CONFLICT_TAKE_REMOTE : CONFLICT_KEEP_LOCAL;
     }
 
-    /** The strategies of mmsync.set_conflict; abort, which needs a row to wait on, decides as latest does for files. */
+    /**
+     * The strategies of mmsync.set_conflict, as for rows (docs/conflicts.md): prefer, keep_local and
+     * apply_remote are node priorities ({@code prefer} names the node, the same on both nodes), its
+     * version wins; latest, and abort (which for rows waits for a decision, for files has a copy to
+     * fall back on), keep the later change.
+     */
     static boolean remoteWins(FileEntry local, FileEntry remote, String conflict, String prefer) {
-        switch (conflict == null ? "latest" : conflict) {
-            case "keep_local":
-                return false;
-            case "apply_remote":
-                return true;
-            case "prefer":
-                if (remote.origin().equals(prefer) != local.origin().equals(prefer)) {
-                    return remote.origin().equals(prefer);
-                }
-                return latest(local, remote);
-            default:
-                return latest(local, remote);
+        if (prefer != null && !"latest".equals(conflict) && !"abort".equals(conflict)
+                && remote.origin().equals(prefer) != local.origin().equals(prefer)) {
+            return remote.origin().equals(prefer);
         }
+        return latest(local, remote);
     }
 
-    /** The later change wins; at the same instant, the node whose name sorts last (both nodes agree). */
+    /** The later change wins; at the same instant, the node whose name sorts first (both nodes agree). */
     private static boolean latest(FileEntry local, FileEntry remote) {
         int c = remote.changedAt().compareTo(local.changedAt());
         if (c != 0) {
             return c > 0;
         }
         int o = remote.origin().compareTo(local.origin());
-        return o != 0 ? o > 0 : remote.key().compareTo(local.key()) > 0;
+        return o != 0 ? o < 0 : remote.key().compareTo(local.key()) > 0;
     }
 
     /** {@code dir/name.ext} -> {@code dir/name.sync-conflict-<date>-<time>-<node>.ext} (as Syncthing names them). */

@@ -53,16 +53,18 @@ class DecisionTest {
         assertEquals(Decision.CONFLICT_KEEP_LOCAL, Decision.decide(onBlue, onGreen, "blue", "latest", null), "blue keeps its own");
         assertEquals(Decision.CONFLICT_KEEP_LOCAL, Decision.decide(onGreen, onBlue, "green", "prefer", "green"));
         assertEquals(Decision.CONFLICT_TAKE_REMOTE, Decision.decide(onBlue, onGreen, "blue", "prefer", "green"));
-        assertEquals(Decision.CONFLICT_KEEP_LOCAL, Decision.decide(onGreen, onBlue, "green", "keep_local", null));
-        assertEquals(Decision.CONFLICT_TAKE_REMOTE, Decision.decide(onGreen, onBlue, "green", "apply_remote", null));
+        // keep_local set on green and apply_remote set on blue both mean: green's version wins (prefer = green on both nodes)
+        assertEquals(Decision.CONFLICT_KEEP_LOCAL, Decision.decide(onGreen, onBlue, "green", "keep_local", "green"));
+        assertEquals(Decision.CONFLICT_TAKE_REMOTE, Decision.decide(onBlue, onGreen, "blue", "apply_remote", "green"));
+        assertEquals(Decision.CONFLICT_TAKE_REMOTE, Decision.decide(onGreen, onBlue, "green", "abort", null), "abort: the later one");
     }
 
     @Test
-    void sameInstantOnBothSidesIsDecidedByNodeName() {
+    void sameInstantOnBothSidesGoesToTheNodeWhoseNameSortsFirst() {
         FileEntry onGreen = file(B, "green", T, A);
         FileEntry onBlue = file(C, "blue", T, A);
-        assertEquals(Decision.CONFLICT_KEEP_LOCAL, Decision.decide(onGreen, onBlue, "green", "latest", null));
-        assertEquals(Decision.CONFLICT_TAKE_REMOTE, Decision.decide(onBlue, onGreen, "blue", "latest", null));
+        assertEquals(Decision.CONFLICT_TAKE_REMOTE, Decision.decide(onGreen, onBlue, "green", "latest", null));
+        assertEquals(Decision.CONFLICT_KEEP_LOCAL, Decision.decide(onBlue, onGreen, "blue", "latest", null));
     }
 
     @Test
