@@ -27,6 +27,16 @@ final class DiskScan {
     /** Names mmsync itself uses for files being written and trees being staged: never synced. */
     static final String TEMP_PREFIX = ".mmsync-";
 
+    /** Whether a relative path names one of mmsync's own temporary files or directories. */
+    static boolean isTemp(String path) {
+        for (String part : path.split("/")) {
+            if (part.startsWith(TEMP_PREFIX)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     record Stat(long size, long mtimeUs, int mode) {
     }
 

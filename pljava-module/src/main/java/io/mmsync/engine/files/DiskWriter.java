@@ -77,6 +77,7 @@ final class DiskWriter {
     void write(Path target, FileEntry e, Path localCopy, Connection peer) throws IOException, SQLException {
         Path dir = target.getParent();
         createDirs(dir);
+        requireInside(dir, e.path());
         Path tmp = dir.resolve(DiskScan.TEMP_PREFIX + "tmp-" + UUID.randomUUID());
         try {
             MessageDigest md = Chunker.sha256();
@@ -156,9 +157,38 @@ final class DiskWriter {
         }
     }
 
+    /**
+     * Refuses to write through a symlink: the directory a file goes into must really be under the
+     * root (a local symlink inside the synced directory, which the scans refuse to sync, must not
+     * let a peer's file land elsewhere).
+     */
+    private void requireInside(Path dir, String path) throws IOException {
+        if (!dir.toRealPath().startsWith(root.toRealPath())) {
+            throw new IOException("mmsync: not writing file " + path + ": its directory " + dir + " leads outside " + root
+                    + " through a symbolic link; remove the link");
+        }
+    }
+
+    /** Whether a path sent by a peer is a plain relative path under the root (no absolute path, no . or .. part). */
+    static boolean safePath(String path) {
+        if (path.isEmpty() || path.startsWith("/") || path.indexOf('\0') >= 0) {
+            return false;
+        }
+        for (String part : path.split("/", -1)) {
+            if (part.isEmpty() || part.equals(".") || part.equals("..")) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     private void createDirs(Path dir) throws IOException {
-        if (Files.isDirectory(dir)) {
+        if (Files.isDirectory(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
             return;
+        }
+        if (Files.exists(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            throw new IOException("mmsync: cannot write under " + dir + ": it is a symbolic link or a file, not a directory"
+                    + " (mmsync never writes through a symbolic link); remove it");
         }
         createDirs(dir.getParent());
         Files.createDirectory(dir);

@@ -69,6 +69,13 @@ final class Puller {
         int files = 0;
         long bytes = 0;
         for (FileEntry r : rows) {
+            if (!DiskWriter.safePath(r.path()) || DiskScan.isTemp(r.path())) {
+                String msg = def.label() + ": " + peer + " sent a file path that is not a plain relative path: " + r.path()
+                        + "; not written";
+                LOG.warning("mmsync " + msg);
+                store.progress(lc, peer, null, 0, 0, null, 0, true, msg);
+                continue;
+            }
             FileEntry l = index.get(r.path());
             Decision d = Decision.decide(l, r, me, def.conflict(), def.prefer());
             if (d == Decision.AGREE) {
