@@ -43,6 +43,18 @@ class FileStatusIT {
             assertTrue(metrics.contains("mmsync_files_synced_total{sync=\"s\",directory=\"plugins\",peer=\"blue\"} 1\n"), metrics);
             assertTrue(metrics.contains("mmsync_files_pending{sync=\"s\",directory=\"plugins\",peer=\"blue\"} 0\n"), metrics);
             assertEquals("hello\n", Files.readString(greenDir.resolve("hello.txt")));
+
+            // removed on blue: pushed to green, both forget their records, the files stay
+            pair.blue.sql("SELECT mmsync.remove_file_sync('s', 'plugins')");
+            Wait.until(Duration.ofSeconds(60), "removal reached green", () -> pair.green.pg.queryLong(Pair.DB,
+                    "SELECT count(*) FROM mmsync.file_syncs WHERE name = 'plugins' AND removed") == 1);
+            for (Pair.Node n : new Pair.Node[] {pair.blue, pair.green}) {
+                assertEquals(0, n.pg.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.file_status()"), n.name);
+                assertEquals(0, n.pg.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.files"), n.name);
+                assertEquals(0, n.pg.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.file_chunks"), n.name);
+            }
+            assertEquals("hello\n", Files.readString(greenDir.resolve("hello.txt")), "files stay");
+            Wait.until(Duration.ofSeconds(30), "/status without the directory", () -> !pair.green.get("/status").body().contains("hello.txt"));
         } finally {
             System.clearProperty("mmsync.files.settleMs");
         }

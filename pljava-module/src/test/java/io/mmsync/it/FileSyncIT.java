@@ -122,6 +122,10 @@ class FileSyncIT {
                         + "%d ticks during it, row lag p50 / max %s ms (before it: %s ms); agent peak RSS blue %d MiB, green %d MiB (-Xmx256m)%n",
                 BIG_MB, expected.size(), (installedAt - t0) / 1e9, (completeAt - installedAt) / 1e9, during, lag, before,
                 agents[0].peakRssKib() / 1024, agents[1].peakRssKib() / 1024);
+        for (PgCluster node : List.of(pair.blue, pair.green)) {
+            Files.readAllLines(pair.agentLog(node)).stream().filter(l -> l.contains("com.example.big") || l.contains("MiB"))
+                    .forEach(l -> System.out.println("FIGURES " + node.name() + ": " + l));
+        }
     }
 
     @Test

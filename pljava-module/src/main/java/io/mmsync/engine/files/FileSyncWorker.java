@@ -125,7 +125,7 @@ final class FileSyncWorker implements Runnable {
         Map<String, FileEntry> index = store.loadIndex(lc);
         Scanner scanner = new Scanner(def, me, store, config.settle(), config.clock());
         DiskWriter writer = new DiskWriter(def.directory(), def.owner());
-        peers.forEach((n, p) -> p.puller = new Puller(def, me, n, store, writer));
+        peers.forEach((n, p) -> p.puller = new Puller(def, me, n, store, writer, config.clock()));
         LOG.info("mmsync " + def.label() + ": running (" + index.size() + " files recorded)");
         try (Watcher watcher = new Watcher()) {
             long lastRescan = 0;

@@ -35,7 +35,10 @@ final class Puller {
     private final DiskWriter writer;
     private final Set<String> conflictsLogged = new HashSet<>();
 
-    Puller(FileSyncDef def, String me, String peer, FileStore store, DiskWriter writer) {
+    private final io.mmsync.engine.time.Clock clock;
+
+    Puller(FileSyncDef def, String me, String peer, FileStore store, DiskWriter writer, io.mmsync.engine.time.Clock clock) {
+        this.clock = clock;
         this.def = def;
         this.me = me;
         this.peer = peer;
@@ -100,6 +103,8 @@ final class Puller {
         }
         store.progress(lc, peer, null, files, bytes, null, 0, false, null);
         int written = 0;
+        long start = clock.nanoTime();
+        long total = bytes;
         Map<String, Path> byHash = localCopies(index);
         UnitWriter units2 = new UnitWriter(def.directory(), writer);
         // units with something to write first, then those that only go: a renamed plugin's files are
@@ -130,7 +135,8 @@ final class Puller {
         }
         store.progress(lc, peer, deferred ? null : top, 0, 0, null, 0, false, null);
         if (written > 0) {
-            LOG.info(def.label() + ": wrote " + written + " files from " + peer + (deferred ? " (some wait for local changes to settle)" : ""));
+            LOG.info(String.format("mmsync %s: wrote %d files (%.1f MiB) from %s in %.0f ms%s", def.label(), written, total / 1048576.0,
+                    peer, (clock.nanosSince(start)) / 1e6, deferred ? " (some wait for local changes to settle)" : ""));
         }
         return written;
     }

@@ -100,6 +100,7 @@ final class Scanner {
     }
 
     private void record(Connection c, Map<String, FileEntry> index, DiskScan disk, List<String> ready) throws IOException, SQLException {
+        long start = clock.nanoTime();
         List<FileEntry> changes = new ArrayList<>();
         List<FileEntry> quiet = new ArrayList<>();
         Instant now = clock.instant();
@@ -155,7 +156,9 @@ final class Scanner {
             LOG.fine(() -> def.label() + ": recorded " + (e.deleted() ? "deletion of " : "") + e.path());
         }
         if (!changes.isEmpty()) {
-            LOG.info(def.label() + ": recorded " + changes.size() + " changed files of " + ready.size() + " top-level entries");
+            long bytes = changes.stream().mapToLong(FileEntry::size).sum();
+            LOG.info(String.format("mmsync %s: recorded %d changed files (%.1f MiB) of %d top-level entries in %.0f ms",
+                    def.label(), changes.size(), bytes / 1048576.0, ready.size(), clock.nanosSince(start) / 1e6));
         }
     }
 
