@@ -21,14 +21,17 @@ import java.util.concurrent.TimeUnit;
  */
 final class Watcher implements AutoCloseable {
     private final WatchService ws;
+    private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(Watcher.class.getName());
     private final Map<Path, WatchKey> keys = new HashMap<>();
+    /** set once registering failed (logged once) */
+    private boolean full;
 
     Watcher() throws IOException {
         this.ws = FileSystems.getDefault().newWatchService();
     }
 
     /** Watches every directory of the last scan (new ones added, gone ones dropped). */
-    void register(List<Path> dirs) throws IOException {
+    void register(List<Path> dirs) {
         keys.entrySet().removeIf(e -> !e.getValue().isValid());
         for (Path d : dirs) {
             if (!keys.containsKey(d)) {
@@ -38,6 +41,14 @@ final class Watcher implements AutoCloseable {
                 } catch (NoSuchFileException e) {
                     // gone since the scan; the next scan sees it
                     continue;
+                } catch (IOException e) {
+                    // typically the inotify limit (fs.inotify.max_user_watches): changes here are then
+                    // found by the periodic rescan only
+                    if (!full) {
+                        full = true;
+                        LOG.warning("mmsync file sync: cannot watch " + d + " (" + e.getMessage() + "); changes under it are found by "
+                                + "the full rescan only (raise fs.inotify.max_user_watches)");
+                    }
                 }
             }
         }
