@@ -106,7 +106,7 @@ final class Puller {
         long start = clock.nanoTime();
         long total = bytes;
         Map<String, Path> byHash = localCopies(index);
-        UnitWriter units2 = new UnitWriter(def.directory(), writer);
+        UnitWriter unitWriter = new UnitWriter(def.directory(), writer);
         // units with something to write first, then those that only go: a renamed plugin's files are
         // copied from the old directory before it is deleted
         for (boolean onlyDeletions : new boolean[] {false, true}) {
@@ -121,7 +121,7 @@ final class Puller {
                         conflicts.add(r.path());
                     }
                 });
-                List<FileEntry> done = units2.apply(pc, index, u.getKey(), part, conflicts, (l, r) -> moveAside(lc, l, r), byHash);
+                List<FileEntry> done = unitWriter.apply(pc, index, u.getKey(), part, conflicts, (l, r) -> moveAside(lc, l, r), byHash);
                 for (FileEntry e : store.record(lc, done, true)) {
                     index.put(e.path(), e);
                     if (!e.deleted()) {
@@ -136,7 +136,7 @@ final class Puller {
         store.progress(lc, peer, deferred ? null : top, 0, 0, null, 0, false, null);
         if (written > 0) {
             LOG.info(String.format("mmsync %s: wrote %d files (%.1f MiB) from %s in %.0f ms%s", def.label(), written, total / 1048576.0,
-                    peer, (clock.nanosSince(start)) / 1e6, deferred ? " (some wait for local changes to settle)" : ""));
+                    peer, clock.nanosSince(start) / 1e6, deferred ? " (some wait for local changes to settle)" : ""));
         }
         return written;
     }
