@@ -33,8 +33,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class FileSyncIT {
     static final long BIG_MB = Long.getLong("mmsync.files.bigMb", 50);
     static final String SCHEMA = "CREATE TABLE ticks (id bigint PRIMARY KEY, at timestamptz NOT NULL, arrived timestamptz)";
-    /** Settle time of the agents in these tests (1 s in production). */
-    static final Map<String, String> AGENT_ENV = Map.of("JAVA_TOOL_OPTIONS", "-Dmmsync.files.settleMs=400 -Dmmsync.files.rescanMs=2000");
+    static final Path GC_LOGS = tempDir("mmsync-gc-");
+    /** Settle time of the agents in these tests (1 s in production); GC logs to read the agents' heap from. */
+    static final Map<String, String> AGENT_ENV = Map.of("JAVA_TOOL_OPTIONS", "-Dmmsync.files.settleMs=400 -Dmmsync.files.rescanMs=2000 "
+            + "-Xlog:gc:file=" + GC_LOGS + "/gc-%p.log");
 
     static Pair pair;
     static Path blueDir;
@@ -119,9 +121,10 @@ class FileSyncIT {
         assertEquals(1, status, "file_status on green: nothing pending, last file of the plugin, all files recorded: "
                 + pair.green.queryString(Pair.DB, "SELECT string_agg(s::text, '; ') FROM mmsync.file_status() s"));
         System.out.printf("FIGURES: %d MiB plugin (%d files): installed on blue in %.1f s, complete on green %.1f s after; "
-                        + "%d ticks during it, row lag p50 / max %s ms (before it: %s ms); agent peak RSS blue %d MiB, green %d MiB (-Xmx256m)%n",
+                        + "%d ticks during it, row lag p50 / max %s ms (before it: %s ms); agent peak RSS blue %d MiB, green %d MiB; "
+                        + "heap before / after GC at most blue %s MiB, green %s MiB (-Xmx256m)%n",
                 BIG_MB, expected.size(), (installedAt - t0) / 1e9, (completeAt - installedAt) / 1e9, during, lag, before,
-                agents[0].peakRssKib() / 1024, agents[1].peakRssKib() / 1024);
+                agents[0].peakRssKib() / 1024, agents[1].peakRssKib() / 1024, peakHeapMib(agents[0].pid()), peakHeapMib(agents[1].pid()));
         for (PgCluster node : List.of(pair.blue, pair.green)) {
             Files.readAllLines(pair.agentLog(node)).stream().filter(l -> l.contains("com.example.big") || l.contains("MiB"))
                     .forEach(l -> System.out.println("FIGURES " + node.name() + ": " + l));
@@ -174,6 +177,30 @@ class FileSyncIT {
         assertFalse(Files.exists(greenDir.resolve("com.example.renamed")), "removed plugin directory gone on green");
         awaitGreenLog("com.example.renamed removed whole"); // in one step
         assertFalse(Files.exists(greenDir.resolve("bundles/com.example.small-1.0.tar.gz")));
+    }
+
+    private static Path tempDir(String prefix) {
+        try {
+            return Files.createTempDirectory(prefix);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    /**
+     * From an agent's GC log, in MiB: the most heap in use before a collection (garbage included) and
+     * the most left after one (what the engine really held), as "before / after".
+     */
+    static String peakHeapMib(long pid) throws java.io.IOException {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("\\) (\\d+)M->(\\d+)M\\(\\d+M\\)")
+                .matcher(Files.readString(GC_LOGS.resolve("gc-" + pid + ".log")));
+        long before = 0;
+        long after = 0;
+        while (m.find()) {
+            before = Math.max(before, Long.parseLong(m.group(1)));
+            after = Math.max(after, Long.parseLong(m.group(2)));
+        }
+        return before + " / " + after;
     }
 
     /** Green's agent logs {@code line} (the log line comes right after the change is visible). */
