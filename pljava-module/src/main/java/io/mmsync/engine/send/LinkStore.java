@@ -2,13 +2,12 @@ package io.mmsync.engine.send;
 
 import io.mmsync.engine.model.LinkState;
 import io.mmsync.engine.model.Position;
-import io.mmsync.engine.time.Clock;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
 
-/** The local row of a link in {@code mmsync.links}: state, errors, heartbeat, confirmed position. */
+/** The local row of a link in {@code mmsync.links}: state, errors, heartbeat, confirmed position; and the local sync's pause. */
 final class LinkStore {
     private static final String STATE_SQL = "INSERT INTO mmsync.links AS l (sync_name, peer, state, last_error, "
             + "last_error_at, heartbeat_at) VALUES (?, ?, ?, ?, CASE WHEN ? THEN pg_catalog.now() END, pg_catalog.now()) "
@@ -21,12 +20,9 @@ final class LinkStore {
 
     private final String syncName;
     private final String peer;
-    private final Purger purger;
-
-    LinkStore(String syncName, String peer, Clock clock) {
+    LinkStore(String syncName, String peer) {
         this.syncName = syncName;
         this.peer = peer;
-        this.purger = new Purger("mmsync link " + syncName + " to " + peer + ": ", clock);
     }
 
     /** Records the state and beats the heartbeat; {@code error} replaces the last error if given. */
@@ -81,13 +77,11 @@ final class LinkStore {
         }
     }
 
-    /** Deletes changes every peer has applied, in bounded steps (see {@link Purger}); returns how many. */
-    long purge(Connection local, int syncId, boolean busy) throws SQLException {
-        return purger.purge(local, syncId, busy);
-    }
-
-    /** True when the last purge left work for a later one: the link purges again when idle. */
-    boolean purgeBehind() {
-        return purger.behind();
+    /** Pauses the sync on the local node (the agent pushes the pause to the peers). */
+    void pauseSync(Connection local) throws SQLException {
+        try (PreparedStatement st = local.prepareStatement("SELECT mmsync.pause(?)")) {
+            st.setString(1, syncName);
+            st.execute();
+        }
     }
 }
