@@ -2,6 +2,7 @@ package io.mmsync.health;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import io.mmsync.it.Waits;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -22,12 +23,12 @@ class FileStatusIT {
         Path root = Files.createTempDirectory("mmsync-files-health-");
         Path blueDir = Files.createDirectories(root.resolve("blue"));
         Path greenDir = Files.createDirectories(root.resolve("green"));
-        try (Pair pair = Pair.start("files", b -> b)) {
+        try (HealthPair pair = HealthPair.start("files", b -> b)) {
             pair.blue.sql("SELECT mmsync.add_file_sync('s', '" + blueDir + "', name => 'plugins', "
                     + "directories => '{\"green\": \"" + greenDir + "\"}')");
             Files.writeString(blueDir.resolve("hello.txt"), "hello\n");
-            Wait.until(Duration.ofSeconds(60), "hello.txt on green", () -> Files.exists(greenDir.resolve("hello.txt")));
-            Wait.until(Duration.ofSeconds(30), "green's /status names the file", () -> pair.green.get("/status").body().contains("hello.txt"));
+            Waits.until(Duration.ofSeconds(60), "hello.txt on green", () -> Files.exists(greenDir.resolve("hello.txt")));
+            Waits.until(Duration.ofSeconds(30), "green's /status names the file", () -> pair.green.get("/status").body().contains("hello.txt"));
 
             JsonObject status = JsonParser.parseString(pair.green.get("/status").body()).getAsJsonObject();
             JsonObject f = status.getAsJsonArray("files").get(0).getAsJsonObject();
@@ -46,15 +47,15 @@ class FileStatusIT {
 
             // removed on blue: pushed to green, both forget their records, the files stay
             pair.blue.sql("SELECT mmsync.remove_file_sync('s', 'plugins')");
-            Wait.until(Duration.ofSeconds(60), "removal reached green", () -> pair.green.pg.queryLong(Pair.DB,
+            Waits.until(Duration.ofSeconds(60), "removal reached green", () -> pair.green.pg.queryLong(HealthPair.DB,
                     "SELECT count(*) FROM mmsync.file_syncs WHERE name = 'plugins' AND removed") == 1);
-            for (Pair.Node n : new Pair.Node[] {pair.blue, pair.green}) {
-                assertEquals(0, n.pg.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.file_status()"), n.name);
-                assertEquals(0, n.pg.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.files"), n.name);
-                assertEquals(0, n.pg.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.file_chunks"), n.name);
+            for (HealthPair.Node n : new HealthPair.Node[] {pair.blue, pair.green}) {
+                assertEquals(0, n.pg.queryLong(HealthPair.DB, "SELECT count(*) FROM mmsync.file_status()"), n.name);
+                assertEquals(0, n.pg.queryLong(HealthPair.DB, "SELECT count(*) FROM mmsync.files"), n.name);
+                assertEquals(0, n.pg.queryLong(HealthPair.DB, "SELECT count(*) FROM mmsync.file_chunks"), n.name);
             }
             assertEquals("hello\n", Files.readString(greenDir.resolve("hello.txt")), "files stay");
-            Wait.until(Duration.ofSeconds(30), "/status without the directory", () -> !pair.green.get("/status").body().contains("hello.txt"));
+            Waits.until(Duration.ofSeconds(30), "/status without the directory", () -> !pair.green.get("/status").body().contains("hello.txt"));
         } finally {
             System.clearProperty("mmsync.files.settleMs");
         }
