@@ -143,6 +143,23 @@ class FileConflictIT {
         assertTrue(log.contains("huge/link is a symbolic link"), "named in the log");
     }
 
+    @Test
+    void pausedSyncHoldsFilesUntilResumed() throws Exception {
+        pair.blue.execute(Pair.DB, "SELECT mmsync.pause('app')");
+        Waits.until(Duration.ofSeconds(60), "pause reached green",
+                () -> pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.syncs WHERE name = 'app' AND paused") == 1);
+        FileTrees.text(blueDir.resolve("paused/held.txt"), "held while paused\n", "rw-r--r--");
+        Waits.until(Duration.ofSeconds(60), "blue recorded the file", () -> pair.blue.queryLong(Pair.DB,
+                "SELECT count(*) FROM mmsync.files WHERE path = 'paused/held.txt'") == 1);
+        String recordedAt = pair.blue.queryString(Pair.DB, "SELECT now()");
+        Waits.until(Duration.ofSeconds(60), "green's worker beat after the file was recorded", () -> pair.green.queryLong(Pair.DB,
+                "SELECT count(*) FROM mmsync.file_progress WHERE heartbeat_at > '" + recordedAt + "'::timestamptz + interval '1 s'") == 1);
+        assertFalse(Files.exists(greenDir.resolve("paused/held.txt")), "not taken while the sync is paused");
+        pair.blue.execute(Pair.DB, "SELECT mmsync.resume('app')");
+        awaitSame("taken after resume");
+        assertEquals("held while paused\n", Files.readString(greenDir.resolve("paused/held.txt")));
+    }
+
     static void awaitSame(String what) {
         Waits.until(Duration.ofSeconds(90), Duration.ofMillis(50), what, () -> {
             Map<String, String> b = FileTrees.listing(blueDir);

@@ -35,7 +35,7 @@ final class FileStore {
     /** The definition as this node runs it, or null when the file sync (or its sync) is gone. */
     static FileSyncDef loadDef(Connection c, String sync, String name, String me) throws SQLException {
         try (PreparedStatement st = c.prepareStatement("SELECT coalesce(f.directories->>?, f.directory), f.ignore, "
-                + "f.max_file_size, f.owner, f.version, f.removed OR s.removed, s.conflict, s.prefer "
+                + "f.max_file_size, f.owner, f.version, f.removed OR s.removed, s.conflict, s.prefer, s.paused "
                 + "FROM mmsync.file_syncs f JOIN mmsync.syncs s ON s.name = f.sync_name WHERE f.sync_name = ? AND f.name = ?")) {
             st.setString(1, me);
             st.setString(2, sync);
@@ -45,7 +45,8 @@ final class FileStore {
                     return null;
                 }
                 return new FileSyncDef(sync, name, Path.of(rs.getString(1)), Arrays.asList((String[]) rs.getArray(2).getArray()),
-                        rs.getLong(3), rs.getString(4), rs.getLong(5), rs.getBoolean(6), rs.getString(7), rs.getString(8));
+                        rs.getLong(3), rs.getString(4), rs.getLong(5), rs.getBoolean(6), rs.getString(7), rs.getString(8),
+                        rs.getBoolean(9));
             }
         }
     }
@@ -190,6 +191,17 @@ final class FileStore {
             st.setObject(12, lastSeq, Types.BIGINT);
             st.setBoolean(13, setError);
             st.setBoolean(14, setError);
+            st.executeUpdate();
+        }
+    }
+
+    /** Beats the heartbeat of the progress row for {@code peer} (the worker is alive). */
+    void beat(Connection c, String peer) throws SQLException {
+        try (PreparedStatement st = c.prepareStatement("INSERT INTO mmsync.file_progress AS p (sync_name, fs_name, peer) VALUES (?, ?, ?) "
+                + "ON CONFLICT (sync_name, fs_name, peer) DO UPDATE SET heartbeat_at = now()")) {
+            st.setString(1, sync);
+            st.setString(2, name);
+            st.setString(3, peer);
             st.executeUpdate();
         }
     }

@@ -129,6 +129,7 @@ final class FileSyncWorker implements Runnable {
         LOG.info("mmsync " + def.label() + ": running (" + index.size() + " files recorded)");
         try (Watcher watcher = new Watcher()) {
             long lastRescan = 0;
+            long lastBeat = 0;
             boolean changed = true;
             String problem = null;
             while (!stopping) {
@@ -146,11 +147,18 @@ final class FileSyncWorker implements Runnable {
                     recordError(lc, problem);
                 }
                 for (Map.Entry<String, Peer> e : peers.entrySet()) {
-                    takeFrom(lc, def, e.getKey(), e.getValue(), index);
+                    if (!def.paused()) { // mmsync.pause(sync): local changes are still recorded, nothing is taken
+                        takeFrom(lc, def, e.getKey(), e.getValue(), index);
+                    }
+                    if (now - lastBeat >= config.heartbeat().toNanos()) {
+                        store.beat(lc, e.getKey());
+                    }
                 }
-                FileSyncDef now2 = FileStore.loadDef(lc, sync, name, me);
-                if (now2 == null || now2.version() != def.version()) {
-                    return false; // changed or removed: a new session runs the new definition
+                if (now - lastBeat >= config.heartbeat().toNanos()) {
+                    lastBeat = now;
+                }
+                if (!def.equals(FileStore.loadDef(lc, sync, name, me))) {
+                    return false; // changed, removed, paused, resumed or a new conflict strategy: a new session runs it
                 }
                 long wait = scanner.unsettled() ? Math.max(10, config.settle().toMillis() / 4) : config.poll().toMillis();
                 changed = watcher.await(wait);
