@@ -347,3 +347,10 @@ BEGIN
     RETURN true;
 END
 $$;
+-- issue 16: as 90_privileges.sql does for a fresh install: nothing of the file sync for PUBLIC
+REVOKE ALL ON FUNCTION @extschema@.add_file_sync(text, text, text, text, bigint, text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.remove_file_sync(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@._forget_files(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.file_status() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@._file_sync_def(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@._receive_file_sync(jsonb) FROM PUBLIC;
