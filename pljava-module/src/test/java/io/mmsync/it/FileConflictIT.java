@@ -160,6 +160,24 @@ class FileConflictIT {
         assertEquals("held while paused\n", Files.readString(greenDir.resolve("paused/held.txt")));
     }
 
+    @Test
+    void badArgumentsAreRefusedNamingTheValue() {
+        Map<String, String> cases = new java.util.LinkedHashMap<>();
+        cases.put("SELECT mmsync.add_file_sync('app', 'relative/dir')", "directory \"relative/dir\" of a file sync must be an absolute path");
+        cases.put("SELECT mmsync.add_file_sync('app', '/srv/../etc')", "directory \"/srv/../etc\" of a file sync must be an absolute path without . or .. parts");
+        cases.put("SELECT mmsync.add_file_sync('nosuch', '/srv/x')", "sync \"nosuch\" does not exist");
+        cases.put("SELECT mmsync.add_file_sync('app', '/srv/x', max_file_size => 0)", "max_file_size of file sync \"/srv/x\" must be at least 1 byte, not 0");
+        cases.put("SELECT mmsync.add_file_sync('app', '/srv/x', directories => '{\"green\": \"rel\"}')", "directory \"rel\" for node \"green\" must be an absolute path");
+        cases.put("SELECT mmsync.add_file_sync('app', '/srv/x', owner => 'a b')", "owner \"a b\" of file sync \"/srv/x\" is not an OS user name");
+        cases.put("SELECT mmsync.add_file_sync('app', '/srv/other', name => 'data')", "file sync \"data\" of sync \"app\" already exists");
+        cases.put("SELECT mmsync.remove_file_sync('app', 'nosuch')", "file sync \"nosuch\" of sync \"app\" does not exist");
+        cases.forEach((sql, want) -> {
+            String err = Errors.of(() -> pair.blue.execute(Pair.DB, sql));
+            assertTrue(err.contains(want), sql + " -> " + err);
+        });
+        assertEquals(1, pair.blue.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.file_syncs"), "nothing added");
+    }
+
     static void awaitSame(String what) {
         Waits.until(Duration.ofSeconds(90), Duration.ofMillis(50), what, () -> {
             Map<String, String> b = FileTrees.listing(blueDir);
