@@ -17,6 +17,7 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 
@@ -41,6 +42,41 @@ final class DiskWriter {
         this.root = root;
         this.owner = owner == null ? null
                 : root.getFileSystem().getUserPrincipalLookupService().lookupPrincipalByName(owner);
+    }
+
+    /**
+     * Deletes what an agent that stopped in the middle of writing left behind: temporary files,
+     * staging directories and retired old versions (names starting with {@code .mmsync-}).
+     * Returns how many were removed.
+     */
+    int removeLeftovers() throws IOException {
+        List<Path> found = new java.util.ArrayList<>();
+        Files.walkFileTree(root, new java.nio.file.SimpleFileVisitor<>() {
+            @Override
+            public java.nio.file.FileVisitResult preVisitDirectory(Path dir, java.nio.file.attribute.BasicFileAttributes a) {
+                if (!dir.equals(root) && dir.getFileName().toString().startsWith(DiskScan.TEMP_PREFIX)) {
+                    found.add(dir);
+                    return java.nio.file.FileVisitResult.SKIP_SUBTREE;
+                }
+                return java.nio.file.FileVisitResult.CONTINUE;
+            }
+
+            @Override
+            public java.nio.file.FileVisitResult visitFile(Path file, java.nio.file.attribute.BasicFileAttributes a) {
+                if (file.getFileName().toString().startsWith(DiskScan.TEMP_PREFIX)) {
+                    found.add(file);
+                }
+                return java.nio.file.FileVisitResult.CONTINUE;
+            }
+        });
+        for (Path p : found) {
+            if (Files.isDirectory(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                UnitWriter.deleteTree(p);
+            } else {
+                Files.deleteIfExists(p);
+            }
+        }
+        return found.size();
     }
 
     /** A new hidden directory under the root to build a top-level directory in. */

@@ -125,6 +125,10 @@ final class FileSyncWorker implements Runnable {
         Map<String, FileEntry> index = store.loadIndex(lc);
         Scanner scanner = new Scanner(def, me, store, config.settle(), config.clock());
         DiskWriter writer = new DiskWriter(def.directory(), def.owner());
+        int leftovers = writer.removeLeftovers();
+        if (leftovers > 0) {
+            LOG.info("mmsync " + def.label() + ": removed " + leftovers + " temporary files or directories left by an earlier run");
+        }
         peers.forEach((n, p) -> p.puller = new Puller(def, me, n, store, writer, config.clock()));
         LOG.info("mmsync " + def.label() + ": running (" + index.size() + " files recorded)");
         try (Watcher watcher = new Watcher()) {

@@ -75,4 +75,19 @@ class DiskWriterTest {
         assertTrue(DiskScan.isTemp("a/.mmsync-tmp-1/b"));
         assertFalse(DiskScan.isTemp("a/mmsync-tmp"));
     }
+
+    @Test
+    void leftoversOfAnInterruptedRunAreRemovedAndNothingElse() throws Exception {
+        Path root = Files.createDirectories(tmp.resolve("root"));
+        Files.writeString(Files.createDirectories(root.resolve("p/server")).resolve(".mmsync-tmp-1"), "half");
+        Files.writeString(Files.createDirectories(root.resolve(".mmsync-stage-p-2/server")).resolve("bin"), "staged");
+        Files.createDirectories(root.resolve(".mmsync-old-q-3"));
+        Files.writeString(root.resolve("p/server/keep"), "keep");
+        Files.writeString(root.resolve(".hidden"), "keep too");
+        assertEquals(3, new DiskWriter(root, null).removeLeftovers());
+        try (var s = Files.walk(root)) {
+            assertEquals(List.of("", ".hidden", "p", "p/server", "p/server/keep"),
+                    s.map(p -> root.relativize(p).toString()).sorted().toList());
+        }
+    }
 }
