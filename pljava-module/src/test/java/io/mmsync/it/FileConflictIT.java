@@ -161,6 +161,33 @@ class FileConflictIT {
     }
 
     @Test
+    void agentKilledInTheMiddleOfAPluginLeavesItAbsentOrWhole() throws Exception {
+        Path build = Files.createTempDirectory("mmsync-kill-");
+        for (int i = 0; i < 30; i++) {
+            FileTrees.random(build.resolve("com.example.kill/server/part-" + i + ".bin"), 1, i);
+        }
+        Files.move(build.resolve("com.example.kill"), blueDir.resolve("com.example.kill")); // installed in one rename
+        Map<String, String> plugin = FileTrees.listing(blueDir.resolve("com.example.kill"));
+        Waits.until(Duration.ofSeconds(60), Duration.ofMillis(5), "green is taking the plugin", () -> pair.green.queryLong(Pair.DB,
+                "SELECT coalesce(sum(files_pending), 0) FROM mmsync.file_progress") > 0);
+        greenAgent.kill9();
+        Path onGreen = greenDir.resolve("com.example.kill");
+        Map<String, String> seen = Files.exists(onGreen) ? FileTrees.listing(onGreen) : Map.of();
+        assertTrue(seen.isEmpty() || seen.equals(plugin), "after SIGKILL green's plugin is absent or whole, not " + seen.size() + " files");
+        long staged;
+        try (var walk = Files.list(greenDir)) {
+            staged = walk.filter(p -> p.getFileName().toString().startsWith(".mmsync-stage-")).count();
+        }
+        System.out.println("KILL: green's agent killed with " + seen.size() + " of " + plugin.size() + " files visible, "
+                + staged + " staging directories");
+        greenAgent.start();
+        awaitSame("the plugin on green after the agent's restart");
+        try (var walk = Files.walk(greenDir)) {
+            assertEquals(List.of(), walk.filter(p -> p.getFileName().toString().startsWith(".mmsync-")).toList(), "no leftovers");
+        }
+    }
+
+    @Test
     void badArgumentsAreRefusedNamingTheValue() {
         Map<String, String> cases = new java.util.LinkedHashMap<>();
         cases.put("SELECT mmsync.add_file_sync('app', 'relative/dir')", "directory \"relative/dir\" of a file sync must be an absolute path");
