@@ -21,7 +21,9 @@ public final class FileSyncs {
     private final FileSettings settings;
     private final ThreadFactory threads;
     private final Connector local;
+    private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(FileSyncs.class.getName());
     private final Map<String, FileSyncWorker> workers = new HashMap<>();
+    private String lastError;
     /** version of each removed file sync whose removal this engine has pushed to the peers */
     private final Map<String, Long> removalsPushed = new HashMap<>();
 
@@ -31,8 +33,26 @@ public final class FileSyncs {
         this.local = local;
     }
 
-    /** Starts a worker for each file sync that needs one and stops those whose file sync is gone. */
-    public synchronized void reconcile(Connection c, String me) throws SQLException {
+    /**
+     * Starts a worker for each file sync that needs one and stops those whose file sync is gone. A
+     * failure here is logged and tried again at the next round: it must not disturb the engine's
+     * supervision of the row links.
+     */
+    public synchronized void reconcile(Connection c, String me) {
+        try {
+            reconcileOrFail(c, me);
+        } catch (SQLException e) {
+            String msg = "mmsync engine: cannot read the file syncs (mmsync.file_syncs): " + e.getMessage() + "; tried again next round";
+            if (!msg.equals(lastError)) {
+                LOG.warning(msg);
+                lastError = msg;
+            }
+            return;
+        }
+        lastError = null;
+    }
+
+    private void reconcileOrFail(Connection c, String me) throws SQLException {
         Set<String> wanted = new HashSet<>();
         try (PreparedStatement st = c.prepareStatement("SELECT pg_catalog.to_regclass('mmsync.file_syncs') IS NOT NULL");
              ResultSet rs = st.executeQuery()) {
