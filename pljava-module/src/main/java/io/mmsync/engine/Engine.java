@@ -2,6 +2,8 @@ package io.mmsync.engine;
 
 import io.mmsync.engine.conn.Connector;
 import io.mmsync.engine.error.ErrorPolicy;
+import io.mmsync.engine.files.FileSettings;
+import io.mmsync.engine.files.FileSyncs;
 import io.mmsync.engine.send.Backoff;
 import io.mmsync.engine.send.Link;
 import io.mmsync.engine.send.LinkSettings;
@@ -52,6 +54,8 @@ public final class Engine implements Runnable {
     private final LinkSettings linkSettings;
     private volatile String localNode;
     private volatile boolean lockHeld;
+    /** the file-sync part (issue 16): a worker per synced directory */
+    private final FileSyncs files;
 
     public Engine(EngineConfig config, ThreadFactory threads) {
         this(config, threads, Clock.SYSTEM);
@@ -66,6 +70,7 @@ public final class Engine implements Runnable {
                 config.idleAfter(), config.heartbeat(), clock);
         this.lastLoop = clock.instant();
         this.local = new Connector("local", config.localConninfo());
+        this.files = new FileSyncs(FileSettings.of(config.poll(), config.heartbeat(), clock), threads, local);
     }
 
     /** When the supervising loop last completed a round (for liveness checks). */
@@ -174,6 +179,7 @@ public final class Engine implements Runnable {
             }
         }
         enforceRetention(c);
+        files.reconcile(c, me);
         synchronized (this) {
             links.entrySet().removeIf(e -> {
                 if (!wanted.contains(e.getKey())) {
@@ -235,6 +241,7 @@ public final class Engine implements Runnable {
     }
 
     private synchronized void stopLinks() {
+        files.stop();
         links.values().forEach(Link::stop);
         links.clear();
     }

@@ -88,6 +88,28 @@ final class LocalProbe {
                 engineHost = rs.getString(1);
             }
         }
-        return new LocalState(null, node, recovery, readOnly, primary, started, List.copyOf(rows), engineHost);
+        List<LocalState.FileRow> files = withSyncs && node != null ? files(c) : List.of();
+        return new LocalState(null, node, recovery, readOnly, primary, started, List.copyOf(rows), engineHost, files);
+    }
+
+    /** The rows of mmsync.file_status() (none before the extension's 0.2.0, which brought file sync). */
+    private static List<LocalState.FileRow> files(Connection c) throws SQLException {
+        List<LocalState.FileRow> files = new ArrayList<>();
+        try (Statement st = c.createStatement();
+             ResultSet rs = st.executeQuery("SELECT pg_catalog.to_regprocedure('mmsync.file_status()') IS NOT NULL")) {
+            if (!rs.next() || !rs.getBoolean(1)) {
+                return List.of();
+            }
+        }
+        try (Statement st = c.createStatement();
+             ResultSet rs = st.executeQuery("SELECT sync, name, peer, files_pending, bytes_pending, files_synced, "
+                     + "last_file, last_file_at, last_error FROM mmsync.file_status()")) {
+            while (rs.next()) {
+                java.sql.Timestamp at = rs.getTimestamp(8);
+                files.add(new LocalState.FileRow(rs.getString(1), rs.getString(2), rs.getString(3), rs.getLong(4), rs.getLong(5),
+                        rs.getLong(6), rs.getString(7), at == null ? null : at.toInstant(), Redact.text(rs.getString(9))));
+            }
+        }
+        return List.copyOf(files);
     }
 }

@@ -8,14 +8,14 @@ import java.util.List;
  * otherwise the other fields are unknown (false/null/empty). {@code startedAt} is the postmaster's
  * start time. {@code engineHost}: which host runs this node's engine, from mmsync.engine_host()
  * ("worker: mmsync engine (worker pid 4711) from 127.0.0.1", "agent: ...", "none"), or null when
- * not asked.
+ * not asked. {@code files}: the rows of mmsync.file_status() (file sync, issue 16).
  */
 record LocalState(String error, String node, boolean inRecovery, boolean readOnly, String primary,
-                  Instant startedAt, List<SyncRow> syncs, String engineHost) {
+                  Instant startedAt, List<SyncRow> syncs, String engineHost, List<FileRow> files) {
 
     LocalState(String error, String node, boolean inRecovery, boolean readOnly, String primary,
                Instant startedAt, List<SyncRow> syncs) {
-        this(error, node, inRecovery, readOnly, primary, startedAt, syncs, null);
+        this(error, node, inRecovery, readOnly, primary, startedAt, syncs, null, List.of());
     }
 
     static LocalState failed(String error) {
@@ -33,5 +33,10 @@ record LocalState(String error, String node, boolean inRecovery, boolean readOnl
     /** One row of {@code mmsync.status()}: what this node sends to one peer for one sync. */
     record SyncRow(String sync, String peer, String state, long backlog, double lagSeconds, long rowsSent,
                    long rowsApplied, String lastError, long conflicts, long setAside) {
+    }
+
+    /** One row of {@code mmsync.file_status()}: a synced directory and what is still to come from one peer. */
+    record FileRow(String sync, String name, String peer, long filesPending, long bytesPending, long filesSynced,
+                   String lastFile, Instant lastFileAt, String lastError) {
     }
 }

@@ -61,6 +61,21 @@ final class Reports {
             syncs.add(m);
         }
         root.put("syncs", syncs);
+        List<Map<String, Object>> files = new ArrayList<>();
+        for (LocalState.FileRow f : s.local().files()) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("sync", f.sync());
+            m.put("name", f.name());
+            m.put("peer", f.peer());
+            m.put("files_pending", f.filesPending());
+            m.put("bytes_pending", f.bytesPending());
+            m.put("files_synced", f.filesSynced());
+            m.put("last_file", f.lastFile());
+            m.put("last_file_at", f.lastFileAt() == null ? null : f.lastFileAt().toString());
+            m.put("last_error", f.lastError());
+            files.add(m);
+        }
+        root.put("files", files);
         List<Map<String, Object>> peers = new ArrayList<>();
         s.peers().forEach((name, h) -> {
             PeerSample p = h.latest();
@@ -118,6 +133,7 @@ final class Reports {
         rows.forEach(r -> series(b, "mmsync_conflicts", r, r.conflicts()));
         gauge(b, "mmsync_set_aside", "Changes from the peer that could not be applied here yet (mmsync.set_aside).");
         rows.forEach(r -> series(b, "mmsync_set_aside", r, r.setAside()));
+        FileMetrics.append(b, s.local().files());
         gauge(b, "mmsync_peer_reachable", "1 if the health watcher's last question to the peer was answered in time.");
         s.peers().forEach((name, h) -> {
             PeerSample p = h.latest();
@@ -134,12 +150,12 @@ final class Reports {
         return b.toString();
     }
 
-    private static void gauge(StringBuilder b, String name, String help) {
+    static void gauge(StringBuilder b, String name, String help) {
         b.append("# HELP ").append(name).append(' ').append(help).append('\n');
         b.append("# TYPE ").append(name).append(" gauge\n");
     }
 
-    private static void counter(StringBuilder b, String name, String help) {
+    static void counter(StringBuilder b, String name, String help) {
         b.append("# HELP ").append(name).append(' ').append(help).append('\n');
         b.append("# TYPE ").append(name).append(" counter\n");
     }
@@ -149,7 +165,7 @@ final class Reports {
                 .append(num(value)).append('\n');
     }
 
-    private static String num(double v) {
+    static String num(double v) {
         return v == Math.rint(v) && Math.abs(v) < 1e15 ? Long.toString((long) v) : String.format(Locale.ROOT, "%.3f", v);
     }
 

@@ -73,6 +73,11 @@ abstract class Agent implements AutoCloseable {
             return process.isAlive();
         }
 
+        /** The process id of the agent running now. */
+        long pid() {
+            return process.pid();
+        }
+
         /** Peak resident set size of the agent process so far (VmHWM), in KiB; -1 if unknown. */
         long peakRssKib() {
             try {
