@@ -15,6 +15,10 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.logging.Handler;
+import java.util.logging.Level;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -41,6 +45,28 @@ class InsertRaceIT {
 
     @Test
     void sameNewKeysUpsertedOnBothNodesConverge() throws Exception {
+        // the in-process agents' applies that met the race and resolved the page again (FINE log)
+        AtomicLong raced = new AtomicLong();
+        Logger applier = Logger.getLogger("io.mmsync.engine.apply.Applier");
+        Handler counter = new Handler() {
+            @Override
+            public void publish(LogRecord r) {
+                if (r.getMessage() != null && r.getMessage().contains("raced a local write")) {
+                    raced.incrementAndGet();
+                }
+            }
+
+            @Override
+            public void flush() {
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        counter.setLevel(Level.FINE);
+        applier.setLevel(Level.FINE);
+        applier.addHandler(counter);
         try (Pair pair = Pair.start(SCHEMA)) {
             pair.addSync("conflict => 'latest'");
             pair.startAgents();
@@ -86,7 +112,7 @@ class InsertRaceIT {
                 pool.shutdownNow();
             }
             System.out.println("InsertRaceIT: " + badRounds + " of " + ROUNDS + " rounds diverged; writer retries "
-                    + retries.get() + "\n  " + String.join("\n  ", report));
+                    + retries.get() + "; pages resolved again after a race: " + raced.get() + "\n  " + String.join("\n  ", report));
             assertEquals(0, badRounds, "rounds that ended with different nodes or conflict logs:\n" + String.join("\n", report));
             assertEquals(Pair.fingerprint(pair.blue, "kv"), Pair.fingerprint(pair.green, "kv"));
             assertEquals((long) ROUNDS * KEYS, pair.blue.queryLong(Pair.DB, "SELECT count(*) FROM kv"));
@@ -95,6 +121,9 @@ class InsertRaceIT {
             }
             assertTrue(pair.blue.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.conflicts WHERE kind = 'insert_insert'") > 0,
                     "the load made insert/insert conflicts");
+        } finally {
+            applier.removeHandler(counter);
+            applier.setLevel(null);
         }
     }
 
