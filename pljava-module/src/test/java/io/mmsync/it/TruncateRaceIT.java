@@ -1,0 +1,137 @@
+package io.mmsync.it;
+
+import io.mmsync.testenv.PgCluster;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * TRUNCATE racing writes on the peer (issue 17): both nodes insert rows (and update each other's
+ * recent ones) without pause while one of them truncates the table. The peer must remove exactly
+ * the rows the truncating node had when it truncated: the other node's rows that were still on
+ * their way to it stay on both nodes. Truncates on blue and on green, twice each; after each
+ * round both nodes hold the same rows.
+ */
+@Timeout(value = 600, unit = TimeUnit.SECONDS)
+class TruncateRaceIT {
+    static final String SCHEMA = "CREATE TABLE reactions (userid text, postid text, emojiname text, createat bigint NOT NULL, "
+            + "PRIMARY KEY (userid, postid, emojiname));"
+            + "CREATE TABLE other (id int PRIMARY KEY, v text);";
+    /** Transactions each writer commits before the truncate, and after it. */
+    static final int TXNS = 150;
+
+    @Test
+    void truncateOnEitherNodeRemovesOnThePeerExactlyWhatItHad() throws Exception {
+        try (Pair pair = Pair.start(SCHEMA)) {
+            pair.addSync("");
+            pair.startAgents();
+            pair.awaitSyncOnGreen();
+            Pair.exec(pair.blue, "INSERT INTO other SELECT g, 'x' FROM generate_series(1, 100) g");
+            List<String> report = new ArrayList<>();
+            int bad = 0;
+            ExecutorService pool = Executors.newFixedThreadPool(4);
+            try {
+                int round = 0;
+                for (int rep = 0; rep < 2; rep++) {
+                    for (PgCluster truncating : List.of(pair.blue, pair.green)) {
+                        String prefix = "r" + round++;
+                        AtomicBoolean stop = new AtomicBoolean();
+                        List<AtomicLong> done = new ArrayList<>();
+                        List<Future<?>> writers = new ArrayList<>();
+                        for (PgCluster node : List.of(pair.blue, pair.green)) {
+                            for (int t = 0; t < 2; t++) {
+                                AtomicLong n = new AtomicLong();
+                                done.add(n);
+                                String user = prefix + node.name() + t;
+                                String peerUser = prefix + (node == pair.blue ? pair.green : pair.blue).name() + t;
+                                writers.add(pool.submit(() -> {
+                                    write(node, user, peerUser, stop, n);
+                                    return null;
+                                }));
+                            }
+                        }
+                        Waits.until(Duration.ofSeconds(120), "writers under way", () -> min(done) >= TXNS);
+                        long before = min(done);
+                        Pair.exec(truncating, "TRUNCATE reactions");
+                        Waits.until(Duration.ofSeconds(120), "writers on after the truncate", () -> min(done) >= before + TXNS);
+                        stop.set(true);
+                        for (Future<?> f : writers) {
+                            f.get(60, TimeUnit.SECONDS);
+                        }
+                        pair.awaitSynced();
+                        String fb = Pair.fingerprint(pair.blue, "reactions");
+                        String fg = Pair.fingerprint(pair.green, "reactions");
+                        report.add(prefix + " (TRUNCATE on " + truncating.name() + "): blue " + fb + ", green " + fg);
+                        if (!fb.equals(fg)) {
+                            bad++;
+                        }
+                        assertTrue(pair.blue.queryLong(Pair.DB, "SELECT count(*) FROM reactions WHERE userid LIKE '" + prefix + "%'") > 0,
+                                "rows written after the truncate remain");
+                    }
+                }
+            } finally {
+                pool.shutdownNow();
+            }
+            System.out.println("TruncateRaceIT: " + bad + " of 4 rounds diverged\n  " + String.join("\n  ", report));
+            assertEquals(0, bad, String.join("\n", report));
+            assertEquals(100, pair.green.queryLong(Pair.DB, "SELECT count(*) FROM other"), "other tables untouched");
+            assertEquals(0, pair.blue.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.set_aside")
+                    + pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.set_aside"));
+        }
+    }
+
+    private static long min(List<AtomicLong> counters) {
+        return counters.stream().mapToLong(AtomicLong::get).min().orElse(0);
+    }
+
+    /**
+     * Until {@code stop}: transactions of three new reactions of {@code user} and an update of a
+     * recent reaction of {@code peerUser} (the same writer on the other node), counted in {@code n}.
+     */
+    private static void write(PgCluster node, String user, String peerUser, AtomicBoolean stop, AtomicLong n) throws SQLException {
+        try (Connection c = node.connect(Pair.DB);
+             PreparedStatement ins = c.prepareStatement("INSERT INTO reactions VALUES (?, ?, 'smile', ?)");
+             PreparedStatement upd = c.prepareStatement("UPDATE reactions SET createat = createat + 1 "
+                     + "WHERE userid = ? AND postid = ? AND emojiname = 'smile'")) {
+            c.setAutoCommit(false);
+            long i = 0;
+            while (!stop.get()) {
+                try {
+                    for (int k = 0; k < 3; k++) {
+                        ins.setString(1, user);
+                        ins.setString(2, "p" + (i * 3 + k));
+                        ins.setLong(3, i);
+                        ins.executeUpdate();
+                    }
+                    upd.setString(1, peerUser);
+                    upd.setString(2, "p" + Math.max(0, i * 3 - ThreadLocalRandom.current().nextInt(1, 30)));
+                    upd.executeUpdate();
+                    c.commit();
+                    i++;
+                    n.incrementAndGet();
+                } catch (SQLException e) {
+                    c.rollback();
+                    if (!"40P01".equals(e.getSQLState()) && !"40001".equals(e.getSQLState())) {
+                        throw e;
+                    }
+                }
+            }
+        }
+    }
+}
