@@ -42,9 +42,7 @@ final class RunExecutor {
                 update(peer, shape.deleteSql(), rows(run.changes(), Change::oldRow));
                 break;
             case TRUNCATE:
-                try (PreparedStatement st = peer.prepareStatement(shape.truncateSql())) {
-                    st.execute();
-                }
+                TruncateApply.apply(peer, shape, first, shapes.node());
                 break;
             case UPDATE:
                 updateRun(peer, shape, run);
