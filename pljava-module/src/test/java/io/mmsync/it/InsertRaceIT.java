@@ -7,6 +7,7 @@ import org.junit.jupiter.api.Timeout;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
@@ -124,6 +125,45 @@ class InsertRaceIT {
         } finally {
             applier.removeHandler(counter);
             applier.setLevel(null);
+        }
+    }
+
+    /**
+     * The window the re-check alone leaves: green deletes a row and re-inserts it in a transaction
+     * that stays open; blue deletes the row later (by the clock). Green's apply of blue's delete
+     * finds the row gone (its own delete, a delete/delete: nothing to run) and, without the key
+     * probe, commits before the re-insert does; blue then keeps its later delete and green the
+     * re-insert. Now green's apply waits for the open insert and resolves again: the later delete
+     * wins on both nodes.
+     */
+    @Test
+    void deleteOfARowReinsertedInAnOpenLocalTransaction() throws Exception {
+        try (Pair pair = Pair.start(SCHEMA)) {
+            pair.addSync("conflict => 'latest'");
+            pair.startAgents();
+            pair.awaitSyncOnGreen();
+            Pair.exec(pair.blue, "INSERT INTO kv VALUES ('p', 'k', 'blue', 'blue')");
+            pair.awaitSynced();
+            pair.stopAgents();
+            Pair.exec(pair.green, "DELETE FROM kv WHERE pkey = 'k'");
+            try (Connection reinsert = pair.green.connect(Pair.DB)) {
+                reinsert.setAutoCommit(false);
+                try (PreparedStatement st = reinsert.prepareStatement("INSERT INTO kv VALUES ('p', 'k', 'green again', 'green')")) {
+                    st.executeUpdate();
+                }
+                Pair.exec(pair.blue, "DELETE FROM kv WHERE pkey = 'k'"); // later than green's re-insert
+                long before = Pair.applied(pair.green, "blue");
+                pair.startAgents();
+                Waits.until(Duration.ofSeconds(60), "blue's delete applied on green, or its apply waiting for the re-insert",
+                        () -> Pair.applied(pair.green, "blue") > before || pair.green.queryLong(Pair.DB,
+                                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = 'app'") > 0);
+                reinsert.commit();
+            }
+            pair.awaitSynced();
+            assertEquals(Pair.fingerprint(pair.blue, "kv"), Pair.fingerprint(pair.green, "kv"));
+            assertEquals(0, pair.green.queryLong(Pair.DB, "SELECT count(*) FROM kv"), "blue's later delete wins");
+            assertEquals("delete_insert remote_applied", pair.green.queryString(Pair.DB,
+                    "SELECT kind || ' ' || resolution FROM mmsync.conflicts WHERE kind <> 'delete_delete'"));
         }
     }
 
