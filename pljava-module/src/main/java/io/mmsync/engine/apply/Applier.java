@@ -1,8 +1,10 @@
 package io.mmsync.engine.apply;
 
+import io.mmsync.engine.error.ErrorPolicy;
 import io.mmsync.engine.model.Change;
 import io.mmsync.engine.model.Page;
 import io.mmsync.engine.model.SyncState;
+import io.mmsync.engine.time.Clock;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -32,13 +34,15 @@ public final class Applier {
     static final int MAX_RACED_ATTEMPTS = 20;
 
     private final String peerName;
-    private final Shapes shapes;
+    private final PeerTables tables;
     private final RunExecutor executor;
+    private final Clock clock;
 
-    public Applier(String peerName) {
+    public Applier(String peerName, Clock clock) {
+        this.clock = clock;
         this.peerName = peerName;
-        this.shapes = new Shapes(peerName);
-        this.executor = new RunExecutor(shapes);
+        this.tables = new PeerTables(peerName);
+        this.executor = new RunExecutor(tables);
     }
 
     /** What applying a page did. */
@@ -62,31 +66,15 @@ public final class Applier {
         }
     }
 
-    /**
-     * Marks the transaction as applying {@code origin}'s changes; returns whether the peer holds
-     * set-aside changes of that origin (one round trip for both).
-     */
-    static boolean markOrigin(Connection peer, String origin) throws SQLException {
-        try (PreparedStatement st = peer.prepareStatement("SELECT pg_catalog.set_config('mmsync.origin', ?, true), "
-                + "EXISTS (SELECT 1 FROM mmsync.set_aside WHERE origin = ? AND origin_change IS NOT NULL)")) {
-            st.setString(1, origin);
-            st.setString(2, origin);
-            try (java.sql.ResultSet rs = st.executeQuery()) {
-                rs.next();
-                return rs.getBoolean(2);
-            }
-        }
-    }
-
     public Result apply(Connection peer, SyncState sync, String origin, Page page) throws SQLException {
-        shapes.use(peer);
+        tables.use(peer);
         try {
             return settled(peer, sync, origin, page, false);
         } catch (SQLException e) {
-            if (!SetAside.isDataError(e)) {
+            if (!ErrorPolicy.isDataError(e)) {
                 throw e;
             }
-            shapes.clear();
+            tables.clear();
             return settled(peer, sync, origin, page, true);
         }
     }
@@ -115,7 +103,7 @@ public final class Applier {
 
     /** Set-aside changes of this origin applied again; returns how many went through. */
     public int retrySetAside(Connection peer, String sync, String origin) throws SQLException {
-        shapes.use(peer);
+        tables.use(peer);
         return SetAside.retry(peer, sync, origin, executor);
     }
 
@@ -124,16 +112,16 @@ public final class Applier {
             throws SQLException {
         peer.setAutoCommit(false);
         try {
-            long t0 = System.nanoTime();
-            boolean hadSetAside = markOrigin(peer, origin);
-            Resolver.Outcome outcome = Resolver.resolve(peer, sync, origin, peerName, page.changes(), shapes);
+            long t0 = clock.nanoTime();
+            boolean hadSetAside = SetAside.markOrigin(peer, origin);
+            Resolver.Outcome outcome = Resolver.resolve(peer, sync, origin, peerName, page.changes(), tables, clock);
             if (outcome.pending) {
                 peer.rollback();
                 throw pending(peer, sync, origin, outcome);
             }
-            long t1 = System.nanoTime();
+            long t1 = clock.nanoTime();
             int setAside = 0;
-            List<Run> runs = RunPlanner.plan(page.changes(), outcome, shapes);
+            List<Run> runs = RunPlanner.plan(page.changes(), outcome::action, tables);
             for (Run run : runs) {
                 setAside += careful ? carefully(peer, sync.name, origin, run) : run(peer, run);
             }
@@ -144,11 +132,11 @@ public final class Applier {
                 peer.rollback();
                 return null;
             }
-            long t2 = System.nanoTime();
+            long t2 = clock.nanoTime();
             ConflictLog.write(peer, outcome.conflicts, outcome.decidedConflictIds);
             recordProgress(peer, sync.name, origin, page);
             peer.commit();
-            return new Result(outcome.conflicts.size(), setAside, runs.size(), t1 - t0, t2 - t1, System.nanoTime() - t2);
+            return new Result(outcome.conflicts.size(), setAside, runs.size(), t1 - t0, t2 - t1, clock.nanoTime() - t2);
         } catch (SQLException | RuntimeException e) {
             try {
                 peer.rollback();
@@ -178,25 +166,25 @@ public final class Applier {
             peer.releaseSavepoint(sp);
             return 0;
         } catch (SQLException e) {
-            if (!SetAside.isDataError(e)) {
+            if (!ErrorPolicy.isDataError(e)) {
                 throw e;
             }
             peer.rollback(sp);
-            shapes.clear();
+            tables.clear();
         }
         int failed = 0;
         for (Change c : run.changes()) {
-            Run single = Run.of(run.verdict, c);
+            Run single = Run.of(run.action, c);
             Savepoint one = peer.setSavepoint();
             try {
                 executor.execute(peer, single);
                 peer.releaseSavepoint(one);
             } catch (SQLException e) {
-                if (!SetAside.isDataError(e)) {
+                if (!ErrorPolicy.isDataError(e)) {
                     throw e;
                 }
                 peer.rollback(one);
-                shapes.clear();
+                tables.clear();
                 SetAside.record(peer, sync, origin, c, e);
                 failed++;
             }
@@ -208,7 +196,7 @@ public final class Applier {
     private SQLException pending(Connection peer, SyncState sync, String origin, Resolver.Outcome outcome)
             throws SQLException {
         List<ConflictLog.Entry> undecided = outcome.conflicts.stream()
-                .filter(e -> e.resolution.equals("pending")).collect(java.util.stream.Collectors.toList());
+                .filter(e -> e.resolution == Resolution.PENDING).collect(java.util.stream.Collectors.toList());
         try (PreparedStatement st = peer.prepareStatement(
                 "DELETE FROM mmsync.conflicts WHERE origin = ? AND origin_change = ? AND resolution = 'pending'")) {
             for (ConflictLog.Entry e : undecided) {

@@ -1,6 +1,7 @@
 package io.mmsync.engine.apply;
 
 import io.mmsync.engine.model.Change;
+import io.mmsync.engine.model.ConflictStrategy;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -29,15 +30,15 @@ final class ConflictLog {
         final String sync;
         final Change change;
         final String kind;
-        final String strategy;
-        final String resolution;
+        final ConflictStrategy strategy;
+        final Resolution resolution;
         final String origin;
         final Instant remoteAt;
         final Instant localAt;
         final String winningRow;
         final String losingRow;
 
-        Entry(String sync, Change change, String kind, String strategy, String resolution, String origin,
+        Entry(String sync, Change change, String kind, ConflictStrategy strategy, Resolution resolution, String origin,
               Instant remoteAt, Instant localAt, String winningRow, String losingRow) {
             this.sync = sync;
             this.change = change;
@@ -79,8 +80,8 @@ final class ConflictLog {
                 string(json, "t", e.change.table().name());
                 string(json, "k", e.change.key().replace('\u001f', ','));
                 string(json, "kd", e.kind);
-                string(json, "st", e.strategy);
-                string(json, "r", e.resolution);
+                string(json, "st", e.strategy.sql());
+                string(json, "r", e.resolution.sql());
                 string(json, "o", e.origin);
                 raw(json, "c", Long.toString(e.change.id().asLong()));
                 string(json, "ra", e.remoteAt == null ? null : e.remoteAt.toString());

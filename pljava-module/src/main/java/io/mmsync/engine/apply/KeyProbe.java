@@ -1,5 +1,6 @@
 package io.mmsync.engine.apply;
 
+import io.mmsync.engine.error.ErrorPolicy;
 import io.mmsync.engine.model.Change;
 
 import java.sql.Connection;
@@ -42,7 +43,7 @@ final class KeyProbe {
         } catch (SQLException e) {
             // a foreign key or another unique index fails after the wait on the primary key; the
             // rows need not be valid here, only their keys matter
-            if (!SetAside.isDataError(e)) {
+            if (!ErrorPolicy.isDataError(e)) {
                 throw e;
             }
         }

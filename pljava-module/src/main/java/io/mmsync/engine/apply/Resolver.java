@@ -3,10 +3,12 @@ package io.mmsync.engine.apply;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import io.mmsync.engine.model.Change;
+import io.mmsync.engine.model.ConflictStrategy;
 import io.mmsync.engine.model.KeySql;
 import io.mmsync.engine.model.Op;
 import io.mmsync.engine.model.SyncState;
 import io.mmsync.engine.model.TableRef;
+import io.mmsync.engine.time.Clock;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -26,23 +28,14 @@ import java.util.Set;
 import java.util.TreeMap;
 
 /**
- * Decides, at the peer and inside the apply transaction, which incoming changes win. A change
- * conflicts when the peer's own queue still holds a change of the same row (its "competitor":
- * the queue keeps a change until a concurrent one from the origin can no longer arrive, see
- * mmsync._purge). Strategies:
- * <ul>
- * <li>latest: the change made later wins (mmsync.changes.at, the time the row was changed), ties
- * go to the node whose name sorts first; both nodes compare the same two times, so both keep the
- * same version;</li>
- * <li>prefer / keep_local / apply_remote: the preferred node's version wins when the peer's row is
- * not the one the incoming change was made on;</li>
- * <li>abort: such a conflict stops the sync until the DBA decides (mmsync.resolve_conflict).</li>
- * </ul>
- * Delta columns are never in conflict: a losing update still adds its delta.
+ * Settles conflicts at the peer, inside the apply transaction: finds which incoming changes
+ * conflict, gathers the facts and lets {@link Decision} (pure, the rules of every strategy) say
+ * who wins. A change conflicts when the peer's own queue still holds a change of the same row (its
+ * "competitor": the queue keeps a change until a concurrent one from the origin can no longer
+ * arrive, see mmsync._purge).
  */
 final class Resolver {
     private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(Resolver.class.getName());
-    enum Verdict { APPLY, SKIP, DELTA_ONLY, PENDING }
 
     // For each candidate (i), the newest change of the same row in this node's own queue, by
     // either of its images (an update may change the key). The queue is read once per page with
@@ -84,9 +77,9 @@ final class Resolver {
     private static final String DECISIONS_SQL = "SELECT origin_change, decision, id FROM mmsync.conflicts "
             + "WHERE origin = ? AND resolution = 'pending' AND decision IS NOT NULL";
 
-    /** The verdicts for a page, the conflicts to log, and those that stop the sync. */
+    /** The actions for a page, the conflicts to log, and those that stop the sync. */
     static final class Outcome {
-        final Map<Change, Verdict> verdicts = new HashMap<>();
+        final Map<Change, Action> actions = new HashMap<>();
         final List<ConflictLog.Entry> conflicts = new ArrayList<>();
         final List<Long> decidedConflictIds = new ArrayList<>();
         /** table, key and local change time of local changes that beat this origin in this page */
@@ -99,8 +92,8 @@ final class Resolver {
         /** per candidate index: the id of the competitor the decision was made against */
         final Map<Integer, Long> competitorIds = new HashMap<>();
 
-        Verdict verdict(Change c) {
-            return verdicts.getOrDefault(c, Verdict.APPLY);
+        Action action(Change c) {
+            return actions.getOrDefault(c, Action.APPLY);
         }
     }
 
@@ -108,7 +101,7 @@ final class Resolver {
     }
 
     static Outcome resolve(Connection peer, SyncState sync, String origin, String peerName,
-                           List<Change> changes, Shapes shapes) throws SQLException {
+                           List<Change> changes, PeerTables tables, Clock clock) throws SQLException {
         Outcome out = new Outcome();
         Map<Integer, Change> candidates = new LinkedHashMap<>();
         for (int i = 0; i < changes.size(); i++) {
@@ -120,9 +113,9 @@ final class Resolver {
         if (candidates.isEmpty()) {
             return out;
         }
-        long t0 = System.nanoTime();
-        lockRows(peer, candidates, shapes);
-        long t1 = System.nanoTime();
+        long t0 = clock.nanoTime();
+        lockRows(peer, candidates, tables);
+        long t1 = clock.nanoTime();
         out.keys = keys(candidates);
         // only tables of which the peer's queue holds a change can have competitors: for the others
         // (in a catch-up, usually all) the per-key lookup is skipped
@@ -143,17 +136,17 @@ final class Resolver {
                 }
             }
         }
-        long t2 = System.nanoTime();
+        long t2 = clock.nanoTime();
         if (competitors.isEmpty()) {
             return out;
         }
-        Map<Integer, String[]> current = currentRows(peer, candidates, competitors, shapes);
+        Map<Integer, String[]> current = currentRows(peer, candidates, competitors, tables);
         if (LOG.isLoggable(java.util.logging.Level.FINE)) {
             LOG.fine(String.format("resolve: %d candidates, %d with a competitor; lock %.1f ms, competitors %.1f ms, "
                     + "current rows %.1f ms", candidates.size(), competitors.size(), (t1 - t0) / 1e6, (t2 - t1) / 1e6,
-                    (System.nanoTime() - t2) / 1e6));
+                    (clock.nanoTime() - t2) / 1e6));
         }
-        Map<Long, Object[]> decisions = "abort".equals(sync.conflict) ? decisions(peer, origin) : Map.of();
+        Map<Long, Decision.Dba> decisions = sync.conflict == ConflictStrategy.ABORT ? decisions(peer, origin) : Map.of();
         for (Map.Entry<Integer, Object[]> e : competitors.entrySet()) {
             Change c = candidates.get(e.getKey());
             Op localOp = (Op) e.getValue()[0];
@@ -161,64 +154,49 @@ final class Resolver {
             String[] cur = current.get(e.getKey());
             String currentRow = cur == null ? null : cur[0];
             boolean asExpected = c.op() == Op.INSERT ? cur == null : cur != null && "t".equals(cur[1]);
-            decide(peer, out, sync, origin, peerName, c, localOp, localAt, currentRow, asExpected, decisions, shapes);
+            Decision.Facts facts = new Decision.Facts(sync.conflict, sync.prefer, origin, peerName, c.op(), c.at(),
+                    localOp, localAt, asExpected, tables.get(c).hasDelta(), decisions.get(c.id().asLong()));
+            // table, key and local change time: the local change that would beat this origin
+            String lost = c.table() + "\u0000" + c.key() + "\u0000" + localAt;
+            Decision.Result d = Decision.decide(facts, () -> out.beaten.contains(lost) || beatenBefore(peer, origin, c, localAt));
+            record(out, sync, origin, c, facts, d, lost, currentRow);
         }
         return out;
     }
 
-    private static void decide(Connection peer, Outcome out, SyncState sync, String origin,
-                               String peerName, Change c, Op localOp, Instant localAt, String currentRow,
-                               boolean asExpected, Map<Long, Object[]> decisions, Shapes shapes) throws SQLException {
-        boolean remoteWins;
-        if ("latest".equals(sync.conflict)) {
-            int cmp = c.at().compareTo(localAt);
-            remoteWins = cmp > 0 || (cmp == 0 && origin.compareTo(peerName) < 0);
-            if (remoteWins && asExpected) {
-                return; // the competitor is older and was seen by the origin: no conflict
-            }
-        } else {
-            // a competitor made after the incoming change cannot have been seen by it; and once a
-            // local change has beaten a change of this origin, the origin's later changes of that
-            // row build on the losing version (e.g. a re-insert after its own delete)
-            String lost = c.table() + "\u0000" + c.key() + "\u0000" + localAt;
-            if (asExpected && !localAt.isAfter(c.at()) && !out.beaten.contains(lost)
-                    && !beatenBefore(peer, origin, c, localAt)) {
-                return;
-            }
-            if (!origin.equals(sync.prefer) || "abort".equals(sync.conflict)) {
-                out.beaten.add(lost);
-            }
-            if ("abort".equals(sync.conflict) && c.op() == Op.DELETE && localOp == Op.DELETE) {
-                // both deleted the row: nothing to decide, nothing lost
-                out.conflicts.add(entry(sync, origin, c, localOp, localAt, "skipped", null, currentRow));
-                out.verdicts.put(c, Verdict.SKIP);
-                return;
-            }
-            if ("abort".equals(sync.conflict)) {
-                Object[] d = decisions.get(c.id().asLong());
-                if (d == null) {
-                    out.pending = true;
-                    out.conflicts.add(entry(sync, origin, c, localOp, localAt, "pending", null, currentRow));
-                    out.verdicts.put(c, Verdict.PENDING);
-                    return;
-                }
-                out.decidedConflictIds.add((Long) d[1]);
-                boolean apply = "apply".equals(d[0]);
-                boolean delta = !apply && c.op() == Op.UPDATE && shapes.get(c).hasDelta();
-                out.verdicts.put(c, apply ? Verdict.APPLY : delta ? Verdict.DELTA_ONLY : Verdict.SKIP);
-                return;
-            } else {
-                remoteWins = origin.equals(sync.prefer);
-            }
+    /** Adds a decision to the page's outcome. */
+    private static void record(Outcome out, SyncState sync, String origin, Change c, Decision.Facts facts,
+                               Decision.Result d, String lost, String currentRow) {
+        if (d.beatsOrigin()) {
+            out.beaten.add(lost);
         }
-        if (remoteWins) {
-            out.conflicts.add(entry(sync, origin, c, localOp, localAt, "remote_applied", c.newRow(), currentRow));
-            out.verdicts.put(c, Verdict.APPLY);
-        } else {
-            boolean delta = c.op() == Op.UPDATE && shapes.get(c).hasDelta();
-            out.conflicts.add(entry(sync, origin, c, localOp, localAt, delta ? "merged" : "local_kept", currentRow,
-                    c.op() == Op.DELETE ? c.oldRow() : c.newRow()));
-            out.verdicts.put(c, delta ? Verdict.DELTA_ONLY : Verdict.SKIP);
+        if (d == Decision.Result.NO_CONFLICT) {
+            return;
+        }
+        out.actions.put(c, d.action());
+        out.pending |= d.action() == Action.PENDING;
+        if (d.dba() != null) {
+            out.decidedConflictIds.add(d.dba().conflictId());
+        }
+        if (d.isConflict()) {
+            String winning;
+            String losing;
+            switch (d.winner()) {
+                case REMOTE:
+                    winning = c.newRow();
+                    losing = currentRow;
+                    break;
+                case LOCAL:
+                    winning = currentRow;
+                    losing = c.op() == Op.DELETE ? c.oldRow() : c.newRow();
+                    break;
+                default:
+                    winning = null;
+                    losing = currentRow;
+            }
+            String kind = name(c.op()) + "_" + name(facts.localOp());
+            out.conflicts.add(new ConflictLog.Entry(sync.name, c, kind, sync.conflict, d.resolution(), origin, c.at(),
+                    facts.localAt(), winning, losing));
         }
     }
 
@@ -228,7 +206,7 @@ final class Resolver {
      * and none can change them until the apply commits. (Without this a local update racing the
      * apply would be overwritten here but win on the other node.)
      */
-    private static void lockRows(Connection peer, Map<Integer, Change> candidates, Shapes shapes) throws SQLException {
+    private static void lockRows(Connection peer, Map<Integer, Change> candidates, PeerTables tables) throws SQLException {
         Map<TableRef, StringBuilder> byTable = new LinkedHashMap<>();
         Map<TableRef, Change> firstOf = new HashMap<>();
         for (Change c : candidates.values()) {
@@ -246,7 +224,7 @@ final class Resolver {
             sb.append(c.oldRow());
         }
         for (Map.Entry<TableRef, StringBuilder> e : byTable.entrySet()) {
-            try (PreparedStatement st = peer.prepareStatement(shapes.get(firstOf.get(e.getKey())).lockSql())) {
+            try (PreparedStatement st = peer.prepareStatement(tables.get(firstOf.get(e.getKey())).lockSql())) {
                 st.setObject(1, e.getValue().append(']').toString(), Types.OTHER);
                 st.executeQuery().close();
             }
@@ -338,20 +316,13 @@ final class Resolver {
         }
     }
 
-    private static ConflictLog.Entry entry(SyncState sync, String origin, Change c, Op localOp,
-                                           Instant localAt, String resolution, String winning, String losing) {
-        String kind = name(c.op()) + "_" + name(localOp);
-        String r = kind.equals("delete_delete") && !resolution.equals("pending") ? "skipped" : resolution;
-        return new ConflictLog.Entry(sync.name, c, kind, sync.conflict, r, origin, c.at(), localAt, winning, losing);
-    }
-
     private static String name(Op op) {
         return op.name().toLowerCase();
     }
 
     /** For candidates that have a competitor: the peer's current row and whether it is the expected one. */
     private static Map<Integer, String[]> currentRows(Connection peer, Map<Integer, Change> candidates,
-                                                      Map<Integer, Object[]> competitors, Shapes shapes) throws SQLException {
+                                                      Map<Integer, Object[]> competitors, PeerTables tables) throws SQLException {
         Map<TableRef, List<Integer>> byTable = new LinkedHashMap<>();
         for (Integer i : competitors.keySet()) {
             byTable.computeIfAbsent(candidates.get(i).table(), t -> new ArrayList<>()).add(i);
@@ -364,7 +335,7 @@ final class Resolver {
                 arr.append(j > 0 ? "," : "").append(candidates.get(idx.get(j)).keyRow());
             }
             arr.append(']');
-            TableShape shape = shapes.get(candidates.get(idx.get(0)));
+            TableShape shape = tables.get(candidates.get(idx.get(0)));
             try (PreparedStatement st = peer.prepareStatement(shape.currentRowsSql())) {
                 st.setObject(1, arr.toString(), Types.OTHER);
                 try (ResultSet rs = st.executeQuery()) {
@@ -377,13 +348,14 @@ final class Resolver {
         return out;
     }
 
-    private static Map<Long, Object[]> decisions(Connection peer, String origin) throws SQLException {
-        Map<Long, Object[]> out = new HashMap<>();
+    /** The DBA's decisions on this origin's pending conflicts, by origin change id. */
+    private static Map<Long, Decision.Dba> decisions(Connection peer, String origin) throws SQLException {
+        Map<Long, Decision.Dba> out = new HashMap<>();
         try (PreparedStatement st = peer.prepareStatement(DECISIONS_SQL)) {
             st.setString(1, origin);
             try (ResultSet rs = st.executeQuery()) {
                 while (rs.next()) {
-                    out.put(rs.getLong(1), new Object[] {rs.getString(2), rs.getLong(3)});
+                    out.put(rs.getLong(1), new Decision.Dba("apply".equals(rs.getString(2)), rs.getLong(3)));
                 }
             }
         }

@@ -1,6 +1,5 @@
 package io.mmsync.engine.apply;
 
-import io.mmsync.engine.apply.Resolver.Verdict;
 import io.mmsync.engine.model.Change;
 import io.mmsync.engine.model.Op;
 import io.mmsync.engine.model.TableRef;
@@ -14,22 +13,22 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Changes of one table, one operation and one verdict that the peer applies with one set-based
+ * Changes of one table, one operation and one action that the peer applies with one set-based
  * statement. Rows are distinct, except that an update run may hold several updates of one row
  * (a hot row): they apply as one, the row's last image with delta columns adding every delta.
  */
 final class Run {
     private final List<Change> changes = new ArrayList<>();
     private final Set<String> keys = new HashSet<>();
-    final Verdict verdict;
+    final Action action;
     private boolean repeatsRows;
 
-    Run(Verdict verdict) {
-        this.verdict = verdict;
+    Run(Action action) {
+        this.action = action;
     }
 
-    static Run of(Verdict verdict, Change c) {
-        Run r = new Run(verdict);
+    static Run of(Action action, Change c) {
+        Run r = new Run(action);
         r.add(c);
         return r;
     }

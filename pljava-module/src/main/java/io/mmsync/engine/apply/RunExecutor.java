@@ -1,6 +1,6 @@
 package io.mmsync.engine.apply;
 
-import io.mmsync.engine.apply.Resolver.Verdict;
+import io.mmsync.engine.error.ErrorPolicy;
 import io.mmsync.engine.model.Change;
 import io.mmsync.engine.model.TableRef;
 
@@ -24,16 +24,16 @@ final class RunExecutor {
     /** After a plain insert met an existing row, the table's next runs upsert directly. */
     private static final int UPSERT_RUNS_AFTER_MISS = 20;
 
-    private final Shapes shapes;
+    private final PeerTables tables;
     private final Map<TableRef, Integer> upsertRuns = new HashMap<>();
 
-    RunExecutor(Shapes shapes) {
-        this.shapes = shapes;
+    RunExecutor(PeerTables tables) {
+        this.tables = tables;
     }
 
     void execute(Connection peer, Run run) throws SQLException {
         Change first = run.first();
-        TableShape shape = shapes.get(first);
+        TableShape shape = tables.get(first);
         switch (first.op()) {
             case INSERT:
                 insertRun(peer, shape, run);
@@ -45,7 +45,7 @@ final class RunExecutor {
                 }
                 break;
             case TRUNCATE:
-                TruncateApply.apply(peer, shape, first, shapes.node());
+                TruncateApply.apply(peer, shape, first, tables.node());
                 break;
             case UPDATE:
                 updateRun(peer, shape, run);
@@ -75,7 +75,7 @@ final class RunExecutor {
             peer.releaseSavepoint(sp);
             return;
         } catch (SQLException e) {
-            if (!"23505".equals(e.getSQLState())) {
+            if (!ErrorPolicy.isUniqueViolation(e)) {
                 throw e;
             }
             peer.rollback(sp);
@@ -87,7 +87,7 @@ final class RunExecutor {
     private void updateRun(Connection peer, TableShape shape, Run run) throws SQLException {
         Change first = run.first();
         if (first.movesKey()) {
-            if (run.verdict == Verdict.SKIP) {
+            if (run.action == Action.SKIP) {
                 // the peer's newer version of the old key stays; the row under its new key arrives
                 update(peer, shape.insertMissingSql(), rows(run.changes(), Change::newRow));
             } else if (update(peer, shape.moveSql(), pairs(run)) == 0) {
@@ -96,9 +96,9 @@ final class RunExecutor {
             }
             return;
         }
-        String deltaSql = run.repeatsRows() ? shape.deltaRepeatedSql(run.verdict == Verdict.DELTA_ONLY)
-                : shape.deltaUpdateSql(run.verdict == Verdict.DELTA_ONLY);
-        if (run.verdict == Verdict.DELTA_ONLY) {
+        String deltaSql = run.repeatsRows() ? shape.deltaRepeatedSql(run.action == Action.DELTA_ONLY)
+                : shape.deltaUpdateSql(run.action == Action.DELTA_ONLY);
+        if (run.action == Action.DELTA_ONLY) {
             update(peer, deltaSql, pairs(run));
             return;
         }

@@ -62,13 +62,6 @@ final class SetAside {
         }
     }
 
-    /** True for errors caused by one change's data rather than by the connection or the server. */
-    static boolean isDataError(SQLException e) {
-        String s = e.getSQLState();
-        return s != null && (s.startsWith("22") || s.startsWith("23") || s.startsWith("42") || s.startsWith("0A")
-                || s.equals("P0001"));
-    }
-
     static void record(Connection peer, String sync, String origin, Change c, SQLException error) throws SQLException {
         try (PreparedStatement st = peer.prepareStatement(INSERT_SQL)) {
             st.setString(1, sync);
@@ -84,6 +77,22 @@ final class SetAside {
             st.setString(11, ErrorPolicy.describe(error));
             st.setString(12, error.getSQLState());
             st.executeUpdate();
+        }
+    }
+
+    /**
+     * Marks the transaction as applying {@code origin}'s changes; returns whether the peer holds
+     * set-aside changes of that origin (one round trip for both).
+     */
+    static boolean markOrigin(Connection peer, String origin) throws SQLException {
+        try (PreparedStatement st = peer.prepareStatement("SELECT pg_catalog.set_config('mmsync.origin', ?, true), "
+                + "EXISTS (SELECT 1 FROM mmsync.set_aside WHERE origin = ? AND origin_change IS NOT NULL)")) {
+            st.setString(1, origin);
+            st.setString(2, origin);
+            try (ResultSet rs = st.executeQuery()) {
+                rs.next();
+                return rs.getBoolean(2);
+            }
         }
     }
 
@@ -109,11 +118,11 @@ final class SetAside {
         int done = 0;
         peer.setAutoCommit(false);
         try {
-            Applier.markOrigin(peer, origin);
+            markOrigin(peer, origin);
             for (Change c : pending) {
                 Savepoint sp = peer.setSavepoint();
                 try {
-                    executor.execute(peer, Run.of(Resolver.Verdict.APPLY, c));
+                    executor.execute(peer, Run.of(Action.APPLY, c));
                     try (PreparedStatement del = peer.prepareStatement(
                             "DELETE FROM mmsync.set_aside WHERE origin = ? AND origin_change = ?")) {
                         del.setString(1, origin);
@@ -123,7 +132,7 @@ final class SetAside {
                     peer.releaseSavepoint(sp);
                     done++;
                 } catch (SQLException e) {
-                    if (!isDataError(e)) {
+                    if (!ErrorPolicy.isDataError(e)) {
                         throw e;
                     }
                     peer.rollback(sp);

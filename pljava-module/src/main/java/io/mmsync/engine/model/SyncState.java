@@ -10,13 +10,12 @@ public final class SyncState {
     public final boolean removed;
     public final long version;
     public final String name;
-    /** latest | prefer | keep_local | apply_remote | abort */
-    public final String conflict;
+    public final ConflictStrategy conflict;
     /** the node that wins conflicts under prefer, keep_local and apply_remote */
     public final String prefer;
 
     public SyncState(String snapshot, int id, boolean paused, boolean removed, long version, String name,
-                     String conflict, String prefer) {
+                     ConflictStrategy conflict, String prefer) {
         this.snapshot = snapshot;
         this.id = id;
         this.paused = paused;

@@ -2,6 +2,7 @@ package io.mmsync.engine.send;
 
 import io.mmsync.engine.model.Change;
 import io.mmsync.engine.model.ChangeId;
+import io.mmsync.engine.model.ConflictStrategy;
 import io.mmsync.engine.model.KeySql;
 import io.mmsync.engine.model.Op;
 import io.mmsync.engine.model.Page;
@@ -68,7 +69,7 @@ final class ChangeReader {
                     return null;
                 }
                 return new SyncState(rs.getString(1), rs.getInt(2), rs.getBoolean(3), rs.getBoolean(4), rs.getLong(5),
-                        syncName, rs.getString(6), rs.getString(7));
+                        syncName, ConflictStrategy.fromSql(rs.getString(6)), rs.getString(7));
             }
         }
     }

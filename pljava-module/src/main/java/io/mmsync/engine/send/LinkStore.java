@@ -1,12 +1,13 @@
 package io.mmsync.engine.send;
 
+import io.mmsync.engine.model.LinkState;
 import io.mmsync.engine.model.Position;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
 
-/** The local row of a link in {@code mmsync.links}: state, errors, heartbeat, confirmed position. */
+/** The local row of a link in {@code mmsync.links}: state, errors, heartbeat, confirmed position; and the local sync's pause. */
 final class LinkStore {
     private static final String STATE_SQL = "INSERT INTO mmsync.links AS l (sync_name, peer, state, last_error, "
             + "last_error_at, heartbeat_at) VALUES (?, ?, ?, ?, CASE WHEN ? THEN pg_catalog.now() END, pg_catalog.now()) "
@@ -14,26 +15,23 @@ final class LinkStore {
             + "last_error = CASE WHEN ? THEN EXCLUDED.last_error ELSE l.last_error END, "
             + "last_error_at = CASE WHEN ? THEN EXCLUDED.last_error_at ELSE l.last_error_at END";
     private static final String CONFIRM_SQL = "UPDATE mmsync.links SET confirmed_lo = ?::pg_snapshot, "
-            + "sent = sent + ?, last_sent_at = pg_catalog.now(), heartbeat_at = pg_catalog.now(), state = 'running', "
+            + "sent = sent + ?, last_sent_at = pg_catalog.now(), heartbeat_at = pg_catalog.now(), state = '" + LinkState.RUNNING.sql() + "', "
             + "last_error = NULL WHERE sync_name = ? AND peer = ?";
 
     private final String syncName;
     private final String peer;
-    private final Purger purger;
-
     LinkStore(String syncName, String peer) {
         this.syncName = syncName;
         this.peer = peer;
-        this.purger = new Purger("mmsync link " + syncName + " to " + peer + ": ");
     }
 
     /** Records the state and beats the heartbeat; {@code error} replaces the last error if given. */
-    void state(Connection local, String state, String error) throws SQLException {
+    void state(Connection local, LinkState state, String error) throws SQLException {
         try (PreparedStatement st = local.prepareStatement(STATE_SQL)) {
             boolean hasError = error != null;
             st.setString(1, syncName);
             st.setString(2, peer);
-            st.setString(3, state);
+            st.setString(3, state.sql());
             st.setString(4, error);
             st.setBoolean(5, hasError);
             st.setBoolean(6, hasError);
@@ -79,13 +77,11 @@ final class LinkStore {
         }
     }
 
-    /** Deletes changes every peer has applied, in bounded steps (see {@link Purger}); returns how many. */
-    long purge(Connection local, int syncId, boolean busy) throws SQLException {
-        return purger.purge(local, syncId, busy);
-    }
-
-    /** True when the last purge left work for a later one: the link purges again when idle. */
-    boolean purgeBehind() {
-        return purger.behind();
+    /** Pauses the sync on the local node (the agent pushes the pause to the peers). */
+    void pauseSync(Connection local) throws SQLException {
+        try (PreparedStatement st = local.prepareStatement("SELECT mmsync.pause(?)")) {
+            st.setString(1, syncName);
+            st.execute();
+        }
     }
 }

@@ -71,12 +71,4 @@ final class PeerStore {
             return rs.getString(1);
         }
     }
-
-    /** Pauses the sync on the local node (the agent pushes the pause to the peers). */
-    static void pauseLocally(Connection local, String syncName) throws SQLException {
-        try (PreparedStatement st = local.prepareStatement("SELECT mmsync.pause(?)")) {
-            st.setString(1, syncName);
-            st.execute();
-        }
-    }
 }

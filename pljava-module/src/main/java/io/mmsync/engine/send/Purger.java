@@ -1,5 +1,8 @@
 package io.mmsync.engine.send;
 
+import io.mmsync.engine.error.ErrorPolicy;
+import io.mmsync.engine.time.Clock;
+
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -32,13 +35,13 @@ final class Purger {
     static final Duration IDLE = Duration.ofMillis(250);
     /** Server-side bound on one call; far above what a call takes, far below the read timeout. */
     static final Duration STATEMENT_TIMEOUT = Duration.ofSeconds(10);
-    private static final String QUERY_CANCELED = "57014";
-    private static final String LOCK_NOT_AVAILABLE = "55P03";
 
     private final String logPrefix;
     private boolean behind;
+    private final Clock clock;
 
-    Purger(String logPrefix) {
+    Purger(String logPrefix, Clock clock) {
+        this.clock = clock;
         this.logPrefix = logPrefix;
     }
 
@@ -53,7 +56,7 @@ final class Purger {
      */
     long purge(Connection local, int syncId, boolean busy) throws SQLException {
         Duration budget = busy ? BUSY : IDLE;
-        long deadline = System.nanoTime() + budget.toNanos();
+        long deadline = clock.nanoTime() + budget.toNanos();
         long total = 0;
         boolean more = false;
         boolean autoCommit = local.getAutoCommit();
@@ -70,10 +73,10 @@ final class Purger {
                     more = rs.getBoolean(2);
                 }
                 local.commit();
-            } while (more && System.nanoTime() < deadline);
+            } while (more && clock.nanoTime() < deadline);
         } catch (SQLException e) {
             rollbackQuietly(local);
-            if (!QUERY_CANCELED.equals(e.getSQLState()) && !LOCK_NOT_AVAILABLE.equals(e.getSQLState())) {
+            if (!ErrorPolicy.gaveUpWaiting(e)) {
                 throw e;
             }
             // a slow or blocked step: what was committed before it stays purged; retried later

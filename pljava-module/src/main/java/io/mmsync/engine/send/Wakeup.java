@@ -1,6 +1,6 @@
 package io.mmsync.engine.send;
 
-import io.mmsync.engine.EngineConfig;
+import io.mmsync.engine.time.Clock;
 import org.postgresql.PGConnection;
 
 import java.sql.Connection;
@@ -42,16 +42,18 @@ final class Wakeup {
     private final Duration activePoll;
     private final Duration idleAfter;
     private final Duration poll;
+    private final Clock clock;
 
     private int syncId;
     private boolean idle;
     private long lastWork;
     private int busyTries;
 
-    Wakeup(EngineConfig config) {
-        this.activePoll = config.activePoll();
-        this.idleAfter = config.idleAfter();
-        this.poll = config.poll();
+    Wakeup(LinkSettings settings) {
+        this.activePoll = settings.activePoll();
+        this.idleAfter = settings.idleAfter();
+        this.poll = settings.poll();
+        this.clock = settings.clock();
     }
 
     /** A new local connection (holding no lock): starts out polling. */
@@ -59,12 +61,12 @@ final class Wakeup {
         this.syncId = syncId;
         idle = false;
         busyTries = 0;
-        lastWork = System.nanoTime();
+        lastWork = clock.nanoTime();
     }
 
     /** The link read changes: keep polling; writers stop notifying. */
     void changesFound(Connection lc) throws SQLException {
-        lastWork = System.nanoTime();
+        lastWork = clock.nanoTime();
         busyTries = 0;
         release(lc);
     }
@@ -100,7 +102,7 @@ final class Wakeup {
 
     /** True while changes keep coming: the link found some within the last {@code idleAfter}. */
     boolean busy() {
-        return System.nanoTime() - lastWork < idleAfter.toNanos();
+        return clock.nanoTime() - lastWork < idleAfter.toNanos();
     }
 
     /** Waits the active poll interval (or until a NOTIFY), whatever the state: the link has work of its own. */
@@ -111,7 +113,7 @@ final class Wakeup {
     /** Paused or held: no NOTIFY per commit is wanted; a kick or resume (or the poll interval) wakes. */
     void hold(Connection lc) throws SQLException {
         release(lc);
-        lastWork = System.nanoTime();
+        lastWork = clock.nanoTime();
         await(lc, poll);
     }
 

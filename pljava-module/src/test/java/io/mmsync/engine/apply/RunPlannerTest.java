@@ -17,7 +17,7 @@ import java.util.stream.Collectors;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-/** How a page is cut into runs (pure planning; HotRowsTest applies such pages on real servers). */
+/** How a page is cut into runs (pure planning; HotRowsIT applies such pages on real servers). */
 class RunPlannerTest {
     private static final TableRef A = new TableRef("public", "accounts");
     private static final TableRef T = new TableRef("public", "tellers");
@@ -50,7 +50,7 @@ class RunPlannerTest {
 
     /** Runs as "table:op:ids", e.g. "accounts:U:1,2". */
     private List<String> plan() throws Exception {
-        return RunPlanner.plan(page, outcome, c -> new TableLinks(parents.getOrDefault(c.table(), Map.of()),
+        return RunPlanner.plan(page, outcome::action, c -> new TableConstraints(parents.getOrDefault(c.table(), Map.of()),
                 children.getOrDefault(c.table(), Map.of()), otherUnique.contains(c.table()))).stream()
                 .map(r -> r.table().name() + ":" + r.op().name().charAt(0) + ":"
                         + r.changes().stream().map(c -> Long.toString(c.id().asLong())).collect(Collectors.joining(",")))
@@ -155,21 +155,21 @@ class RunPlannerTest {
             if (c.table().equals(H)) {
                 throw new java.sql.SQLException("table public.history does not exist on node green", "42P01");
             }
-            return TableLinks.none();
+            return TableConstraints.none();
         };
         assertEquals(List.of("accounts:I:1", "history:I:2", "accounts:I:3"),
-                RunPlanner.plan(page, outcome, missingHistory).stream().map(r -> r.table().name() + ":I:"
+                RunPlanner.plan(page, outcome::action, missingHistory).stream().map(r -> r.table().name() + ":I:"
                         + r.changes().get(0).id().asLong()).collect(Collectors.toList()));
     }
 
     @Test
-    void verdictsSplitRunsAndSkippedChangesAreLeftOut() throws Exception {
+    void actionsSplitRunsAndSkippedChangesAreLeftOut() throws Exception {
         change(B, Op.UPDATE, "1");
         change(B, Op.UPDATE, "1");
         change(B, Op.UPDATE, "1");
         change(A, Op.UPDATE, "9");
-        outcome.verdicts.put(page.get(1), Resolver.Verdict.DELTA_ONLY);
-        outcome.verdicts.put(page.get(3), Resolver.Verdict.SKIP);
+        outcome.actions.put(page.get(1), Action.DELTA_ONLY);
+        outcome.actions.put(page.get(3), Action.SKIP);
         assertEquals(List.of("branches:U:1", "branches:U:2", "branches:U:3"), plan());
     }
 }
