@@ -105,6 +105,44 @@ class TruncateRaceIT {
         }
     }
 
+    /**
+     * The same, step by step: green's agent is stopped, so green's new row and its update of one of
+     * blue's rows are on their way to blue when blue truncates. Green keeps exactly those two rows
+     * (and loses blue's other row and its own row that blue had); when green's agent is back they
+     * reach blue, which then holds the same two rows.
+     */
+    @Test
+    void rowsOnTheirWayToTheTruncatingNodeStayOnBoth() throws Exception {
+        try (Pair pair = Pair.start(SCHEMA)) {
+            pair.addSync("");
+            Agent blueAgent = Agent.inProcess(pair.blue.conninfo(Pair.DB));
+            Agent greenAgent = Agent.inProcess(pair.green.conninfo(Pair.DB));
+            try {
+                pair.awaitSyncOnGreen();
+                Pair.exec(pair.blue, "INSERT INTO reactions VALUES ('blue', 'p1', 'smile', 1), ('blue', 'p2', 'smile', 1)");
+                Pair.exec(pair.green, "INSERT INTO reactions VALUES ('green', 'p1', 'smile', 1)");
+                pair.awaitSynced();
+                greenAgent.stop();
+                Pair.exec(pair.green, "INSERT INTO reactions VALUES ('green', 'p2', 'smile', 2)");
+                Pair.exec(pair.green, "UPDATE reactions SET createat = 2 WHERE userid = 'blue' AND postid = 'p1'");
+                Pair.exec(pair.blue, "TRUNCATE reactions");
+                String expected = "blue/p1/2 green/p2/2";
+                String rows = "SELECT coalesce(string_agg(userid || '/' || postid || '/' || createat, ' ' ORDER BY userid, postid), '') "
+                        + "FROM reactions";
+                Waits.until(Duration.ofSeconds(60), "blue's truncate applied on green",
+                        () -> pair.green.queryString(Pair.DB, rows).equals(expected));
+                assertEquals("", pair.blue.queryString(Pair.DB, rows));
+                greenAgent = Agent.inProcess(pair.green.conninfo(Pair.DB));
+                pair.awaitSynced();
+                assertEquals(expected, pair.blue.queryString(Pair.DB, rows));
+                assertEquals(expected, pair.green.queryString(Pair.DB, rows));
+            } finally {
+                greenAgent.stop();
+                blueAgent.stop();
+            }
+        }
+    }
+
     @Test
     void truncateOutsideReadCommittedIsRefusedWithTheAlternative() throws Exception {
         try (Pair pair = Pair.start(SCHEMA)) {
