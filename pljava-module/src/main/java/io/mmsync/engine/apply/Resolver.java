@@ -48,7 +48,7 @@ final class Resolver {
      * The same for the changes this node committed after the first lookup's snapshot (the second
      * parameter): its re-check after the apply statements, see {@link #raced}.
      */
-    static final String LATE_COMPETITORS_SQL = competitorsSql(true);
+    private static final String LATE_COMPETITORS_SQL = competitorsSql(true);
 
     private static String competitorsSql(boolean late) {
         return "WITH k AS MATERIALIZED (SELECT * FROM pg_catalog.jsonb_to_recordset(?::jsonb) "
