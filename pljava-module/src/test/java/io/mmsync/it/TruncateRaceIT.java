@@ -32,7 +32,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class TruncateRaceIT {
     static final String SCHEMA = "CREATE TABLE reactions (userid text, postid text, emojiname text, createat bigint NOT NULL, "
             + "PRIMARY KEY (userid, postid, emojiname));"
-            + "CREATE TABLE other (id int PRIMARY KEY, v text);";
+            + "CREATE TABLE other (id int PRIMARY KEY, v text);"
+            + "CREATE TABLE log (msg text, at int);";
     /** Transactions each writer commits before the truncate, and after it. */
     static final int TXNS = 150;
 
@@ -109,33 +110,41 @@ class TruncateRaceIT {
      * The same, step by step: green's agent is stopped, so green's new row and its update of one of
      * blue's rows are on their way to blue when blue truncates. Green keeps exactly those two rows
      * (and loses blue's other row and its own row that blue had); when green's agent is back they
-     * reach blue, which then holds the same two rows.
+     * reach blue, which then holds the same two rows. The same for a table without primary key.
      */
     @Test
     void rowsOnTheirWayToTheTruncatingNodeStayOnBoth() throws Exception {
         try (Pair pair = Pair.start(SCHEMA)) {
-            pair.addSync("");
+            pair.addSync("insert_only => 'log'");
             Agent blueAgent = Agent.inProcess(pair.blue.conninfo(Pair.DB));
             Agent greenAgent = Agent.inProcess(pair.green.conninfo(Pair.DB));
             try {
                 pair.awaitSyncOnGreen();
                 Pair.exec(pair.blue, "INSERT INTO reactions VALUES ('blue', 'p1', 'smile', 1), ('blue', 'p2', 'smile', 1)");
                 Pair.exec(pair.green, "INSERT INTO reactions VALUES ('green', 'p1', 'smile', 1)");
+                Pair.exec(pair.blue, "INSERT INTO log VALUES ('blue', 1)");
+                Pair.exec(pair.green, "INSERT INTO log VALUES ('green', 1)");
                 pair.awaitSynced();
                 greenAgent.stop();
                 Pair.exec(pair.green, "INSERT INTO reactions VALUES ('green', 'p2', 'smile', 2)");
                 Pair.exec(pair.green, "UPDATE reactions SET createat = 2 WHERE userid = 'blue' AND postid = 'p1'");
-                Pair.exec(pair.blue, "TRUNCATE reactions");
+                Pair.exec(pair.green, "INSERT INTO log VALUES ('green', 2)");
+                Pair.exec(pair.blue, "TRUNCATE reactions, log");
                 String expected = "blue/p1/2 green/p2/2";
                 String rows = "SELECT coalesce(string_agg(userid || '/' || postid || '/' || createat, ' ' ORDER BY userid, postid), '') "
                         + "FROM reactions";
+                String logRows = "SELECT coalesce(string_agg(msg || '/' || at, ' ' ORDER BY msg, at), '') FROM log";
                 Waits.until(Duration.ofSeconds(60), "blue's truncate applied on green",
-                        () -> pair.green.queryString(Pair.DB, rows).equals(expected));
+                        () -> pair.green.queryString(Pair.DB, rows).equals(expected)
+                                && pair.green.queryString(Pair.DB, logRows).equals("green/2"));
                 assertEquals("", pair.blue.queryString(Pair.DB, rows));
                 greenAgent = Agent.inProcess(pair.green.conninfo(Pair.DB));
                 pair.awaitSynced();
                 assertEquals(expected, pair.blue.queryString(Pair.DB, rows));
                 assertEquals(expected, pair.green.queryString(Pair.DB, rows));
+                // a table without primary key (insert-only): green's row on its way stays, on both
+                assertEquals("green/2", pair.blue.queryString(Pair.DB, logRows));
+                assertEquals("green/2", pair.green.queryString(Pair.DB, logRows));
             } finally {
                 greenAgent.stop();
                 blueAgent.stop();
