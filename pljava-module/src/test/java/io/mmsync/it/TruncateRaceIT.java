@@ -129,8 +129,11 @@ class TruncateRaceIT {
                 Pair.exec(pair.green, "INSERT INTO reactions VALUES ('green', 'p2', 'smile', 2)");
                 Pair.exec(pair.green, "UPDATE reactions SET createat = 2 WHERE userid = 'blue' AND postid = 'p1'");
                 Pair.exec(pair.green, "INSERT INTO log VALUES ('green', 2)");
+                // written in a subtransaction: the row's xmin is not the transaction's id
+                Pair.exec(pair.green, "BEGIN; SAVEPOINT s; INSERT INTO reactions VALUES ('green', 'p3', 'smile', 3); "
+                        + "RELEASE SAVEPOINT s; COMMIT");
                 Pair.exec(pair.blue, "TRUNCATE reactions, log");
-                String expected = "blue/p1/2 green/p2/2";
+                String expected = "blue/p1/2 green/p2/2 green/p3/3";
                 String rows = "SELECT coalesce(string_agg(userid || '/' || postid || '/' || createat, ' ' ORDER BY userid, postid), '') "
                         + "FROM reactions";
                 String logRows = "SELECT coalesce(string_agg(msg || '/' || at, ' ' ORDER BY msg, at), '') FROM log";

@@ -16,8 +16,11 @@ import java.util.stream.Collectors;
  * other node's changes ({@code {"seen": {"<node>": {"lo", "hi", "last_id"}}}}, a position as in
  * {@code mmsync.progress}). The peer's own changes past that position had not reached the origin:
  * they arrive there after the truncate and are applied on top of it, so the peer keeps the rows
- * whose current version such a change wrote (the row's {@code xmin} is that change's transaction
- * and the key matches) and deletes every other row. With nothing to keep, a plain TRUNCATE does it.
+ * whose current version such a change wrote (same key, and the row's {@code xmin} is that change's
+ * transaction or, for a row written in a subtransaction, the row equals the change's image) and
+ * deletes every other row. With nothing to keep, a plain TRUNCATE does it. A table without primary
+ * key keeps the rows equal to such an image that its transaction wrote (a row written in a
+ * subtransaction is not kept there: nothing else tells it apart from an equal row the origin had).
  * <p>
  * The table is locked against writers first (EXCLUSIVE: reads go on), so a local transaction that
  * was writing it has committed and its queued changes are visible; one that starts later waits
@@ -48,12 +51,15 @@ final class TruncateApply {
             exec(peer, "TRUNCATE " + t);
             return;
         }
-        String match = shape.pkColumns.isEmpty()
-                ? (shape.jsonColumns.isEmpty() ? "pg_catalog.to_jsonb(d) = k.img"
-                : "pg_catalog.to_jsonb(d) - " + textArray(shape) + " = k.img - " + textArray(shape))
-                : shape.pkColumns.stream().map(col -> "d." + q(col) + " = (k.r)." + q(col)).collect(Collectors.joining(" AND "));
+        // the same row as the change, written by it: its transaction wrote the current version, or
+        // (written in a subtransaction, whose id the queue does not hold) the version is its image
+        String image = shape.jsonColumns.isEmpty() ? "pg_catalog.to_jsonb(d) = k.img"
+                : "pg_catalog.to_jsonb(d) - " + textArray(shape) + " = k.img - " + textArray(shape);
+        String match = shape.pkColumns.isEmpty() ? "k.x = d.xmin AND " + image
+                : shape.pkColumns.stream().map(col -> "d." + q(col) + " = (k.r)." + q(col)).collect(Collectors.joining(" AND "))
+                + " AND (k.x = d.xmin OR " + image + ")";
         try (PreparedStatement st = peer.prepareStatement("DELETE FROM " + t + " AS d WHERE NOT EXISTS (SELECT 1 FROM ("
-                + keep + ") AS k WHERE k.x = d.xmin AND " + match + ")")) {
+                + keep + ") AS k WHERE " + match + ")")) {
             bind(st, c, localNode);
             st.executeUpdate();
         }
