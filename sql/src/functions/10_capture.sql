@@ -85,14 +85,32 @@ BEGIN
 END
 $$;
 
--- Statement-level capture of TRUNCATE.
+-- Statement-level capture of TRUNCATE. The queued change carries how far this node had applied
+-- each other node's changes when it truncated ({"seen": {node: {lo, hi, last_id}}}, positions as in
+-- progress): the peer then removes exactly the rows this node had, and keeps its own rows that were
+-- still on their way here (see docs/conflicts.md). The table's lock, taken before this trigger
+-- runs, waits for any apply that wrote the table; the positions are read with a fresh snapshot
+-- after it, which only READ COMMITTED gives.
 CREATE FUNCTION @extschema@.capture_truncate() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF pg_catalog.current_setting('mmsync.origin', true) <> '' THEN
         RETURN NULL;
     END IF;
-    INSERT INTO @extschema@.changes (sync_id, relid, op) VALUES (TG_ARGV[0]::integer, TG_RELID, 'T');
+    IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'mmsync: TRUNCATE of synced table %.% needs a READ COMMITTED transaction, not %',
+            pg_catalog.quote_ident(TG_TABLE_SCHEMA), pg_catalog.quote_ident(TG_TABLE_NAME),
+            pg_catalog.current_setting('transaction_isolation')
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'mmsync records which of the peer''s changes the TRUNCATE removes, which needs a snapshot taken '
+                      || 'after the table''s lock: run it in a READ COMMITTED transaction, or use DELETE.';
+    END IF;
+    INSERT INTO @extschema@.changes (sync_id, relid, op, new)
+    SELECT TG_ARGV[0]::integer, TG_RELID, 'T', pg_catalog.jsonb_build_object('seen', coalesce(
+        (SELECT pg_catalog.jsonb_object_agg(p.origin, pg_catalog.jsonb_build_object(
+                'lo', p.lo::text, 'hi', p.hi::text, 'last_id', p.last_id))
+         FROM @extschema@.progress p JOIN @extschema@.syncs s ON s.name = p.sync_name
+         WHERE s.id = TG_ARGV[0]::integer), '{}'::jsonb));
     IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(1835889529, TG_ARGV[0]::integer) THEN
         PERFORM pg_catalog.pg_notify('mmsync_changes', '');
     END IF;

@@ -29,6 +29,10 @@ public final class Applier {
             + "last_id = EXCLUDED.last_id, applied = p.applied + EXCLUDED.applied, batches = p.batches + 1, "
             + "last_change_at = coalesce(EXCLUDED.last_change_at, p.last_change_at), applied_at = pg_catalog.now()";
 
+    private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(Applier.class.getName());
+    /** Attempts at one page before the link gives up for now (and retries after its back-off). */
+    static final int MAX_RACED_ATTEMPTS = 20;
+
     private final String peerName;
     private final PeerTables tables;
     private final RunExecutor executor;
@@ -65,13 +69,35 @@ public final class Applier {
     public Result apply(Connection peer, SyncState sync, String origin, Page page) throws SQLException {
         tables.use(peer);
         try {
-            return attempt(peer, sync, origin, page, false);
+            return settled(peer, sync, origin, page, false);
         } catch (SQLException e) {
             if (!ErrorPolicy.isDataError(e)) {
                 throw e;
             }
             tables.clear();
-            return attempt(peer, sync, origin, page, true);
+            return settled(peer, sync, origin, page, true);
+        }
+    }
+
+    /**
+     * Applies the page, again while a local change of one of its rows commits between the
+     * competitor lookup and the apply statements (see {@link Resolver#raced}): each attempt sees
+     * every local change that raced the previous one, so only a new race on the same rows within
+     * a few milliseconds makes another.
+     */
+    private Result settled(Connection peer, SyncState sync, String origin, Page page, boolean careful)
+            throws SQLException {
+        for (int attempt = 1; ; attempt++) {
+            Result r = attempt(peer, sync, origin, page, careful);
+            if (r != null) {
+                return r;
+            }
+            if (attempt == MAX_RACED_ATTEMPTS) {
+                throw new SQLException("mmsync: applying a page of " + page.changes().size() + " changes from " + origin
+                        + " at " + peerName + " raced local writes of the same rows " + attempt + " times in a row; "
+                        + "the link tries again", "40001");
+            }
+            LOG.fine(() -> "page from " + origin + " at " + peerName + " raced a local write of one of its rows; resolving again");
         }
     }
 
@@ -81,6 +107,7 @@ public final class Applier {
         return SetAside.retry(peer, sync, origin, executor);
     }
 
+    /** One attempt; null (rolled back) if a local change raced the decisions. */
     private Result attempt(Connection peer, SyncState sync, String origin, Page page, boolean careful)
             throws SQLException {
         peer.setAutoCommit(false);
@@ -100,6 +127,10 @@ public final class Applier {
             }
             if (hadSetAside && !page.isEmpty()) {
                 SetAside.supersede(peer, origin, page.changes());
+            }
+            if (Resolver.raced(peer, outcome)) {
+                peer.rollback();
+                return null;
             }
             long t2 = clock.nanoTime();
             ConflictLog.write(peer, outcome.conflicts, outcome.decidedConflictIds);

@@ -26,6 +26,11 @@ final class PeerTables implements RunPlanner.Constraints {
         }
     }
 
+    /** The name of the node whose tables these are. */
+    String node() {
+        return peerName;
+    }
+
     void clear() {
         shapes.clear();
     }

@@ -43,7 +43,15 @@ final class Resolver {
     // change per key, joined to the candidates: a page costs one pass over the queue, however full
     // it is (a two-way catch-up has both queues full), and a hot row (changed in many transactions
     // on both nodes) costs one match per candidate, not one per pair of changes.
-    private static final String COMPETITORS_SQL = "WITH k AS MATERIALIZED (SELECT * FROM pg_catalog.jsonb_to_recordset(?::jsonb) "
+    private static final String COMPETITORS_SQL = competitorsSql(false);
+    /**
+     * The same for the changes this node committed after the first lookup's snapshot (the second
+     * parameter): its re-check after the apply statements, see {@link #raced}.
+     */
+    private static final String LATE_COMPETITORS_SQL = competitorsSql(true);
+
+    private static String competitorsSql(boolean late) {
+        return "WITH k AS MATERIALIZED (SELECT * FROM pg_catalog.jsonb_to_recordset(?::jsonb) "
             + "  AS k(i int, s text, t text, key text)), "
             + "tabs AS MATERIALIZED (SELECT st.relid, st.pk_cols, st.schema_name::text AS s, st.table_name::text AS t "
             + "  FROM mmsync.sync_tables st WHERE st.mode = 'keyed' "
@@ -51,16 +59,21 @@ final class Resolver {
             + "x AS MATERIALIZED (SELECT tabs.s, tabs.t, c.id, c.op, c.at, "
             + KeySql.of("tabs.pk_cols", "coalesce(c.new, c.old)") + " AS kn, "
             + "  CASE WHEN c.op = 'U' THEN " + KeySql.of("tabs.pk_cols", "c.old") + " END AS ko "
-            + "  FROM mmsync.changes c JOIN tabs ON tabs.relid = c.relid WHERE c.op <> 'T'), "
+            + "  FROM mmsync.changes c JOIN tabs ON tabs.relid = c.relid WHERE c.op <> 'T'"
+            + (late ? " AND NOT pg_catalog.pg_visible_in_snapshot(c.xid, ?::pg_snapshot)" : "") + "), "
             + "keys AS MATERIALIZED (SELECT DISTINCT k.s, k.t, k.key FROM k), "
             + "newest AS (SELECT DISTINCT ON (y.s, y.t, y.key) y.s, y.t, y.key, y.id, y.op, y.at FROM ("
             + "  SELECT x.s, x.t, x.kn AS key, x.id, x.op, x.at FROM x WHERE (x.s, x.t, x.kn) IN (SELECT * FROM keys) "
             + "  UNION ALL SELECT x.s, x.t, x.ko, x.id, x.op, x.at FROM x WHERE (x.s, x.t, x.ko) IN (SELECT * FROM keys)) y "
             + "  ORDER BY y.s, y.t, y.key, y.id DESC) "
-            + "SELECT k.i, newest.op, newest.at FROM k JOIN newest ON newest.s = k.s AND newest.t = k.t AND newest.key = k.key";
-    private static final String QUEUED_TABLES_SQL = "SELECT x.s, x.t FROM ROWS FROM (pg_catalog.unnest(?::text[]), pg_catalog.unnest(?::text[])) AS x(s, t) "
+            + "SELECT k.i, newest.op, newest.at, newest.id FROM k JOIN newest ON newest.s = k.s AND newest.t = k.t AND newest.key = k.key";
+    }
+
+    // one row at least: the statement's snapshot, then each table with queued changes
+    private static final String QUEUED_TABLES_SQL = "SELECT pg_catalog.pg_current_snapshot()::text, q.s, q.t FROM (VALUES (1)) AS one "
+            + "LEFT JOIN (SELECT x.s, x.t FROM ROWS FROM (pg_catalog.unnest(?::text[]), pg_catalog.unnest(?::text[])) AS x(s, t) "
             + "WHERE EXISTS (SELECT 1 FROM mmsync.sync_tables st JOIN mmsync.changes c ON c.relid = st.relid "
-            + "WHERE st.schema_name::text = x.s AND st.table_name::text = x.t AND st.mode = 'keyed' AND c.op <> 'T')";
+            + "WHERE st.schema_name::text = x.s AND st.table_name::text = x.t AND st.mode = 'keyed' AND c.op <> 'T')) AS q ON true";
     private static final String DECISIONS_SQL = "SELECT origin_change, decision, id FROM mmsync.conflicts "
             + "WHERE origin = ? AND resolution = 'pending' AND decision IS NOT NULL";
 
@@ -72,6 +85,12 @@ final class Resolver {
         /** table, key and local change time of local changes that beat this origin in this page */
         final Set<String> beaten = new HashSet<>();
         boolean pending;
+        /** every candidate's key (index i, table, key), for the re-check; null when nothing to check */
+        JsonArray keys;
+        /** the snapshot in which the lookup began: a change of this node not visible in it is late */
+        String snapshot;
+        /** per candidate index: the id of the competitor the decision was made against */
+        final Map<Integer, Long> competitorIds = new HashMap<>();
 
         Action action(Change c) {
             return actions.getOrDefault(c, Action.APPLY);
@@ -97,23 +116,15 @@ final class Resolver {
         long t0 = clock.nanoTime();
         lockRows(peer, candidates, tables);
         long t1 = clock.nanoTime();
+        out.keys = keys(candidates);
         // only tables of which the peer's queue holds a change can have competitors: for the others
         // (in a catch-up, usually all) the per-key lookup is skipped
-        Set<TableRef> queued = tablesWithQueuedChanges(peer, candidates);
-        JsonArray keys = new JsonArray();
+        Set<TableRef> queued = tablesWithQueuedChanges(peer, candidates, out);
         candidates.entrySet().removeIf(e -> !queued.contains(e.getValue().table()));
         if (candidates.isEmpty()) {
             return out;
         }
-        for (Map.Entry<Integer, Change> e : candidates.entrySet()) {
-            Change c = e.getValue();
-            JsonObject k = new JsonObject();
-            k.addProperty("i", e.getKey());
-            k.addProperty("s", c.table().schema());
-            k.addProperty("t", c.table().name());
-            k.addProperty("key", c.key());
-            keys.add(k);
-        }
+        JsonArray keys = keys(candidates);
         Map<Integer, Object[]> competitors = new TreeMap<>();
         try (PreparedStatement st = peer.prepareStatement(COMPETITORS_SQL)) {
             st.setObject(1, keys.toString(), Types.OTHER);
@@ -121,6 +132,7 @@ final class Resolver {
                 while (rs.next()) {
                     Timestamp at = rs.getTimestamp(3);
                     competitors.put(rs.getInt(1), new Object[] {Op.fromCode(rs.getString(2)), at == null ? null : at.toInstant()});
+                    out.competitorIds.put(rs.getInt(1), rs.getLong(4));
                 }
             }
         }
@@ -219,8 +231,54 @@ final class Resolver {
         }
     }
 
-    /** Those of the candidates' tables of which the peer's queue holds a row change. */
-    private static Set<TableRef> tablesWithQueuedChanges(Connection peer, Map<Integer, Change> candidates)
+    private static JsonArray keys(Map<Integer, Change> candidates) {
+        JsonArray keys = new JsonArray();
+        for (Map.Entry<Integer, Change> e : candidates.entrySet()) {
+            Change c = e.getValue();
+            JsonObject k = new JsonObject();
+            k.addProperty("i", e.getKey());
+            k.addProperty("s", c.table().schema());
+            k.addProperty("t", c.table().name());
+            k.addProperty("key", c.key());
+            keys.add(k);
+        }
+        return keys;
+    }
+
+    /**
+     * Whether a change of this node to one of the page's rows committed after the competitor lookup
+     * began and is newer than the competitor the decision was made against (or there was none): the
+     * decisions are then stale and the page must be resolved again. Asked after the apply
+     * statements, in the same transaction. A local insert of a new key that had not committed when
+     * the lookup ran is invisible to it and has no row to lock, but the apply's own insert of that
+     * key waits for it on the unique index, so by now it has committed (or aborted) and is visible
+     * here; a later local change of the row waits for this transaction instead, so it builds on the
+     * applied version and is no competitor.
+     */
+    static boolean raced(Connection peer, Outcome out) throws SQLException {
+        if (out.keys == null) {
+            return false;
+        }
+        try (PreparedStatement st = peer.prepareStatement(LATE_COMPETITORS_SQL)) {
+            st.setObject(1, out.keys.toString(), Types.OTHER);
+            st.setObject(2, out.snapshot, Types.OTHER);
+            try (ResultSet rs = st.executeQuery()) {
+                while (rs.next()) {
+                    Long decidedAgainst = out.competitorIds.get(rs.getInt(1));
+                    if (decidedAgainst == null || rs.getLong(4) > decidedAgainst) {
+                        return true;
+                    }
+                }
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Those of the candidates' tables of which the peer's queue holds a row change; records the
+     * statement's snapshot in {@code out} (the re-check looks at what committed after it).
+     */
+    private static Set<TableRef> tablesWithQueuedChanges(Connection peer, Map<Integer, Change> candidates, Outcome outcome)
             throws SQLException {
         Set<TableRef> tables = new LinkedHashSet<>();
         for (Change c : candidates.values()) {
@@ -232,7 +290,10 @@ final class Resolver {
             st.setArray(2, peer.createArrayOf("text", tables.stream().map(TableRef::name).toArray()));
             try (ResultSet rs = st.executeQuery()) {
                 while (rs.next()) {
-                    out.add(new TableRef(rs.getString(1), rs.getString(2)));
+                    outcome.snapshot = rs.getString(1);
+                    if (rs.getString(2) != null) {
+                        out.add(new TableRef(rs.getString(2), rs.getString(3)));
+                    }
                 }
             }
         }

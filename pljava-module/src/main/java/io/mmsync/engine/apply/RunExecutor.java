@@ -39,12 +39,13 @@ final class RunExecutor {
                 insertRun(peer, shape, run);
                 break;
             case DELETE:
-                update(peer, shape.deleteSql(), rows(run.changes(), Change::oldRow));
+                if (update(peer, shape.deleteSql(), rows(run.changes(), Change::oldRow)) < run.size()) {
+                    // some rows were gone already: a local insert of such a key may still be open
+                    KeyProbe.probe(peer, shape, run.changes());
+                }
                 break;
             case TRUNCATE:
-                try (PreparedStatement st = peer.prepareStatement(shape.truncateSql())) {
-                    st.execute();
-                }
+                TruncateApply.apply(peer, shape, first, tables.node());
                 break;
             case UPDATE:
                 updateRun(peer, shape, run);
@@ -90,6 +91,7 @@ final class RunExecutor {
                 // the peer's newer version of the old key stays; the row under its new key arrives
                 update(peer, shape.insertMissingSql(), rows(run.changes(), Change::newRow));
             } else if (update(peer, shape.moveSql(), pairs(run)) == 0) {
+                KeyProbe.probe(peer, shape, run.changes()); // the old key was gone: see DELETE
                 update(peer, shape.insertSql(), rows(run.changes(), Change::newRow));
             }
             return;

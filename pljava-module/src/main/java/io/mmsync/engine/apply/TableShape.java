@@ -228,10 +228,6 @@ final class TableShape {
                 + pkColumns.stream().map(c -> "d." + q(c)).collect(Collectors.joining(", ")) + " FOR UPDATE OF d";
     }
 
-    String truncateSql() {
-        return "TRUNCATE " + t();
-    }
-
     /**
      * For a JSON array of key-bearing images: the ordinal of each image whose row exists here,
      * the row as jsonb text, and whether it equals the image.

@@ -37,7 +37,8 @@ public final class Change {
         this.oldRow = oldRow;
         this.newRow = newRow;
         this.insertOnly = insertOnly;
-        boolean imagesOk = op == Op.TRUNCATE ? oldRow == null && newRow == null
+        // a truncate's new image, if any, says what its origin had applied of each other node
+        boolean imagesOk = op == Op.TRUNCATE ? oldRow == null
                 : (op == Op.DELETE) == (newRow == null) && (op == Op.INSERT) == (oldRow == null);
         if (!imagesOk) {
             throw new IllegalArgumentException("change " + id + " (" + op + ") has the wrong row images");
