@@ -103,3 +103,272 @@ BEGIN
     RETURN format('sync "%s": %s tables on %s', add_sync.name, v_n, array_to_string(add_sync.nodes, ', '));
 END
 $$;
+
+-- issue 12 (initial copy, merge, compare): add_sync's initial => 'copy' | 'merge' | 'none'; refuses
+-- tables holding rows without it; the peer receives the choice with the definition
+ALTER TABLE @extschema@.syncs ADD COLUMN initial text CHECK (initial IN ('copy', 'merge', 'none'));
+ALTER TABLE @extschema@.syncs ADD COLUMN initial_from text;
+-- syncs made before 0.2.0 assumed equal tables
+UPDATE @extschema@.syncs SET initial = 'none';
+DROP FUNCTION @extschema@.add_sync(text, text[], text, text, text, text, text, text);
+CREATE FUNCTION @extschema@._tables_with_rows(p_sync_id integer, p_relids oid[] DEFAULT NULL) RETURNS text[]
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_t   record;
+    v_has boolean;
+    v_out text[] := '{}';
+BEGIN
+    FOR v_t IN SELECT t.relid, t.schema_name, t.table_name FROM @extschema@.sync_tables t
+               WHERE t.sync_id = p_sync_id AND (p_relids IS NULL OR t.relid = ANY (p_relids))
+               ORDER BY t.schema_name, t.table_name LOOP
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.%I)', v_t.schema_name, v_t.table_name) INTO v_has;
+        IF v_has THEN
+            v_out := v_out || format('%I.%I', v_t.schema_name, v_t.table_name);
+        END IF;
+    END LOOP;
+    RETURN v_out;
+END
+$$;
+
+CREATE FUNCTION @extschema@._refuse_unchosen_initial(p_sync_id integer, p_node text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_full text[] := @extschema@._tables_with_rows(p_sync_id);
+    v_name text := (SELECT s.name FROM @extschema@.syncs s WHERE s.id = p_sync_id);
+BEGIN
+    IF cardinality(v_full) > 0 THEN
+        RAISE EXCEPTION 'mmsync: sync "%": % of its tables hold rows on node "%" (%), and nothing says how the other node gets them',
+            v_name, cardinality(v_full), p_node, array_to_string(v_full, ', ')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Say how the nodes start: add_sync(..., initial => ''copy'') makes the other node''s tables '
+                      || 'equal to this node''s (they must be empty there), initial => ''merge'' keeps the rows of both '
+                      || 'and reconciles differing ones, initial => ''none'' asserts that both nodes already hold the same rows.';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION @extschema@._check_initial_here(p_sync_id integer, p_relids oid[], p_initial text, p_from text)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_full text[];
+    v_name text := (SELECT s.name FROM @extschema@.syncs s WHERE s.id = p_sync_id);
+    v_here text := @extschema@.local_node();
+BEGIN
+    IF p_initial IN ('none', 'merge') OR p_from = v_here THEN
+        RETURN;
+    END IF;
+    v_full := @extschema@._tables_with_rows(p_sync_id, p_relids);
+    IF cardinality(v_full) = 0 THEN
+        RETURN;
+    END IF;
+    IF p_initial = 'copy' THEN
+        RAISE EXCEPTION 'mmsync: sync "%" copies node "%"''s tables to node "%", but % hold rows on node "%"; the copy would overwrite them',
+            v_name, p_from, v_here, array_to_string(v_full, ', '), v_here
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('To keep the rows of both nodes, remove the sync on node %s (mmsync.remove_sync(%L)) and add it '
+                      || 'again with initial => ''merge''; to replace them, empty these tables on node %s first.', p_from, v_name, v_here);
+    END IF;
+    RAISE EXCEPTION 'mmsync: sync "%" from node "%" was added without an initial mode, but % hold rows on node "%"',
+        v_name, p_from, array_to_string(v_full, ', '), v_here
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = format('Remove the sync on node %s (mmsync.remove_sync(%L)) and add it again with initial => ''copy'' '
+                  || '(empty these tables here first), ''merge'' or ''none''.', p_from, v_name);
+END
+$$;
+
+CREATE FUNCTION @extschema@.add_sync(
+    name text, nodes text[], tables text DEFAULT 'all', exclude text DEFAULT NULL,
+    conflict text DEFAULT 'latest', prefer text DEFAULT NULL, insert_only text DEFAULT NULL,
+    sequences text DEFAULT 'none', initial text DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    v_local text := @extschema@.local_node();
+    v_node  text;
+    v_id    integer;
+    v_relid oid;
+    v_n     integer := 0;
+    v_conflict text;
+    v_prefer   text;
+BEGIN
+    IF add_sync.name IS NULL OR add_sync.name !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+        RAISE EXCEPTION 'mmsync: invalid sync name %', quote_nullable(add_sync.name)
+            USING HINT = 'Sync names are lower-case letters, digits and _, starting with a letter.';
+    END IF;
+    IF v_local IS NULL THEN
+        RAISE EXCEPTION 'mmsync: this database is not registered as a node'
+            USING HINT = 'Call mmsync.add_node(''blue'', ''<conninfo>'', true) for this database first.';
+    END IF;
+    IF add_sync.nodes IS NULL OR cardinality(ARRAY(SELECT DISTINCT unnest(add_sync.nodes))) < 2 THEN
+        RAISE EXCEPTION 'mmsync: sync "%" needs at least two distinct nodes', add_sync.name;
+    END IF;
+    IF cardinality(ARRAY(SELECT DISTINCT unnest(add_sync.nodes))) > 2 THEN
+        RAISE EXCEPTION 'mmsync: sync "%" names % nodes (%); a sync has exactly two nodes for now',
+            add_sync.name, cardinality(ARRAY(SELECT DISTINCT unnest(add_sync.nodes))),
+            array_to_string(add_sync.nodes, ', ')
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'With three or more nodes, concurrent updates of the same rows can leave the nodes '
+                      || 'different while status() says in sync. Sync two nodes (blue and green).';
+    END IF;
+    FOREACH v_node IN ARRAY add_sync.nodes LOOP
+        IF NOT EXISTS (SELECT 1 FROM @extschema@.nodes n WHERE n.name = v_node) THEN
+            RAISE EXCEPTION 'mmsync: node "%" does not exist', v_node
+                USING HINT = 'Register it with mmsync.add_node(name, conninfo).';
+        END IF;
+    END LOOP;
+    IF NOT v_local = ANY (add_sync.nodes) THEN
+        RAISE EXCEPTION 'mmsync: sync "%" does not include this node "%"', add_sync.name, v_local;
+    END IF;
+    SELECT r.conflict, r.prefer INTO v_conflict, v_prefer
+    FROM @extschema@._check_conflict(add_sync.name, add_sync.nodes, add_sync.conflict, add_sync.prefer) r;
+    IF add_sync.sequences IS NULL OR add_sync.sequences NOT IN ('none', 'interleave') THEN
+        RAISE EXCEPTION 'mmsync: unknown sequences mode %', quote_nullable(add_sync.sequences)
+            USING HINT = 'Use none or interleave.';
+    END IF;
+    IF add_sync.initial IS NOT NULL AND add_sync.initial NOT IN ('copy', 'merge', 'none') THEN
+        RAISE EXCEPTION 'mmsync: unknown initial mode %', quote_nullable(add_sync.initial)
+            USING HINT = 'Use initial => ''copy'' | ''merge'' | ''none''.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM @extschema@.syncs s WHERE s.name = add_sync.name AND NOT s.removed) THEN
+        RAISE EXCEPTION 'mmsync: sync "%" already exists', add_sync.name
+            USING HINT = 'Remove it first with mmsync.remove_sync(), or pick another name.';
+    END IF;
+
+    INSERT INTO @extschema@.syncs AS s (name, nodes, conflict, prefer, sequences, initial, initial_from)
+    VALUES (add_sync.name, add_sync.nodes, v_conflict, v_prefer, add_sync.sequences, add_sync.initial, v_local)
+    ON CONFLICT (name) DO UPDATE SET nodes = EXCLUDED.nodes, conflict = EXCLUDED.conflict,
+        prefer = EXCLUDED.prefer, sequences = EXCLUDED.sequences, paused = false, removed = false,
+        initial = EXCLUDED.initial, initial_from = EXCLUDED.initial_from,
+        version = s.version + 1, updated_at = now()
+    RETURNING s.id INTO v_id;
+
+    FOR v_relid IN SELECT * FROM @extschema@._select_tables(add_sync.tables, add_sync.exclude, add_sync.insert_only) LOOP
+        PERFORM @extschema@._attach_table(v_id, v_relid);
+        v_n := v_n + 1;
+    END LOOP;
+    FOR v_relid IN SELECT DISTINCT @extschema@._resolve_table(i.id)
+                   FROM @extschema@._parse_table_list(add_sync.insert_only) i(id) LOOP
+        PERFORM @extschema@._attach_table(v_id, v_relid, 'insert_only');
+        v_n := v_n + 1;
+    END LOOP;
+    IF add_sync.sequences = 'interleave' THEN
+        PERFORM @extschema@._interleave_sequences(v_id);
+    END IF;
+    IF v_n = 0 THEN
+        RAISE EXCEPTION 'mmsync: sync "%" would have no tables', add_sync.name;
+    END IF;
+    IF add_sync.initial IS NULL THEN
+        PERFORM @extschema@._refuse_unchosen_initial(v_id, v_local);
+    END IF;
+    PERFORM pg_notify('mmsync_config', add_sync.name);
+    RETURN format('sync "%s": %s tables on %s', add_sync.name, v_n, array_to_string(add_sync.nodes, ', '));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@._sync_def(p_name text, p_peer text) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT jsonb_build_object(
+        'name', s.name, 'version', s.version, 'from', @extschema@.local_node(), 'you', p_peer,
+        'nodes', (SELECT jsonb_object_agg(n.name, n.conninfo) FROM @extschema@.nodes n
+                  WHERE n.name = ANY (s.nodes)),
+        'members', to_jsonb(s.nodes), 'conflict', s.conflict, 'prefer', s.prefer,
+        'sequences', s.sequences, 'paused', s.paused, 'removed', s.removed,
+        'initial', s.initial, 'initial_from', s.initial_from,
+        'tables', coalesce((SELECT jsonb_agg(jsonb_build_array(t.schema_name, t.table_name, t.mode)
+                                             ORDER BY t.schema_name, t.table_name)
+                            FROM @extschema@.sync_tables t WHERE t.sync_id = s.id), '[]'),
+        'policies', coalesce((SELECT jsonb_agg(jsonb_build_array(p.schema_name, p.table_name, p.column_name, p.policy))
+                              FROM @extschema@.column_policies p JOIN @extschema@.sync_tables t
+                                ON t.schema_name = p.schema_name AND t.table_name = p.table_name
+                              WHERE t.sync_id = s.id), '[]'))
+    FROM @extschema@.syncs s WHERE s.name = p_name
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@._receive_sync(p_def jsonb) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_name   text := p_def->>'name';
+    v_you    text := p_def->>'you';
+    v_local  text := @extschema@.local_node();
+    v_id     integer;
+    v_cur    bigint;
+    v_node   record;
+    v_relid  oid;
+    v_want   oid[] := '{}';
+    v_tab    jsonb;
+    v_new    boolean;
+    v_added  oid[] := '{}';
+BEGIN
+    IF v_local IS NULL THEN
+        INSERT INTO @extschema@.nodes (name, conninfo, is_local)
+        VALUES (v_you, @extschema@._check_conninfo(v_you, p_def->'nodes'->>v_you), true);
+    ELSIF v_local <> v_you THEN
+        RAISE EXCEPTION 'mmsync: node "%" sent sync "%" to node "%", but this database is node "%"',
+            p_def->>'from', v_name, v_you, v_local;
+    END IF;
+    FOR v_node IN SELECT key, value #>> '{}' AS conninfo FROM jsonb_each(p_def->'nodes') LOOP
+        INSERT INTO @extschema@.nodes (name, conninfo)
+        VALUES (v_node.key, @extschema@._check_conninfo(v_node.key, v_node.conninfo))
+        ON CONFLICT (name) DO NOTHING;
+    END LOOP;
+
+    SELECT id, version INTO v_id, v_cur FROM @extschema@.syncs WHERE name = v_name FOR UPDATE;
+    IF FOUND AND v_cur >= (p_def->>'version')::bigint THEN
+        RETURN false;
+    END IF;
+    IF (p_def->>'removed')::boolean THEN
+        IF v_id IS NOT NULL THEN
+            PERFORM @extschema@._detach_table(t.relid) FROM @extschema@.sync_tables t WHERE t.sync_id = v_id;
+            DELETE FROM @extschema@.changes WHERE sync_id = v_id;
+            DELETE FROM @extschema@.links WHERE sync_name = v_name;
+            UPDATE @extschema@.syncs SET removed = true, version = (p_def->>'version')::bigint,
+                updated_at = now() WHERE id = v_id;
+        END IF;
+        PERFORM pg_notify('mmsync_config', v_name);
+        RETURN true;
+    END IF;
+
+    INSERT INTO @extschema@.syncs AS s (name, nodes, conflict, prefer, sequences, paused, version, initial, initial_from)
+    SELECT v_name, ARRAY(SELECT jsonb_array_elements_text(p_def->'members')), p_def->>'conflict',
+           p_def->>'prefer', coalesce(p_def->>'sequences', 'none'), (p_def->>'paused')::boolean,
+           (p_def->>'version')::bigint,
+           -- a definition from a node before 0.2.0 has no initial mode: it assumed equal tables
+           CASE WHEN p_def ? 'initial' THEN p_def->>'initial' ELSE 'none' END,
+           coalesce(p_def->>'initial_from', p_def->>'from')
+    ON CONFLICT (name) DO UPDATE SET nodes = EXCLUDED.nodes, conflict = EXCLUDED.conflict,
+        prefer = EXCLUDED.prefer, sequences = EXCLUDED.sequences, paused = EXCLUDED.paused,
+        initial = EXCLUDED.initial, initial_from = EXCLUDED.initial_from,
+        removed = false, version = EXCLUDED.version, updated_at = now()
+    RETURNING s.id, (s.xmax = 0) INTO v_id, v_new;
+
+    FOR v_tab IN SELECT * FROM jsonb_array_elements(p_def->'tables') LOOP
+        v_relid := @extschema@._resolve_table(ARRAY[v_tab->>0, v_tab->>1]);
+        v_want := v_want || v_relid;
+        IF NOT EXISTS (SELECT 1 FROM @extschema@.sync_tables
+                       WHERE sync_id = v_id AND relid = v_relid AND mode = coalesce(v_tab->>2, 'keyed')) THEN
+            PERFORM @extschema@._attach_table(v_id, v_relid, coalesce(v_tab->>2, 'keyed'));
+            v_added := v_added || v_relid;
+        END IF;
+    END LOOP;
+    PERFORM @extschema@._check_initial_here(v_id, v_added, s.initial, s.initial_from)
+    FROM @extschema@.syncs s WHERE s.id = v_id;
+    PERFORM @extschema@._detach_table(t.relid) FROM @extschema@.sync_tables t
+    WHERE t.sync_id = v_id AND NOT t.relid = ANY (v_want);
+    DELETE FROM @extschema@.column_policies p USING @extschema@.sync_tables t
+    WHERE t.sync_id = v_id AND p.schema_name = t.schema_name AND p.table_name = t.table_name;
+    INSERT INTO @extschema@.column_policies
+    SELECT x->>0, x->>1, x->>2, x->>3 FROM jsonb_array_elements(coalesce(p_def->'policies', '[]')) x;
+    IF v_new AND p_def->>'sequences' = 'interleave' THEN
+        PERFORM @extschema@._interleave_sequences(v_id);
+    END IF;
+    PERFORM pg_notify('mmsync_config', v_name);
+    PERFORM pg_notify('mmsync_changes', v_name);  -- wakes this node's senders: a resume pushed from a peer
+    RETURN true;
+END
+$$;
+
+REVOKE ALL ON FUNCTION @extschema@._tables_with_rows(integer, oid[]), @extschema@._refuse_unchosen_initial(integer, text),
+    @extschema@._check_initial_here(integer, oid[], text, text),
+    @extschema@.add_sync(text, text[], text, text, text, text, text, text, text) FROM PUBLIC;
