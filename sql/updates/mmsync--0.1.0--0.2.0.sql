@@ -372,3 +372,153 @@ $$;
 REVOKE ALL ON FUNCTION @extschema@._tables_with_rows(integer, oid[]), @extschema@._refuse_unchosen_initial(integer, text),
     @extschema@._check_initial_here(integer, oid[], text, text),
     @extschema@.add_sync(text, text[], text, text, text, text, text, text, text) FROM PUBLIC;
+-- issue 12 (compare): results recorded by `mmsync compare`, read by mmsync.compare()
+
+-- Issue 12: the results of compares run by `mmsync compare` (the agent's command line does the
+-- work: a SQL function cannot reach the peer without dblink, see docs/compare.md); mmsync.compare()
+-- reads them back in psql.
+CREATE TABLE @extschema@.compare_runs (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    sync_name   text NOT NULL,
+    peer        text NOT NULL,
+    tables      text[] NOT NULL,
+    started_at  timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    rows_here   bigint NOT NULL DEFAULT 0,
+    -- running | identical | different | failed
+    outcome     text NOT NULL DEFAULT 'running' CHECK (outcome IN ('running', 'identical', 'different', 'failed')),
+    differences bigint NOT NULL DEFAULT 0,
+    error       text
+);
+
+-- One row per key that differs between the nodes, as each side held it after the recheck
+-- (NULL: the row is missing on that side).
+CREATE TABLE @extschema@.compare_diffs (
+    run_id      bigint NOT NULL REFERENCES @extschema@.compare_runs (id) ON DELETE CASCADE,
+    schema_name name NOT NULL,
+    table_name  name NOT NULL,
+    key         jsonb NOT NULL,
+    here        jsonb,
+    peer        jsonb,
+    -- set by mmsync repair: which side's row both now hold ('here', 'peer', 'deleted')
+    repaired    text,
+    repaired_at timestamptz,
+    PRIMARY KEY (run_id, schema_name, table_name, key)
+);
+
+CREATE FUNCTION @extschema@._key_sql(p_relid oid, p_alias text) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_cols text[] := @extschema@._pk_cols(p_relid);
+BEGIN
+    IF v_cols IS NULL THEN
+        RAISE EXCEPTION 'mmsync: table % has no primary key and cannot be compared by key', p_relid::regclass;
+    END IF;
+    RETURN 'jsonb_build_object(' || (SELECT string_agg(format('%L, %s.%I', c, p_alias, c), ', ' ORDER BY o)
+                                     FROM unnest(v_cols) WITH ORDINALITY AS x(c, o)) || ')';
+END
+$$;
+
+CREATE FUNCTION @extschema@._row_text_sql(p_relid oid, p_alias text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT 'ROW(' || string_agg(format('%s.%I', p_alias, a.attname), ', ' ORDER BY a.attname COLLATE "C") || ')::text'
+    FROM pg_attribute a WHERE a.attrelid = p_relid AND a.attnum > 0 AND NOT a.attisdropped
+$$;
+
+CREATE FUNCTION @extschema@._bucket_sql(p_relid oid, p_alias text, p_buckets integer) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT format('((hashtextextended(ROW(%s)::text, 12) %% %s + %s) %% %s)::integer',
+                  string_agg(format('%s.%I', p_alias, c), ', ' ORDER BY o), p_buckets, p_buckets, p_buckets)
+    FROM unnest(@extschema@._pk_cols(p_relid)) WITH ORDINALITY AS x(c, o)
+$$;
+
+CREATE FUNCTION @extschema@._range_hash(p_table regclass, p_buckets integer)
+RETURNS TABLE (bucket integer, n bigint, h bigint)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF p_buckets IS NULL OR p_buckets < 1 THEN
+        RAISE EXCEPTION 'mmsync: bucket count must be positive, not %', p_buckets;
+    END IF;
+    PERFORM @extschema@._key_sql(p_table, 't'); -- refuses a table without a primary key
+    RETURN QUERY EXECUTE format(
+        'SELECT %s, count(*), bit_xor(hashtextextended(%s, 0)) FROM %s t GROUP BY 1',
+        @extschema@._bucket_sql(p_table, 't', p_buckets), @extschema@._row_text_sql(p_table, 't'), p_table);
+END
+$$;
+
+CREATE FUNCTION @extschema@._row_hashes(p_table regclass, p_buckets integer, p_which integer[])
+RETURNS TABLE (bucket integer, key text, h bigint)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN QUERY EXECUTE format(
+        'SELECT b, k, h FROM (SELECT %s AS b, %s::text AS k, hashtextextended(%s, 0) AS h FROM %s t WHERE %s = ANY ($1)) x '
+        || 'ORDER BY b, k COLLATE "C"',
+        @extschema@._bucket_sql(p_table, 't', p_buckets), @extschema@._key_sql(p_table, 't'),
+        @extschema@._row_text_sql(p_table, 't'), p_table, @extschema@._bucket_sql(p_table, 't', p_buckets))
+    USING p_which;
+END
+$$;
+
+CREATE FUNCTION @extschema@._rows_by_key(p_table regclass, p_keys jsonb)
+RETURNS TABLE (key text, "row" jsonb)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_cols text[] := @extschema@._pk_cols(p_table);
+BEGIN
+    RETURN QUERY EXECUTE format(
+        'SELECT %s::text, to_jsonb(t) FROM %s t WHERE (%s) IN (SELECT %s FROM jsonb_populate_recordset(NULL::%s, $1) k)',
+        @extschema@._key_sql(p_table, 't'), p_table,
+        (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(v_cols) c),
+        (SELECT string_agg(format('k.%I', c), ', ') FROM unnest(v_cols) c), p_table)
+    USING p_keys;
+END
+$$;
+
+CREATE FUNCTION @extschema@.compare(sync text, table_name text DEFAULT NULL)
+RETURNS TABLE (compared_at timestamptz, outcome text, "table" text, key jsonb, here jsonb, peer jsonb, repaired text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    v_run   record;
+    v_relid oid;
+    v_nsp   name;
+    v_rel   name;
+BEGIN
+    PERFORM @extschema@._sync_id(compare.sync);
+    IF compare.table_name IS NOT NULL THEN
+        v_relid := @extschema@._resolve_table((SELECT t FROM @extschema@._parse_table_list(compare.table_name) t LIMIT 1));
+        SELECT t.schema_name, t.table_name INTO v_nsp, v_rel FROM @extschema@.sync_tables t
+        JOIN @extschema@.syncs s ON s.id = t.sync_id WHERE t.relid = v_relid AND s.name = compare.sync;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'mmsync: table % is not in sync "%"', v_relid::regclass, compare.sync
+                USING HINT = 'See the tables of the sync in mmsync.sync_tables.';
+        END IF;
+    END IF;
+    SELECT * INTO v_run FROM @extschema@.compare_runs r
+    WHERE r.sync_name = compare.sync AND r.outcome <> 'running'
+      AND (v_rel IS NULL OR format('%I.%I', v_nsp, v_rel) = ANY (r.tables))
+    ORDER BY r.id DESC LIMIT 1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'mmsync: sync "%"% has not been compared yet', compare.sync,
+            CASE WHEN v_rel IS NOT NULL THEN format(' (table %I.%I)', v_nsp, v_rel) ELSE '' END
+            USING HINT = format('Run `mmsync compare --db ''<conninfo of this database>'' %s%s` (exit code 0: identical, '
+                || '1: different, 2: error); then call this function again.', compare.sync, coalesce(' ' || compare.table_name, ''));
+    END IF;
+    IF v_run.outcome = 'failed' THEN
+        RAISE EXCEPTION 'mmsync: the last compare of sync "%" (%) failed: %', compare.sync, v_run.started_at, v_run.error;
+    END IF;
+    RETURN QUERY SELECT v_run.finished_at, v_run.outcome, format('%I.%I', d.schema_name, d.table_name), d.key, d.here, d.peer, d.repaired
+        FROM @extschema@.compare_diffs d
+        WHERE d.run_id = v_run.id AND (v_rel IS NULL OR (d.schema_name = v_nsp AND d.table_name = v_rel))
+        ORDER BY d.schema_name, d.table_name, d.key;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT v_run.finished_at, v_run.outcome, NULL::text, NULL::jsonb, NULL::jsonb, NULL::jsonb, NULL::text;
+    END IF;
+END
+$$;
+
+REVOKE ALL ON FUNCTION @extschema@._key_sql(oid, text), @extschema@._row_text_sql(oid, text),
+    @extschema@._bucket_sql(oid, text, integer), @extschema@._range_hash(regclass, integer),
+    @extschema@._row_hashes(regclass, integer, integer[]), @extschema@._rows_by_key(regclass, jsonb),
+    @extschema@.compare(text, text) FROM PUBLIC;
+REVOKE ALL ON @extschema@.compare_runs, @extschema@.compare_diffs FROM PUBLIC;

@@ -39,6 +39,8 @@ public final class Main {
                 return 0;
             case "agent":
                 return agent(args, err);
+            case "compare":
+                return CompareCommand.run(args, out, err);
             default:
                 err.println("mmsync: unknown command \"" + args[0] + "\"");
                 usage(err);
@@ -143,6 +145,8 @@ public final class Main {
     private static void usage(PrintStream out) {
         out.println("usage: mmsync agent --db '<libpq conninfo of the local database>' [--page-rows N] [--poll-ms MS]");
         out.println("                    [--health-port N (off by default; 8008 is usual)] [--health-bind ADDR (default 127.0.0.1)]");
+        out.println("       mmsync compare --db '<conninfo of this node>' [--wait SECONDS] SYNC [TABLE]");
+        out.println("                    (exit code 0: identical, 1: different, 2: error)");
         out.println("       mmsync version");
     }
 }
