@@ -1,6 +1,11 @@
 package io.mmsync.engine;
 
 import io.mmsync.engine.conn.Connector;
+import io.mmsync.engine.error.ErrorPolicy;
+import io.mmsync.engine.send.Backoff;
+import io.mmsync.engine.send.Link;
+import io.mmsync.engine.send.LinkSettings;
+import io.mmsync.engine.time.Clock;
 import org.postgresql.PGConnection;
 
 import java.sql.Connection;
@@ -42,12 +47,23 @@ public final class Engine implements Runnable {
     private final Backoff backoff = new Backoff(Duration.ofMillis(100), Duration.ofSeconds(5));
     private volatile boolean stopping;
     private volatile Connection watch;
-    private volatile Instant lastLoop = Instant.now();
+    private volatile Instant lastLoop;
+    private final Clock clock;
+    private final LinkSettings linkSettings;
     private volatile String localNode;
 
     public Engine(EngineConfig config, ThreadFactory threads) {
+        this(config, threads, Clock.SYSTEM);
+    }
+
+    /** With the host's clock (tests, or a host that has its own). */
+    public Engine(EngineConfig config, ThreadFactory threads, Clock clock) {
         this.config = config;
         this.threads = threads;
+        this.clock = clock;
+        this.linkSettings = new LinkSettings(config.pageRows(), config.pageBytes(), config.poll(), config.activePoll(),
+                config.idleAfter(), config.heartbeat(), clock);
+        this.lastLoop = clock.instant();
         this.local = new Connector("local", config.localConninfo());
     }
 
@@ -78,7 +94,7 @@ public final class Engine implements Runnable {
                 backoff.reset();
                 while (!stopping) {
                     reconcile(c);
-                    lastLoop = Instant.now();
+                    lastLoop = clock.instant();
                     c.unwrap(PGConnection.class).getNotifications((int) config.heartbeat().toMillis());
                 }
             } catch (SQLException | RuntimeException e) {
@@ -88,7 +104,7 @@ public final class Engine implements Runnable {
                 Duration d = backoff.nextDelay();
                 LOG.log(backoff.failures() == 1 ? Level.WARNING : Level.FINE, "mmsync engine: local database "
                         + local.info() + " unavailable (retrying in " + d.toMillis() + " ms): " + ErrorPolicy.describe(e));
-                lastLoop = Instant.now();
+                lastLoop = clock.instant();
                 sleep(d);
             } finally {
                 watch = null;
@@ -174,7 +190,7 @@ public final class Engine implements Runnable {
         }
         Link link;
         try {
-            link = new Link(sync, me, local, new Connector(peerName, conninfo), config, threads);
+            link = new Link(sync, me, local, new Connector(peerName, conninfo), linkSettings, threads);
         } catch (IllegalArgumentException e) {
             LOG.warning("mmsync engine: cannot start link " + key + ": bad conninfo for node " + peerName + ": " + e.getMessage());
             return;

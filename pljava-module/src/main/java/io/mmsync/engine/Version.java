@@ -1,5 +1,7 @@
 package io.mmsync.engine;
 
+
+
 /** The engine's version, from the jar manifest or the build. */
 public final class Version {
     private Version() {

@@ -1,12 +1,12 @@
 package io.mmsync.health;
 
 import io.mmsync.engine.conn.ConnInfo;
+import io.mmsync.engine.conn.Connector;
+import io.mmsync.engine.error.ErrorPolicy;
 
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.SQLException;
 import java.time.Duration;
-import java.util.Properties;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
@@ -43,18 +43,7 @@ final class Db implements AutoCloseable {
 
     /** A new autocommit connection; every wait in it is bounded by about the statement timeout. */
     Connection open(ConnInfo info, String purpose) throws SQLException {
-        Properties p = info.jdbcProperties("mmsync health " + purpose);
-        int seconds = (int) Math.max(1, (statementTimeout.toMillis() + 999) / 1000);
-        p.setProperty("connectTimeout", Integer.toString(seconds));
-        p.setProperty("loginTimeout", Integer.toString(seconds + 1));
-        p.setProperty("socketTimeout", Integer.toString(seconds + 1));
-        String ms = Long.toString(statementTimeout.toMillis());
-        String options = p.getProperty("options", "");
-        p.setProperty("options", (options + " -c statement_timeout=" + ms + " -c lock_timeout=" + ms
-                + " -c idle_in_transaction_session_timeout=" + Math.max(10_000, 10 * statementTimeout.toMillis())).trim());
-        Connection c = DriverManager.getConnection(info.jdbcUrl(), p);
-        c.setAutoCommit(true);
-        return c;
+        return new Connector("health", info).bounded(statementTimeout).open("health " + purpose);
     }
 
     /**
@@ -83,19 +72,9 @@ final class Db implements AutoCloseable {
         }
     }
 
-    /** One line, innermost SQL message first, credentials masked. */
+    /** One line as the engine describes errors ({@link ErrorPolicy#describe}), shorter, credentials masked. */
     static String describe(Throwable t) {
-        String msg = null;
-        for (Throwable c = t; c != null && msg == null; c = c.getCause()) {
-            if (c instanceof SQLException && c.getMessage() != null) {
-                msg = c.getMessage();
-            }
-        }
-        if (msg == null) {
-            msg = t.getMessage() != null ? t.getMessage() : t.getClass().getSimpleName();
-        }
-        msg = msg.replaceAll("\\s+", " ").trim();
-        return Redact.text(msg.length() > 300 ? msg.substring(0, 300) + "..." : msg);
+        return Redact.text(ErrorPolicy.describe(t, 300));
     }
 
     static void closeQuietly(Connection c) {

@@ -3,6 +3,7 @@ package io.mmsync.health;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import io.mmsync.engine.conn.ConnInfo;
+import io.mmsync.engine.time.Clock;
 
 import java.io.IOException;
 import java.io.OutputStream;
@@ -10,7 +11,6 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
-import java.time.Clock;
 import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -70,7 +70,7 @@ public final class HealthServer implements AutoCloseable {
      * IOException, with the address in the message, when it cannot listen: the agent then refuses to start.
      */
     public static HealthServer start(HealthConfig config, String localConninfo, EngineView engine) throws IOException {
-        return start(config, localConninfo, engine, Clock.systemUTC());
+        return start(config, localConninfo, engine, Clock.SYSTEM);
     }
 
     static HealthServer start(HealthConfig config, String localConninfo, EngineView engine, Clock clock) throws IOException {
@@ -198,7 +198,7 @@ public final class HealthServer implements AutoCloseable {
      * check changes, and while it stays 503 again every 30 s with the current reason.
      */
     private void answer(HttpExchange ex, String check, boolean bodyless, Verdict v) throws IOException {
-        long now = System.nanoTime();
+        long now = clock.nanoTime();
         Answer before = lastAnswers.get(check);
         boolean changed = before == null ? !v.ok() : before.ok() != v.ok();
         if (changed || (!v.ok() && now - before.loggedAtNanos() > REPEAT_503_LOG_NANOS)) {

@@ -1,13 +1,13 @@
 package io.mmsync.health;
 
 import io.mmsync.engine.conn.ConnInfo;
+import io.mmsync.engine.time.Clock;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Types;
-import java.time.Clock;
 import java.util.Objects;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -76,9 +76,9 @@ final class PeerWatch implements Runnable {
     @Override
     public void run() {
         while (!stopping) {
-            long started = System.nanoTime();
+            long started = clock.nanoTime();
             tick();
-            long waitMs = config.tick().toMillis() - (System.nanoTime() - started) / 1_000_000;
+            long waitMs = config.tick().toMillis() - (clock.nanoTime() - started) / 1_000_000;
             if (waitMs > 0 && !stopping) {
                 try {
                     Thread.sleep(waitMs);

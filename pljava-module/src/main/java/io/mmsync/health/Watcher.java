@@ -3,13 +3,13 @@ package io.mmsync.health;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import io.mmsync.engine.conn.ConnInfo;
+import io.mmsync.engine.time.Clock;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Timestamp;
-import java.time.Clock;
 import java.time.Instant;
 import java.util.Collections;
 import java.util.HashMap;
@@ -82,9 +82,9 @@ final class Watcher implements Runnable, AutoCloseable {
     @Override
     public void run() {
         while (!stopping) {
-            long started = System.nanoTime();
+            long started = clock.nanoTime();
             tick();
-            long waitMs = config.tick().toMillis() - (System.nanoTime() - started) / 1_000_000;
+            long waitMs = config.tick().toMillis() - (clock.nanoTime() - started) / 1_000_000;
             if (waitMs > 0 && !stopping) {
                 try {
                     Thread.sleep(waitMs);

@@ -3,15 +3,40 @@ package io.mmsync.engine.conn;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.SQLException;
+import java.time.Duration;
+import java.util.Properties;
 
-/** Opens pgJDBC connections for a node's conninfo; the engine's only way to reach a database. */
+/**
+ * Opens pgJDBC connections for a node's conninfo: the one way the engine and the health endpoint
+ * reach a database. The engine's connections get {@link ConnInfo#jdbcProperties}'s timeouts; a
+ * {@link #bounded} connector's (the health endpoint's) bound every wait to about its limit.
+ */
 public final class Connector {
     private final String nodeName;
     private final ConnInfo info;
+    /** null: the engine's timeouts */
+    private final Duration bound;
 
     public Connector(String nodeName, String conninfo) {
+        this(nodeName, ConnInfo.parse(conninfo), null);
+    }
+
+    public Connector(String nodeName, ConnInfo info) {
+        this(nodeName, info, null);
+    }
+
+    private Connector(String nodeName, ConnInfo info, Duration bound) {
         this.nodeName = nodeName;
-        this.info = ConnInfo.parse(conninfo);
+        this.info = info;
+        this.bound = bound;
+    }
+
+    /**
+     * The same node, every wait in its connections (connect, login, socket, statement, lock)
+     * bounded by about {@code limit}: a hung server then fails a probe on time instead of hanging it.
+     */
+    public Connector bounded(Duration limit) {
+        return new Connector(nodeName, info, limit);
     }
 
     public String nodeName() {
@@ -22,11 +47,27 @@ public final class Connector {
         return info;
     }
 
-    /** A new connection in autocommit mode; the caller closes it. */
+    /** A new connection in autocommit mode, application name "mmsync {@code purpose}"; the caller closes it. */
     public Connection open(String purpose) throws SQLException {
-        Connection c = DriverManager.getConnection(info.jdbcUrl(), info.jdbcProperties("mmsync " + purpose));
+        Connection c = DriverManager.getConnection(info.jdbcUrl(), properties(purpose));
         c.setAutoCommit(true);
         return c;
+    }
+
+    /** The pgJDBC properties {@link #open} connects with. */
+    Properties properties(String purpose) {
+        Properties p = info.jdbcProperties("mmsync " + purpose);
+        if (bound != null) {
+            int seconds = (int) Math.max(1, (bound.toMillis() + 999) / 1000);
+            p.setProperty("connectTimeout", Integer.toString(seconds));
+            p.setProperty("loginTimeout", Integer.toString(seconds + 1));
+            p.setProperty("socketTimeout", Integer.toString(seconds + 1));
+            String ms = Long.toString(bound.toMillis());
+            String options = p.getProperty("options", "");
+            p.setProperty("options", (options + " -c statement_timeout=" + ms + " -c lock_timeout=" + ms
+                    + " -c idle_in_transaction_session_timeout=" + Math.max(10_000, 10 * bound.toMillis())).trim());
+        }
+        return p;
     }
 
     @Override

@@ -1,5 +1,7 @@
 package io.mmsync.engine.model;
 
+
+
 /** The id of one captured change in its origin's queue ({@code mmsync.changes.id}). */
 public final class ChangeId implements Comparable<ChangeId> {
     /** Before every change: where a fresh snapshot range starts. */

@@ -1,5 +1,7 @@
 package io.mmsync.engine.model;
 
+
+
 /**
  * The kind of a captured row change. The codes are persisted in {@code mmsync.changes.op}:
  * this list is append-only, removing or recoding a value breaks queued changes.

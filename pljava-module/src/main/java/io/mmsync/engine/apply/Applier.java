@@ -1,0 +1,229 @@
+package io.mmsync.engine.apply;
+
+import io.mmsync.engine.error.ErrorPolicy;
+import io.mmsync.engine.model.Change;
+import io.mmsync.engine.model.Page;
+import io.mmsync.engine.model.SyncState;
+import io.mmsync.engine.time.Clock;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.SQLException;
+import java.sql.Savepoint;
+import java.sql.Timestamp;
+import java.time.Instant;
+import java.util.List;
+
+/**
+ * Applies a page of an origin's changes at a peer in one peer transaction, together with the
+ * new position in the peer's {@code mmsync.progress} and the conflicts resolved on the way: a
+ * crash at any instant leaves all or none of them. The transaction sets {@code mmsync.origin}, so
+ * the peer's capture triggers do not queue these rows again. A change the peer cannot apply is set
+ * aside (see {@link SetAside}) and the rest of the page goes on.
+ */
+public final class Applier {
+    private static final String PROGRESS_SQL = "INSERT INTO mmsync.progress AS p "
+            + "(sync_name, origin, lo, hi, last_id, applied, batches, last_change_at, applied_at) "
+            + "VALUES (?, ?, ?::pg_snapshot, ?::pg_snapshot, ?, ?, 1, ?, pg_catalog.now()) "
+            + "ON CONFLICT (sync_name, origin) DO UPDATE SET lo = EXCLUDED.lo, hi = EXCLUDED.hi, "
+            + "last_id = EXCLUDED.last_id, applied = p.applied + EXCLUDED.applied, batches = p.batches + 1, "
+            + "last_change_at = coalesce(EXCLUDED.last_change_at, p.last_change_at), applied_at = pg_catalog.now()";
+
+    private final String peerName;
+    private final Shapes shapes;
+    private final RunExecutor executor;
+    private final Clock clock;
+
+    public Applier(String peerName, Clock clock) {
+        this.clock = clock;
+        this.peerName = peerName;
+        this.shapes = new Shapes(peerName);
+        this.executor = new RunExecutor(shapes);
+    }
+
+    /** What applying a page did. */
+    public static final class Result {
+        public final int conflicts;
+        public final int setAside;
+        /** statements the changes took (see RunPlanner) */
+        public final int runs;
+        /** nanoseconds spent resolving (locks, competitor lookup), running the statements, committing */
+        public final long resolveNanos;
+        public final long runNanos;
+        public final long commitNanos;
+
+        Result(int conflicts, int setAside, int runs, long resolveNanos, long runNanos, long commitNanos) {
+            this.conflicts = conflicts;
+            this.setAside = setAside;
+            this.runs = runs;
+            this.resolveNanos = resolveNanos;
+            this.runNanos = runNanos;
+            this.commitNanos = commitNanos;
+        }
+    }
+
+    /**
+     * Marks the transaction as applying {@code origin}'s changes; returns whether the peer holds
+     * set-aside changes of that origin (one round trip for both).
+     */
+    static boolean markOrigin(Connection peer, String origin) throws SQLException {
+        try (PreparedStatement st = peer.prepareStatement("SELECT pg_catalog.set_config('mmsync.origin', ?, true), "
+                + "EXISTS (SELECT 1 FROM mmsync.set_aside WHERE origin = ? AND origin_change IS NOT NULL)")) {
+            st.setString(1, origin);
+            st.setString(2, origin);
+            try (java.sql.ResultSet rs = st.executeQuery()) {
+                rs.next();
+                return rs.getBoolean(2);
+            }
+        }
+    }
+
+    public Result apply(Connection peer, SyncState sync, String origin, Page page) throws SQLException {
+        shapes.use(peer);
+        try {
+            return attempt(peer, sync, origin, page, false);
+        } catch (SQLException e) {
+            if (!ErrorPolicy.isDataError(e)) {
+                throw e;
+            }
+            shapes.clear();
+            return attempt(peer, sync, origin, page, true);
+        }
+    }
+
+    /** Set-aside changes of this origin applied again; returns how many went through. */
+    public int retrySetAside(Connection peer, String sync, String origin) throws SQLException {
+        shapes.use(peer);
+        return SetAside.retry(peer, sync, origin, executor);
+    }
+
+    private Result attempt(Connection peer, SyncState sync, String origin, Page page, boolean careful)
+            throws SQLException {
+        peer.setAutoCommit(false);
+        try {
+            long t0 = clock.nanoTime();
+            boolean hadSetAside = markOrigin(peer, origin);
+            Resolver.Outcome outcome = Resolver.resolve(peer, sync, origin, peerName, page.changes(), shapes, clock);
+            if (outcome.pending) {
+                peer.rollback();
+                throw pending(peer, sync, origin, outcome);
+            }
+            long t1 = clock.nanoTime();
+            int setAside = 0;
+            List<Run> runs = RunPlanner.plan(page.changes(), outcome, shapes);
+            for (Run run : runs) {
+                setAside += careful ? carefully(peer, sync.name, origin, run) : run(peer, run);
+            }
+            if (hadSetAside && !page.isEmpty()) {
+                SetAside.supersede(peer, origin, page.changes());
+            }
+            long t2 = clock.nanoTime();
+            ConflictLog.write(peer, outcome.conflicts, outcome.decidedConflictIds);
+            recordProgress(peer, sync.name, origin, page);
+            peer.commit();
+            return new Result(outcome.conflicts.size(), setAside, runs.size(), t1 - t0, t2 - t1, clock.nanoTime() - t2);
+        } catch (SQLException | RuntimeException e) {
+            try {
+                peer.rollback();
+            } catch (SQLException re) {
+                e.addSuppressed(re);
+            }
+            throw e;
+        } finally {
+            try {
+                peer.setAutoCommit(true);
+            } catch (SQLException ignored) {
+                // the connection is broken; the link reconnects and learns of it there
+            }
+        }
+    }
+
+    private int run(Connection peer, Run run) throws SQLException {
+        executor.execute(peer, run);
+        return 0;
+    }
+
+    /** A run under a savepoint; if it fails, its changes one by one, setting aside those that fail. */
+    private int carefully(Connection peer, String sync, String origin, Run run) throws SQLException {
+        Savepoint sp = peer.setSavepoint();
+        try {
+            executor.execute(peer, run);
+            peer.releaseSavepoint(sp);
+            return 0;
+        } catch (SQLException e) {
+            if (!ErrorPolicy.isDataError(e)) {
+                throw e;
+            }
+            peer.rollback(sp);
+            shapes.clear();
+        }
+        int failed = 0;
+        for (Change c : run.changes()) {
+            Run single = Run.of(run.action, c);
+            Savepoint one = peer.setSavepoint();
+            try {
+                executor.execute(peer, single);
+                peer.releaseSavepoint(one);
+            } catch (SQLException e) {
+                if (!ErrorPolicy.isDataError(e)) {
+                    throw e;
+                }
+                peer.rollback(one);
+                shapes.clear();
+                SetAside.record(peer, sync, origin, c, e);
+                failed++;
+            }
+        }
+        return failed;
+    }
+
+    /** Logs the undecided conflicts (in their own transaction) and stops the sync. */
+    private SQLException pending(Connection peer, SyncState sync, String origin, Resolver.Outcome outcome)
+            throws SQLException {
+        List<ConflictLog.Entry> undecided = outcome.conflicts.stream()
+                .filter(e -> e.resolution == Resolution.PENDING).collect(java.util.stream.Collectors.toList());
+        try (PreparedStatement st = peer.prepareStatement(
+                "DELETE FROM mmsync.conflicts WHERE origin = ? AND origin_change = ? AND resolution = 'pending'")) {
+            for (ConflictLog.Entry e : undecided) {
+                st.setString(1, origin);
+                st.setLong(2, e.change.id().asLong());
+                st.addBatch();
+            }
+            st.executeBatch();
+        }
+        ConflictLog.write(peer, undecided, List.of());
+        peer.commit();
+        ConflictLog.Entry first = undecided.get(0);
+        return new ConflictPendingException("mmsync: conflict on " + first.change.table() + " key (" + first.change.key()
+                .replace('\u001f', ',') + ") between " + origin + " and " + peerName + " under strategy abort: "
+                + undecided.size() + " undecided; on " + peerName + " see SELECT * FROM mmsync.conflicts WHERE resolution = "
+                + "'pending', decide with mmsync.resolve_conflict(id, 'apply' | 'skip'), then SELECT mmsync.resume('"
+                + sync.name + "')");
+    }
+
+    private static void recordProgress(Connection peer, String syncName, String origin, Page page) throws SQLException {
+        Instant last = null;
+        for (Change c : page.changes()) {
+            if (c.at() != null && (last == null || c.at().isAfter(last))) {
+                last = c.at();
+            }
+        }
+        try (PreparedStatement st = peer.prepareStatement(PROGRESS_SQL)) {
+            st.setString(1, syncName);
+            st.setString(2, origin);
+            st.setString(3, page.next().lo());
+            st.setString(4, page.next().hi());
+            st.setLong(5, page.next().lastId().asLong());
+            st.setLong(6, page.changes().size());
+            st.setTimestamp(7, last == null ? null : Timestamp.from(last));
+            st.executeUpdate();
+        }
+    }
+
+    /** An abort-strategy conflict waits for the DBA. */
+    public static final class ConflictPendingException extends SQLException {
+        ConflictPendingException(String message) {
+            super(message, "40P99");
+        }
+    }
+}

@@ -1,0 +1,303 @@
+package io.mmsync.engine.apply;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import io.mmsync.engine.model.Change;
+import io.mmsync.engine.model.ConflictStrategy;
+import io.mmsync.engine.model.KeySql;
+import io.mmsync.engine.model.Op;
+import io.mmsync.engine.model.SyncState;
+import io.mmsync.engine.model.TableRef;
+import io.mmsync.engine.time.Clock;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.sql.Types;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+
+/**
+ * Settles conflicts at the peer, inside the apply transaction: finds which incoming changes
+ * conflict, gathers the facts and lets {@link Decision} (pure, the rules of every strategy) say
+ * who wins. A change conflicts when the peer's own queue still holds a change of the same row (its
+ * "competitor": the queue keeps a change until a concurrent one from the origin can no longer
+ * arrive, see mmsync._purge).
+ */
+final class Resolver {
+    private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(Resolver.class.getName());
+
+    // For each candidate (i), the newest change of the same row in this node's own queue, by
+    // either of its images (an update may change the key). The queue is read once per page with
+    // each row's keys computed cheaply and kept only where the page has the key; then the newest
+    // change per key, joined to the candidates: a page costs one pass over the queue, however full
+    // it is (a two-way catch-up has both queues full), and a hot row (changed in many transactions
+    // on both nodes) costs one match per candidate, not one per pair of changes.
+    private static final String COMPETITORS_SQL = "WITH k AS MATERIALIZED (SELECT * FROM pg_catalog.jsonb_to_recordset(?::jsonb) "
+            + "  AS k(i int, s text, t text, key text)), "
+            + "tabs AS MATERIALIZED (SELECT st.relid, st.pk_cols, st.schema_name::text AS s, st.table_name::text AS t "
+            + "  FROM mmsync.sync_tables st WHERE st.mode = 'keyed' "
+            + "  AND (st.schema_name::text, st.table_name::text) IN (SELECT k.s, k.t FROM k)), "
+            + "x AS MATERIALIZED (SELECT tabs.s, tabs.t, c.id, c.op, c.at, "
+            + KeySql.of("tabs.pk_cols", "coalesce(c.new, c.old)") + " AS kn, "
+            + "  CASE WHEN c.op = 'U' THEN " + KeySql.of("tabs.pk_cols", "c.old") + " END AS ko "
+            + "  FROM mmsync.changes c JOIN tabs ON tabs.relid = c.relid WHERE c.op <> 'T'), "
+            + "keys AS MATERIALIZED (SELECT DISTINCT k.s, k.t, k.key FROM k), "
+            + "newest AS (SELECT DISTINCT ON (y.s, y.t, y.key) y.s, y.t, y.key, y.id, y.op, y.at FROM ("
+            + "  SELECT x.s, x.t, x.kn AS key, x.id, x.op, x.at FROM x WHERE (x.s, x.t, x.kn) IN (SELECT * FROM keys) "
+            + "  UNION ALL SELECT x.s, x.t, x.ko, x.id, x.op, x.at FROM x WHERE (x.s, x.t, x.ko) IN (SELECT * FROM keys)) y "
+            + "  ORDER BY y.s, y.t, y.key, y.id DESC) "
+            + "SELECT k.i, newest.op, newest.at FROM k JOIN newest ON newest.s = k.s AND newest.t = k.t AND newest.key = k.key";
+    private static final String QUEUED_TABLES_SQL = "SELECT x.s, x.t FROM ROWS FROM (pg_catalog.unnest(?::text[]), pg_catalog.unnest(?::text[])) AS x(s, t) "
+            + "WHERE EXISTS (SELECT 1 FROM mmsync.sync_tables st JOIN mmsync.changes c ON c.relid = st.relid "
+            + "WHERE st.schema_name::text = x.s AND st.table_name::text = x.t AND st.mode = 'keyed' AND c.op <> 'T')";
+    private static final String DECISIONS_SQL = "SELECT origin_change, decision, id FROM mmsync.conflicts "
+            + "WHERE origin = ? AND resolution = 'pending' AND decision IS NOT NULL";
+
+    /** The actions for a page, the conflicts to log, and those that stop the sync. */
+    static final class Outcome {
+        final Map<Change, Action> actions = new HashMap<>();
+        final List<ConflictLog.Entry> conflicts = new ArrayList<>();
+        final List<Long> decidedConflictIds = new ArrayList<>();
+        /** table, key and local change time of local changes that beat this origin in this page */
+        final Set<String> beaten = new HashSet<>();
+        boolean pending;
+
+        Action action(Change c) {
+            return actions.getOrDefault(c, Action.APPLY);
+        }
+    }
+
+    private Resolver() {
+    }
+
+    static Outcome resolve(Connection peer, SyncState sync, String origin, String peerName,
+                           List<Change> changes, Shapes shapes, Clock clock) throws SQLException {
+        Outcome out = new Outcome();
+        Map<Integer, Change> candidates = new LinkedHashMap<>();
+        for (int i = 0; i < changes.size(); i++) {
+            Change c = changes.get(i);
+            if (c.op() != Op.TRUNCATE && !c.insertOnly()) {
+                candidates.put(i, c);
+            }
+        }
+        if (candidates.isEmpty()) {
+            return out;
+        }
+        long t0 = clock.nanoTime();
+        lockRows(peer, candidates, shapes);
+        long t1 = clock.nanoTime();
+        // only tables of which the peer's queue holds a change can have competitors: for the others
+        // (in a catch-up, usually all) the per-key lookup is skipped
+        Set<TableRef> queued = tablesWithQueuedChanges(peer, candidates);
+        JsonArray keys = new JsonArray();
+        candidates.entrySet().removeIf(e -> !queued.contains(e.getValue().table()));
+        if (candidates.isEmpty()) {
+            return out;
+        }
+        for (Map.Entry<Integer, Change> e : candidates.entrySet()) {
+            Change c = e.getValue();
+            JsonObject k = new JsonObject();
+            k.addProperty("i", e.getKey());
+            k.addProperty("s", c.table().schema());
+            k.addProperty("t", c.table().name());
+            k.addProperty("key", c.key());
+            keys.add(k);
+        }
+        Map<Integer, Object[]> competitors = new TreeMap<>();
+        try (PreparedStatement st = peer.prepareStatement(COMPETITORS_SQL)) {
+            st.setObject(1, keys.toString(), Types.OTHER);
+            try (ResultSet rs = st.executeQuery()) {
+                while (rs.next()) {
+                    Timestamp at = rs.getTimestamp(3);
+                    competitors.put(rs.getInt(1), new Object[] {Op.fromCode(rs.getString(2)), at == null ? null : at.toInstant()});
+                }
+            }
+        }
+        long t2 = clock.nanoTime();
+        if (competitors.isEmpty()) {
+            return out;
+        }
+        Map<Integer, String[]> current = currentRows(peer, candidates, competitors, shapes);
+        if (LOG.isLoggable(java.util.logging.Level.FINE)) {
+            LOG.fine(String.format("resolve: %d candidates, %d with a competitor; lock %.1f ms, competitors %.1f ms, "
+                    + "current rows %.1f ms", candidates.size(), competitors.size(), (t1 - t0) / 1e6, (t2 - t1) / 1e6,
+                    (clock.nanoTime() - t2) / 1e6));
+        }
+        Map<Long, Decision.Dba> decisions = sync.conflict == ConflictStrategy.ABORT ? decisions(peer, origin) : Map.of();
+        for (Map.Entry<Integer, Object[]> e : competitors.entrySet()) {
+            Change c = candidates.get(e.getKey());
+            Op localOp = (Op) e.getValue()[0];
+            Instant localAt = (Instant) e.getValue()[1];
+            String[] cur = current.get(e.getKey());
+            String currentRow = cur == null ? null : cur[0];
+            boolean asExpected = c.op() == Op.INSERT ? cur == null : cur != null && "t".equals(cur[1]);
+            Decision.Facts facts = new Decision.Facts(sync.conflict, sync.prefer, origin, peerName, c.op(), c.at(),
+                    localOp, localAt, asExpected, shapes.get(c).hasDelta(), decisions.get(c.id().asLong()));
+            // table, key and local change time: the local change that would beat this origin
+            String lost = c.table() + "\u0000" + c.key() + "\u0000" + localAt;
+            Decision.Result d = Decision.decide(facts, () -> out.beaten.contains(lost) || beatenBefore(peer, origin, c, localAt));
+            record(out, sync, origin, c, facts, d, lost, currentRow);
+        }
+        return out;
+    }
+
+    /** Adds a decision to the page's outcome. */
+    private static void record(Outcome out, SyncState sync, String origin, Change c, Decision.Facts facts,
+                               Decision.Result d, String lost, String currentRow) {
+        if (d.beatsOrigin()) {
+            out.beaten.add(lost);
+        }
+        if (d == Decision.Result.NO_CONFLICT) {
+            return;
+        }
+        out.actions.put(c, d.action());
+        out.pending |= d.action() == Action.PENDING;
+        if (d.dba() != null) {
+            out.decidedConflictIds.add(d.dba().conflictId());
+        }
+        if (d.isConflict()) {
+            String winning;
+            String losing;
+            switch (d.winner()) {
+                case REMOTE:
+                    winning = c.newRow();
+                    losing = currentRow;
+                    break;
+                case LOCAL:
+                    winning = currentRow;
+                    losing = c.op() == Op.DELETE ? c.oldRow() : c.newRow();
+                    break;
+                default:
+                    winning = null;
+                    losing = currentRow;
+            }
+            String kind = name(c.op()) + "_" + name(facts.localOp());
+            out.conflicts.add(new ConflictLog.Entry(sync.name, c, kind, sync.conflict, d.resolution(), origin, c.at(),
+                    facts.localAt(), winning, losing));
+        }
+    }
+
+    /**
+     * Locks the rows that updates and deletes of the page touch. A local transaction that changed
+     * one of them has then committed, so its queued change is visible to the competitor check;
+     * and none can change them until the apply commits. (Without this a local update racing the
+     * apply would be overwritten here but win on the other node.)
+     */
+    private static void lockRows(Connection peer, Map<Integer, Change> candidates, Shapes shapes) throws SQLException {
+        Map<TableRef, StringBuilder> byTable = new LinkedHashMap<>();
+        Map<TableRef, Change> firstOf = new HashMap<>();
+        for (Change c : candidates.values()) {
+            if (c.op() == Op.INSERT) {
+                continue;
+            }
+            StringBuilder sb = byTable.get(c.table());
+            if (sb == null) {
+                sb = new StringBuilder("[");
+                byTable.put(c.table(), sb);
+                firstOf.put(c.table(), c);
+            } else {
+                sb.append(',');
+            }
+            sb.append(c.oldRow());
+        }
+        for (Map.Entry<TableRef, StringBuilder> e : byTable.entrySet()) {
+            try (PreparedStatement st = peer.prepareStatement(shapes.get(firstOf.get(e.getKey())).lockSql())) {
+                st.setObject(1, e.getValue().append(']').toString(), Types.OTHER);
+                st.executeQuery().close();
+            }
+        }
+    }
+
+    /** Those of the candidates' tables of which the peer's queue holds a row change. */
+    private static Set<TableRef> tablesWithQueuedChanges(Connection peer, Map<Integer, Change> candidates)
+            throws SQLException {
+        Set<TableRef> tables = new LinkedHashSet<>();
+        for (Change c : candidates.values()) {
+            tables.add(c.table());
+        }
+        Set<TableRef> out = new HashSet<>();
+        try (PreparedStatement st = peer.prepareStatement(QUEUED_TABLES_SQL)) {
+            st.setArray(1, peer.createArrayOf("text", tables.stream().map(TableRef::schema).toArray()));
+            st.setArray(2, peer.createArrayOf("text", tables.stream().map(TableRef::name).toArray()));
+            try (ResultSet rs = st.executeQuery()) {
+                while (rs.next()) {
+                    out.add(new TableRef(rs.getString(1), rs.getString(2)));
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Whether this node's change made at {@code localAt} already won a conflict over {@code origin}. */
+    private static boolean beatenBefore(Connection peer, String origin, Change c, Instant localAt) throws SQLException {
+        try (PreparedStatement st = peer.prepareStatement("SELECT EXISTS (SELECT 1 FROM mmsync.conflicts WHERE origin = ? "
+                + "AND schema_name = ? AND table_name = ? AND key = ? AND local_at = ? AND resolution IN ('local_kept', 'skipped'))")) {
+            st.setString(1, origin);
+            st.setString(2, c.table().schema());
+            st.setString(3, c.table().name());
+            st.setString(4, c.key().replace('\u001f', ','));
+            st.setTimestamp(5, Timestamp.from(localAt));
+            try (ResultSet rs = st.executeQuery()) {
+                rs.next();
+                return rs.getBoolean(1);
+            }
+        }
+    }
+
+    private static String name(Op op) {
+        return op.name().toLowerCase();
+    }
+
+    /** For candidates that have a competitor: the peer's current row and whether it is the expected one. */
+    private static Map<Integer, String[]> currentRows(Connection peer, Map<Integer, Change> candidates,
+                                                      Map<Integer, Object[]> competitors, Shapes shapes) throws SQLException {
+        Map<TableRef, List<Integer>> byTable = new LinkedHashMap<>();
+        for (Integer i : competitors.keySet()) {
+            byTable.computeIfAbsent(candidates.get(i).table(), t -> new ArrayList<>()).add(i);
+        }
+        Map<Integer, String[]> out = new HashMap<>();
+        for (Map.Entry<TableRef, List<Integer>> e : byTable.entrySet()) {
+            List<Integer> idx = e.getValue();
+            StringBuilder arr = new StringBuilder("[");
+            for (int j = 0; j < idx.size(); j++) {
+                arr.append(j > 0 ? "," : "").append(candidates.get(idx.get(j)).keyRow());
+            }
+            arr.append(']');
+            TableShape shape = shapes.get(candidates.get(idx.get(0)));
+            try (PreparedStatement st = peer.prepareStatement(shape.currentRowsSql())) {
+                st.setObject(1, arr.toString(), Types.OTHER);
+                try (ResultSet rs = st.executeQuery()) {
+                    while (rs.next()) {
+                        out.put(idx.get(rs.getInt(1) - 1), new String[] {rs.getString(2), rs.getString(3)});
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    /** The DBA's decisions on this origin's pending conflicts, by origin change id. */
+    private static Map<Long, Decision.Dba> decisions(Connection peer, String origin) throws SQLException {
+        Map<Long, Decision.Dba> out = new HashMap<>();
+        try (PreparedStatement st = peer.prepareStatement(DECISIONS_SQL)) {
+            st.setString(1, origin);
+            try (ResultSet rs = st.executeQuery()) {
+                while (rs.next()) {
+                    out.put(rs.getLong(1), new Decision.Dba("apply".equals(rs.getString(2)), rs.getLong(3)));
+                }
+            }
+        }
+        return out;
+    }
+}

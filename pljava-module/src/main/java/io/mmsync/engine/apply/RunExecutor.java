@@ -1,0 +1,146 @@
+package io.mmsync.engine.apply;
+
+import io.mmsync.engine.error.ErrorPolicy;
+import io.mmsync.engine.model.Change;
+import io.mmsync.engine.model.TableRef;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.SQLException;
+import java.sql.Savepoint;
+import java.sql.Types;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+
+/**
+ * Applies a {@link Run} at the peer with one set-based statement (two when rows are missing or
+ * an insert meets rows that exist). {@link RunPlanner} orders the runs.
+ */
+final class RunExecutor {
+    /** An insert run this long first tries a plain INSERT (a third cheaper than the upsert). */
+    static final int PLAIN_INSERT_MIN = 100;
+    /** After a plain insert met an existing row, the table's next runs upsert directly. */
+    private static final int UPSERT_RUNS_AFTER_MISS = 20;
+
+    private final Shapes shapes;
+    private final Map<TableRef, Integer> upsertRuns = new HashMap<>();
+
+    RunExecutor(Shapes shapes) {
+        this.shapes = shapes;
+    }
+
+    void execute(Connection peer, Run run) throws SQLException {
+        Change first = run.first();
+        TableShape shape = shapes.get(first);
+        switch (first.op()) {
+            case INSERT:
+                insertRun(peer, shape, run);
+                break;
+            case DELETE:
+                update(peer, shape.deleteSql(), rows(run.changes(), Change::oldRow));
+                break;
+            case TRUNCATE:
+                try (PreparedStatement st = peer.prepareStatement(shape.truncateSql())) {
+                    st.execute();
+                }
+                break;
+            case UPDATE:
+                updateRun(peer, shape, run);
+                break;
+            default:
+                throw new IllegalStateException("unhandled operation " + first.op());
+        }
+    }
+
+    /**
+     * Inserts; a long run of a keyed table tries a plain INSERT first, under a savepoint: in a
+     * catch-up the peer has none of the rows, and the upsert costs a third more.
+     */
+    private void insertRun(Connection peer, TableShape shape, Run run) throws SQLException {
+        String rows = rows(run.changes(), Change::newRow);
+        Integer upserts = upsertRuns.remove(shape.table);
+        if (upserts != null && upserts > 1) {
+            upsertRuns.put(shape.table, upserts - 1);
+        }
+        if (shape.insertOnly || run.size() < PLAIN_INSERT_MIN || upserts != null) {
+            update(peer, shape.insertSql(), rows);
+            return;
+        }
+        Savepoint sp = peer.setSavepoint();
+        try {
+            update(peer, shape.plainInsertSql(), rows);
+            peer.releaseSavepoint(sp);
+            return;
+        } catch (SQLException e) {
+            if (!ErrorPolicy.isUniqueViolation(e)) {
+                throw e;
+            }
+            peer.rollback(sp);
+        }
+        upsertRuns.put(shape.table, UPSERT_RUNS_AFTER_MISS);
+        update(peer, shape.insertSql(), rows);
+    }
+
+    private void updateRun(Connection peer, TableShape shape, Run run) throws SQLException {
+        Change first = run.first();
+        if (first.movesKey()) {
+            if (run.action == Action.SKIP) {
+                // the peer's newer version of the old key stays; the row under its new key arrives
+                update(peer, shape.insertMissingSql(), rows(run.changes(), Change::newRow));
+            } else if (update(peer, shape.moveSql(), pairs(run)) == 0) {
+                update(peer, shape.insertSql(), rows(run.changes(), Change::newRow));
+            }
+            return;
+        }
+        String deltaSql = run.repeatsRows() ? shape.deltaRepeatedSql(run.action == Action.DELTA_ONLY)
+                : shape.deltaUpdateSql(run.action == Action.DELTA_ONLY);
+        if (run.action == Action.DELTA_ONLY) {
+            update(peer, deltaSql, pairs(run));
+            return;
+        }
+        // a row updated more than once in the run: its last image is its new version
+        List<Change> last = run.lastPerRow();
+        int n = shape.hasDelta() ? update(peer, deltaSql, pairs(run)) : update(peer, shape.updateSql(), rows(last, Change::newRow));
+        if (n < last.size()) {
+            // rows missing here (deleted earlier, no newer competitor): the winning version returns
+            update(peer, shape.hasDelta() ? shape.insertMissingSql() : shape.insertSql(), rows(last, Change::newRow));
+        }
+    }
+
+    private static int update(Connection peer, String sql, String json) throws SQLException {
+        try (PreparedStatement st = peer.prepareStatement(sql)) {
+            st.setObject(1, json, Types.OTHER);
+            return st.executeUpdate();
+        }
+    }
+
+    private static String rows(List<Change> changes, Function<Change, String> row) {
+        StringBuilder sb = new StringBuilder(capacity(changes));
+        sb.append('[');
+        for (int i = 0; i < changes.size(); i++) {
+            sb.append(i > 0 ? "," : "").append(row.apply(changes.get(i)));
+        }
+        return sb.append(']').toString();
+    }
+
+    private static String pairs(Run run) {
+        List<Change> changes = run.changes();
+        StringBuilder sb = new StringBuilder(capacity(changes) + 16 * changes.size());
+        sb.append('[');
+        for (int i = 0; i < changes.size(); i++) {
+            Change c = changes.get(i);
+            sb.append(i > 0 ? "," : "").append("{\"o\":").append(c.oldRow()).append(",\"n\":").append(c.newRow()).append('}');
+        }
+        return sb.append(']').toString();
+    }
+
+    private static int capacity(List<Change> changes) {
+        long size = 16;
+        for (Change c : changes) {
+            size += c.weight();
+        }
+        return (int) Math.min(Integer.MAX_VALUE - 64, size);
+    }
+}

@@ -1,0 +1,272 @@
+package io.mmsync.engine.apply;
+
+import io.mmsync.engine.model.TableRef;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Function;
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
+
+/**
+ * A table's columns, primary key and column policies as the peer has them, and the set-based
+ * statements that apply a run of changes to it. Row images travel as one JSON array per statement
+ * and are turned into typed rows by the peer itself ({@code json_populate_record[set]}: the same
+ * conversions as the jsonb variants, without building a jsonb value first), so every
+ * column type round-trips through PostgreSQL's own input functions.
+ */
+final class TableShape {
+    private static final String COLUMNS_SQL = "SELECT a.attname, "
+            + "pg_catalog.array_position(i.indkey::int2[], a.attnum) AS pk_pos, "
+            + "a.atttypid = 'pg_catalog.json'::pg_catalog.regtype AS is_json, "
+            + "EXISTS (SELECT 1 FROM mmsync.column_policies p WHERE p.schema_name = n.nspname "
+            + "  AND p.table_name = c.relname AND p.column_name = a.attname AND p.policy = 'delta') AS is_delta "
+            + "FROM pg_catalog.pg_attribute a "
+            + "JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
+            + "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+            + "LEFT JOIN pg_catalog.pg_index i ON i.indrelid = a.attrelid AND i.indisprimary "
+            + "WHERE a.attrelid = ? AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' "
+            + "ORDER BY a.attnum";
+
+    final TableRef table;
+    final List<String> columns;
+    final List<String> pkColumns;
+    /** json columns: their exact text travels as a JSON string (see mmsync.capture()). */
+    final List<String> jsonColumns;
+    /** delta columns: updates add old -> new instead of overwriting (mmsync.set_column_policy). */
+    final List<String> deltaColumns;
+    final boolean insertOnly;
+    /** foreign keys and further unique indexes: what {@link RunPlanner} may not reorder */
+    final TableLinks links;
+
+    private TableShape(TableRef table, List<String> columns, List<String> pkColumns, List<String> jsonColumns,
+                       List<String> deltaColumns, boolean insertOnly, TableLinks links) {
+        this.table = table;
+        this.columns = List.copyOf(columns);
+        this.pkColumns = List.copyOf(pkColumns);
+        this.jsonColumns = List.copyOf(jsonColumns);
+        this.deltaColumns = List.copyOf(deltaColumns);
+        this.insertOnly = insertOnly;
+        this.links = links;
+    }
+
+    /** Reads the table's shape from {@code conn}; fails with a message naming table and node. */
+    static TableShape load(Connection conn, TableRef table, String nodeName, boolean insertOnly) throws SQLException {
+        long oid;
+        try (PreparedStatement st = conn.prepareStatement("SELECT pg_catalog.to_regclass(?)::oid")) {
+            st.setString(1, table.quoted());
+            try (ResultSet rs = st.executeQuery()) {
+                rs.next();
+                oid = rs.getLong(1);
+                if (rs.wasNull()) {
+                    throw new SQLException("mmsync: table " + table + " does not exist on node " + nodeName, "42P01");
+                }
+            }
+        }
+        List<String> columns = new ArrayList<>();
+        List<String> json = new ArrayList<>();
+        List<String> delta = new ArrayList<>();
+        List<String[]> keyed = new ArrayList<>();
+        try (PreparedStatement st = conn.prepareStatement(COLUMNS_SQL)) {
+            st.setLong(1, oid);
+            try (ResultSet rs = st.executeQuery()) {
+                while (rs.next()) {
+                    String col = rs.getString(1);
+                    columns.add(col);
+                    int pos = rs.getInt(2);
+                    if (!rs.wasNull()) {
+                        keyed.add(new String[] {String.format("%05d", pos), col});
+                    }
+                    if (rs.getBoolean(3)) {
+                        json.add(col);
+                    }
+                    if (rs.getBoolean(4)) {
+                        delta.add(col);
+                    }
+                }
+            }
+        }
+        if (keyed.isEmpty() && !insertOnly) {
+            throw new SQLException("mmsync: table " + table + " has no primary key on node " + nodeName, "42P10");
+        }
+        keyed.sort((a, b) -> a[0].compareTo(b[0]));
+        List<String> pk = keyed.stream().map(k -> k[1]).collect(Collectors.toList());
+        delta.removeAll(pk);
+        return new TableShape(table, columns, pk, json, delta, insertOnly, TableLinks.load(conn, oid));
+    }
+
+    boolean hasDelta() {
+        return !deltaColumns.isEmpty();
+    }
+
+    private String t() {
+        return table.quoted();
+    }
+
+    /** FROM items for a JSON array of row images bound to one parameter: alias r, element e.v. */
+    private String rows() {
+        return jsonColumns.isEmpty() ? "pg_catalog.json_populate_recordset(NULL::" + t() + ", ?::json) AS r"
+                : "pg_catalog.json_array_elements(?::json) AS e(v) CROSS JOIN LATERAL "
+                + "pg_catalog.json_populate_record(NULL::" + t() + ", e.v) AS r";
+    }
+
+    /** FROM items for a JSON array of {"o": old, "n": new}: aliases o and n, element e.v. */
+    private String pairs() {
+        return "pg_catalog.json_array_elements(?::json) AS e(v) "
+                + "CROSS JOIN LATERAL pg_catalog.json_populate_record(NULL::" + t() + ", e.v -> 'o') AS o "
+                + "CROSS JOIN LATERAL pg_catalog.json_populate_record(NULL::" + t() + ", e.v -> 'n') AS n";
+    }
+
+    private List<String> nonKey() {
+        return columns.stream().filter(c -> !pkColumns.contains(c)).collect(Collectors.toList());
+    }
+
+    /** Plain insert: fails if one of the rows exists (for a table without key, the only insert). */
+    String plainInsertSql() {
+        return "INSERT INTO " + t() + " (" + join(columns, TableShape::q) + ") OVERRIDING SYSTEM VALUE SELECT "
+                + join(columns, c -> value(c, "r", "e.v")) + " FROM " + rows();
+    }
+
+    /** Upsert: the row images win over what the peer has. */
+    String insertSql() {
+        if (insertOnly) {
+            return plainInsertSql();
+        }
+        List<String> nonKey = nonKey();
+        return "INSERT INTO " + t() + " AS d (" + join(columns, TableShape::q) + ") OVERRIDING SYSTEM VALUE SELECT "
+                + join(columns, c -> value(c, "r", "e.v")) + " FROM " + rows() + " "
+                + "ON CONFLICT (" + join(pkColumns, TableShape::q) + ") DO "
+                + (nonKey.isEmpty() ? "NOTHING" : "UPDATE SET " + join(nonKey, c -> q(c) + " = EXCLUDED." + q(c)));
+    }
+
+    /** Insert the rows that are missing, leave existing ones alone. */
+    String insertMissingSql() {
+        return "INSERT INTO " + t() + " AS d (" + join(columns, TableShape::q) + ") OVERRIDING SYSTEM VALUE SELECT "
+                + join(columns, c -> value(c, "r", "e.v")) + " FROM " + rows() + " "
+                + "ON CONFLICT (" + join(pkColumns, TableShape::q) + ") DO NOTHING";
+    }
+
+    /** Update rows (same key) to their new images; rows missing here are not touched. */
+    String updateSql() {
+        List<String> nonKey = nonKey();
+        return "UPDATE " + t() + " AS d SET "
+                + join(nonKey.isEmpty() ? pkColumns : nonKey, c -> q(c) + " = " + value(c, "r", "e.v"))
+                + " FROM " + rows() + " WHERE " + keyMatch("r");
+    }
+
+    /**
+     * Update from {"o","n"} pairs with delta columns: they get old -> new added, the other columns
+     * the new values; with {@code deltaOnly} the other columns keep the peer's values.
+     */
+    String deltaUpdateSql(boolean deltaOnly) {
+        List<String> sets = new ArrayList<>();
+        for (String c : nonKey()) {
+            if (deltaColumns.contains(c)) {
+                sets.add(q(c) + " = COALESCE(d." + q(c) + ", 0) + (COALESCE(n." + q(c)
+                        + ", 0) - COALESCE(o." + q(c) + ", 0))");
+            } else if (!deltaOnly) {
+                sets.add(q(c) + " = " + value(c, "n", "(e.v -> 'n')"));
+            }
+        }
+        return "UPDATE " + t() + " AS d SET " + String.join(", ", sets) + " FROM " + pairs() + " WHERE " + keyMatch("o");
+    }
+
+    /**
+     * As {@link #deltaUpdateSql} for pairs that may update a row more than once: one update per
+     * row, delta columns adding the sum of its deltas, the others set from its last image.
+     */
+    String deltaRepeatedSql(boolean deltaOnly) {
+        List<String> sets = new ArrayList<>();
+        List<String> sums = new ArrayList<>();
+        for (String c : nonKey()) {
+            if (deltaColumns.contains(c)) {
+                String alias = "d" + sums.size();
+                sums.add("pg_catalog.sum(COALESCE((p.n)." + q(c) + ", 0) - COALESCE((p.o)." + q(c) + ", 0)) AS " + alias);
+                sets.add(q(c) + " = COALESCE(d." + q(c) + ", 0) + s." + alias);
+            } else if (!deltaOnly) {
+                sets.add(q(c) + " = " + value(c, "(s.n)", "s.v"));
+            }
+        }
+        List<String> keys = new ArrayList<>();
+        for (int i = 0; i < pkColumns.size(); i++) {
+            keys.add("(p.o)." + q(pkColumns.get(i)) + " AS k" + i);
+        }
+        String match = IntStream.range(0, pkColumns.size())
+                .mapToObj(i -> "d." + q(pkColumns.get(i)) + " = s.k" + i).collect(Collectors.joining(" AND "));
+        return "UPDATE " + t() + " AS d SET " + String.join(", ", sets) + " FROM (SELECT " + String.join(", ", keys)
+                + ", " + String.join(", ", sums) + ", (pg_catalog.array_agg(p.n ORDER BY p.i DESC))[1] AS n, "
+                + "(pg_catalog.array_agg(p.v ORDER BY p.i DESC))[1] AS v "
+                + "FROM (SELECT e.i, e.v -> 'n' AS v, o, n FROM pg_catalog.json_array_elements(?::json) WITH ORDINALITY AS e(v, i) "
+                + "CROSS JOIN LATERAL pg_catalog.json_populate_record(NULL::" + t() + ", e.v -> 'o') AS o "
+                + "CROSS JOIN LATERAL pg_catalog.json_populate_record(NULL::" + t() + ", e.v -> 'n') AS n) AS p "
+                + "GROUP BY " + IntStream.range(0, pkColumns.size()).mapToObj(i -> "k" + i)
+                .collect(Collectors.joining(", ")) + ") AS s WHERE " + match;
+    }
+
+    /** An update that moves the primary key: old image names the row, every column is set. */
+    String moveSql() {
+        return "UPDATE " + t() + " AS d SET " + join(columns, c -> q(c) + " = " + value(c, "n", "(e.v -> 'n')"))
+                + " FROM " + pairs() + " WHERE " + keyMatch("o");
+    }
+
+    String deleteSql() {
+        return "DELETE FROM " + t() + " AS d USING pg_catalog.json_populate_recordset(NULL::" + t()
+                + ", ?::json) AS r WHERE " + keyMatch("r");
+    }
+
+    /**
+     * Locks the peer's rows named by a JSON array of key-bearing images, in key order, so that no
+     * local transaction changes them between the conflict check and the apply.
+     */
+    String lockSql() {
+        return "SELECT 1 FROM " + t() + " AS d, pg_catalog.json_populate_recordset(NULL::" + t()
+                + ", ?::json) AS r WHERE " + keyMatch("r") + " ORDER BY "
+                + pkColumns.stream().map(c -> "d." + q(c)).collect(Collectors.joining(", ")) + " FOR UPDATE OF d";
+    }
+
+    String truncateSql() {
+        return "TRUNCATE " + t();
+    }
+
+    /**
+     * For a JSON array of key-bearing images: the ordinal of each image whose row exists here,
+     * the row as jsonb text, and whether it equals the image.
+     */
+    String currentRowsSql() {
+        String expected = "pg_catalog.to_jsonb(r)";
+        for (String c : jsonColumns) {
+            expected += " || pg_catalog.jsonb_build_object(" + literal(c) + ", pg_catalog.to_jsonb((e.v ->> "
+                    + literal(c) + ")::pg_catalog.json))";
+        }
+        return "SELECT e.i, pg_catalog.to_jsonb(d)::text, pg_catalog.to_jsonb(d) = (" + expected + ") "
+                + "FROM pg_catalog.jsonb_array_elements(?::jsonb) WITH ORDINALITY AS e(v, i) "
+                + "CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::" + t() + ", e.v) AS r "
+                + "JOIN " + t() + " AS d ON " + keyMatch("r");
+    }
+
+    /** The value of column {@code c}: from the typed record, or the exact text for json. */
+    private String value(String c, String record, String jsonb) {
+        return jsonColumns.contains(c) ? "(" + jsonb + " ->> " + literal(c) + ")::pg_catalog.json" : record + "." + q(c);
+    }
+
+    private String keyMatch(String alias) {
+        return pkColumns.stream().map(c -> "d." + q(c) + " = " + alias + "." + q(c))
+                .collect(Collectors.joining(" AND "));
+    }
+
+    private static String literal(String s) {
+        return "'" + s.replace("'", "''") + "'";
+    }
+
+    private static String q(String ident) {
+        return TableRef.quoteIdent(ident);
+    }
+
+    private static String join(List<String> items, Function<String, String> f) {
+        return items.stream().map(f).collect(Collectors.joining(", "));
+    }
+}

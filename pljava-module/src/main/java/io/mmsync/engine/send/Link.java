@@ -1,0 +1,398 @@
+package io.mmsync.engine.send;
+
+import io.mmsync.engine.apply.Applier;
+import io.mmsync.engine.conn.Connector;
+import io.mmsync.engine.error.ErrorPolicy;
+import io.mmsync.engine.model.ChangeId;
+import io.mmsync.engine.model.LinkState;
+import io.mmsync.engine.model.Page;
+import io.mmsync.engine.model.Position;
+import io.mmsync.engine.model.SyncState;
+import io.mmsync.engine.time.Clock;
+
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.Objects;
+import java.util.concurrent.ThreadFactory;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * Sends one sync's local changes to one peer, forever: reads pages from the local queue, applies
+ * each at the peer with its position in one peer transaction, confirms locally, purges what every
+ * peer has. Polls while busy; once idle, waits for a NOTIFY from the capture trigger or the poll
+ * interval (see {@link Wakeup}). Any failure closes both connections and retries with capped
+ * back-off: a peer that goes away never needs a kick.
+ */
+public final class Link implements Runnable {
+    private static final Logger LOG = Logger.getLogger(Link.class.getName());
+    /** While pages keep coming, purge marks and purges at most this often. */
+    static final Duration MARK_INTERVAL = Duration.ofMillis(100);
+
+    private final String syncName;
+    private final String origin;
+    private final Connector local;
+    private final Connector peer;
+    private final LinkSettings config;
+    private final Clock clock;
+    private final ChangeReader reader;
+    private final Applier applier;
+    private final LinkStore store;
+    private final Purger purger;
+    private final ShapeCheck shapeCheck;
+    private final ReadAhead readAhead;
+    private final Wakeup wakeup;
+    private final Backoff backoff = new Backoff(Duration.ofMillis(100), Duration.ofSeconds(5));
+    private final String logPrefix;
+
+    private volatile boolean stopping;
+    private volatile boolean finished;
+    private volatile Connection openLocal;
+    private volatile Connection openPeer;
+    private long pushedVersion = -1;
+    private long lastBeat;
+    private long lastMark;
+    /** a position applied at the peer whose purge mark was put off (see MARK_INTERVAL) */
+    private Position unmarked;
+    private String lastLogged;
+    private long lastLoggedAt;
+    private boolean heldForResync;
+    /** the session's position: what the peer has applied, with the range being sent */
+    private Position pos;
+    /** the range start the peer has stored (idle progress moves it, see hasWork) */
+    private String storedLo;
+
+    public Link(String syncName, String origin, Connector local, Connector peer, LinkSettings config, ThreadFactory threads) {
+        this.syncName = syncName;
+        this.origin = origin;
+        this.local = local;
+        this.peer = peer;
+        this.config = config;
+        this.clock = config.clock();
+        this.reader = new ChangeReader(config.pageRows(), config.pageBytes());
+        this.applier = new Applier(peer.nodeName(), clock);
+        this.store = new LinkStore(syncName, peer.nodeName());
+        this.purger = new Purger("mmsync link " + syncName + " to " + peer.nodeName() + ": ", clock);
+        this.shapeCheck = new ShapeCheck(syncName, origin, peer.nodeName(), clock);
+        this.readAhead = new ReadAhead(threads);
+        this.wakeup = new Wakeup(config);
+        this.logPrefix = "mmsync link " + syncName + " " + origin + "->" + peer.nodeName() + ": ";
+    }
+
+    public String name() {
+        return syncName + ":" + peer.nodeName();
+    }
+
+    public boolean isFinished() {
+        return finished;
+    }
+
+    @Override
+    public void run() {
+        try {
+            runUntilStopped();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            readAhead.close();
+            finished = true;
+        }
+    }
+
+    private void runUntilStopped() throws InterruptedException {
+        while (!stopping) {
+            try {
+                if (session()) {
+                    return;
+                }
+            } catch (SQLException | RuntimeException e) {
+                if (stopping) {
+                    return;
+                }
+                onFailure(e);
+            } finally {
+                closeQuietly();
+            }
+        }
+    }
+
+    /** Stops the link; closing the connections unblocks a wait or a query in progress. */
+    public void stop() {
+        stopping = true;
+        closeQuietly();
+    }
+
+    /**
+     * One connected session; returns true when the sync was removed and the link is done. Each turn
+     * reads a page, applies it at the peer and confirms it here; a turn that found nothing to
+     * send is an idle turn (purge marks, purge, set-aside retries, heartbeat, then a wait).
+     */
+    private boolean session() throws SQLException, InterruptedException {
+        Connection lc = local.open("sender " + syncName + " to " + peer.nodeName());
+        openLocal = lc;
+        try (Statement st = lc.createStatement()) {
+            st.execute("LISTEN mmsync_changes");
+        }
+        store.state(lc, LinkState.CONNECTING, null);
+        Connection pc = peer.open("applier " + syncName + " from " + origin);
+        openPeer = pc;
+        PeerStore.requireExtension(pc, peer.nodeName());
+        shapeCheck.reset();
+        readAhead.discard();
+        pushedVersion = -1;
+        pos = PeerStore.readPosition(pc, syncName, origin);
+        storedLo = pos.lo();
+        store.state(lc, LinkState.RUNNING, null);
+        lastBeat = clock.nanoTime();
+        wakeup.start(0);
+        while (!stopping) {
+            SyncState sync = reader.syncState(lc, syncName);
+            if (syncRemoved(lc, pc, sync)) {
+                LOG.info(logPrefix + "sync removed; link stops");
+                return true;
+            }
+            if (sync.paused) {
+                store.state(lc, LinkState.PAUSED, null); // beats the heartbeat too
+                lastBeat = clock.nanoTime();
+                wakeup.hold(lc);
+                continue;
+            }
+            long readStart = clock.nanoTime();
+            Page page = readPage(lc, sync);
+            long readNanos = clock.nanoTime() - readStart;
+            // Checked after the read: the retention limit marks the peer and drops its queue in one
+            // transaction, so a page read before that is whole, and one read after sees the mark.
+            if (heldForResync(lc)) {
+                beatIfDue(lc);
+                wakeup.hold(lc);
+                continue;
+            }
+            if (!page.isEmpty()) {
+                wakeup.changesFound(lc);
+                shapeCheck.verify(lc, pc);
+            }
+            boolean beatDue = heartbeatDue();
+            if (hasWork(page, beatDue)) {
+                Applied applied = applyPage(lc, pc, sync, page);
+                confirm(lc, pc, sync, page);
+                logTimings(page, readNanos, applied, readStart);
+                if (!page.rangeComplete() || !page.isEmpty()) {
+                    continue;
+                }
+            }
+            idleTurn(lc, pc, sync, page, beatDue);
+        }
+        return false;
+    }
+
+    /**
+     * Pushes the sync's definition to the peer when it changed (or the session is new); true when
+     * the sync is gone or removed here.
+     */
+    private boolean syncRemoved(Connection lc, Connection pc, SyncState sync) throws SQLException {
+        if (sync == null || sync.version > pushedVersion) {
+            if (sync != null) {
+                PeerStore.pushDefinition(lc, pc, syncName, peer.nodeName());
+                pushedVersion = sync.version;
+            }
+            return sync == null || sync.removed;
+        }
+        return false;
+    }
+
+    /** The next page after the position (opening a new snapshot range first if needed). */
+    private Page readPage(Connection lc, SyncState sync) throws SQLException {
+        if (!pos.hasOpenRange()) {
+            pos = pos.openRange(sync.snapshot);
+        }
+        Page ahead = readAhead.take(pos);
+        return ahead != null ? ahead : reader.read(lc, sync.id, pos);
+    }
+
+    /**
+     * Whether the page goes to the peer: it has changes, or ends a range begun by earlier pages,
+     * or (idle progress) an idle link's position moves at the peer now and then: the peer purges
+     * its own queue only once it has everything this node committed (see mmsync._purge).
+     */
+    private boolean hasWork(Page page, boolean beatDue) {
+        boolean idleProgress = page.isEmpty() && beatDue && !Objects.equals(page.next().lo(), storedLo);
+        return !page.isEmpty() || !pos.lastId().equals(ChangeId.NONE) || idleProgress;
+    }
+
+    /** Applies the page at the peer (reading the next one meanwhile, if more of the range is queued). */
+    private Applied applyPage(Connection lc, Connection pc, SyncState sync, Page page)
+            throws SQLException, InterruptedException {
+        if (!page.rangeComplete()) {
+            // more of this range is queued: read it while the peer applies this page
+            Position from = page.next();
+            int syncId = sync.id;
+            readAhead.start(from, () -> reader.read(lc, syncId, from));
+        }
+        Applier.Result result;
+        try {
+            result = applier.apply(pc, sync, origin, page);
+        } catch (SQLException | RuntimeException e) {
+            readAhead.discard(); // before anything else uses the local connection
+            if (e instanceof Applier.ConflictPendingException) {
+                store.pauseSync(lc);
+            }
+            throw e;
+        }
+        long applyEnd = clock.nanoTime();
+        readAhead.finish();
+        return new Applied(result, clock.nanoTime() - applyEnd);
+    }
+
+    /** After the peer committed the page: the position is confirmed here, marked and purged when due. */
+    private void confirm(Connection lc, Connection pc, SyncState sync, Page page) throws SQLException {
+        storedLo = page.next().lo();
+        // a purge mark (and the purge) at most every MARK_INTERVAL while pages keep coming:
+        // they cost the peer a round trip and this node three, half of a small page's turn
+        boolean mark = page.rangeComplete() && markDue();
+        store.confirmed(lc, page.next(), page.changes().size(), mark ? PeerStore.snapshot(pc) : null);
+        unmarked = page.rangeComplete() && !mark ? page.next() : null;
+        working();
+        lastBeat = clock.nanoTime();
+        pos = page.next();
+        if (mark) {
+            lastMark = clock.nanoTime();
+            purger.purge(lc, sync.id, true);
+        }
+    }
+
+    /**
+     * Nothing (more) to send: the purge mark put off after the last page, set-aside retries and
+     * purges when due, the heartbeat, then a wait for new changes (see {@link Wakeup}).
+     */
+    private void idleTurn(Connection lc, Connection pc, SyncState sync, Page page, boolean beatDue)
+            throws SQLException {
+        pos = page.next();
+        working();
+        boolean marked = unmarked != null && (beatDue || markDue());
+        if (marked) {
+            // the mark put off after the last page, before the link goes idle (a later peer
+            // snapshot than the page's own only holds the queue longer)
+            store.confirmed(lc, unmarked, 0, PeerStore.snapshot(pc));
+            unmarked = null;
+            lastMark = clock.nanoTime();
+        }
+        if (beatDue) {
+            applier.retrySetAside(pc, syncName, origin);
+        }
+        if (marked || beatDue || purger.behind()) {
+            // a big purge goes on at every turn, a bounded step at a time
+            purger.purge(lc, sync.id, wakeup.busy());
+        }
+        beatIfDue(lc);
+        if (purger.behind()) {
+            wakeup.soon(lc); // more to purge: the next turn (which reads first) comes soon
+        } else {
+            wakeup.nothingFound(lc, sync.id);
+        }
+    }
+
+    /** What applying a page did, and how long the link then waited for the page read meanwhile. */
+    private record Applied(Applier.Result result, long waitedNanos) {
+    }
+
+    /** Per-page phase timings, at FINE: where a catch-up spends its time. */
+    private void logTimings(Page page, long readNanos, Applied applied, long start) {
+        if (page.isEmpty() || !LOG.isLoggable(Level.FINE)) {
+            return;
+        }
+        Applier.Result r = applied.result();
+        long waitedNanos = applied.waitedNanos();
+        long total = clock.nanoTime() - start;
+        LOG.fine(String.format("%spage of %d changes (%d statements) in %.1f ms: read %.1f, resolve %.1f, run %.1f, "
+                + "commit %.1f, wait for read-ahead %.1f, confirm+purge %.1f", logPrefix, page.changes().size(), r.runs, total / 1e6,
+                readNanos / 1e6, r.resolveNanos / 1e6, r.runNanos / 1e6, r.commitNanos / 1e6, waitedNanos / 1e6,
+                (total - readNanos - r.resolveNanos - r.runNanos - r.commitNanos - waitedNanos) / 1e6));
+    }
+
+    /**
+     * The session got something done (a batch applied, or nothing left to send): the back-off
+     * starts again from its first step. Not on connect alone, so that an error that comes back
+     * right after every reconnect (a schema mismatch) is retried at a growing interval and logged
+     * once a minute, not every two seconds.
+     */
+    private void working() {
+        if (backoff.failures() > 0) {
+            LOG.info(logPrefix + "working again after " + backoff.failures() + " failed attempts");
+            backoff.reset();
+            lastLogged = null;
+        }
+    }
+
+    /** True while the peer is marked as needing a resync (mmsync.resync_needed): nothing is sent. */
+    private boolean heldForResync(Connection lc) throws SQLException {
+        String reason = store.resyncNeeded(lc);
+        if (reason != null && !heldForResync) {
+            LOG.warning(logPrefix + "not sending: " + peer.nodeName() + " needs a resync (" + reason
+                    + "); see mmsync.status() and docs/operations.md");
+        }
+        heldForResync = reason != null;
+        return heldForResync;
+    }
+
+    /** Whether a purge mark (and purge) may be made now, see {@link #MARK_INTERVAL}. */
+    private boolean markDue() {
+        return clock.nanoTime() - lastMark >= MARK_INTERVAL.toNanos();
+    }
+
+    private boolean heartbeatDue() {
+        return clock.nanoTime() - lastBeat >= config.heartbeat().toNanos();
+    }
+
+    private void beatIfDue(Connection lc) throws SQLException {
+        if (heartbeatDue()) {
+            store.state(lc, LinkState.RUNNING, null);
+            lastBeat = clock.nanoTime();
+        }
+    }
+
+    private void onFailure(Exception e) throws InterruptedException {
+        ErrorPolicy.Kind kind = ErrorPolicy.classify(e);
+        String msg = ErrorPolicy.describe(e);
+        Duration delay = backoff.nextDelay();
+        Duration min = ErrorPolicy.minimumWait(kind);
+        if (delay.compareTo(min) < 0) {
+            delay = min;
+        }
+        long now = clock.nanoTime();
+        if (!msg.equals(lastLogged) || now - lastLoggedAt > Duration.ofMinutes(1).toNanos()) {
+            LOG.log(backoff.failures() == 1 ? Level.WARNING : Level.INFO, logPrefix + kind.name().toLowerCase()
+                    + " error (attempt " + backoff.failures() + ", retrying in " + delay.toMillis() + " ms): " + msg,
+                    LOG.isLoggable(Level.FINE) ? e : null);
+            lastLogged = msg;
+            lastLoggedAt = now;
+        }
+        closeQuietly();
+        recordError(kind == ErrorPolicy.Kind.CONNECTION ? LinkState.DISCONNECTED : LinkState.ERROR, peer.nodeName() + ": " + msg);
+        Thread.sleep(delay.toMillis());
+    }
+
+    /** Best effort: the local database may be the one that is down. */
+    private void recordError(LinkState state, String msg) {
+        try (Connection lc = local.open("sender status")) {
+            store.state(lc, state, msg);
+        } catch (SQLException e) {
+            LOG.log(Level.FINE, logPrefix + "cannot record error locally: " + e.getMessage());
+        }
+    }
+
+    private void closeQuietly() {
+        for (Connection c : new Connection[] {openLocal, openPeer}) {
+            if (c != null) {
+                try {
+                    c.close();
+                } catch (SQLException e) {
+                    LOG.log(Level.FINE, logPrefix + "close: " + e.getMessage());
+                }
+            }
+        }
+        openLocal = null;
+        openPeer = null;
+    }
+}

@@ -1,0 +1,87 @@
+package io.mmsync.engine.send;
+
+import io.mmsync.engine.model.LinkState;
+import io.mmsync.engine.model.Position;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.SQLException;
+
+/** The local row of a link in {@code mmsync.links}: state, errors, heartbeat, confirmed position; and the local sync's pause. */
+final class LinkStore {
+    private static final String STATE_SQL = "INSERT INTO mmsync.links AS l (sync_name, peer, state, last_error, "
+            + "last_error_at, heartbeat_at) VALUES (?, ?, ?, ?, CASE WHEN ? THEN pg_catalog.now() END, pg_catalog.now()) "
+            + "ON CONFLICT (sync_name, peer) DO UPDATE SET state = EXCLUDED.state, heartbeat_at = EXCLUDED.heartbeat_at, "
+            + "last_error = CASE WHEN ? THEN EXCLUDED.last_error ELSE l.last_error END, "
+            + "last_error_at = CASE WHEN ? THEN EXCLUDED.last_error_at ELSE l.last_error_at END";
+    private static final String CONFIRM_SQL = "UPDATE mmsync.links SET confirmed_lo = ?::pg_snapshot, "
+            + "sent = sent + ?, last_sent_at = pg_catalog.now(), heartbeat_at = pg_catalog.now(), state = '" + LinkState.RUNNING.sql() + "', "
+            + "last_error = NULL WHERE sync_name = ? AND peer = ?";
+
+    private final String syncName;
+    private final String peer;
+    LinkStore(String syncName, String peer) {
+        this.syncName = syncName;
+        this.peer = peer;
+    }
+
+    /** Records the state and beats the heartbeat; {@code error} replaces the last error if given. */
+    void state(Connection local, LinkState state, String error) throws SQLException {
+        try (PreparedStatement st = local.prepareStatement(STATE_SQL)) {
+            boolean hasError = error != null;
+            st.setString(1, syncName);
+            st.setString(2, peer);
+            st.setString(3, state.sql());
+            st.setString(4, error);
+            st.setBoolean(5, hasError);
+            st.setBoolean(6, hasError);
+            st.setBoolean(7, hasError);
+            st.executeUpdate();
+        }
+    }
+
+    /**
+     * After a peer commit: the peer holds {@code pos}; {@code applied} more changes were sent.
+     * With {@code peerHorizon} (the peer's snapshot after that commit, taken when a range is
+     * complete) a purge mark is added.
+     */
+    void confirmed(Connection local, Position pos, int applied, String peerHorizon) throws SQLException {
+        try (PreparedStatement st = local.prepareStatement(CONFIRM_SQL)) {
+            st.setString(1, pos.lo());
+            st.setLong(2, applied);
+            st.setString(3, syncName);
+            st.setString(4, peer);
+            st.executeUpdate();
+        }
+        if (peerHorizon != null && pos.lo() != null) {
+            try (PreparedStatement st = local.prepareStatement(
+                    "SELECT mmsync._add_purge_mark(?, ?, ?::pg_snapshot, ?::pg_snapshot)")) {
+                st.setString(1, syncName);
+                st.setString(2, peer);
+                st.setString(3, pos.lo());
+                st.setString(4, peerHorizon);
+                st.execute();
+            }
+        }
+    }
+
+    /** Why the peer needs a resync (retention limit reached), or null if it does not. */
+    String resyncNeeded(Connection local) throws SQLException {
+        try (PreparedStatement st = local.prepareStatement(
+                "SELECT reason FROM mmsync.resync_needed WHERE sync_name = ? AND peer = ?")) {
+            st.setString(1, syncName);
+            st.setString(2, peer);
+            try (java.sql.ResultSet rs = st.executeQuery()) {
+                return rs.next() ? rs.getString(1) : null;
+            }
+        }
+    }
+
+    /** Pauses the sync on the local node (the agent pushes the pause to the peers). */
+    void pauseSync(Connection local) throws SQLException {
+        try (PreparedStatement st = local.prepareStatement("SELECT mmsync.pause(?)")) {
+            st.setString(1, syncName);
+            st.execute();
+        }
+    }
+}

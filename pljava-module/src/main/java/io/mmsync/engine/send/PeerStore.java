@@ -1,0 +1,74 @@
+package io.mmsync.engine.send;
+
+import io.mmsync.engine.model.ChangeId;
+import io.mmsync.engine.model.Position;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Types;
+
+/** What a link reads from and writes to the peer besides the changes themselves. */
+final class PeerStore {
+    private PeerStore() {
+    }
+
+    /** Fails with a clear message when the peer database lacks the mmsync extension. */
+    static void requireExtension(Connection peer, String peerName) throws SQLException {
+        try (PreparedStatement st = peer.prepareStatement(
+                "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'mmsync'");
+             ResultSet rs = st.executeQuery()) {
+            if (!rs.next()) {
+                throw new SQLException("mmsync: the mmsync extension is not installed on node " + peerName
+                        + "; run CREATE EXTENSION mmsync there", "3F000");
+            }
+        }
+    }
+
+    /** The position up to which the peer has applied {@code origin}'s changes of the sync. */
+    static Position readPosition(Connection peer, String syncName, String origin) throws SQLException {
+        try (PreparedStatement st = peer.prepareStatement(
+                "SELECT lo::text, hi::text, last_id FROM mmsync.progress WHERE sync_name = ? AND origin = ?")) {
+            st.setString(1, syncName);
+            st.setString(2, origin);
+            try (ResultSet rs = st.executeQuery()) {
+                return rs.next() ? Position.of(rs.getString(1), rs.getString(2), ChangeId.valueOf(rs.getLong(3)))
+                        : Position.START;
+            }
+        }
+    }
+
+    /** Pushes the local definition of a sync to the peer; true if the peer took it. */
+    static boolean pushDefinition(Connection local, Connection peer, String syncName, String peerName)
+            throws SQLException {
+        String def;
+        try (PreparedStatement st = local.prepareStatement("SELECT mmsync._sync_def(?, ?)::text")) {
+            st.setString(1, syncName);
+            st.setString(2, peerName);
+            try (ResultSet rs = st.executeQuery()) {
+                rs.next();
+                def = rs.getString(1);
+            }
+        }
+        if (def == null) {
+            return false;
+        }
+        try (PreparedStatement st = peer.prepareStatement("SELECT mmsync._receive_sync(?::jsonb)")) {
+            st.setObject(1, def, Types.OTHER);
+            try (ResultSet rs = st.executeQuery()) {
+                rs.next();
+                return rs.getBoolean(1);
+            }
+        }
+    }
+
+    /** The peer's current snapshot: its horizon right after an apply committed. */
+    static String snapshot(Connection peer) throws SQLException {
+        try (PreparedStatement st = peer.prepareStatement("SELECT pg_catalog.pg_current_snapshot()::text");
+             ResultSet rs = st.executeQuery()) {
+            rs.next();
+            return rs.getString(1);
+        }
+    }
+}

@@ -1,0 +1,255 @@
+package io.mmsync.it;
+
+import io.mmsync.testenv.PgCluster;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Both nodes change the same rows while the agents are down, blue first and green second, then
+ * the agents run: under every strategy both nodes end identical and every losing version is in
+ * mmsync.conflicts.
+ */
+@Timeout(value = 180, unit = TimeUnit.SECONDS)
+class ConflictsIT {
+    static final String SCHEMA = "CREATE TABLE rows (id int PRIMARY KEY, v text NOT NULL);"
+            + "INSERT INTO rows VALUES (1, 'orig'), (3, 'orig'), (4, 'orig'), (5, 'orig'), (6, 'orig');";
+
+    /** The six conflict kinds, blue's side made first, green's second (so green's is the latest). */
+    private static void makeConflicts(Pair pair) throws Exception {
+        Pair.exec(pair.blue, "UPDATE rows SET v = 'blue' WHERE id = 1");
+        Pair.exec(pair.blue, "INSERT INTO rows VALUES (2, 'blue')");
+        Pair.exec(pair.blue, "UPDATE rows SET v = 'blue' WHERE id = 3");
+        Pair.exec(pair.blue, "DELETE FROM rows WHERE id = 4");
+        Pair.exec(pair.blue, "DELETE FROM rows WHERE id = 5");
+        Pair.exec(pair.blue, "DELETE FROM rows WHERE id = 6");
+        Pair.exec(pair.green, "UPDATE rows SET v = 'green' WHERE id = 1");        // update / update
+        Pair.exec(pair.green, "INSERT INTO rows VALUES (2, 'green')");            // insert / insert
+        Pair.exec(pair.green, "DELETE FROM rows WHERE id = 3");                   // update / delete
+        Pair.exec(pair.green, "UPDATE rows SET v = 'green' WHERE id = 4");        // delete / update
+        Pair.exec(pair.green, "DELETE FROM rows WHERE id = 5");                   // delete / delete
+        Pair.exec(pair.green, "DELETE FROM rows WHERE id = 6; INSERT INTO rows VALUES (6, 'green new')"); // re-insert
+    }
+
+    private static Pair pairWithConflicts(String syncArgs, boolean onGreen) throws Exception {
+        Pair pair = Pair.start(SCHEMA);
+        if (onGreen) {
+            pair.green.execute(Pair.DB, "SELECT mmsync.add_node('green', '" + pair.green.conninfo(Pair.DB) + "', true)");
+            pair.green.execute(Pair.DB, "SELECT mmsync.add_node('blue', '" + pair.blue.conninfo(Pair.DB) + "')");
+            pair.green.execute(Pair.DB, "SELECT mmsync.add_sync('app', '{blue,green}', " + syncArgs + ", initial => 'none')");
+        } else {
+            pair.addSync(syncArgs + ", initial => 'none'"); // both start from the same rows
+        }
+        pair.startAgents();
+        Waits.until(Duration.ofSeconds(60), "sync on both nodes", () -> pair.blue.queryLong(Pair.DB,
+                "SELECT count(*) FROM mmsync.syncs") == 1 && pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.syncs") == 1);
+        pair.stopAgents();
+        makeConflicts(pair);
+        pair.startAgents();
+        return pair;
+    }
+
+    private static String rows(PgCluster c) {
+        return c.queryString(Pair.DB, "SELECT coalesce(string_agg(id || '=' || v, ' ' ORDER BY id), '') FROM rows");
+    }
+
+    private static long conflicts(PgCluster c) {
+        return c.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.conflicts");
+    }
+
+    @Test
+    void latestWinsPerRowOnBothNodes() throws Exception {
+        try (Pair pair = pairWithConflicts("conflict => 'latest'", false)) {
+            pair.awaitSynced();
+            assertEquals("1=green 2=green 4=green 6=green new", rows(pair.blue));
+            assertEquals(rows(pair.blue), rows(pair.green));
+            // blue lost update/update, insert/insert and update/delete: its versions are kept
+            assertEquals("blue", pair.green.queryString(Pair.DB,
+                    "SELECT losing_row->>'v' FROM mmsync.conflicts WHERE kind = 'update_update'"));
+            assertEquals("local_kept", pair.green.queryString(Pair.DB,
+                    "SELECT resolution FROM mmsync.conflicts WHERE kind = 'update_update'"));
+            assertEquals("blue", pair.blue.queryString(Pair.DB,
+                    "SELECT losing_row->>'v' FROM mmsync.conflicts WHERE kind = 'insert_insert'"));
+            assertTrue(conflicts(pair.blue) >= 4 && conflicts(pair.green) >= 4,
+                    "conflicts logged on both nodes: " + conflicts(pair.blue) + ", " + conflicts(pair.green));
+            // status shows each node's count, per sync and peer (every conflict here is with the one peer)
+            assertEquals(conflicts(pair.blue), pair.blue.queryLong(Pair.DB, "SELECT conflicts FROM mmsync.status() WHERE peer = 'green'"));
+            assertEquals(conflicts(pair.green), pair.green.queryLong(Pair.DB, "SELECT conflicts FROM mmsync.status() WHERE peer = 'blue'"));
+            assertEquals(0, pair.blue.queryLong(Pair.DB, "SELECT set_aside FROM mmsync.status() WHERE peer = 'green'"));
+        }
+    }
+
+    @Test
+    void preferBlueKeepsBluesVersion() throws Exception {
+        try (Pair pair = pairWithConflicts("prefer => 'blue'", false)) {
+            pair.awaitSynced();
+            assertEquals(rows(pair.blue), rows(pair.green));
+            assertTrue(rows(pair.blue).startsWith("1=blue 2=blue 3=blue"), rows(pair.blue));
+            assertEquals("green", pair.blue.queryString(Pair.DB,
+                    "SELECT losing_row->>'v' FROM mmsync.conflicts WHERE kind = 'update_update'"));
+        }
+    }
+
+    @Test
+    void keepLocalSetOnGreenKeepsGreensVersion() throws Exception {
+        try (Pair pair = pairWithConflicts("conflict => 'keep_local'", true)) {
+            pair.awaitSynced();
+            assertEquals(rows(pair.blue), rows(pair.green));
+            assertTrue(rows(pair.green).startsWith("1=green 2=green 4=green"), rows(pair.green));
+            assertEquals("green", pair.blue.queryString(Pair.DB, "SELECT prefer FROM mmsync.syncs"));
+        }
+    }
+
+    @Test
+    void applyRemoteSetOnBlueTakesGreensVersion() throws Exception {
+        try (Pair pair = pairWithConflicts("conflict => 'apply_remote'", false)) {
+            pair.awaitSynced();
+            assertEquals(rows(pair.blue), rows(pair.green));
+            assertTrue(rows(pair.blue).startsWith("1=green 2=green 4=green"), rows(pair.blue));
+        }
+    }
+
+    @Test
+    void abortStopsUntilTheDbaDecides() throws Exception {
+        try (Pair pair = pairWithConflicts("conflict => 'abort'", false)) {
+            // the link pauses the sync, then records why: wait for both
+            Waits.until(Duration.ofSeconds(60), "sync paused by a conflict, status saying why", () -> pair.blue.queryLong(
+                    Pair.DB, "SELECT count(*) FROM mmsync.status() WHERE state = 'paused' "
+                            + "AND last_error LIKE '%mmsync.resolve_conflict%'") == 1);
+            String err = pair.blue.queryString(Pair.DB, "SELECT last_error FROM mmsync.status()");
+            assertTrue(err.contains("under strategy abort"), "status says why: " + err);
+            // the DBA keeps blue's version everywhere: green applies blue's changes, blue skips green's
+            long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
+            while (!synced(pair)) {
+                assertTrue(System.nanoTime() < deadline, "conflicts kept coming: " + rows(pair.blue) + " / " + rows(pair.green));
+                for (long id : pending(pair.green)) {
+                    pair.green.execute(Pair.DB, "SELECT mmsync.resolve_conflict(" + id + ", 'apply')");
+                }
+                for (long id : pending(pair.blue)) {
+                    pair.blue.execute(Pair.DB, "SELECT mmsync.resolve_conflict(" + id + ", 'skip')");
+                }
+                pair.blue.execute(Pair.DB, "SELECT mmsync.resume('app') WHERE EXISTS (SELECT 1 FROM mmsync.syncs WHERE paused)");
+                pair.green.execute(Pair.DB, "SELECT mmsync.resume('app') WHERE EXISTS (SELECT 1 FROM mmsync.syncs WHERE paused)");
+                try {
+                    Waits.until(Duration.ofSeconds(30), "progress or another decision needed",
+                            () -> synced(pair) || !pending(pair.blue).isEmpty() || !pending(pair.green).isEmpty());
+                } catch (AssertionError e) {
+                    throw new AssertionError(e.getMessage() + "\nblue: " + dump(pair.blue) + "\ngreen: " + dump(pair.green), e);
+                }
+            }
+            assertEquals(rows(pair.blue), rows(pair.green));
+            assertTrue(rows(pair.blue).startsWith("1=blue 2=blue 3=blue"), rows(pair.blue));
+            assertEquals(0, pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.conflicts WHERE resolution = 'pending'"));
+        }
+    }
+
+    private static String dump(PgCluster c) {
+        return rows(c) + " | " + c.queryString(Pair.DB, "SELECT string_agg(s::text, '; ') FROM mmsync.status() s") + " | "
+                + c.queryString(Pair.DB, "SELECT string_agg(concat_ws(' ', id, kind, resolution, decision, key), '; ') FROM mmsync.conflicts")
+                + " | " + c.queryString(Pair.DB, "SELECT string_agg(concat_ws(' ', name, paused, version), '; ') FROM mmsync.syncs");
+    }
+
+    private static boolean synced(Pair pair) {
+        for (PgCluster c : List.of(pair.blue, pair.green)) {
+            if (c.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.status() WHERE state = 'in sync'") != 1) {
+                return false;
+            }
+        }
+        return rows(pair.blue).equals(rows(pair.green));
+    }
+
+    private static List<Long> pending(PgCluster c) {
+        String ids = c.queryString(Pair.DB,
+                "SELECT coalesce(string_agg(id::text, ','), '') FROM mmsync.conflicts WHERE resolution = 'pending' AND decision IS NULL");
+        return ids.isEmpty() ? List.of() : java.util.Arrays.stream(ids.split(",")).map(Long::valueOf).toList();
+    }
+
+    @Test
+    void uniqueKeyCollisionIsSetAsideWhileTenThousandChangesFlowPast() throws Exception {
+        try (Pair pair = Pair.start("CREATE TABLE users (id int PRIMARY KEY, username text UNIQUE NOT NULL);"
+                + "CREATE TABLE posts (id int PRIMARY KEY, body text);")) {
+            pair.addSync("");
+            pair.startAgents();
+            pair.awaitSyncOnGreen();
+            pair.stopAgents();
+            Pair.exec(pair.blue, "INSERT INTO users VALUES (1, 'alice')");
+            Pair.exec(pair.green, "INSERT INTO users VALUES (2, 'alice')");
+            Pair.exec(pair.blue, "INSERT INTO posts SELECT g, 'post ' || g FROM generate_series(1, 10000) g");
+            pair.startAgents();
+            Waits.until(Duration.ofSeconds(120), "10,000 posts on green past the set-aside user",
+                    () -> pair.green.queryLong(Pair.DB, "SELECT count(*) FROM posts") == 10000);
+            Waits.until(Duration.ofSeconds(60), "collision set aside on both nodes",
+                    () -> pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.set_aside WHERE sqlstate = '23505'") == 1
+                            && pair.blue.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.set_aside WHERE sqlstate = '23505'") == 1);
+            assertTrue(pair.green.queryString(Pair.DB, "SELECT error FROM mmsync.set_aside").contains("users_username_key"));
+            assertEquals("1 0", pair.green.queryString(Pair.DB, "SELECT set_aside || ' ' || conflicts FROM mmsync.status() WHERE peer = 'blue'"),
+                    "status on green counts the change from blue set aside there");
+            assertEquals("1 0", pair.blue.queryString(Pair.DB, "SELECT set_aside || ' ' || conflicts FROM mmsync.status() WHERE peer = 'green'"));
+            // the DBA renames one of them: the set-aside change is superseded or retried, both converge
+            Pair.exec(pair.green, "UPDATE users SET username = 'alice2' WHERE id = 2");
+            pair.awaitSynced();
+            Waits.until(Duration.ofSeconds(60), "set-aside changes applied", () ->
+                    pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.set_aside") == 0
+                            && pair.blue.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.set_aside") == 0);
+            assertEquals(0, pair.green.queryLong(Pair.DB, "SELECT set_aside FROM mmsync.status() WHERE peer = 'blue'"));
+            assertEquals("1=alice 2=alice2", pair.blue.queryString(Pair.DB,
+                    "SELECT string_agg(id || '=' || username, ' ' ORDER BY id) FROM users"));
+            assertEquals(Pair.fingerprint(pair.blue, "users"), Pair.fingerprint(pair.green, "users"));
+            assertEquals(Pair.fingerprint(pair.blue, "posts"), Pair.fingerprint(pair.green, "posts"));
+        }
+    }
+
+    @Test
+    void truncateAndInterleavedSequences() throws Exception {
+        try (Pair pair = Pair.start("CREATE TABLE msgs (id bigserial PRIMARY KEY, body text);"
+                + "CREATE TABLE ids (id int GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, body text);")) {
+            pair.addSync("sequences => 'interleave'");
+            pair.startAgents();
+            pair.awaitSyncOnGreen();
+            for (int i = 0; i < 20; i++) {
+                Pair.exec(pair.blue, "INSERT INTO msgs (body) VALUES ('b'); INSERT INTO ids (body) VALUES ('b')");
+                Pair.exec(pair.green, "INSERT INTO msgs (body) VALUES ('g'); INSERT INTO ids (body) VALUES ('g')");
+            }
+            pair.awaitSynced();
+            assertEquals(40, pair.blue.queryLong(Pair.DB, "SELECT count(*) FROM msgs"));
+            assertEquals(40, pair.green.queryLong(Pair.DB, "SELECT count(*) FROM ids"));
+            assertEquals(0, pair.blue.queryLong(Pair.DB, "SELECT count(*) FROM msgs WHERE (id % 2 = 1) <> (body = 'b')"));
+            Pair.exec(pair.green, "TRUNCATE msgs");
+            pair.awaitSynced();
+            assertEquals(0, pair.blue.queryLong(Pair.DB, "SELECT count(*) FROM msgs"));
+            assertEquals(40, pair.blue.queryLong(Pair.DB, "SELECT count(*) FROM ids"));
+            assertNull(pair.blue.queryString(Pair.DB, "SELECT max(error) FROM mmsync.set_aside"));
+        }
+    }
+
+    @Test
+    void conflictsOnOddNamesAndKeysAreRecordedVerbatim() throws Exception {
+        String table = "\"We\"\"ird \\ Tab\"";
+        String key = "a\"b\\c\nd \u00fc";
+        try (Pair pair = Pair.start("CREATE TABLE " + table + " (k text PRIMARY KEY, v text);"
+                + "INSERT INTO " + table + " VALUES (E'a\"b\\\\c\\nd \u00fc', 'orig')")) {
+            pair.addSync("initial => 'none'");
+            pair.startAgents();
+            pair.awaitSyncOnGreen();
+            pair.stopAgents();
+            Pair.exec(pair.blue, "UPDATE " + table + " SET v = 'blue'");
+            Pair.exec(pair.green, "UPDATE " + table + " SET v = 'green'");
+            pair.startAgents();
+            pair.awaitSynced();
+            assertEquals(Pair.fingerprint(pair.blue, table), Pair.fingerprint(pair.green, table));
+            assertEquals("green", pair.blue.queryString(Pair.DB, "SELECT v FROM " + table));
+            // green kept its later version, blue applied it: both record the same key and table
+            for (PgCluster c : List.of(pair.blue, pair.green)) {
+                assertEquals("We\"ird \\ Tab|" + key + "|green|blue", c.queryString(Pair.DB, "SELECT table_name || '|' || key || '|' "
+                        + "|| coalesce(winning_row->>'v', '-') || '|' || coalesce(losing_row->>'v', '-') FROM mmsync.conflicts"), c.name());
+            }
+        }
+    }
+}
