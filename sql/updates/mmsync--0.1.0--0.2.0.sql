@@ -522,3 +522,206 @@ REVOKE ALL ON FUNCTION @extschema@._key_sql(oid, text), @extschema@._row_text_sq
     @extschema@._row_hashes(regclass, integer, integer[]), @extschema@._rows_by_key(regclass, jsonb),
     @extschema@.compare(text, text) FROM PUBLIC;
 REVOKE ALL ON @extschema@.compare_runs, @extschema@.compare_diffs FROM PUBLIC;
+
+-- issue 12 (initial copy): records of copies (origin and target), copy_status(), status() says 'copying'
+-- Issue 12: initial copy (add_sync(..., initial => 'copy')). The origin's agent copies its tables to
+-- the target; both nodes keep a record of it.
+-- copies: one row per copy. On the target it is written in the transaction that hands the link
+-- over to the queue (finished_at, with mmsync.progress.lo = snapshot); on the origin by the agent,
+-- for status() (state 'copying' until finished_at is set).
+CREATE TABLE @extschema@.copies (
+    sync_name   text NOT NULL,
+    origin      text NOT NULL,
+    target      text NOT NULL,
+    -- the origin's snapshot the copy read (the last one, after a resume)
+    snapshot    pg_snapshot,
+    started_at  timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    PRIMARY KEY (sync_name, origin, target)
+);
+
+-- On the target: the key ranges of each table, each marked done in the transaction that copied it,
+-- so an interrupted copy resumes from the ranges already done.
+CREATE TABLE @extschema@.copy_ranges (
+    sync_name   text NOT NULL,
+    origin      text NOT NULL,
+    schema_name name NOT NULL,
+    table_name  name NOT NULL,
+    range_no    integer NOT NULL,
+    -- SQL row literals of the primary key bounds (lo inclusive, hi exclusive; NULL: unbounded)
+    lo          text,
+    hi          text,
+    rows        bigint,
+    bytes       bigint,
+    snapshot    pg_snapshot,
+    done_at     timestamptz,
+    PRIMARY KEY (sync_name, origin, schema_name, table_name, range_no)
+);
+
+-- On the origin: progress per table, for mmsync.copy_status() and the log.
+CREATE TABLE @extschema@.copy_tables (
+    sync_name   text NOT NULL,
+    target      text NOT NULL,
+    schema_name name NOT NULL,
+    table_name  name NOT NULL,
+    ord         integer NOT NULL,
+    rows_total  bigint NOT NULL DEFAULT 0,
+    rows_done   bigint NOT NULL DEFAULT 0,
+    bytes_done  bigint NOT NULL DEFAULT 0,
+    started_at  timestamptz,
+    updated_at  timestamptz,
+    finished_at timestamptz,
+    PRIMARY KEY (sync_name, target, schema_name, table_name)
+);
+CREATE FUNCTION @extschema@._copy_bounds(p_table regclass, p_rows bigint) RETURNS SETOF text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_cols text[] := @extschema@._pk_cols(p_table);
+    v_lit  text;
+    v_list text;
+BEGIN
+    IF v_cols IS NULL THEN
+        RAISE EXCEPTION 'mmsync: table % has no primary key and cannot be copied in key ranges', p_table;
+    END IF;
+    SELECT 'format(''ROW(' || string_agg('%L::' || replace(format_type(a.atttypid, a.atttypmod), '%', '%%'), ', ' ORDER BY x.o)
+           || ')'', ' || string_agg(format('t.%I', x.c), ', ' ORDER BY x.o) || ')',
+           string_agg(format('t.%I', x.c), ', ' ORDER BY x.o)
+    INTO v_lit, v_list
+    FROM unnest(v_cols) WITH ORDINALITY AS x(c, o)
+    JOIN pg_attribute a ON a.attrelid = p_table AND a.attname = x.c;
+    RETURN QUERY EXECUTE format('SELECT b FROM (SELECT %s AS b, row_number() OVER (ORDER BY %s) AS rn FROM %s t) x '
+        || 'WHERE rn %% %s = 0 ORDER BY rn', v_lit, v_list, p_table, greatest(p_rows, 1));
+END
+$$;
+
+CREATE FUNCTION @extschema@._copy_columns(p_table regclass) RETURNS TABLE (col name, typ text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+    WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+    ORDER BY a.attname COLLATE "C"
+$$;
+
+CREATE FUNCTION @extschema@.copy_status()
+RETURNS TABLE (sync text, peer text, "table" text, state text, rows_done bigint, rows_total bigint, bytes_done bigint,
+               rows_per_second numeric, eta_seconds numeric)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT t.sync_name, t.target, format('%I.%I', t.schema_name, t.table_name),
+           CASE WHEN t.finished_at IS NOT NULL THEN 'done' WHEN t.started_at IS NULL THEN 'waiting' ELSE 'copying' END,
+           t.rows_done, greatest(t.rows_total, t.rows_done), t.bytes_done,
+           round(t.rows_done / nullif(extract(epoch FROM coalesce(t.finished_at, t.updated_at) - t.started_at), 0)::numeric, 0),
+           CASE WHEN t.finished_at IS NULL AND t.rows_done > 0 THEN
+               round(greatest(t.rows_total - t.rows_done, 0) * extract(epoch FROM t.updated_at - t.started_at)::numeric
+                     / t.rows_done, 1) END
+    FROM @extschema@.copy_tables t JOIN @extschema@.syncs s ON s.name = t.sync_name AND NOT s.removed
+    ORDER BY t.sync_name, t.target, t.ord
+$$;
+
+CREATE FUNCTION @extschema@._copying(p_sync text, p_peer text) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM @extschema@.syncs s
+        WHERE s.name = p_sync AND NOT s.removed AND s.initial = 'copy' AND s.initial_from IN (p_peer, @extschema@.local_node())
+          AND NOT EXISTS (SELECT 1 FROM @extschema@.copies c
+                          WHERE c.sync_name = s.name AND c.origin = s.initial_from AND c.finished_at IS NOT NULL
+                            AND c.target = CASE WHEN s.initial_from = p_peer THEN @extschema@.local_node() ELSE p_peer END))
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.status()
+RETURNS TABLE (sync text, peer text, state text, backlog bigint, lag_seconds numeric,
+               rows_sent bigint, rows_applied bigint, last_error text, conflicts bigint, set_aside bigint)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_local text := @extschema@.local_node();
+    v_r     record;
+    v_b     record;
+    v_hb    timestamptz;
+    v_ret   record;
+    v_warn  text;
+    v_rs    record;
+    v_sa    record;
+    v_gone  text;
+BEGIN
+    FOR v_r IN
+        SELECT s.id, s.name, s.paused, p.peer, l.state AS lstate, l.heartbeat_at, l.sent,
+               l.last_error AS lerr, pr.applied
+        FROM @extschema@.syncs s
+        CROSS JOIN LATERAL unnest(s.nodes) AS p(peer)
+        LEFT JOIN @extschema@.links l ON l.sync_name = s.name AND l.peer = p.peer
+        LEFT JOIN @extschema@.progress pr ON pr.sync_name = s.name AND pr.origin = p.peer
+        WHERE NOT s.removed AND p.peer IS DISTINCT FROM v_local
+        ORDER BY s.name, p.peer
+    LOOP
+        SELECT * INTO v_b FROM @extschema@._backlog(v_r.id, v_r.peer);
+        sync := v_r.name;
+        peer := v_r.peer;
+        backlog := v_b.backlog;
+        lag_seconds := coalesce(round(extract(epoch FROM clock_timestamp() - v_b.oldest)::numeric, 3), 0);
+        rows_sent := coalesce(v_r.sent, 0);
+        rows_applied := coalesce(v_r.applied, 0);
+        last_error := v_r.lerr;
+        SELECT count(*) INTO conflicts FROM @extschema@.conflicts c WHERE c.sync_name = v_r.name AND c.origin = v_r.peer;
+        IF v_r.paused THEN
+            state := 'paused';
+        ELSIF v_r.heartbeat_at IS NULL OR v_r.heartbeat_at < clock_timestamp() - interval '30 seconds' THEN
+            state := 'disconnected';
+            last_error := coalesce('agent not running: no heartbeat since '
+                                   || to_char(v_r.heartbeat_at, 'YYYY-MM-DD HH24:MI:SS TZ'),
+                                   'agent not running: no heartbeat yet');
+        ELSIF v_r.lstate IN ('connecting', 'disconnected', 'error', 'starting') THEN
+            state := 'disconnected';
+        ELSIF @extschema@._copying(v_r.name, v_r.peer) THEN
+            state := 'copying';  -- initial => 'copy' not finished: see mmsync.copy_status()
+        ELSIF v_b.backlog > 0 THEN
+            state := 'catching up';
+        ELSE
+            state := 'in sync';
+        END IF;
+        SELECT * INTO v_ret FROM @extschema@._retention_of(v_r.name);
+        SELECT * INTO v_rs FROM @extschema@.resync_needed x WHERE x.sync_name = v_r.name AND x.peer = v_r.peer;
+        IF FOUND THEN
+            state := 'needs resync';
+            v_warn := format('node %s needs a resync: the %s changes queued for it were dropped at %s (%s; '
+                             'retention limit of this node); nothing is sent to it until mmsync.clear_resync(%L, %L)',
+                             v_r.peer, v_rs.dropped, to_char(v_rs.since, 'YYYY-MM-DD HH24:MI:SS TZ'), v_rs.reason,
+                             v_r.name, v_r.peer);
+        ELSIF v_b.backlog >= v_ret.warn_changes THEN
+            v_warn := format('warning: %s changes queued for node %s, over the warning threshold of %s%s',
+                             v_b.backlog, v_r.peer, v_ret.warn_changes,
+                             CASE WHEN v_ret.max_changes IS NOT NULL
+                                  THEN format(' (at more than %s it needs a resync)', v_ret.max_changes) ELSE '' END);
+        ELSIF v_b.oldest < clock_timestamp() - v_ret.warn_age THEN
+            v_warn := format('warning: a change queued for node %s is older than the warning threshold of %s%s',
+                             v_r.peer, v_ret.warn_age,
+                             CASE WHEN v_ret.max_age IS NOT NULL
+                                  THEN format(' (at %s it needs a resync)', v_ret.max_age) ELSE '' END);
+        ELSE
+            v_warn := NULL;
+        END IF;
+        SELECT string_agg(format('%I.%I', t.schema_name, t.table_name), ', ' ORDER BY t.schema_name, t.table_name)
+        INTO v_gone FROM @extschema@.sync_tables t
+        WHERE t.sync_id = v_r.id AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.relid);
+        IF v_gone IS NOT NULL THEN
+            v_warn := concat_ws('; ', v_warn, format('table %s of sync %s was dropped on node %s: its changes are no longer'
+                || ' captured here, and changes of it from node %s cannot be applied here; drop it on node %s too',
+                v_gone, v_r.name, v_local, v_r.peer, v_r.peer));
+        END IF;
+        SELECT count(*) OVER () AS n, a.schema_name, a.table_name, a.error INTO v_sa
+        FROM @extschema@.set_aside a WHERE a.sync_name = v_r.name AND a.origin = v_r.peer
+        ORDER BY a.id LIMIT 1;
+        set_aside := coalesce(v_sa.n, 0);
+        IF FOUND THEN
+            v_warn := concat_ws('; ', v_warn, format('%s changes from node %s could not be applied on node %s and are set aside'
+                || ' (the first: table %I.%I: %s); they are retried until they apply',
+                v_sa.n, v_r.peer, v_local, v_sa.schema_name, v_sa.table_name, v_sa.error));
+        END IF;
+        IF v_warn IS NOT NULL THEN
+            last_error := v_warn || coalesce('; ' || last_error, '');
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
+REVOKE ALL ON FUNCTION @extschema@._copy_bounds(regclass, bigint), @extschema@._copy_columns(regclass),
+    @extschema@.copy_status(), @extschema@._copying(text, text) FROM PUBLIC;
+REVOKE ALL ON @extschema@.copies, @extschema@.copy_ranges, @extschema@.copy_tables FROM PUBLIC;

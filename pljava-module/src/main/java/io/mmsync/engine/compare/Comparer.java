@@ -76,6 +76,9 @@ public final class Comparer {
             return t;
         });
         try (Connection here = local.open("compare " + target.sync()); Connection there = peer.open("compare " + target.sync())) {
+            // the link's 20 s read timeout is for bounded batches; hashing a big table is one longer query
+            here.setNetworkTimeout(Runnable::run, 600_000);
+            there.setNetworkTimeout(Runnable::run, 600_000);
             long runId = CompareLog.start(here, target);
             try {
                 Outcome o = compare(here, there, pool, runId);

@@ -2,6 +2,7 @@ package io.mmsync.engine.send;
 
 import io.mmsync.engine.apply.Applier;
 import io.mmsync.engine.conn.Connector;
+import io.mmsync.engine.copy.InitialCopy;
 import io.mmsync.engine.error.ErrorPolicy;
 import io.mmsync.engine.model.ChangeId;
 import io.mmsync.engine.model.LinkState;
@@ -46,6 +47,7 @@ public final class Link implements Runnable {
     private final Wakeup wakeup;
     private final Backoff backoff = new Backoff(Duration.ofMillis(100), Duration.ofSeconds(5));
     private final String logPrefix;
+    private final ThreadFactory threads;
 
     private volatile boolean stopping;
     private volatile boolean finished;
@@ -79,6 +81,7 @@ public final class Link implements Runnable {
         this.readAhead = new ReadAhead(threads);
         this.wakeup = new Wakeup(config);
         this.logPrefix = "mmsync link " + syncName + " " + origin + "->" + peer.nodeName() + ": ";
+        this.threads = threads;
     }
 
     public String name() {
@@ -144,6 +147,7 @@ public final class Link implements Runnable {
         pushedVersion = -1;
         pos = PeerStore.readPosition(pc, syncName, origin);
         storedLo = pos.lo();
+        boolean copyPending = InitialCopy.pending(lc, pc, syncName, origin, peer.nodeName());
         store.state(lc, LinkState.RUNNING, null);
         lastBeat = clock.nanoTime();
         wakeup.start(0);
@@ -157,6 +161,13 @@ public final class Link implements Runnable {
                 store.state(lc, LinkState.PAUSED, null); // beats the heartbeat too
                 lastBeat = clock.nanoTime();
                 wakeup.hold(lc);
+                continue;
+            }
+            if (copyPending) {
+                // add_sync(..., initial => 'copy'): the peer's tables first; then the queue from the copy's snapshot
+                pos = Position.of(new InitialCopy(syncName, origin, local, peer, threads, () -> beatIfDue(lc)).run(), null, ChangeId.NONE);
+                storedLo = pos.lo();
+                copyPending = false;
                 continue;
             }
             long readStart = clock.nanoTime();
