@@ -620,7 +620,7 @@ CREATE FUNCTION @extschema@._copying(p_sync text, p_peer text) RETURNS boolean
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT EXISTS (
         SELECT 1 FROM @extschema@.syncs s
-        WHERE s.name = p_sync AND NOT s.removed AND s.initial = 'copy' AND s.initial_from IN (p_peer, @extschema@.local_node())
+        WHERE s.name = p_sync AND NOT s.removed AND s.initial IN ('copy', 'merge') AND s.initial_from IN (p_peer, @extschema@.local_node())
           AND NOT EXISTS (SELECT 1 FROM @extschema@.copies c
                           WHERE c.sync_name = s.name AND c.origin = s.initial_from AND c.finished_at IS NOT NULL
                             AND c.target = CASE WHEN s.initial_from = p_peer THEN @extschema@.local_node() ELSE p_peer END))

@@ -2,6 +2,7 @@ package io.mmsync.agent;
 
 import io.mmsync.engine.compare.Comparer;
 import io.mmsync.engine.compare.Diff;
+import io.mmsync.engine.compare.Repair;
 import io.mmsync.engine.compare.SyncTarget;
 import io.mmsync.engine.conn.Connector;
 
@@ -13,6 +14,10 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
+ * {@code mmsync repair --db '<conninfo>' [--prefer NODE] SYNC [TABLE]} compares the same way, then
+ * makes the differing rows equal to the preferred node's (or the one the sync's conflict strategy
+ * prefers); exit code 0 when all are repaired, 1 when more keys differ than one run lists, 2 on error.
+ * <p>
  * {@code mmsync compare --db '<conninfo>' [--wait SECONDS] SYNC [TABLE]}: compares the sync's tables
  * on this node and its peer. Exit code 0: identical, 1: different, 2: error (for cron and
  * monitoring checks). Progress on stderr, differences on stdout; the outcome is recorded in this
@@ -29,6 +34,9 @@ final class CompareCommand {
     }
 
     static int run(String[] args, PrintStream out, PrintStream err) {
+        boolean repair = args[0].equals("repair");
+        String cmd = "mmsync " + args[0];
+        String prefer = null;
         String db = System.getenv("MMSYNC_DB");
         Duration wait = Duration.ofSeconds(120);
         List<String> positional = new ArrayList<>();
@@ -42,19 +50,23 @@ final class CompareCommand {
                 try {
                     wait = Duration.ofSeconds(Long.parseLong(v));
                 } catch (NumberFormatException e) {
-                    err.println("mmsync compare: --wait takes seconds, not \"" + v + "\"");
+                    err.println(cmd + ": --wait takes seconds, not \"" + v + "\"");
                     return ERROR;
                 }
                 i++;
+            } else if (repair && a.equals("--prefer") && v != null) {
+                prefer = v;
+                i++;
             } else if (a.startsWith("--")) {
-                err.println("mmsync compare: unknown or incomplete option \"" + a + "\"");
+                err.println(cmd + ": unknown or incomplete option \"" + a + "\"");
                 return ERROR;
             } else {
                 positional.add(a);
             }
         }
         if (db == null || positional.isEmpty() || positional.size() > 2) {
-            err.println("usage: mmsync compare --db '<conninfo of this node>' [--wait SECONDS] SYNC [TABLE]");
+            err.println("usage: " + cmd + " --db '<conninfo of this node>' [--wait SECONDS]" + (repair ? " [--prefer NODE]" : "")
+                    + " SYNC [TABLE]");
             return ERROR;
         }
         String sync = positional.get(0);
@@ -66,7 +78,14 @@ final class CompareCommand {
             try (Connection c = local.open("compare")) {
                 target = SyncTarget.load(c, sync, table);
             }
-            Comparer.Outcome o = new Comparer(target, local, wait, line -> err.println("mmsync compare: " + line)).run();
+            if (repair) {
+                Repair.Outcome r = new Repair(target, local, wait, prefer, line -> err.println(cmd + ": " + line)).run();
+                out.printf("repaired: sync %s, %,d rows made equal to %s's (%.1f s)%s%n", sync, r.fixed, r.winner,
+                        (System.nanoTime() - start) / 1e9, r.compared.more > 0 ? String.format("; %,d more keys differ: run repair again",
+                        r.compared.more) : "");
+                return r.compared.more > 0 ? DIFFERENT : IDENTICAL;
+            }
+            Comparer.Outcome o = new Comparer(target, local, wait, line -> err.println(cmd + ": " + line)).run();
             double secs = (System.nanoTime() - start) / 1e9;
             if (o.identical()) {
                 out.printf("identical: sync %s, %d tables, %,d rows on %s and %s (%.1f s)%n", sync, target.tables().size(),
@@ -95,11 +114,11 @@ final class CompareCommand {
             }
             return DIFFERENT;
         } catch (SQLException | RuntimeException e) {
-            err.println("mmsync compare: " + firstLine(e.getMessage()));
+            err.println(cmd + ": " + firstLine(e.getMessage()));
             return ERROR;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            err.println("mmsync compare: interrupted");
+            err.println(cmd + ": interrupted");
             return ERROR;
         }
     }

@@ -40,6 +40,7 @@ public final class Main {
             case "agent":
                 return agent(args, err);
             case "compare":
+            case "repair":
                 return CompareCommand.run(args, out, err);
             default:
                 err.println("mmsync: unknown command \"" + args[0] + "\"");
@@ -147,6 +148,7 @@ public final class Main {
         out.println("                    [--health-port N (off by default; 8008 is usual)] [--health-bind ADDR (default 127.0.0.1)]");
         out.println("       mmsync compare --db '<conninfo of this node>' [--wait SECONDS] SYNC [TABLE]");
         out.println("                    (exit code 0: identical, 1: different, 2: error)");
+        out.println("       mmsync repair --db '<conninfo of this node>' [--wait SECONDS] [--prefer NODE] SYNC [TABLE]");
         out.println("       mmsync version");
     }
 }

@@ -22,15 +22,20 @@ final class CopyStore {
         this.target = target;
     }
 
-    /** Whether the origin must (still) copy to the target before the link sends changes. */
-    static boolean pending(Connection local, Connection peer, String sync, String origin, String target) throws SQLException {
-        try (PreparedStatement st = local.prepareStatement("SELECT s.initial = 'copy' AND s.initial_from = mmsync.local_node() "
-                + "FROM mmsync.syncs s WHERE s.name = ? AND NOT s.removed")) {
+    /**
+     * What the origin must (still) do before the link sends changes: "copy" or "merge" (add_sync's
+     * initial, when add_sync ran on this node and the target has not recorded it finished), else null.
+     */
+    static String pending(Connection local, Connection peer, String sync, String origin, String target) throws SQLException {
+        String mode;
+        try (PreparedStatement st = local.prepareStatement("SELECT s.initial FROM mmsync.syncs s WHERE s.name = ? AND NOT s.removed "
+                + "AND s.initial IN ('copy', 'merge') AND s.initial_from = mmsync.local_node()")) {
             st.setString(1, sync);
             try (ResultSet rs = st.executeQuery()) {
-                if (!rs.next() || !rs.getBoolean(1)) {
-                    return false;
+                if (!rs.next()) {
+                    return null;
                 }
+                mode = rs.getString(1);
             }
         }
         try (PreparedStatement st = peer.prepareStatement("SELECT finished_at IS NOT NULL FROM mmsync.copies "
@@ -39,7 +44,7 @@ final class CopyStore {
             st.setString(2, origin);
             st.setString(3, target);
             try (ResultSet rs = st.executeQuery()) {
-                return !rs.next() || !rs.getBoolean(1);
+                return !rs.next() || !rs.getBoolean(1) ? mode : null;
             }
         }
     }

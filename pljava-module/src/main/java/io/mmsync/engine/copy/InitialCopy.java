@@ -71,8 +71,8 @@ public final class InitialCopy {
         void beat() throws SQLException;
     }
 
-    /** Whether the link of {@code sync} from {@code origin} to {@code target} must copy first. */
-    public static boolean pending(Connection local, Connection peer, String sync, String origin, String target) throws SQLException {
+    /** "copy" or "merge" when the link of {@code sync} from {@code origin} to {@code target} must do that first, else null. */
+    public static String pending(Connection local, Connection peer, String sync, String origin, String target) throws SQLException {
         return CopyStore.pending(local, peer, sync, origin, target);
     }
 

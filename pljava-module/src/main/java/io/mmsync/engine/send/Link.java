@@ -2,6 +2,7 @@ package io.mmsync.engine.send;
 
 import io.mmsync.engine.apply.Applier;
 import io.mmsync.engine.conn.Connector;
+import io.mmsync.engine.compare.InitialMerge;
 import io.mmsync.engine.copy.InitialCopy;
 import io.mmsync.engine.error.ErrorPolicy;
 import io.mmsync.engine.model.ChangeId;
@@ -147,7 +148,7 @@ public final class Link implements Runnable {
         pushedVersion = -1;
         pos = PeerStore.readPosition(pc, syncName, origin);
         storedLo = pos.lo();
-        boolean copyPending = InitialCopy.pending(lc, pc, syncName, origin, peer.nodeName());
+        String initial = InitialCopy.pending(lc, pc, syncName, origin, peer.nodeName());
         store.state(lc, LinkState.RUNNING, null);
         lastBeat = clock.nanoTime();
         wakeup.start(0);
@@ -163,11 +164,15 @@ public final class Link implements Runnable {
                 wakeup.hold(lc);
                 continue;
             }
-            if (copyPending) {
-                // add_sync(..., initial => 'copy'): the peer's tables first; then the queue from the copy's snapshot
-                pos = Position.of(new InitialCopy(syncName, origin, local, peer, threads, () -> beatIfDue(lc)).run(), null, ChangeId.NONE);
-                storedLo = pos.lo();
-                copyPending = false;
+            if (initial != null) {
+                // add_sync(..., initial => 'copy' | 'merge'): the peer's tables first, then the queue
+                if (initial.equals("copy")) { // from the copy's snapshot
+                    pos = Position.of(new InitialCopy(syncName, origin, local, peer, threads, () -> beatIfDue(lc)).run(), null, ChangeId.NONE);
+                    storedLo = pos.lo();
+                } else {
+                    new InitialMerge(syncName, origin, local, peer, threads).run();
+                }
+                initial = null;
                 continue;
             }
             long readStart = clock.nanoTime();
