@@ -521,7 +521,6 @@ REVOKE ALL ON FUNCTION @extschema@._key_sql(oid, text), @extschema@._row_text_sq
     @extschema@._bucket_sql(oid, text, integer), @extschema@._range_hash(regclass, integer),
     @extschema@._row_hashes(regclass, integer, integer[]), @extschema@._rows_by_key(regclass, jsonb),
     @extschema@.compare(text, text) FROM PUBLIC;
-REVOKE ALL ON @extschema@.compare_runs, @extschema@.compare_diffs FROM PUBLIC;
 
 -- issue 12 (initial copy): records of copies (origin and target), copy_status(), status() says 'copying'
 -- Issue 12: initial copy (add_sync(..., initial => 'copy')). The origin's agent copies its tables to
@@ -724,4 +723,3 @@ $$;
 
 REVOKE ALL ON FUNCTION @extschema@._copy_bounds(regclass, bigint), @extschema@._copy_columns(regclass),
     @extschema@.copy_status(), @extschema@._copying(text, text) FROM PUBLIC;
-REVOKE ALL ON @extschema@.copies, @extschema@.copy_ranges, @extschema@.copy_tables FROM PUBLIC;
