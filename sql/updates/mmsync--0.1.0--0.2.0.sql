@@ -575,21 +575,33 @@ CREATE TABLE @extschema@.copy_tables (
 CREATE FUNCTION @extschema@._copy_bounds(p_table regclass, p_rows bigint) RETURNS SETOF text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    v_cols text[] := @extschema@._pk_cols(p_table);
-    v_lit  text;
-    v_list text;
+    v_cols   text[] := @extschema@._pk_cols(p_table);
+    v_lit    text;
+    v_list   text;
+    v_est    double precision := (SELECT c.reltuples FROM pg_class c WHERE c.oid = p_table);
+    v_ranges bigint;
+    v_pct    double precision;
 BEGIN
     IF v_cols IS NULL THEN
         RAISE EXCEPTION 'mmsync: table % has no primary key and cannot be copied in key ranges', p_table;
     END IF;
+    p_rows := greatest(p_rows, 1);
     SELECT 'format(''ROW(' || string_agg('%L::' || replace(format_type(a.atttypid, a.atttypmod), '%', '%%'), ', ' ORDER BY x.o)
            || ')'', ' || string_agg(format('t.%I', x.c), ', ' ORDER BY x.o) || ')',
            string_agg(format('t.%I', x.c), ', ' ORDER BY x.o)
     INTO v_lit, v_list
     FROM unnest(v_cols) WITH ORDINALITY AS x(c, o)
     JOIN pg_attribute a ON a.attrelid = p_table AND a.attname = x.c;
+    IF v_est >= 10 * p_rows THEN
+        v_ranges := ceil(v_est / p_rows);
+        v_pct := least(100, 100.0 * 20 * v_ranges / v_est);
+        RETURN QUERY EXECUTE format('SELECT b FROM (SELECT %s AS b, row_number() OVER (ORDER BY %s) AS rn, count(*) OVER () AS n '
+            || 'FROM %s t TABLESAMPLE SYSTEM (%s)) x WHERE rn %% greatest(n / %s, 1) = 0 AND rn < n ORDER BY rn',
+            v_lit, v_list, p_table, v_pct, v_ranges);
+        RETURN;
+    END IF;
     RETURN QUERY EXECUTE format('SELECT b FROM (SELECT %s AS b, row_number() OVER (ORDER BY %s) AS rn FROM %s t) x '
-        || 'WHERE rn %% %s = 0 ORDER BY rn', v_lit, v_list, p_table, greatest(p_rows, 1));
+        || 'WHERE rn %% %s = 0 ORDER BY rn', v_lit, v_list, p_table, p_rows);
 END
 $$;
 

@@ -38,7 +38,7 @@ public final class InitialCopy {
     /** Rows per range, about; -Dmmsync.copy.rangeRows changes it. */
     static final long RANGE_ROWS = Long.getLong("mmsync.copy.rangeRows", 50_000);
     /** Parallel readers and writers; -Dmmsync.copy.workers changes it. */
-    static final int WORKERS = Integer.getInteger("mmsync.copy.workers", 2);
+    static final int WORKERS = Integer.getInteger("mmsync.copy.workers", 4);
     private static final long LOG_EVERY_NANOS = 10_000_000_000L;
     /**
      * Read timeout of the copy's connections (the link's 20 s is for bounded batches; planning the
