@@ -427,9 +427,15 @@ $$;
 
 CREATE FUNCTION @extschema@._bucket_sql(p_relid oid, p_alias text, p_buckets integer) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT format('((hashtextextended(ROW(%s)::text, 12) %% %s + %s) %% %s)::integer',
-                  string_agg(format('%s.%I', p_alias, c), ', ' ORDER BY o), p_buckets, p_buckets, p_buckets)
+    -- the key's hash: of its values when every key type has a hash function of its own (a quarter
+    -- cheaper than of its text), else of its text
+    SELECT format(CASE WHEN bool_and(EXISTS (SELECT 1 FROM pg_opclass oc JOIN pg_am am ON am.oid = oc.opcmethod
+                                             WHERE am.amname = 'hash' AND oc.opcdefault AND oc.opcintype = a.atttypid))
+                       THEN '((hash_record_extended(ROW(%s), 12) %% %s + %s) %% %s)::integer'
+                       ELSE '((hashtextextended(ROW(%s)::text, 12) %% %s + %s) %% %s)::integer' END,
+                  string_agg(format('%s.%I', p_alias, x.c), ', ' ORDER BY x.o), p_buckets, p_buckets, p_buckets)
     FROM unnest(@extschema@._pk_cols(p_relid)) WITH ORDINALITY AS x(c, o)
+    JOIN pg_attribute a ON a.attrelid = p_relid AND a.attname = x.c
 $$;
 
 CREATE FUNCTION @extschema@._range_hash(p_table regclass, p_buckets integer)
