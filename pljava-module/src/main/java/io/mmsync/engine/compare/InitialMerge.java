@@ -33,13 +33,20 @@ public final class InitialMerge {
     private final Connector local;
     private final Connector peer;
     private final ThreadFactory threads;
+    private final Beat heartbeat;
 
-    public InitialMerge(String sync, String here, Connector local, Connector peer, ThreadFactory threads) {
+    /** Called between tables and passes while the merge runs (the link's heartbeat in status()). */
+    public interface Beat {
+        void beat() throws SQLException;
+    }
+
+    public InitialMerge(String sync, String here, Connector local, Connector peer, ThreadFactory threads, Beat heartbeat) {
         this.sync = sync;
         this.here = here;
         this.local = local;
         this.peer = peer;
         this.threads = threads;
+        this.heartbeat = heartbeat;
     }
 
     /** Merges; returns the number of rows written on either node. */
@@ -57,6 +64,7 @@ public final class InitialMerge {
             for (TableRef t : tables(lc)) {
                 TableCompare tc = new TableCompare(t, pool);
                 for (int pass = 0; pass < MAX_PASSES; pass++) {
+                    heartbeat.beat();
                     TableCompare.Candidates c = tc.candidates(lc, pc, here, peer.nodeName());
                     if (c.keys.isEmpty()) {
                         break;

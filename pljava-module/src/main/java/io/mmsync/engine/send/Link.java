@@ -170,7 +170,7 @@ public final class Link implements Runnable {
                     pos = Position.of(new InitialCopy(syncName, origin, local, peer, threads, () -> beatIfDue(lc)).run(), null, ChangeId.NONE);
                     storedLo = pos.lo();
                 } else {
-                    new InitialMerge(syncName, origin, local, peer, threads).run();
+                    new InitialMerge(syncName, origin, local, peer, threads, () -> beatIfDue(lc)).run();
                 }
                 initial = null;
                 continue;
