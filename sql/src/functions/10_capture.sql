@@ -15,7 +15,7 @@
 -- Waking the sender: a NOTIFY per transaction serialises committers on the server's
 -- NotifyQueueLock and wakes the sender at every commit, so one is sent only while a sender is
 -- idle. An idle sender holds the advisory lock (1835889529 = 'mmsy', sync id) exclusively (see
--- io.mmsync.engine.Wakeup); a writer that gets it shared, kept to the end of its transaction,
+-- io.mmsync.engine.send.Wakeup); a writer that gets it shared, kept to the end of its transaction,
 -- knows that the sender is polling and sends nothing.
 CREATE FUNCTION @extschema@.capture() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER AS $$

@@ -3,6 +3,7 @@ package io.mmsync.agent;
 import io.mmsync.engine.Engine;
 import io.mmsync.engine.EngineConfig;
 import io.mmsync.engine.Version;
+import io.mmsync.engine.time.Clock;
 import io.mmsync.health.EngineView;
 import io.mmsync.health.HealthConfig;
 import io.mmsync.health.HealthServer;
@@ -49,8 +50,48 @@ public final class Main {
         }
     }
 
+    /** The agent's command line, checked. */
+    record Options(String db, Integer pageRows, Long pollMs, Integer healthPort, String healthBind) {
+    }
+
+    /** Thrown for a bad command line: the message is for the user, the exit code is 2. */
+    static final class UsageException extends Exception {
+        UsageException(String message) {
+            super(message);
+        }
+    }
+
     private static int agent(String[] args, PrintStream err) throws InterruptedException {
-        String db = System.getenv("MMSYNC_DB");
+        Options options;
+        EngineConfig config;
+        HealthConfig healthConfig;
+        try {
+            options = parse(args, System.getenv("MMSYNC_DB"));
+            config = engineConfig(options);
+            healthConfig = healthConfig(options);
+        } catch (UsageException | IllegalArgumentException e) {
+            err.println("mmsync agent: " + e.getMessage());
+            return 2;
+        }
+        Logging.configure();
+        Clock clock = Clock.SYSTEM;
+        Engine engine = new Engine(config, r -> new Thread(r), clock);
+        HealthServer health = null;
+        if (healthConfig != null) {
+            try {
+                health = HealthServer.start(healthConfig, config.localConninfo(), EngineView.of(engine), clock);
+            } catch (IOException e) {
+                err.println("mmsync agent: health endpoint: " + e.getMessage());
+                return 2;
+            }
+        }
+        runUntilSignal(engine, health);
+        return 0;
+    }
+
+    /** The options after "agent"; {@code db} defaults to {@code envDb} (MMSYNC_DB). */
+    static Options parse(String[] args, String envDb) throws UsageException {
+        String db = envDb;
         Integer pageRows = null;
         Long pollMs = null;
         Integer healthPort = null;
@@ -58,60 +99,59 @@ public final class Main {
         for (int i = 1; i < args.length; i++) {
             String a = args[i];
             String v = i + 1 < args.length ? args[i + 1] : null;
-            if (a.equals("--db") && v != null) {
-                db = v;
-                i++;
-            } else if (a.equals("--page-rows") && v != null) {
-                pageRows = Integer.valueOf(v);
-                i++;
-            } else if (a.equals("--poll-ms") && v != null) {
-                pollMs = Long.valueOf(v);
-                i++;
-            } else if (a.equals("--health-port") && v != null) {
-                healthPort = Integer.valueOf(v);
-                i++;
-            } else if (a.equals("--health-bind") && v != null) {
-                healthBind = v;
-                i++;
-            } else {
-                err.println("mmsync agent: unknown or incomplete option \"" + a + "\"");
-                return 2;
+            if (v == null || !OPTIONS.contains(a)) {
+                throw new UsageException("unknown or incomplete option \"" + a + "\"");
+            }
+            i++;
+            try {
+                switch (a) {
+                    case "--db":
+                        db = v;
+                        break;
+                    case "--page-rows":
+                        pageRows = Integer.valueOf(v);
+                        break;
+                    case "--poll-ms":
+                        pollMs = Long.valueOf(v);
+                        break;
+                    case "--health-port":
+                        healthPort = Integer.valueOf(v);
+                        break;
+                    default:
+                        healthBind = v;
+                }
+            } catch (NumberFormatException e) {
+                throw new UsageException("option " + a + " wants a number, not \"" + v + "\"");
             }
         }
         if (db == null) {
-            err.println("mmsync agent: say which database to serve: --db 'host=... port=... dbname=... user=...' (or MMSYNC_DB)");
-            return 2;
+            throw new UsageException("say which database to serve: --db 'host=... port=... dbname=... user=...' (or MMSYNC_DB)");
         }
-        EngineConfig config;
-        HealthConfig healthConfig = null;
-        try {
-            EngineConfig.Builder b = EngineConfig.builder(db);
-            if (pageRows != null) {
-                b.pageRows(pageRows);
-            }
-            if (pollMs != null) {
-                b.poll(Duration.ofMillis(pollMs));
-            }
-            config = b.build();
-            if (healthPort != null) {
-                healthConfig = HealthConfig.builder().port(healthPort).bind(healthBind).build();
-            }
-        } catch (IllegalArgumentException e) {
-            err.println("mmsync agent: " + e.getMessage());
-            return 2;
+        return new Options(db, pageRows, pollMs, healthPort, healthBind);
+    }
+
+    private static final java.util.Set<String> OPTIONS = java.util.Set.of("--db", "--page-rows", "--poll-ms",
+            "--health-port", "--health-bind");
+
+    /** Throws IllegalArgumentException naming a bad setting. */
+    static EngineConfig engineConfig(Options o) {
+        EngineConfig.Builder b = EngineConfig.builder(o.db());
+        if (o.pageRows() != null) {
+            b.pageRows(o.pageRows());
         }
-        Logging.configure();
-        Engine engine = new Engine(config, r -> new Thread(r));
-        HealthServer health = null;
-        if (healthConfig != null) {
-            try {
-                health = HealthServer.start(healthConfig, config.localConninfo(), EngineView.of(engine));
-            } catch (IOException e) {
-                err.println("mmsync agent: health endpoint: " + e.getMessage());
-                return 2;
-            }
+        if (o.pollMs() != null) {
+            b.poll(Duration.ofMillis(o.pollMs()));
         }
-        HealthServer healthServer = health;
+        return b.build();
+    }
+
+    /** The health endpoint's settings, or null when it is off (no --health-port). */
+    static HealthConfig healthConfig(Options o) {
+        return o.healthPort() == null ? null : HealthConfig.builder().port(o.healthPort()).bind(o.healthBind()).build();
+    }
+
+    /** Runs the engine until SIGTERM/SIGINT, then stops the endpoint and the engine (15 s at most). */
+    private static void runUntilSignal(Engine engine, HealthServer health) throws InterruptedException {
         CountDownLatch done = new CountDownLatch(1);
         Thread main = new Thread(() -> {
             try {
@@ -124,8 +164,8 @@ public final class Main {
             // java.util.logging may already be shut down by its own hook: say it on stderr too
             System.err.println("mmsync agent: stopping (signal)");
             LOG.info("mmsync agent: stopping (signal)");
-            if (healthServer != null) {
-                healthServer.close();
+            if (health != null) {
+                health.close();
             }
             engine.stop();
             try {
@@ -140,7 +180,6 @@ public final class Main {
         }, "mmsync-shutdown"));
         main.start();
         done.await();
-        return 0;
     }
 
     private static void usage(PrintStream out) {

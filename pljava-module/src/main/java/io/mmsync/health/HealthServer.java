@@ -73,7 +73,8 @@ public final class HealthServer implements AutoCloseable {
         return start(config, localConninfo, engine, Clock.SYSTEM);
     }
 
-    static HealthServer start(HealthConfig config, String localConninfo, EngineView engine, Clock clock) throws IOException {
+    /** As {@link #start(HealthConfig, String, EngineView)}, with the host's clock. */
+    public static HealthServer start(HealthConfig config, String localConninfo, EngineView engine, Clock clock) throws IOException {
         HealthServer s;
         try {
             s = new HealthServer(config, ConnInfo.parse(localConninfo), engine, clock);

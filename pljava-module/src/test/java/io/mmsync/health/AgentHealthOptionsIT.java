@@ -1,5 +1,6 @@
 package io.mmsync.health;
 
+import io.mmsync.it.Waits;
 import io.mmsync.testenv.PgCluster;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -31,16 +32,16 @@ class AgentHealthOptionsIT {
     @Test
     void theAgentServesTheEndpointAndStopsItOnSigterm(@TempDir Path dir) throws Exception {
         try (PgCluster pg = PgCluster.start("agent-health")) {
-            pg.createDatabase(Pair.DB);
-            pg.execute(Pair.DB, "CREATE EXTENSION mmsync");
-            pg.execute(Pair.DB, "SELECT mmsync.add_node('solo', '" + pg.conninfo(Pair.DB) + "', true)");
+            pg.createDatabase(HealthPair.DB);
+            pg.execute(HealthPair.DB, "CREATE EXTENSION mmsync");
+            pg.execute(HealthPair.DB, "SELECT mmsync.add_node('solo', '" + pg.conninfo(HealthPair.DB) + "', true)");
             int port = Haproxy.freePort();
             Path log = dir.resolve("agent.log");
-            Process p = agent(log, "--db", pg.conninfo(Pair.DB), "--health-port", Integer.toString(port),
+            Process p = agent(log, "--db", pg.conninfo(HealthPair.DB), "--health-port", Integer.toString(port),
                     "--health-bind", "127.0.0.1");
             InetSocketAddress at = new InetSocketAddress("127.0.0.1", port);
             try {
-                Wait.until(Duration.ofSeconds(30), "agent endpoint answers", () -> {
+                Waits.until(Duration.ofSeconds(30), "agent endpoint answers", () -> {
                     assertTrue(p.isAlive(), () -> "agent exited: " + read(log));
                     try (Socket s = new Socket()) {
                         s.connect(at, 200);
@@ -51,9 +52,9 @@ class AgentHealthOptionsIT {
                 });
                 assertEquals(200, Http.get(at, "/liveness").status());
                 // the first probe of a cold JVM may miss the 1 s deadline on a loaded machine; later ones answer in ms
-                Wait.until(Duration.ofSeconds(10), "PostgreSQL is healthy", () -> Http.get(at, "/health").status() == 200,
+                Waits.until(Duration.ofSeconds(10), "PostgreSQL is healthy", () -> Http.get(at, "/health").status() == 200,
                         () -> Http.get(at, "/health").body());
-                Wait.until(Duration.ofSeconds(10), "a node without peers is ready", () -> Http.get(at, "/ready").status() == 200,
+                Waits.until(Duration.ofSeconds(10), "a node without peers is ready", () -> Http.get(at, "/ready").status() == 200,
                         () -> Http.get(at, "/ready").body());
             } finally {
                 p.destroy();

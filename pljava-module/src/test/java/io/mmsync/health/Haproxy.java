@@ -1,5 +1,7 @@
 package io.mmsync.health;
 
+import io.mmsync.it.Waits;
+
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
@@ -53,7 +55,7 @@ final class Haproxy implements AutoCloseable {
     }
 
     /** Generates the config for the pair and starts HAProxy on a free loopback port. */
-    static Haproxy start(Pair pair, Path dir) throws IOException {
+    static Haproxy start(HealthPair pair, Path dir) throws IOException {
         int port = freePort();
         Path cfg = dir.resolve("haproxy.cfg");
         Path out = dir.resolve("haproxy-cfg.out");
@@ -69,7 +71,7 @@ final class Haproxy implements AutoCloseable {
         Process p = new ProcessBuilder(BIN, "-db", "-f", cfg.toString()).redirectErrorStream(true)
                 .redirectOutput(log.toFile()).start();
         Haproxy h = new Haproxy(port, cfg, log, p);
-        Wait.until(Duration.ofSeconds(10), "haproxy listening on " + port, () -> {
+        Waits.until(Duration.ofSeconds(10), "haproxy listening on " + port, () -> {
             if (!p.isAlive()) {
                 throw new IllegalStateException("haproxy exited: " + h.logText());
             }

@@ -1,5 +1,6 @@
 package io.mmsync.health;
 
+import io.mmsync.it.Waits;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
@@ -33,19 +34,19 @@ class HaproxyFailoverIT {
     private static final Duration WAIT = Duration.ofSeconds(60);
     private static final long LAG_NANOS = Duration.ofSeconds(1).toNanos();
 
-    private Pair pair;
+    private HealthPair pair;
     private Haproxy haproxy;
     private int bluePort;
     private int greenPort;
 
     @BeforeAll
     void start(@TempDir Path dir) throws Exception {
-        pair = Pair.start("ha", b -> b);
+        pair = HealthPair.start("ha", b -> b);
         bluePort = pair.blue.pg.port();
         greenPort = pair.green.pg.port();
         pair.blue.sql("SELECT mmsync.set_primary('blue')");
-        Wait.until(WAIT, "green knows blue is the designated node",
-                () -> "blue".equals(pair.green.pg.queryString(Pair.DB, "SELECT mmsync.primary()")));
+        Waits.until(WAIT, "green knows blue is the designated node",
+                () -> "blue".equals(pair.green.pg.queryString(HealthPair.DB, "SELECT mmsync.primary()")));
         haproxy = Haproxy.start(pair, dir);
     }
 
@@ -63,26 +64,26 @@ class HaproxyFailoverIT {
         }
     }
 
-    private boolean onBlue(Writer.Ack a) {
+    private boolean onBlue(ProxyWriter.Ack a) {
         return a.port() == bluePort;
     }
 
-    private boolean onGreen(Writer.Ack a) {
+    private boolean onGreen(ProxyWriter.Ack a) {
         return a.port() == greenPort;
     }
 
     @Test
     @Order(1)
     void failsOverToGreenAndBackToBlueOnlyOnceBlueHasCaughtUp() throws Exception {
-        Writer w = new Writer(haproxy.port, 1_000_000).start();
-        Writer.Ack back;
+        ProxyWriter w = new ProxyWriter(haproxy.port, 1_000_000).start();
+        ProxyWriter.Ack back;
         long blueUp;
         try {
             w.awaitCount(0, this::onBlue, 200, WAIT, "writes through HAProxy on blue");
 
             long crash = System.nanoTime();
             pair.blue.pg.killPostmaster();
-            Writer.Ack first = w.await(crash, this::onGreen, WAIT, "a write on green after blue's crash");
+            ProxyWriter.Ack first = w.await(crash, this::onGreen, WAIT, "a write on green after blue's crash");
             System.out.printf(Locale.ROOT, "failover: first write through HAProxy on green %.3f s after blue's crash%n",
                     (first.nanos() - crash) / 1e9);
             w.awaitCount(first.nanos(), this::onGreen, 300, WAIT, "writes on green while blue is down");
@@ -103,7 +104,7 @@ class HaproxyFailoverIT {
         } finally {
             w.close();
         }
-        List<Writer.Ack> afterBack = w.acks().stream().filter(a -> a.nanos() >= back.nanos()).collect(Collectors.toList());
+        List<ProxyWriter.Ack> afterBack = w.acks().stream().filter(a -> a.nanos() >= back.nanos()).collect(Collectors.toList());
         assertTrue(afterBack.stream().allMatch(this::onBlue), "once back on blue, traffic stays there");
         System.out.println("writes: " + w.acks().size() + " acknowledged, " + w.failures() + " failed (last: " + w.lastError() + ")");
         assertIdenticalWithEveryAck(w);
@@ -112,19 +113,19 @@ class HaproxyFailoverIT {
     @Test
     @Order(2)
     void plannedSwitchoverMovesTrafficToGreenAndBack() throws Exception {
-        Writer w = new Writer(haproxy.port, 2_000_000).start();
+        ProxyWriter w = new ProxyWriter(haproxy.port, 2_000_000).start();
         try {
             w.awaitCount(0, this::onBlue, 100, WAIT, "writes on blue");
             long switched = System.nanoTime();
             pair.blue.sql("SELECT mmsync.set_primary('green')");
-            Writer.Ack g = w.await(switched, this::onGreen, WAIT, "writes moving to green");
+            ProxyWriter.Ack g = w.await(switched, this::onGreen, WAIT, "writes moving to green");
             System.out.printf(Locale.ROOT, "switchover to green: traffic moved %.3f s after set_primary%n", (g.nanos() - switched) / 1e9);
             w.awaitCount(g.nanos(), this::onGreen, 200, WAIT, "writes staying on green");
             assertTrue(w.acks().stream().filter(a -> a.nanos() >= g.nanos()).allMatch(this::onGreen), "no write went back to blue");
 
             long back = System.nanoTime();
             pair.green.sql("SELECT mmsync.set_primary('blue')");
-            Writer.Ack b = w.await(back, this::onBlue, WAIT, "writes moving back to blue");
+            ProxyWriter.Ack b = w.await(back, this::onBlue, WAIT, "writes moving back to blue");
             System.out.printf(Locale.ROOT, "switchover to blue: traffic moved %.3f s after set_primary%n", (b.nanos() - back) / 1e9);
             w.awaitCount(b.nanos(), this::onBlue, 200, WAIT, "writes staying on blue");
         } finally {
@@ -141,13 +142,13 @@ class HaproxyFailoverIT {
     @Order(3)
     void failoverTimeFigures() throws Exception {
         List<Double> runs = new ArrayList<>();
-        Writer w = new Writer(haproxy.port, 3_000_000).start();
+        ProxyWriter w = new ProxyWriter(haproxy.port, 3_000_000).start();
         try {
             for (int run = 1; run <= 5; run++) {
                 w.awaitCount(System.nanoTime(), this::onBlue, 50, WAIT, "writes on blue before run " + run);
                 long crash = System.nanoTime();
                 pair.blue.pg.killPostmaster();
-                Writer.Ack first = w.await(crash, this::onGreen, WAIT, "first write on green, run " + run);
+                ProxyWriter.Ack first = w.await(crash, this::onGreen, WAIT, "first write on green, run " + run);
                 runs.add((first.nanos() - crash) / 1e9);
                 w.awaitCount(first.nanos(), this::onGreen, 50, WAIT, "writes on green, run " + run);
                 long restart = System.nanoTime();
@@ -169,14 +170,14 @@ class HaproxyFailoverIT {
     }
 
     /** Both nodes hold the same rows, and every acknowledged write is on both. */
-    private void assertIdenticalWithEveryAck(Writer w) {
+    private void assertIdenticalWithEveryAck(ProxyWriter w) {
         pair.awaitSynced();
-        String b = Pair.fingerprint(pair.blue.pg);
-        assertEquals(b, Pair.fingerprint(pair.green.pg), "blue and green hold the same rows");
-        long[] ids = w.acks().stream().mapToLong(Writer.Ack::id).toArray();
+        String b = HealthPair.fingerprint(pair.blue.pg);
+        assertEquals(b, HealthPair.fingerprint(pair.green.pg), "blue and green hold the same rows");
+        long[] ids = w.acks().stream().mapToLong(ProxyWriter.Ack::id).toArray();
         String list = Arrays.stream(ids).mapToObj(Long::toString).collect(Collectors.joining(","));
-        for (Pair.Node n : new Pair.Node[] {pair.blue, pair.green}) {
-            assertEquals(ids.length, n.pg.queryLong(Pair.DB, "SELECT count(*) FROM t WHERE id = ANY ('{" + list + "}'::bigint[])"),
+        for (HealthPair.Node n : new HealthPair.Node[] {pair.blue, pair.green}) {
+            assertEquals(ids.length, n.pg.queryLong(HealthPair.DB, "SELECT count(*) FROM t WHERE id = ANY ('{" + list + "}'::bigint[])"),
                     "every acknowledged write is on " + n.name);
         }
     }

@@ -2,6 +2,7 @@ package io.mmsync.health;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import io.mmsync.it.Waits;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -26,11 +27,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @Timeout(120)
 class HealthEndpointIT {
     private static final Duration WAIT = Duration.ofSeconds(30);
-    private Pair pair;
+    private HealthPair pair;
 
     @BeforeAll
     void startPair() {
-        pair = Pair.start("health", b -> b.handover(Duration.ofSeconds(2)));
+        pair = HealthPair.start("health", b -> b.handover(Duration.ofSeconds(2)));
     }
 
     @AfterAll
@@ -89,24 +90,24 @@ class HealthEndpointIT {
     void readyIs503WhileThePeerStillHasChangesForThisNode() throws Exception {
         // green's link stays connected but cannot apply here while this transaction locks t on blue,
         // so green's backlog for blue grows old while the link is up
-        try (Connection lock = pair.blue.pg.connect(Pair.DB); Statement st = lock.createStatement()) {
+        try (Connection lock = pair.blue.pg.connect(HealthPair.DB); Statement st = lock.createStatement()) {
             lock.setAutoCommit(false);
             st.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE");
             pair.green.sql("INSERT INTO t SELECT g, 'from green ' || g FROM generate_series(1, 50) g");
-            Wait.until(WAIT, "blue sees green's backlog", () -> pair.blue.get("/ready?lag=0").status() == 503,
+            Waits.until(WAIT, "blue sees green's backlog", () -> pair.blue.get("/ready?lag=0").status() == 503,
                     () -> pair.blue.get("/ready?lag=0").body());
             JsonObject body = json(pair.blue.get("/ready?lag=0"));
             assertEquals(50, body.get("peer_backlog").getAsLong(), body.toString());
             assertTrue(body.get("reason").getAsString().startsWith("peer green still has 50 changes to send here"), body.toString());
             Http.Response within = pair.blue.get("/ready?lag=50");
             assertEquals(200, within.status(), "50 changes are within lag=50: " + within.body());
-            Wait.until(WAIT, "the oldest change is older than 1 s", () -> pair.blue.get("/ready?lag=1s").status() == 503);
+            Waits.until(WAIT, "the oldest change is older than 1 s", () -> pair.blue.get("/ready?lag=1s").status() == 503);
             assertEquals(200, pair.blue.get("/ready?lag=1h").status());
             lock.rollback();
         }
-        Wait.until(WAIT, "blue caught up", () -> pair.blue.get("/ready?lag=0").status() == 200,
+        Waits.until(WAIT, "blue caught up", () -> pair.blue.get("/ready?lag=0").status() == 200,
                 () -> pair.blue.get("/ready?lag=0").body());
-        assertEquals(50, pair.blue.pg.queryLong(Pair.DB, "SELECT count(*) FROM t WHERE id <= 50"),
+        assertEquals(50, pair.blue.pg.queryLong(HealthPair.DB, "SELECT count(*) FROM t WHERE id <= 50"),
                 "ready means the 50 rows have arrived");
     }
 
@@ -132,7 +133,7 @@ class HealthEndpointIT {
             assertEquals(503, h.status(), h.body());
             assertTrue(json(h).get("reason").getAsString().startsWith("local database unavailable"), h.body());
             assertEquals(503, pair.green.get("/ready").status());
-            Wait.until(WAIT, "blue notices green is gone",
+            Waits.until(WAIT, "blue notices green is gone",
                     () -> json(pair.blue.get("/status")).getAsJsonArray("peers").get(0).getAsJsonObject()
                             .get("reachable").getAsBoolean() == false);
             Http.Response r = pair.blue.get("/ready");
@@ -143,8 +144,8 @@ class HealthEndpointIT {
         } finally {
             pair.green.pg.start();
         }
-        Wait.until(WAIT, "green ready again", () -> pair.green.get("/ready").status() == 200);
-        Wait.until(WAIT, "blue asks green again", () -> pair.blue.get("/ready?peer=required").status() == 200);
+        Waits.until(WAIT, "green ready again", () -> pair.green.get("/ready").status() == 200);
+        Waits.until(WAIT, "blue asks green again", () -> pair.blue.get("/ready?peer=required").status() == 200);
     }
 
     @Test
@@ -154,28 +155,28 @@ class HealthEndpointIT {
         assertEquals(200, pair.green.get("/writer").status());
 
         pair.blue.sql("SELECT mmsync.set_primary('green')");
-        Wait.until(WAIT, "green learns it is the designated node",
-                () -> "green".equals(pair.green.pg.queryString(Pair.DB, "SELECT mmsync.primary()")));
+        Waits.until(WAIT, "green learns it is the designated node",
+                () -> "green".equals(pair.green.pg.queryString(HealthPair.DB, "SELECT mmsync.primary()")));
         assertEquals(200, pair.green.get("/primary").status());
         Http.Response bp = pair.blue.get("/primary");
         assertEquals(503, bp.status());
         assertEquals("the designated write node is green", json(bp).get("reason").getAsString());
-        Wait.until(WAIT, "blue hands the writes over", () -> pair.blue.get("/writer").status() == 503,
+        Waits.until(WAIT, "blue hands the writes over", () -> pair.blue.get("/writer").status() == 503,
                 () -> pair.blue.get("/writer").body());
         assertEquals(200, pair.green.get("/writer").status());
         assertEquals(200, pair.blue.get("/writer?backup=blue").status(), "HAProxy's backup only needs to be writable");
 
         pair.green.sql("SELECT mmsync.set_primary('blue')");
-        Wait.until(WAIT, "blue learns it is the designated node again",
-                () -> "blue".equals(pair.blue.pg.queryString(Pair.DB, "SELECT mmsync.primary()")));
+        Waits.until(WAIT, "blue learns it is the designated node again",
+                () -> "blue".equals(pair.blue.pg.queryString(HealthPair.DB, "SELECT mmsync.primary()")));
         assertEquals(200, pair.blue.get("/primary").status());
         assertEquals(200, pair.blue.get("/writer").status());
-        Wait.until(WAIT, "green hands the writes over", () -> pair.green.get("/writer").status() == 503);
+        Waits.until(WAIT, "green hands the writes over", () -> pair.green.get("/writer").status() == 503);
 
         pair.blue.sql("SELECT mmsync.set_primary(NULL)");
-        Wait.until(WAIT, "both nodes without designated node", () -> pair.green.pg.queryString(Pair.DB,
+        Waits.until(WAIT, "both nodes without designated node", () -> pair.green.pg.queryString(HealthPair.DB,
                 "SELECT coalesce(mmsync.primary(), 'none')").equals("none"));
-        Wait.until(WAIT, "green may take writes again", () -> pair.green.get("/writer").status() == 200);
+        Waits.until(WAIT, "green may take writes again", () -> pair.green.get("/writer").status() == 200);
         assertEquals(503, pair.blue.get("/primary").status());
     }
 

@@ -16,11 +16,11 @@ import java.util.Map;
  * extension on both, both nodes registered on blue and a schema created on both by the test.
  * Agents are started by the test ({@link #startAgents()} or child processes).
  */
-final class Pair implements AutoCloseable {
-    static final String DB = "app";
+public final class Pair implements AutoCloseable {
+    public static final String DB = "app";
 
-    final PgCluster blue;
-    final PgCluster green;
+    public final PgCluster blue;
+    public final PgCluster green;
     private final List<Agent> agents = new ArrayList<>();
 
     private Pair(PgCluster blue, PgCluster green) {
@@ -38,7 +38,13 @@ final class Pair implements AutoCloseable {
      * the extension created on green only if {@code extensionOnGreen}.
      */
     static Pair start(String schemaSql, PgCluster.Builder greenBuilder, boolean extensionOnGreen) {
-        PgCluster b = PgCluster.start("blue");
+        return start(PgCluster.builder("blue"), greenBuilder, schemaSql, extensionOnGreen);
+    }
+
+    /** As {@link #start(String, PgCluster.Builder, boolean)}, blue built from {@code blueBuilder} too. */
+    public static Pair start(PgCluster.Builder blueBuilder, PgCluster.Builder greenBuilder, String schemaSql,
+                             boolean extensionOnGreen) {
+        PgCluster b = blueBuilder.start();
         PgCluster g;
         try {
             g = greenBuilder.start();
@@ -145,7 +151,7 @@ final class Pair implements AutoCloseable {
     }
 
     /** md5 of every row of the table, ordered: equal on both nodes iff the tables are identical. */
-    static String fingerprint(PgCluster c, String table) {
+    public static String fingerprint(PgCluster c, String table) {
         return c.queryString(DB, "SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '-') FROM "
                 + table + " t");
     }

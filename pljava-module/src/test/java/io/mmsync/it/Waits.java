@@ -2,18 +2,29 @@ package io.mmsync.it;
 
 import java.time.Duration;
 import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
 
-/** Waiting on conditions (never on fixed sleeps), with a deadline. */
-final class Waits {
+/** Waiting on conditions (never on fixed sleeps), with a deadline: the one wait helper of all tests. */
+public final class Waits {
     private Waits() {
     }
 
-    static void until(Duration timeout, String what, BooleanSupplier condition) {
-        until(timeout, Duration.ofMillis(20), what, condition);
+    public static void until(Duration timeout, String what, BooleanSupplier condition) {
+        until(timeout, Duration.ofMillis(20), what, condition, () -> null);
+    }
+
+    /** As {@link #until(Duration, String, BooleanSupplier)}; a timeout also reports {@code state} (the last state seen). */
+    public static void until(Duration timeout, String what, BooleanSupplier condition, Supplier<String> state) {
+        until(timeout, Duration.ofMillis(20), what, condition, state);
     }
 
     /** As {@link #until(Duration, String, BooleanSupplier)}, asking every {@code every} (for costly conditions). */
-    static void until(Duration timeout, Duration every, String what, BooleanSupplier condition) {
+    public static void until(Duration timeout, Duration every, String what, BooleanSupplier condition) {
+        until(timeout, every, what, condition, () -> null);
+    }
+
+    private static void until(Duration timeout, Duration every, String what, BooleanSupplier condition,
+                              Supplier<String> state) {
         long deadline = System.nanoTime() + timeout.toNanos();
         RuntimeException last = null;
         while (System.nanoTime() < deadline) {
@@ -32,6 +43,8 @@ final class Waits {
                 throw new AssertionError("interrupted while waiting for " + what);
             }
         }
-        throw new AssertionError("timed out after " + timeout.toSeconds() + " s waiting for " + what, last);
+        String seen = state.get();
+        throw new AssertionError("timed out after " + timeout.toMillis() + " ms waiting for " + what
+                + (seen == null ? "" : "; last state: " + seen) + (last == null ? "" : "; last error: " + last), last);
     }
 }

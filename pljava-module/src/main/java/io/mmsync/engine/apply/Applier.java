@@ -30,15 +30,15 @@ public final class Applier {
             + "last_change_at = coalesce(EXCLUDED.last_change_at, p.last_change_at), applied_at = pg_catalog.now()";
 
     private final String peerName;
-    private final Shapes shapes;
+    private final PeerTables tables;
     private final RunExecutor executor;
     private final Clock clock;
 
     public Applier(String peerName, Clock clock) {
         this.clock = clock;
         this.peerName = peerName;
-        this.shapes = new Shapes(peerName);
-        this.executor = new RunExecutor(shapes);
+        this.tables = new PeerTables(peerName);
+        this.executor = new RunExecutor(tables);
     }
 
     /** What applying a page did. */
@@ -62,38 +62,22 @@ public final class Applier {
         }
     }
 
-    /**
-     * Marks the transaction as applying {@code origin}'s changes; returns whether the peer holds
-     * set-aside changes of that origin (one round trip for both).
-     */
-    static boolean markOrigin(Connection peer, String origin) throws SQLException {
-        try (PreparedStatement st = peer.prepareStatement("SELECT pg_catalog.set_config('mmsync.origin', ?, true), "
-                + "EXISTS (SELECT 1 FROM mmsync.set_aside WHERE origin = ? AND origin_change IS NOT NULL)")) {
-            st.setString(1, origin);
-            st.setString(2, origin);
-            try (java.sql.ResultSet rs = st.executeQuery()) {
-                rs.next();
-                return rs.getBoolean(2);
-            }
-        }
-    }
-
     public Result apply(Connection peer, SyncState sync, String origin, Page page) throws SQLException {
-        shapes.use(peer);
+        tables.use(peer);
         try {
             return attempt(peer, sync, origin, page, false);
         } catch (SQLException e) {
             if (!ErrorPolicy.isDataError(e)) {
                 throw e;
             }
-            shapes.clear();
+            tables.clear();
             return attempt(peer, sync, origin, page, true);
         }
     }
 
     /** Set-aside changes of this origin applied again; returns how many went through. */
     public int retrySetAside(Connection peer, String sync, String origin) throws SQLException {
-        shapes.use(peer);
+        tables.use(peer);
         return SetAside.retry(peer, sync, origin, executor);
     }
 
@@ -102,15 +86,15 @@ public final class Applier {
         peer.setAutoCommit(false);
         try {
             long t0 = clock.nanoTime();
-            boolean hadSetAside = markOrigin(peer, origin);
-            Resolver.Outcome outcome = Resolver.resolve(peer, sync, origin, peerName, page.changes(), shapes, clock);
+            boolean hadSetAside = SetAside.markOrigin(peer, origin);
+            Resolver.Outcome outcome = Resolver.resolve(peer, sync, origin, peerName, page.changes(), tables, clock);
             if (outcome.pending) {
                 peer.rollback();
                 throw pending(peer, sync, origin, outcome);
             }
             long t1 = clock.nanoTime();
             int setAside = 0;
-            List<Run> runs = RunPlanner.plan(page.changes(), outcome, shapes);
+            List<Run> runs = RunPlanner.plan(page.changes(), outcome::action, tables);
             for (Run run : runs) {
                 setAside += careful ? carefully(peer, sync.name, origin, run) : run(peer, run);
             }
@@ -155,7 +139,7 @@ public final class Applier {
                 throw e;
             }
             peer.rollback(sp);
-            shapes.clear();
+            tables.clear();
         }
         int failed = 0;
         for (Change c : run.changes()) {
@@ -169,7 +153,7 @@ public final class Applier {
                     throw e;
                 }
                 peer.rollback(one);
-                shapes.clear();
+                tables.clear();
                 SetAside.record(peer, sync, origin, c, e);
                 failed++;
             }

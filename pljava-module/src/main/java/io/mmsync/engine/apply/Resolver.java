@@ -82,7 +82,7 @@ final class Resolver {
     }
 
     static Outcome resolve(Connection peer, SyncState sync, String origin, String peerName,
-                           List<Change> changes, Shapes shapes, Clock clock) throws SQLException {
+                           List<Change> changes, PeerTables tables, Clock clock) throws SQLException {
         Outcome out = new Outcome();
         Map<Integer, Change> candidates = new LinkedHashMap<>();
         for (int i = 0; i < changes.size(); i++) {
@@ -95,7 +95,7 @@ final class Resolver {
             return out;
         }
         long t0 = clock.nanoTime();
-        lockRows(peer, candidates, shapes);
+        lockRows(peer, candidates, tables);
         long t1 = clock.nanoTime();
         // only tables of which the peer's queue holds a change can have competitors: for the others
         // (in a catch-up, usually all) the per-key lookup is skipped
@@ -128,7 +128,7 @@ final class Resolver {
         if (competitors.isEmpty()) {
             return out;
         }
-        Map<Integer, String[]> current = currentRows(peer, candidates, competitors, shapes);
+        Map<Integer, String[]> current = currentRows(peer, candidates, competitors, tables);
         if (LOG.isLoggable(java.util.logging.Level.FINE)) {
             LOG.fine(String.format("resolve: %d candidates, %d with a competitor; lock %.1f ms, competitors %.1f ms, "
                     + "current rows %.1f ms", candidates.size(), competitors.size(), (t1 - t0) / 1e6, (t2 - t1) / 1e6,
@@ -143,7 +143,7 @@ final class Resolver {
             String currentRow = cur == null ? null : cur[0];
             boolean asExpected = c.op() == Op.INSERT ? cur == null : cur != null && "t".equals(cur[1]);
             Decision.Facts facts = new Decision.Facts(sync.conflict, sync.prefer, origin, peerName, c.op(), c.at(),
-                    localOp, localAt, asExpected, shapes.get(c).hasDelta(), decisions.get(c.id().asLong()));
+                    localOp, localAt, asExpected, tables.get(c).hasDelta(), decisions.get(c.id().asLong()));
             // table, key and local change time: the local change that would beat this origin
             String lost = c.table() + "\u0000" + c.key() + "\u0000" + localAt;
             Decision.Result d = Decision.decide(facts, () -> out.beaten.contains(lost) || beatenBefore(peer, origin, c, localAt));
@@ -194,7 +194,7 @@ final class Resolver {
      * and none can change them until the apply commits. (Without this a local update racing the
      * apply would be overwritten here but win on the other node.)
      */
-    private static void lockRows(Connection peer, Map<Integer, Change> candidates, Shapes shapes) throws SQLException {
+    private static void lockRows(Connection peer, Map<Integer, Change> candidates, PeerTables tables) throws SQLException {
         Map<TableRef, StringBuilder> byTable = new LinkedHashMap<>();
         Map<TableRef, Change> firstOf = new HashMap<>();
         for (Change c : candidates.values()) {
@@ -212,7 +212,7 @@ final class Resolver {
             sb.append(c.oldRow());
         }
         for (Map.Entry<TableRef, StringBuilder> e : byTable.entrySet()) {
-            try (PreparedStatement st = peer.prepareStatement(shapes.get(firstOf.get(e.getKey())).lockSql())) {
+            try (PreparedStatement st = peer.prepareStatement(tables.get(firstOf.get(e.getKey())).lockSql())) {
                 st.setObject(1, e.getValue().append(']').toString(), Types.OTHER);
                 st.executeQuery().close();
             }
@@ -261,7 +261,7 @@ final class Resolver {
 
     /** For candidates that have a competitor: the peer's current row and whether it is the expected one. */
     private static Map<Integer, String[]> currentRows(Connection peer, Map<Integer, Change> candidates,
-                                                      Map<Integer, Object[]> competitors, Shapes shapes) throws SQLException {
+                                                      Map<Integer, Object[]> competitors, PeerTables tables) throws SQLException {
         Map<TableRef, List<Integer>> byTable = new LinkedHashMap<>();
         for (Integer i : competitors.keySet()) {
             byTable.computeIfAbsent(candidates.get(i).table(), t -> new ArrayList<>()).add(i);
@@ -274,7 +274,7 @@ final class Resolver {
                 arr.append(j > 0 ? "," : "").append(candidates.get(idx.get(j)).keyRow());
             }
             arr.append(']');
-            TableShape shape = shapes.get(candidates.get(idx.get(0)));
+            TableShape shape = tables.get(candidates.get(idx.get(0)));
             try (PreparedStatement st = peer.prepareStatement(shape.currentRowsSql())) {
                 st.setObject(1, arr.toString(), Types.OTHER);
                 try (ResultSet rs = st.executeQuery()) {

@@ -24,16 +24,16 @@ final class RunExecutor {
     /** After a plain insert met an existing row, the table's next runs upsert directly. */
     private static final int UPSERT_RUNS_AFTER_MISS = 20;
 
-    private final Shapes shapes;
+    private final PeerTables tables;
     private final Map<TableRef, Integer> upsertRuns = new HashMap<>();
 
-    RunExecutor(Shapes shapes) {
-        this.shapes = shapes;
+    RunExecutor(PeerTables tables) {
+        this.tables = tables;
     }
 
     void execute(Connection peer, Run run) throws SQLException {
         Change first = run.first();
-        TableShape shape = shapes.get(first);
+        TableShape shape = tables.get(first);
         switch (first.op()) {
             case INSERT:
                 insertRun(peer, shape, run);

@@ -7,6 +7,7 @@ import io.mmsync.engine.model.TableRef;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Function;
 
 /**
  * Cuts a page into {@link Run}s, as few as the peer's constraints allow. A change joins an earlier
@@ -28,22 +29,22 @@ final class RunPlanner {
 
     /** The peer's constraints on a change's table. */
     interface Constraints {
-        TableLinks of(Change c) throws SQLException;
+        TableConstraints of(Change c) throws SQLException;
     }
 
     private RunPlanner() {
     }
 
-    static List<Run> plan(List<Change> changes, Resolver.Outcome outcome, Constraints tables) throws SQLException {
+    static List<Run> plan(List<Change> changes, Function<Change, Action> actions, Constraints tables) throws SQLException {
         List<Run> runs = new ArrayList<>();
         int barrier = 0;
         for (Change c : changes) {
-            Action v = outcome.action(c);
+            Action v = actions.apply(c);
             if (v == Action.SKIP && !(c.op() == Op.UPDATE && c.movesKey())) {
                 continue;
             }
-            TableLinks links = Run.isAlone(c) ? null : linksOf(c, tables);
-            if (links == null) {
+            TableConstraints constraints = Run.isAlone(c) ? null : constraintsOf(c, tables);
+            if (constraints == null) {
                 runs.add(Run.of(v, c));
                 barrier = runs.size();
                 continue;
@@ -51,11 +52,11 @@ final class RunPlanner {
             Run target = null;
             for (int i = runs.size() - 1; i >= Math.max(barrier, runs.size() - LOOK_BACK); i--) {
                 Run r = runs.get(i);
-                if (accepts(r, c, v, links)) {
+                if (accepts(r, c, v, constraints)) {
                     target = r;
                     break;
                 }
-                if (!commutes(c, links, r)) {
+                if (!commutes(c, constraints, r)) {
                     break;
                 }
             }
@@ -72,7 +73,7 @@ final class RunPlanner {
      * The change's table's constraints, or null if they cannot be read (e.g. the table is missing
      * here): the change then stays in its place, and applying it reports the error as before.
      */
-    private static TableLinks linksOf(Change c, Constraints tables) {
+    private static TableConstraints constraintsOf(Change c, Constraints tables) {
         try {
             return tables.of(c);
         } catch (SQLException e) {
@@ -80,11 +81,11 @@ final class RunPlanner {
         }
     }
 
-    private static boolean accepts(Run r, Change c, Action v, TableLinks links) {
+    private static boolean accepts(Run r, Change c, Action v, TableConstraints constraints) {
         if (r.action != v || r.op() != c.op() || !r.table().equals(c.table())) {
             return false;
         }
-        if (c.op() == Op.UPDATE && links.otherUnique) {
+        if (c.op() == Op.UPDATE && constraints.otherUnique) {
             // one statement updating several rows checks a unique index row by row, in no set
             // order: two rows swapping values would collide half-way
             return false;
@@ -94,7 +95,7 @@ final class RunPlanner {
     }
 
     /** Whether {@code c} may be applied before the run {@code r}, which came earlier in the page. */
-    static boolean commutes(Change c, TableLinks links, Run r) {
+    static boolean commutes(Change c, TableConstraints constraints, Run r) {
         if (r.isAlone()) {
             return false;
         }
@@ -103,16 +104,16 @@ final class RunPlanner {
             if (r.touches(c.key()) || r.touches(c.newKey())) {
                 return false;
             }
-            if (c.op() != r.op() && links.otherUnique) {
+            if (c.op() != r.op() && constraints.otherUnique) {
                 return false;
             }
         }
         // the referenced (parent) side must be a plain update, by primary key
-        Boolean refsOther = links.references(other);
+        Boolean refsOther = constraints.references(other);
         if (refsOther != null && !(refsOther && r.op() == Op.UPDATE)) {
             return false;
         }
-        Boolean otherRefs = links.referencedBy(other);
+        Boolean otherRefs = constraints.referencedBy(other);
         return otherRefs == null || (otherRefs && c.op() == Op.UPDATE);
     }
 }

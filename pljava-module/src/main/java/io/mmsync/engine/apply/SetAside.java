@@ -80,6 +80,22 @@ final class SetAside {
         }
     }
 
+    /**
+     * Marks the transaction as applying {@code origin}'s changes; returns whether the peer holds
+     * set-aside changes of that origin (one round trip for both).
+     */
+    static boolean markOrigin(Connection peer, String origin) throws SQLException {
+        try (PreparedStatement st = peer.prepareStatement("SELECT pg_catalog.set_config('mmsync.origin', ?, true), "
+                + "EXISTS (SELECT 1 FROM mmsync.set_aside WHERE origin = ? AND origin_change IS NOT NULL)")) {
+            st.setString(1, origin);
+            st.setString(2, origin);
+            try (ResultSet rs = st.executeQuery()) {
+                rs.next();
+                return rs.getBoolean(2);
+            }
+        }
+    }
+
     /** Tries the set-aside changes of one origin again; returns how many now applied. */
     static int retry(Connection peer, String sync, String origin, RunExecutor executor) throws SQLException {
         List<Change> pending = new ArrayList<>();
@@ -102,7 +118,7 @@ final class SetAside {
         int done = 0;
         peer.setAutoCommit(false);
         try {
-            Applier.markOrigin(peer, origin);
+            markOrigin(peer, origin);
             for (Change c : pending) {
                 Savepoint sp = peer.setSavepoint();
                 try {

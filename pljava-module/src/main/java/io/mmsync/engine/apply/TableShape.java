@@ -41,17 +41,17 @@ final class TableShape {
     final List<String> deltaColumns;
     final boolean insertOnly;
     /** foreign keys and further unique indexes: what {@link RunPlanner} may not reorder */
-    final TableLinks links;
+    final TableConstraints constraints;
 
     private TableShape(TableRef table, List<String> columns, List<String> pkColumns, List<String> jsonColumns,
-                       List<String> deltaColumns, boolean insertOnly, TableLinks links) {
+                       List<String> deltaColumns, boolean insertOnly, TableConstraints constraints) {
         this.table = table;
         this.columns = List.copyOf(columns);
         this.pkColumns = List.copyOf(pkColumns);
         this.jsonColumns = List.copyOf(jsonColumns);
         this.deltaColumns = List.copyOf(deltaColumns);
         this.insertOnly = insertOnly;
-        this.links = links;
+        this.constraints = constraints;
     }
 
     /** Reads the table's shape from {@code conn}; fails with a message naming table and node. */
@@ -96,7 +96,7 @@ final class TableShape {
         keyed.sort((a, b) -> a[0].compareTo(b[0]));
         List<String> pk = keyed.stream().map(k -> k[1]).collect(Collectors.toList());
         delta.removeAll(pk);
-        return new TableShape(table, columns, pk, json, delta, insertOnly, TableLinks.load(conn, oid));
+        return new TableShape(table, columns, pk, json, delta, insertOnly, TableConstraints.load(conn, oid));
     }
 
     boolean hasDelta() {

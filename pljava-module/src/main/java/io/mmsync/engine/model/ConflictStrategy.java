@@ -5,7 +5,7 @@ package io.mmsync.engine.model;
  * text of each is its {@link #sql()} name; {@link #fromSql} is the one way back. Persisted values:
  * append only.
  */
-public enum ConflictStrategy {
+public enum ConflictStrategy implements SqlText {
     /** The change made later wins; ties go to the node whose name sorts first. */
     LATEST("latest"),
     /** The preferred node's version wins. */
@@ -24,18 +24,13 @@ public enum ConflictStrategy {
     }
 
     /** The value in mmsync.syncs.conflict and mmsync.conflicts.strategy. */
+    @Override
     public String sql() {
         return sql;
     }
 
     /** The strategy named {@code text} in SQL; throws naming the value and the allowed ones. */
     public static ConflictStrategy fromSql(String text) {
-        for (ConflictStrategy s : values()) {
-            if (s.sql.equals(text)) {
-                return s;
-            }
-        }
-        throw new IllegalArgumentException("mmsync: unknown conflict strategy \"" + text
-                + "\" in mmsync.syncs; expected latest, prefer, keep_local, apply_remote or abort");
+        return SqlText.parse(ConflictStrategy.class, text, "conflict strategy", "mmsync.syncs.conflict");
     }
 }

@@ -5,7 +5,7 @@ package io.mmsync.engine.model;
  * allows exactly these texts). {@link #sql()} is the one mapping to SQL text; {@link #fromSql}
  * the one way back. Persisted values: append only.
  */
-public enum LinkState {
+public enum LinkState implements SqlText {
     STARTING("starting"),
     CONNECTING("connecting"),
     RUNNING("running"),
@@ -19,16 +19,12 @@ public enum LinkState {
         this.sql = sql;
     }
 
+    @Override
     public String sql() {
         return sql;
     }
 
     public static LinkState fromSql(String text) {
-        for (LinkState s : values()) {
-            if (s.sql.equals(text)) {
-                return s;
-            }
-        }
-        throw new IllegalArgumentException("mmsync: unknown link state \"" + text + "\" in mmsync.links");
+        return SqlText.parse(LinkState.class, text, "link state", "mmsync.links.state");
     }
 }

@@ -43,7 +43,7 @@ public final class Link implements Runnable {
     private final Applier applier;
     private final LinkStore store;
     private final Purger purger;
-    private final ShapeCheck shapeCheck;
+    private final ColumnCheck columnCheck;
     private final ReadAhead readAhead;
     private final Wakeup wakeup;
     private final Backoff backoff = new Backoff(Duration.ofMillis(100), Duration.ofSeconds(5));
@@ -78,7 +78,7 @@ public final class Link implements Runnable {
         this.applier = new Applier(peer.nodeName(), clock);
         this.store = new LinkStore(syncName, peer.nodeName());
         this.purger = new Purger("mmsync link " + syncName + " to " + peer.nodeName() + ": ", clock);
-        this.shapeCheck = new ShapeCheck(syncName, origin, peer.nodeName(), clock);
+        this.columnCheck = new ColumnCheck(syncName, origin, peer.nodeName(), clock);
         this.readAhead = new ReadAhead(threads);
         this.wakeup = new Wakeup(config);
         this.logPrefix = "mmsync link " + syncName + " " + origin + "->" + peer.nodeName() + ": ";
@@ -143,7 +143,7 @@ public final class Link implements Runnable {
         Connection pc = peer.open("applier " + syncName + " from " + origin);
         openPeer = pc;
         PeerStore.requireExtension(pc, peer.nodeName());
-        shapeCheck.reset();
+        columnCheck.reset();
         readAhead.discard();
         pushedVersion = -1;
         pos = PeerStore.readPosition(pc, syncName, origin);
@@ -187,7 +187,7 @@ public final class Link implements Runnable {
             }
             if (!page.isEmpty()) {
                 wakeup.changesFound(lc);
-                shapeCheck.verify(lc, pc);
+                columnCheck.verify(lc, pc);
             }
             boolean beatDue = heartbeatDue();
             if (hasWork(page, beatDue)) {

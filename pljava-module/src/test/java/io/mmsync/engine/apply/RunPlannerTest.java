@@ -50,7 +50,7 @@ class RunPlannerTest {
 
     /** Runs as "table:op:ids", e.g. "accounts:U:1,2". */
     private List<String> plan() throws Exception {
-        return RunPlanner.plan(page, outcome, c -> new TableLinks(parents.getOrDefault(c.table(), Map.of()),
+        return RunPlanner.plan(page, outcome::action, c -> new TableConstraints(parents.getOrDefault(c.table(), Map.of()),
                 children.getOrDefault(c.table(), Map.of()), otherUnique.contains(c.table()))).stream()
                 .map(r -> r.table().name() + ":" + r.op().name().charAt(0) + ":"
                         + r.changes().stream().map(c -> Long.toString(c.id().asLong())).collect(Collectors.joining(",")))
@@ -155,10 +155,10 @@ class RunPlannerTest {
             if (c.table().equals(H)) {
                 throw new java.sql.SQLException("table public.history does not exist on node green", "42P01");
             }
-            return TableLinks.none();
+            return TableConstraints.none();
         };
         assertEquals(List.of("accounts:I:1", "history:I:2", "accounts:I:3"),
-                RunPlanner.plan(page, outcome, missingHistory).stream().map(r -> r.table().name() + ":I:"
+                RunPlanner.plan(page, outcome::action, missingHistory).stream().map(r -> r.table().name() + ":I:"
                         + r.changes().get(0).id().asLong()).collect(Collectors.toList()));
     }
 

@@ -14,7 +14,7 @@ import java.util.Map;
  * row's own: foreign keys to and from other tables (itself included), and unique indexes or
  * exclusion constraints besides the primary key. {@link RunPlanner} reads them.
  */
-final class TableLinks {
+final class TableConstraints {
     // For each foreign key from or to the table: the other table, the side this table is on
     // ('p': it references the other, 'c': the other references it) and whether the key
     // referenced is the referenced table's primary key.
@@ -33,15 +33,15 @@ final class TableLinks {
     private final Map<TableRef, Boolean> children;
     final boolean otherUnique;
 
-    TableLinks(Map<TableRef, Boolean> parents, Map<TableRef, Boolean> children, boolean otherUnique) {
+    TableConstraints(Map<TableRef, Boolean> parents, Map<TableRef, Boolean> children, boolean otherUnique) {
         this.parents = Map.copyOf(parents);
         this.children = Map.copyOf(children);
         this.otherUnique = otherUnique;
     }
 
     /** No foreign keys, no other unique index. */
-    static TableLinks none() {
-        return new TableLinks(Map.of(), Map.of(), false);
+    static TableConstraints none() {
+        return new TableConstraints(Map.of(), Map.of(), false);
     }
 
     /** Null if this table references no row of {@code parent}; else whether only by its primary key. */
@@ -54,7 +54,7 @@ final class TableLinks {
         return children.get(child);
     }
 
-    static TableLinks load(Connection conn, long oid) throws SQLException {
+    static TableConstraints load(Connection conn, long oid) throws SQLException {
         Map<TableRef, Boolean> parents = new HashMap<>();
         Map<TableRef, Boolean> children = new HashMap<>();
         try (PreparedStatement st = conn.prepareStatement(FK_SQL)) {
@@ -75,7 +75,7 @@ final class TableLinks {
                 unique = rs.getBoolean(1);
             }
         }
-        return new TableLinks(parents, children, unique);
+        return new TableConstraints(parents, children, unique);
     }
 
     private static String pkReferenced() {

@@ -2,6 +2,8 @@ package io.mmsync.health;
 
 import io.mmsync.engine.Engine;
 import io.mmsync.engine.EngineConfig;
+import io.mmsync.it.Pair;
+import io.mmsync.it.Waits;
 import io.mmsync.testenv.PgCluster;
 
 import java.io.IOException;
@@ -14,33 +16,28 @@ import java.time.Duration;
 import java.util.function.UnaryOperator;
 
 /**
- * A real blue/green pair for the health tests: two clusters, database "app" with table t under
- * sync "s", and on each node an in-process agent (engine + health endpoint on a free port), as
- * {@code mmsync agent --health-port} runs them.
+ * The pair of {@link Pair} as the health tests need it: table t under sync "s", both nodes
+ * registered on each, and on each node an in-process agent (engine + health endpoint on a free
+ * port), as {@code mmsync agent --health-port} runs them.
  */
-final class Pair implements AutoCloseable {
-    static final String DB = "app";
+final class HealthPair implements AutoCloseable {
+    static final String DB = Pair.DB;
     static final String TABLE = "CREATE TABLE public.t (id bigint PRIMARY KEY, payload text NOT NULL)";
 
     final Node blue;
     final Node green;
+    private final Pair pair;
 
-    private Pair(Node blue, Node green) {
-        this.blue = blue;
-        this.green = green;
+    private HealthPair(Pair pair, UnaryOperator<HealthConfig.Builder> health) {
+        this.pair = pair;
+        this.blue = new Node("blue", pair.blue, health);
+        this.green = new Node("green", pair.green, health);
     }
 
     /** Starts both clusters and agents and waits until each endpoint has asked its peer. */
-    static Pair start(String prefix, UnaryOperator<HealthConfig.Builder> health) {
-        PgCluster b = PgCluster.start(prefix + "-blue");
-        PgCluster g;
-        try {
-            g = PgCluster.start(prefix + "-green");
-        } catch (RuntimeException e) {
-            b.close();
-            throw e;
-        }
-        Pair p = new Pair(new Node("blue", b, health), new Node("green", g, health));
+    static HealthPair start(String prefix, UnaryOperator<HealthConfig.Builder> health) {
+        Pair pair = Pair.start(PgCluster.builder(prefix + "-blue"), PgCluster.builder(prefix + "-green"), TABLE, true);
+        HealthPair p = new HealthPair(pair, health);
         try {
             p.setUp();
             return p;
@@ -54,53 +51,43 @@ final class Pair implements AutoCloseable {
         PgCluster b = blue.pg;
         PgCluster g = green.pg;
         for (PgCluster c : new PgCluster[] {b, g}) {
-            c.createDatabase(DB);
-            requireHealthSql(c);
-            c.execute(DB, TABLE);
+            if (c.queryLong(DB, "SELECT count(*) FROM pg_proc WHERE proname = '_health_local'") != 1) {
+                throw new IllegalStateException("the installed mmsync extension has no health functions: run installer/install.sh");
+            }
         }
-        b.execute(DB, "SELECT mmsync.add_node('blue', '" + b.conninfo(DB) + "', true)");
-        b.execute(DB, "SELECT mmsync.add_node('green', '" + g.conninfo(DB) + "')");
         g.execute(DB, "SELECT mmsync.add_node('green', '" + g.conninfo(DB) + "', true)");
         g.execute(DB, "SELECT mmsync.add_node('blue', '" + b.conninfo(DB) + "')");
         b.execute(DB, "SELECT mmsync.add_sync('s', ARRAY['blue', 'green'])");
         blue.startAgent();
         green.startAgent();
-        Wait.until(Duration.ofSeconds(30), "sync s known on green",
+        Waits.until(Duration.ofSeconds(30), "sync s known on green",
                 () -> g.queryLong(DB, "SELECT count(*) FROM mmsync.syncs WHERE name = 's'") == 1);
         for (Node n : new Node[] {blue, green}) {
-            Wait.until(Duration.ofSeconds(30), n.name + " endpoint has asked its peer",
+            Waits.until(Duration.ofSeconds(30), n.name + " endpoint has asked its peer",
                     () -> n.get("/ready").status() == 200, () -> n.get("/ready").body());
         }
     }
 
-    private static void requireHealthSql(PgCluster c) {
-        c.execute(DB, "CREATE EXTENSION mmsync");
-        if (c.queryLong(DB, "SELECT count(*) FROM pg_proc WHERE proname = '_health_local'") != 1) {
-            throw new IllegalStateException("the installed mmsync extension has no health functions: run installer/install.sh");
-        }
-    }
-
-    /** Rows of t on a node as "count:md5 of the ordered rows". */
+    /** Rows of t on a node, see {@link Pair#fingerprint}. */
     static String fingerprint(PgCluster c) {
-        return c.queryString(DB, "SELECT count(*) || ':' || coalesce(md5(string_agg(id || '=' || payload, ',' ORDER BY id)), '') FROM t");
+        return Pair.fingerprint(c, "t");
     }
 
     /** Waits until each node has sent everything it has to the other. */
     void awaitSynced() {
         for (Node n : new Node[] {blue, green}) {
-            Wait.until(Duration.ofSeconds(60), n.name + " has sent everything", () ->
+            Waits.until(Duration.ofSeconds(60), n.name + " has sent everything", () ->
                     "t".equals(n.pg.queryString(DB, "SELECT mmsync.wait_synced('s', '2 s')")));
         }
     }
 
     @Override
     public void close() {
-        for (Node n : new Node[] {blue, green}) {
-            try {
-                n.stopAgent();
-            } finally {
-                n.pg.close();
-            }
+        try {
+            blue.stopAgent();
+            green.stopAgent();
+        } finally {
+            pair.close();
         }
     }
 

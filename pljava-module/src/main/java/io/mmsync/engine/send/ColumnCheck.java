@@ -25,7 +25,7 @@ import java.util.TreeMap;
  * The local side is fingerprinted on every page (one catalog query); the peer is compared again
  * when that fingerprint changes, after a reconnect, and at least every {@link #RECHECK_NANOS}.
  */
-final class ShapeCheck {
+final class ColumnCheck {
     static final long RECHECK_NANOS = 10_000_000_000L;
 
     private static final String LOCAL_SQL = "SELECT t.schema_name::text, t.table_name::text, a.attname::text, "
@@ -50,7 +50,7 @@ final class ShapeCheck {
     private long verifiedAt;
     private final Clock clock;
 
-    ShapeCheck(String syncName, String localNode, String peerNode, Clock clock) {
+    ColumnCheck(String syncName, String localNode, String peerNode, Clock clock) {
         this.clock = clock;
         this.syncName = syncName;
         this.localNode = localNode;
@@ -62,7 +62,7 @@ final class ShapeCheck {
         verified = null;
     }
 
-    /** Throws an SQLException naming table, column and nodes if the shapes differ. */
+    /** Throws an SQLException naming table, column and nodes if the columns differ. */
     void verify(Connection local, Connection peer) throws SQLException {
         String sig;
         try (PreparedStatement st = local.prepareStatement(SIGNATURE_SQL)) {

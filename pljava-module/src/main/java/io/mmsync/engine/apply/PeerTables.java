@@ -8,13 +8,13 @@ import java.sql.SQLException;
 import java.util.HashMap;
 import java.util.Map;
 
-/** The peer's table shapes, loaded once per connection and forgotten on reconnect or error. */
-final class Shapes implements RunPlanner.Constraints {
+/** The peer's tables as the apply needs them ({@link TableShape}s), loaded once per connection and forgotten on reconnect or error. */
+final class PeerTables implements RunPlanner.Constraints {
     private final String peerName;
     private final Map<TableRef, TableShape> shapes = new HashMap<>();
     private Connection conn;
 
-    Shapes(String peerName) {
+    PeerTables(String peerName) {
         this.peerName = peerName;
     }
 
@@ -31,8 +31,8 @@ final class Shapes implements RunPlanner.Constraints {
     }
 
     @Override
-    public TableLinks of(Change c) throws SQLException {
-        return get(c).links;
+    public TableConstraints of(Change c) throws SQLException {
+        return get(c).constraints;
     }
 
     TableShape get(Change c) throws SQLException {

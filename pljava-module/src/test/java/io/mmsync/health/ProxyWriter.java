@@ -17,8 +17,9 @@ import java.util.function.Predicate;
  * any error. Each acknowledged write records the port of the server that committed it
  * ({@code inet_server_port()}); with {@link #requireOnCommit} each write also counts, in the same
  * statement's snapshot, how many of the given ids the committing server already holds.
+ * (Not {@code io.mmsync.it.Writer}: that one is load on one node that counts its changes exactly.)
  */
-final class Writer implements AutoCloseable {
+final class ProxyWriter implements AutoCloseable {
     /** An acknowledged (committed) write. {@code found} is -1 unless required ids were given. */
     record Ack(long id, int port, long nanos, int required, long found) {
     }
@@ -33,13 +34,13 @@ final class Writer implements AutoCloseable {
     private long nextId;
     private int failures;
 
-    Writer(int haproxyPort, long firstId) {
-        this.url = "jdbc:postgresql://127.0.0.1:" + haproxyPort + "/" + Pair.DB;
+    ProxyWriter(int haproxyPort, long firstId) {
+        this.url = "jdbc:postgresql://127.0.0.1:" + haproxyPort + "/" + HealthPair.DB;
         this.nextId = firstId;
         this.thread = new Thread(this::run, "test-writer");
     }
 
-    Writer start() {
+    ProxyWriter start() {
         thread.start();
         return this;
     }
