@@ -27,17 +27,22 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class EngineDependenciesTest {
     private static final String E = "io.mmsync.engine";
     /** For each package: the mmsync packages it may use (besides itself). */
-    private static final Map<String, Set<String>> ALLOWED = Map.of(
-            E + ".model", Set.of(),
-            E + ".time", Set.of(),
-            E + ".error", Set.of(),
-            E + ".conn", Set.of(E + ".error"),
-            E + ".apply", Set.of(E + ".model", E + ".time", E + ".error"),
-            E + ".send", Set.of(E + ".apply", E + ".model", E + ".time", E + ".error", E + ".conn"),
-            E, Set.of(E + ".send", E + ".model", E + ".time", E + ".error", E + ".conn"),
-            "io.mmsync.health", Set.of(E, E + ".conn", E + ".error", E + ".time"),
-            "io.mmsync.pljava", Set.of(E, E + ".conn"),
-            "io.mmsync.agent", Set.of(E, E + ".time", "io.mmsync.health"));
+    private static final Map<String, Set<String>> ALLOWED = Map.ofEntries(
+            Map.entry(E + ".model", Set.of()),
+            Map.entry(E + ".time", Set.of()),
+            Map.entry(E + ".error", Set.of()),
+            Map.entry(E + ".conn", Set.of(E + ".error")),
+            Map.entry(E + ".apply", Set.of(E + ".model", E + ".time", E + ".error")),
+            // compare, merge, repair (issue 12): reads both nodes, writes rows with capture off
+            Map.entry(E + ".compare", Set.of(E + ".model", E + ".conn")),
+            // initial copy (issue 12), run by a link before it sends
+            Map.entry(E + ".copy", Set.of(E + ".model", E + ".conn", E + ".error")),
+            Map.entry(E + ".send", Set.of(E + ".apply", E + ".model", E + ".time", E + ".error", E + ".conn", E + ".copy",
+                    E + ".compare")),
+            Map.entry(E, Set.of(E + ".send", E + ".model", E + ".time", E + ".error", E + ".conn")),
+            Map.entry("io.mmsync.health", Set.of(E, E + ".conn", E + ".error", E + ".time")),
+            Map.entry("io.mmsync.pljava", Set.of(E, E + ".conn")),
+            Map.entry("io.mmsync.agent", Set.of(E, E + ".time", "io.mmsync.health", E + ".compare", E + ".conn")));
     private static final Pattern PACKAGE = Pattern.compile("^package ([\\w.]+);", Pattern.MULTILINE);
     private static final Pattern COMMENT = Pattern.compile("/\\*.*?\\*/|//[^\n]*", Pattern.DOTALL);
     private static final Pattern USE = Pattern.compile("\\b(io\\.mmsync(?:\\.[a-z]\\w*)+)\\.[A-Z]");
