@@ -236,6 +236,7 @@ BEGIN
             USING HINT = 'Remove it first with mmsync.remove_sync(), or pick another name.';
     END IF;
 
+    PERFORM @extschema@._forget_initial(add_sync.name);
     INSERT INTO @extschema@.syncs AS s (name, nodes, conflict, prefer, sequences, initial, initial_from)
     VALUES (add_sync.name, add_sync.nodes, v_conflict, v_prefer, add_sync.sequences, add_sync.initial, v_local)
     ON CONFLICT (name) DO UPDATE SET nodes = EXCLUDED.nodes, conflict = EXCLUDED.conflict,
@@ -300,6 +301,7 @@ DECLARE
     v_tab    jsonb;
     v_new    boolean;
     v_added  oid[] := '{}';
+    v_gone   boolean;
 BEGIN
     IF v_local IS NULL THEN
         INSERT INTO @extschema@.nodes (name, conninfo, is_local)
@@ -314,9 +316,12 @@ BEGIN
         ON CONFLICT (name) DO NOTHING;
     END LOOP;
 
-    SELECT id, version INTO v_id, v_cur FROM @extschema@.syncs WHERE name = v_name FOR UPDATE;
+    SELECT id, version, removed INTO v_id, v_cur, v_gone FROM @extschema@.syncs WHERE name = v_name FOR UPDATE;
     IF FOUND AND v_cur >= (p_def->>'version')::bigint THEN
         RETURN false;
+    END IF;
+    IF v_id IS NULL OR v_gone THEN
+        PERFORM @extschema@._forget_initial(v_name);  -- added (again): an earlier copy's records are stale
     END IF;
     IF (p_def->>'removed')::boolean THEN
         IF v_id IS NOT NULL THEN
@@ -741,3 +746,13 @@ $$;
 
 REVOKE ALL ON FUNCTION @extschema@._copy_bounds(regclass, bigint), @extschema@._copy_columns(regclass),
     @extschema@.copy_status(), @extschema@._copying(text, text) FROM PUBLIC;
+
+-- issue 12: a sync added again under the same name forgets its earlier copy's records
+CREATE FUNCTION @extschema@._forget_initial(p_sync text) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    DELETE FROM @extschema@.copies WHERE sync_name = p_sync;
+    DELETE FROM @extschema@.copy_ranges WHERE sync_name = p_sync;
+    DELETE FROM @extschema@.copy_tables WHERE sync_name = p_sync;
+$$;
+
+REVOKE ALL ON FUNCTION @extschema@._forget_initial(text) FROM PUBLIC;

@@ -70,6 +70,7 @@ BEGIN
             USING HINT = 'Remove it first with mmsync.remove_sync(), or pick another name.';
     END IF;
 
+    PERFORM @extschema@._forget_initial(add_sync.name);
     INSERT INTO @extschema@.syncs AS s (name, nodes, conflict, prefer, sequences, initial, initial_from)
     VALUES (add_sync.name, add_sync.nodes, v_conflict, v_prefer, add_sync.sequences, add_sync.initial, v_local)
     ON CONFLICT (name) DO UPDATE SET nodes = EXCLUDED.nodes, conflict = EXCLUDED.conflict,

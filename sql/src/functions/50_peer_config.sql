@@ -34,6 +34,7 @@ DECLARE
     v_tab    jsonb;
     v_new    boolean;
     v_added  oid[] := '{}';
+    v_gone   boolean;
 BEGIN
     IF v_local IS NULL THEN
         INSERT INTO @extschema@.nodes (name, conninfo, is_local)
@@ -48,9 +49,12 @@ BEGIN
         ON CONFLICT (name) DO NOTHING;
     END LOOP;
 
-    SELECT id, version INTO v_id, v_cur FROM @extschema@.syncs WHERE name = v_name FOR UPDATE;
+    SELECT id, version, removed INTO v_id, v_cur, v_gone FROM @extschema@.syncs WHERE name = v_name FOR UPDATE;
     IF FOUND AND v_cur >= (p_def->>'version')::bigint THEN
         RETURN false;
+    END IF;
+    IF v_id IS NULL OR v_gone THEN
+        PERFORM @extschema@._forget_initial(v_name);  -- added (again): an earlier copy's records are stale
     END IF;
     IF (p_def->>'removed')::boolean THEN
         IF v_id IS NOT NULL THEN

@@ -72,3 +72,13 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                           WHERE c.sync_name = s.name AND c.origin = s.initial_from AND c.finished_at IS NOT NULL
                             AND c.target = CASE WHEN s.initial_from = p_peer THEN @extschema@.local_node() ELSE p_peer END))
 $$;
+
+-- Forgets the records of a sync's earlier initial copy or merge on this node: a sync added again
+-- under the same name starts afresh (called by add_sync, and by _receive_sync for a sync that is
+-- new here or was removed).
+CREATE FUNCTION @extschema@._forget_initial(p_sync text) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    DELETE FROM @extschema@.copies WHERE sync_name = p_sync;
+    DELETE FROM @extschema@.copy_ranges WHERE sync_name = p_sync;
+    DELETE FROM @extschema@.copy_tables WHERE sync_name = p_sync;
+$$;

@@ -147,6 +147,18 @@ class CopyIT {
                     () -> pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.copies WHERE finished_at IS NOT NULL") == 1);
             pair.awaitSynced();
             assertEquals(Pair.fingerprint(pair.blue, "t"), Pair.fingerprint(pair.green, "t"));
+
+            // removed and added again with copy: copied again (the first copy's records are forgotten)
+            pair.blue.execute(Pair.DB, "SELECT mmsync.remove_sync('app')");
+            Waits.until(Duration.ofSeconds(60), "sync removed on green",
+                    () -> "t".equals(pair.green.queryString(Pair.DB, "SELECT removed FROM mmsync.syncs WHERE name = 'app'")));
+            pair.green.execute(Pair.DB, "DELETE FROM t");
+            pair.blue.execute(Pair.DB, "INSERT INTO t VALUES (500, 'while apart', 5)");
+            pair.addSync("initial => 'copy'");
+            Waits.until(Duration.ofSeconds(60), "copied again", () -> pair.green.queryLong(Pair.DB, "SELECT count(*) FROM t") == 101
+                    && pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.copies WHERE finished_at IS NOT NULL") == 1);
+            pair.awaitSynced();
+            assertEquals(Pair.fingerprint(pair.blue, "t"), Pair.fingerprint(pair.green, "t"));
         }
     }
 

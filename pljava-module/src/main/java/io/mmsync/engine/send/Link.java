@@ -148,7 +148,7 @@ public final class Link implements Runnable {
         pushedVersion = -1;
         pos = PeerStore.readPosition(pc, syncName, origin);
         storedLo = pos.lo();
-        String initial = InitialCopy.pending(lc, pc, syncName, origin, peer.nodeName());
+        boolean initialChecked = false;
         store.state(lc, LinkState.RUNNING, null);
         lastBeat = clock.nanoTime();
         wakeup.start(0);
@@ -164,6 +164,9 @@ public final class Link implements Runnable {
                 wakeup.hold(lc);
                 continue;
             }
+            // after the definition's push: it makes the peer forget an earlier copy of a sync added again
+            String initial = initialChecked ? null : InitialCopy.pending(lc, pc, syncName, origin, peer.nodeName());
+            initialChecked = true;
             if (initial != null) {
                 // add_sync(..., initial => 'copy' | 'merge'): the peer's tables first, then the queue
                 if (initial.equals("copy")) { // from the copy's snapshot
@@ -172,7 +175,6 @@ public final class Link implements Runnable {
                 } else {
                     new InitialMerge(syncName, origin, local, peer, threads, () -> beatIfDue(lc)).run();
                 }
-                initial = null;
                 continue;
             }
             long readStart = clock.nanoTime();
