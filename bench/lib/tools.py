@@ -106,7 +106,8 @@ class Mmsync(Tool):
             SELECT mmsync.add_node('blue', '{self.blue.dsn(self.db)}', true);
             SELECT mmsync.add_node('green', '{self.green.dsn(self.db)}');
             SELECT mmsync.add_sync('{SYNC}', '{{blue,green}}', tables => 'all',
-                                   exclude => 'benchlocal.ceiling, pgbench_history', insert_only => 'pgbench_history');
+                                   exclude => 'benchlocal.ceiling, pgbench_history', insert_only => 'pgbench_history',
+                                   initial => 'none');
             {DELTA_COLUMNS_SQL}""")
         for node in (self.blue, self.green):
             self.start_agent(node)

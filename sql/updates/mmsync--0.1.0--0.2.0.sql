@@ -400,3 +400,656 @@ BEGIN
     RETURN NULL;
 END
 $$;
+
+-- issue 12 (initial copy, merge, compare): add_sync's initial => 'copy' | 'merge' | 'none'; refuses
+-- tables holding rows without it; the peer receives the choice with the definition
+ALTER TABLE @extschema@.syncs ADD COLUMN initial text CHECK (initial IN ('copy', 'merge', 'none'));
+ALTER TABLE @extschema@.syncs ADD COLUMN initial_from text;
+-- syncs made before 0.2.0 assumed equal tables
+UPDATE @extschema@.syncs SET initial = 'none';
+DROP FUNCTION @extschema@.add_sync(text, text[], text, text, text, text, text, text);
+CREATE FUNCTION @extschema@._tables_with_rows(p_sync_id integer, p_relids oid[] DEFAULT NULL) RETURNS text[]
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_t   record;
+    v_has boolean;
+    v_out text[] := '{}';
+BEGIN
+    FOR v_t IN SELECT t.relid, t.schema_name, t.table_name FROM @extschema@.sync_tables t
+               WHERE t.sync_id = p_sync_id AND (p_relids IS NULL OR t.relid = ANY (p_relids))
+               ORDER BY t.schema_name, t.table_name LOOP
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.%I)', v_t.schema_name, v_t.table_name) INTO v_has;
+        IF v_has THEN
+            v_out := v_out || format('%I.%I', v_t.schema_name, v_t.table_name);
+        END IF;
+    END LOOP;
+    RETURN v_out;
+END
+$$;
+
+CREATE FUNCTION @extschema@._refuse_unchosen_initial(p_sync_id integer, p_node text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_full text[] := @extschema@._tables_with_rows(p_sync_id);
+    v_name text := (SELECT s.name FROM @extschema@.syncs s WHERE s.id = p_sync_id);
+BEGIN
+    IF cardinality(v_full) > 0 THEN
+        RAISE EXCEPTION 'mmsync: sync "%": % of its tables hold rows on node "%" (%), and nothing says how the other node gets them',
+            v_name, cardinality(v_full), p_node, array_to_string(v_full, ', ')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Say how the nodes start: add_sync(..., initial => ''copy'') makes the other node''s tables '
+                      || 'equal to this node''s (they must be empty there), initial => ''merge'' keeps the rows of both '
+                      || 'and reconciles differing ones, initial => ''none'' asserts that both nodes already hold the same rows.';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION @extschema@._check_initial_here(p_sync_id integer, p_relids oid[], p_initial text, p_from text)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_full text[];
+    v_name text := (SELECT s.name FROM @extschema@.syncs s WHERE s.id = p_sync_id);
+    v_here text := @extschema@.local_node();
+BEGIN
+    IF p_initial IN ('none', 'merge') OR p_from = v_here THEN
+        RETURN;
+    END IF;
+    v_full := @extschema@._tables_with_rows(p_sync_id, p_relids);
+    IF cardinality(v_full) = 0 THEN
+        RETURN;
+    END IF;
+    IF p_initial = 'copy' THEN
+        RAISE EXCEPTION 'mmsync: sync "%" copies node "%"''s tables to node "%", but % hold rows on node "%"; the copy would overwrite them',
+            v_name, p_from, v_here, array_to_string(v_full, ', '), v_here
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('To keep the rows of both nodes, remove the sync on node %s (mmsync.remove_sync(%L)) and add it '
+                      || 'again with initial => ''merge''; to replace them, empty these tables on node %s first.', p_from, v_name, v_here);
+    END IF;
+    RAISE EXCEPTION 'mmsync: sync "%" from node "%" was added without an initial mode, but % hold rows on node "%"',
+        v_name, p_from, array_to_string(v_full, ', '), v_here
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = format('Remove the sync on node %s (mmsync.remove_sync(%L)) and add it again with initial => ''copy'' '
+                  || '(empty these tables here first), ''merge'' or ''none''.', p_from, v_name);
+END
+$$;
+
+CREATE FUNCTION @extschema@.add_sync(
+    name text, nodes text[], tables text DEFAULT 'all', exclude text DEFAULT NULL,
+    conflict text DEFAULT 'latest', prefer text DEFAULT NULL, insert_only text DEFAULT NULL,
+    sequences text DEFAULT 'none', initial text DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    v_local text := @extschema@.local_node();
+    v_node  text;
+    v_id    integer;
+    v_relid oid;
+    v_n     integer := 0;
+    v_conflict text;
+    v_prefer   text;
+BEGIN
+    IF add_sync.name IS NULL OR add_sync.name !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+        RAISE EXCEPTION 'mmsync: invalid sync name %', quote_nullable(add_sync.name)
+            USING HINT = 'Sync names are lower-case letters, digits and _, starting with a letter.';
+    END IF;
+    IF v_local IS NULL THEN
+        RAISE EXCEPTION 'mmsync: this database is not registered as a node'
+            USING HINT = 'Call mmsync.add_node(''blue'', ''<conninfo>'', true) for this database first.';
+    END IF;
+    IF add_sync.nodes IS NULL OR cardinality(ARRAY(SELECT DISTINCT unnest(add_sync.nodes))) < 2 THEN
+        RAISE EXCEPTION 'mmsync: sync "%" needs at least two distinct nodes', add_sync.name;
+    END IF;
+    IF cardinality(ARRAY(SELECT DISTINCT unnest(add_sync.nodes))) > 2 THEN
+        RAISE EXCEPTION 'mmsync: sync "%" names % nodes (%); a sync has exactly two nodes for now',
+            add_sync.name, cardinality(ARRAY(SELECT DISTINCT unnest(add_sync.nodes))),
+            array_to_string(add_sync.nodes, ', ')
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'With three or more nodes, concurrent updates of the same rows can leave the nodes '
+                      || 'different while status() says in sync. Sync two nodes (blue and green).';
+    END IF;
+    FOREACH v_node IN ARRAY add_sync.nodes LOOP
+        IF NOT EXISTS (SELECT 1 FROM @extschema@.nodes n WHERE n.name = v_node) THEN
+            RAISE EXCEPTION 'mmsync: node "%" does not exist', v_node
+                USING HINT = 'Register it with mmsync.add_node(name, conninfo).';
+        END IF;
+    END LOOP;
+    IF NOT v_local = ANY (add_sync.nodes) THEN
+        RAISE EXCEPTION 'mmsync: sync "%" does not include this node "%"', add_sync.name, v_local;
+    END IF;
+    SELECT r.conflict, r.prefer INTO v_conflict, v_prefer
+    FROM @extschema@._check_conflict(add_sync.name, add_sync.nodes, add_sync.conflict, add_sync.prefer) r;
+    IF add_sync.sequences IS NULL OR add_sync.sequences NOT IN ('none', 'interleave') THEN
+        RAISE EXCEPTION 'mmsync: unknown sequences mode %', quote_nullable(add_sync.sequences)
+            USING HINT = 'Use none or interleave.';
+    END IF;
+    IF add_sync.initial IS NOT NULL AND add_sync.initial NOT IN ('copy', 'merge', 'none') THEN
+        RAISE EXCEPTION 'mmsync: unknown initial mode %', quote_nullable(add_sync.initial)
+            USING HINT = 'Use initial => ''copy'' | ''merge'' | ''none''.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM @extschema@.syncs s WHERE s.name = add_sync.name AND NOT s.removed) THEN
+        RAISE EXCEPTION 'mmsync: sync "%" already exists', add_sync.name
+            USING HINT = 'Remove it first with mmsync.remove_sync(), or pick another name.';
+    END IF;
+
+    PERFORM @extschema@._forget_initial(add_sync.name);
+    INSERT INTO @extschema@.syncs AS s (name, nodes, conflict, prefer, sequences, initial, initial_from)
+    VALUES (add_sync.name, add_sync.nodes, v_conflict, v_prefer, add_sync.sequences, add_sync.initial, v_local)
+    ON CONFLICT (name) DO UPDATE SET nodes = EXCLUDED.nodes, conflict = EXCLUDED.conflict,
+        prefer = EXCLUDED.prefer, sequences = EXCLUDED.sequences, paused = false, removed = false,
+        initial = EXCLUDED.initial, initial_from = EXCLUDED.initial_from,
+        version = s.version + 1, updated_at = now()
+    RETURNING s.id INTO v_id;
+
+    FOR v_relid IN SELECT * FROM @extschema@._select_tables(add_sync.tables, add_sync.exclude, add_sync.insert_only) LOOP
+        PERFORM @extschema@._attach_table(v_id, v_relid);
+        v_n := v_n + 1;
+    END LOOP;
+    FOR v_relid IN SELECT DISTINCT @extschema@._resolve_table(i.id)
+                   FROM @extschema@._parse_table_list(add_sync.insert_only) i(id) LOOP
+        PERFORM @extschema@._attach_table(v_id, v_relid, 'insert_only');
+        v_n := v_n + 1;
+    END LOOP;
+    IF add_sync.sequences = 'interleave' THEN
+        PERFORM @extschema@._interleave_sequences(v_id);
+    END IF;
+    IF v_n = 0 THEN
+        RAISE EXCEPTION 'mmsync: sync "%" would have no tables', add_sync.name;
+    END IF;
+    IF add_sync.initial IS NULL THEN
+        PERFORM @extschema@._refuse_unchosen_initial(v_id, v_local);
+    END IF;
+    PERFORM pg_notify('mmsync_config', add_sync.name);
+    RETURN format('sync "%s": %s tables on %s', add_sync.name, v_n, array_to_string(add_sync.nodes, ', '));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@._sync_def(p_name text, p_peer text) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT jsonb_build_object(
+        'name', s.name, 'version', s.version, 'from', @extschema@.local_node(), 'you', p_peer,
+        'nodes', (SELECT jsonb_object_agg(n.name, n.conninfo) FROM @extschema@.nodes n
+                  WHERE n.name = ANY (s.nodes)),
+        'members', to_jsonb(s.nodes), 'conflict', s.conflict, 'prefer', s.prefer,
+        'sequences', s.sequences, 'paused', s.paused, 'removed', s.removed,
+        'initial', s.initial, 'initial_from', s.initial_from,
+        'tables', coalesce((SELECT jsonb_agg(jsonb_build_array(t.schema_name, t.table_name, t.mode)
+                                             ORDER BY t.schema_name, t.table_name)
+                            FROM @extschema@.sync_tables t WHERE t.sync_id = s.id), '[]'),
+        'policies', coalesce((SELECT jsonb_agg(jsonb_build_array(p.schema_name, p.table_name, p.column_name, p.policy))
+                              FROM @extschema@.column_policies p JOIN @extschema@.sync_tables t
+                                ON t.schema_name = p.schema_name AND t.table_name = p.table_name
+                              WHERE t.sync_id = s.id), '[]'))
+    FROM @extschema@.syncs s WHERE s.name = p_name
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@._receive_sync(p_def jsonb) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_name   text := p_def->>'name';
+    v_you    text := p_def->>'you';
+    v_local  text := @extschema@.local_node();
+    v_id     integer;
+    v_cur    bigint;
+    v_node   record;
+    v_relid  oid;
+    v_want   oid[] := '{}';
+    v_tab    jsonb;
+    v_new    boolean;
+    v_added  oid[] := '{}';
+    v_gone   boolean;
+BEGIN
+    IF v_local IS NULL THEN
+        INSERT INTO @extschema@.nodes (name, conninfo, is_local)
+        VALUES (v_you, @extschema@._check_conninfo(v_you, p_def->'nodes'->>v_you), true);
+    ELSIF v_local <> v_you THEN
+        RAISE EXCEPTION 'mmsync: node "%" sent sync "%" to node "%", but this database is node "%"',
+            p_def->>'from', v_name, v_you, v_local;
+    END IF;
+    FOR v_node IN SELECT key, value #>> '{}' AS conninfo FROM jsonb_each(p_def->'nodes') LOOP
+        INSERT INTO @extschema@.nodes (name, conninfo)
+        VALUES (v_node.key, @extschema@._check_conninfo(v_node.key, v_node.conninfo))
+        ON CONFLICT (name) DO NOTHING;
+    END LOOP;
+
+    SELECT id, version, removed INTO v_id, v_cur, v_gone FROM @extschema@.syncs WHERE name = v_name FOR UPDATE;
+    IF FOUND AND v_cur >= (p_def->>'version')::bigint THEN
+        RETURN false;
+    END IF;
+    IF v_id IS NULL OR v_gone THEN
+        PERFORM @extschema@._forget_initial(v_name);  -- added (again): an earlier copy's records are stale
+    END IF;
+    IF (p_def->>'removed')::boolean THEN
+        IF v_id IS NOT NULL THEN
+            PERFORM @extschema@._detach_table(t.relid) FROM @extschema@.sync_tables t WHERE t.sync_id = v_id;
+            DELETE FROM @extschema@.changes WHERE sync_id = v_id;
+            DELETE FROM @extschema@.links WHERE sync_name = v_name;
+            UPDATE @extschema@.syncs SET removed = true, version = (p_def->>'version')::bigint,
+                updated_at = now() WHERE id = v_id;
+        END IF;
+        PERFORM pg_notify('mmsync_config', v_name);
+        RETURN true;
+    END IF;
+
+    INSERT INTO @extschema@.syncs AS s (name, nodes, conflict, prefer, sequences, paused, version, initial, initial_from)
+    SELECT v_name, ARRAY(SELECT jsonb_array_elements_text(p_def->'members')), p_def->>'conflict',
+           p_def->>'prefer', coalesce(p_def->>'sequences', 'none'), (p_def->>'paused')::boolean,
+           (p_def->>'version')::bigint,
+           -- a definition from a node before 0.2.0 has no initial mode: it assumed equal tables
+           CASE WHEN p_def ? 'initial' THEN p_def->>'initial' ELSE 'none' END,
+           coalesce(p_def->>'initial_from', p_def->>'from')
+    ON CONFLICT (name) DO UPDATE SET nodes = EXCLUDED.nodes, conflict = EXCLUDED.conflict,
+        prefer = EXCLUDED.prefer, sequences = EXCLUDED.sequences, paused = EXCLUDED.paused,
+        initial = EXCLUDED.initial, initial_from = EXCLUDED.initial_from,
+        removed = false, version = EXCLUDED.version, updated_at = now()
+    RETURNING s.id, (s.xmax = 0) INTO v_id, v_new;
+
+    FOR v_tab IN SELECT * FROM jsonb_array_elements(p_def->'tables') LOOP
+        v_relid := @extschema@._resolve_table(ARRAY[v_tab->>0, v_tab->>1]);
+        v_want := v_want || v_relid;
+        IF NOT EXISTS (SELECT 1 FROM @extschema@.sync_tables
+                       WHERE sync_id = v_id AND relid = v_relid AND mode = coalesce(v_tab->>2, 'keyed')) THEN
+            PERFORM @extschema@._attach_table(v_id, v_relid, coalesce(v_tab->>2, 'keyed'));
+            v_added := v_added || v_relid;
+        END IF;
+    END LOOP;
+    PERFORM @extschema@._check_initial_here(v_id, v_added, s.initial, s.initial_from)
+    FROM @extschema@.syncs s WHERE s.id = v_id;
+    PERFORM @extschema@._detach_table(t.relid) FROM @extschema@.sync_tables t
+    WHERE t.sync_id = v_id AND NOT t.relid = ANY (v_want);
+    DELETE FROM @extschema@.column_policies p USING @extschema@.sync_tables t
+    WHERE t.sync_id = v_id AND p.schema_name = t.schema_name AND p.table_name = t.table_name;
+    INSERT INTO @extschema@.column_policies
+    SELECT x->>0, x->>1, x->>2, x->>3 FROM jsonb_array_elements(coalesce(p_def->'policies', '[]')) x;
+    IF v_new AND p_def->>'sequences' = 'interleave' THEN
+        PERFORM @extschema@._interleave_sequences(v_id);
+    END IF;
+    PERFORM pg_notify('mmsync_config', v_name);
+    PERFORM pg_notify('mmsync_changes', v_name);  -- wakes this node's senders: a resume pushed from a peer
+    RETURN true;
+END
+$$;
+
+REVOKE ALL ON FUNCTION @extschema@._tables_with_rows(integer, oid[]), @extschema@._refuse_unchosen_initial(integer, text),
+    @extschema@._check_initial_here(integer, oid[], text, text),
+    @extschema@.add_sync(text, text[], text, text, text, text, text, text, text) FROM PUBLIC;
+-- issue 12 (compare): results recorded by `mmsync compare`, read by mmsync.compare()
+
+-- Issue 12: the results of compares run by `mmsync compare` (the agent's command line does the
+-- work: a SQL function cannot reach the peer without dblink, see docs/compare.md); mmsync.compare()
+-- reads them back in psql.
+CREATE TABLE @extschema@.compare_runs (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    sync_name   text NOT NULL,
+    peer        text NOT NULL,
+    tables      text[] NOT NULL,
+    started_at  timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    rows_here   bigint NOT NULL DEFAULT 0,
+    -- running | identical | different | failed
+    outcome     text NOT NULL DEFAULT 'running' CHECK (outcome IN ('running', 'identical', 'different', 'failed')),
+    differences bigint NOT NULL DEFAULT 0,
+    error       text
+);
+
+-- One row per key that differs between the nodes, as each side held it after the recheck
+-- (NULL: the row is missing on that side).
+CREATE TABLE @extschema@.compare_diffs (
+    run_id      bigint NOT NULL REFERENCES @extschema@.compare_runs (id) ON DELETE CASCADE,
+    schema_name name NOT NULL,
+    table_name  name NOT NULL,
+    key         jsonb NOT NULL,
+    here        jsonb,
+    peer        jsonb,
+    -- set by mmsync repair: which side's row both now hold ('here', 'peer', 'deleted')
+    repaired    text,
+    repaired_at timestamptz,
+    PRIMARY KEY (run_id, schema_name, table_name, key)
+);
+
+CREATE FUNCTION @extschema@._key_sql(p_relid oid, p_alias text) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_cols text[] := @extschema@._pk_cols(p_relid);
+BEGIN
+    IF v_cols IS NULL THEN
+        RAISE EXCEPTION 'mmsync: table % has no primary key and cannot be compared by key', p_relid::regclass;
+    END IF;
+    RETURN 'jsonb_build_object(' || (SELECT string_agg(format('%L, %s.%I', c, p_alias, c), ', ' ORDER BY o)
+                                     FROM unnest(v_cols) WITH ORDINALITY AS x(c, o)) || ')';
+END
+$$;
+
+CREATE FUNCTION @extschema@._row_text_sql(p_relid oid, p_alias text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT 'ROW(' || string_agg(format('%s.%I', p_alias, a.attname), ', ' ORDER BY a.attname COLLATE "C") || ')::text'
+    FROM pg_attribute a WHERE a.attrelid = p_relid AND a.attnum > 0 AND NOT a.attisdropped
+$$;
+
+CREATE FUNCTION @extschema@._bucket_sql(p_relid oid, p_alias text, p_buckets integer) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    -- the key's hash: of its values when every key type has a hash function of its own (a quarter
+    -- cheaper than of its text), else of its text
+    SELECT format(CASE WHEN bool_and(EXISTS (SELECT 1 FROM pg_opclass oc JOIN pg_am am ON am.oid = oc.opcmethod
+                                             WHERE am.amname = 'hash' AND oc.opcdefault AND oc.opcintype = a.atttypid))
+                       THEN '((hash_record_extended(ROW(%s), 12) %% %s + %s) %% %s)::integer'
+                       ELSE '((hashtextextended(ROW(%s)::text, 12) %% %s + %s) %% %s)::integer' END,
+                  string_agg(format('%s.%I', p_alias, x.c), ', ' ORDER BY x.o), p_buckets, p_buckets, p_buckets)
+    FROM unnest(@extschema@._pk_cols(p_relid)) WITH ORDINALITY AS x(c, o)
+    JOIN pg_attribute a ON a.attrelid = p_relid AND a.attname = x.c
+$$;
+
+CREATE FUNCTION @extschema@._range_hash(p_table regclass, p_buckets integer)
+RETURNS TABLE (bucket integer, n bigint, h bigint)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF p_buckets IS NULL OR p_buckets < 1 THEN
+        RAISE EXCEPTION 'mmsync: bucket count must be positive, not %', p_buckets;
+    END IF;
+    PERFORM @extschema@._key_sql(p_table, 't'); -- refuses a table without a primary key
+    RETURN QUERY EXECUTE format(
+        'SELECT %s, count(*), bit_xor(hashtextextended(%s, 0)) FROM %s t GROUP BY 1',
+        @extschema@._bucket_sql(p_table, 't', p_buckets), @extschema@._row_text_sql(p_table, 't'), p_table);
+END
+$$;
+
+CREATE FUNCTION @extschema@._row_hashes(p_table regclass, p_buckets integer, p_which integer[])
+RETURNS TABLE (bucket integer, key text, h bigint)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN QUERY EXECUTE format(
+        'SELECT b, k, h FROM (SELECT %s AS b, %s::text AS k, hashtextextended(%s, 0) AS h FROM %s t WHERE %s = ANY ($1)) x '
+        || 'ORDER BY b, k COLLATE "C"',
+        @extschema@._bucket_sql(p_table, 't', p_buckets), @extschema@._key_sql(p_table, 't'),
+        @extschema@._row_text_sql(p_table, 't'), p_table, @extschema@._bucket_sql(p_table, 't', p_buckets))
+    USING p_which;
+END
+$$;
+
+CREATE FUNCTION @extschema@._rows_by_key(p_table regclass, p_keys jsonb)
+RETURNS TABLE (key text, "row" jsonb)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_cols text[] := @extschema@._pk_cols(p_table);
+BEGIN
+    RETURN QUERY EXECUTE format(
+        'SELECT %s::text, to_jsonb(t) FROM %s t WHERE (%s) IN (SELECT %s FROM jsonb_populate_recordset(NULL::%s, $1) k)',
+        @extschema@._key_sql(p_table, 't'), p_table,
+        (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(v_cols) c),
+        (SELECT string_agg(format('k.%I', c), ', ') FROM unnest(v_cols) c), p_table)
+    USING p_keys;
+END
+$$;
+
+CREATE FUNCTION @extschema@.compare(sync text, table_name text DEFAULT NULL)
+RETURNS TABLE (compared_at timestamptz, outcome text, "table" text, key jsonb, here jsonb, peer jsonb, repaired text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    v_run   record;
+    v_relid oid;
+    v_nsp   name;
+    v_rel   name;
+BEGIN
+    PERFORM @extschema@._sync_id(compare.sync);
+    IF compare.table_name IS NOT NULL THEN
+        v_relid := @extschema@._resolve_table((SELECT t FROM @extschema@._parse_table_list(compare.table_name) t LIMIT 1));
+        SELECT t.schema_name, t.table_name INTO v_nsp, v_rel FROM @extschema@.sync_tables t
+        JOIN @extschema@.syncs s ON s.id = t.sync_id WHERE t.relid = v_relid AND s.name = compare.sync;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'mmsync: table % is not in sync "%"', v_relid::regclass, compare.sync
+                USING HINT = 'See the tables of the sync in mmsync.sync_tables.';
+        END IF;
+    END IF;
+    SELECT * INTO v_run FROM @extschema@.compare_runs r
+    WHERE r.sync_name = compare.sync AND r.outcome <> 'running'
+      AND (v_rel IS NULL OR format('%I.%I', v_nsp, v_rel) = ANY (r.tables))
+    ORDER BY r.id DESC LIMIT 1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'mmsync: sync "%"% has not been compared yet', compare.sync,
+            CASE WHEN v_rel IS NOT NULL THEN format(' (table %I.%I)', v_nsp, v_rel) ELSE '' END
+            USING HINT = format('Run `mmsync compare --db ''<conninfo of this database>'' %s%s` (exit code 0: identical, '
+                || '1: different, 2: error); then call this function again.', compare.sync, coalesce(' ' || compare.table_name, ''));
+    END IF;
+    IF v_run.outcome = 'failed' THEN
+        RAISE EXCEPTION 'mmsync: the last compare of sync "%" (%) failed: %', compare.sync, v_run.started_at, v_run.error;
+    END IF;
+    RETURN QUERY SELECT v_run.finished_at, v_run.outcome, format('%I.%I', d.schema_name, d.table_name), d.key, d.here, d.peer, d.repaired
+        FROM @extschema@.compare_diffs d
+        WHERE d.run_id = v_run.id AND (v_rel IS NULL OR (d.schema_name = v_nsp AND d.table_name = v_rel))
+        ORDER BY d.schema_name, d.table_name, d.key;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT v_run.finished_at, v_run.outcome, NULL::text, NULL::jsonb, NULL::jsonb, NULL::jsonb, NULL::text;
+    END IF;
+END
+$$;
+
+REVOKE ALL ON FUNCTION @extschema@._key_sql(oid, text), @extschema@._row_text_sql(oid, text),
+    @extschema@._bucket_sql(oid, text, integer), @extschema@._range_hash(regclass, integer),
+    @extschema@._row_hashes(regclass, integer, integer[]), @extschema@._rows_by_key(regclass, jsonb),
+    @extschema@.compare(text, text) FROM PUBLIC;
+
+-- issue 12 (initial copy): records of copies (origin and target), copy_status(), status() says 'copying'
+-- Issue 12: initial copy (add_sync(..., initial => 'copy')). The origin's agent copies its tables to
+-- the target; both nodes keep a record of it.
+-- copies: one row per copy. On the target it is written in the transaction that hands the link
+-- over to the queue (finished_at, with mmsync.progress.lo = snapshot); on the origin by the agent,
+-- for status() (state 'copying' until finished_at is set).
+CREATE TABLE @extschema@.copies (
+    sync_name   text NOT NULL,
+    origin      text NOT NULL,
+    target      text NOT NULL,
+    -- the origin's snapshot the copy read (the last one, after a resume)
+    snapshot    pg_snapshot,
+    started_at  timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    PRIMARY KEY (sync_name, origin, target)
+);
+
+-- On the target: the key ranges of each table, each marked done in the transaction that copied it,
+-- so an interrupted copy resumes from the ranges already done.
+CREATE TABLE @extschema@.copy_ranges (
+    sync_name   text NOT NULL,
+    origin      text NOT NULL,
+    schema_name name NOT NULL,
+    table_name  name NOT NULL,
+    range_no    integer NOT NULL,
+    -- SQL row literals of the primary key bounds (lo inclusive, hi exclusive; NULL: unbounded)
+    lo          text,
+    hi          text,
+    rows        bigint,
+    bytes       bigint,
+    snapshot    pg_snapshot,
+    done_at     timestamptz,
+    PRIMARY KEY (sync_name, origin, schema_name, table_name, range_no)
+);
+
+-- On the origin: progress per table, for mmsync.copy_status() and the log.
+CREATE TABLE @extschema@.copy_tables (
+    sync_name   text NOT NULL,
+    target      text NOT NULL,
+    schema_name name NOT NULL,
+    table_name  name NOT NULL,
+    ord         integer NOT NULL,
+    rows_total  bigint NOT NULL DEFAULT 0,
+    rows_done   bigint NOT NULL DEFAULT 0,
+    bytes_done  bigint NOT NULL DEFAULT 0,
+    started_at  timestamptz,
+    updated_at  timestamptz,
+    finished_at timestamptz,
+    PRIMARY KEY (sync_name, target, schema_name, table_name)
+);
+CREATE FUNCTION @extschema@._copy_bounds(p_table regclass, p_rows bigint) RETURNS SETOF text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_cols   text[] := @extschema@._pk_cols(p_table);
+    v_lit    text;
+    v_list   text;
+    v_est    double precision := (SELECT c.reltuples FROM pg_class c WHERE c.oid = p_table);
+    v_ranges bigint;
+    v_pct    double precision;
+BEGIN
+    IF v_cols IS NULL THEN
+        RAISE EXCEPTION 'mmsync: table % has no primary key and cannot be copied in key ranges', p_table;
+    END IF;
+    p_rows := greatest(p_rows, 1);
+    SELECT 'format(''ROW(' || string_agg('%L::' || replace(format_type(a.atttypid, a.atttypmod), '%', '%%'), ', ' ORDER BY x.o)
+           || ')'', ' || string_agg(format('t.%I', x.c), ', ' ORDER BY x.o) || ')',
+           string_agg(format('t.%I', x.c), ', ' ORDER BY x.o)
+    INTO v_lit, v_list
+    FROM unnest(v_cols) WITH ORDINALITY AS x(c, o)
+    JOIN pg_attribute a ON a.attrelid = p_table AND a.attname = x.c;
+    IF v_est >= 10 * p_rows THEN
+        v_ranges := ceil(v_est / p_rows);
+        v_pct := least(100, 100.0 * 20 * v_ranges / v_est);
+        RETURN QUERY EXECUTE format('SELECT b FROM (SELECT %s AS b, row_number() OVER (ORDER BY %s) AS rn, count(*) OVER () AS n '
+            || 'FROM %s t TABLESAMPLE SYSTEM (%s)) x WHERE rn %% greatest(n / %s, 1) = 0 AND rn < n ORDER BY rn',
+            v_lit, v_list, p_table, v_pct, v_ranges);
+        RETURN;
+    END IF;
+    RETURN QUERY EXECUTE format('SELECT b FROM (SELECT %s AS b, row_number() OVER (ORDER BY %s) AS rn FROM %s t) x '
+        || 'WHERE rn %% %s = 0 ORDER BY rn', v_lit, v_list, p_table, p_rows);
+END
+$$;
+
+CREATE FUNCTION @extschema@._copy_columns(p_table regclass) RETURNS TABLE (col name, typ text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+    WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+    ORDER BY a.attname COLLATE "C"
+$$;
+
+CREATE FUNCTION @extschema@.copy_status()
+RETURNS TABLE (sync text, peer text, "table" text, state text, rows_done bigint, rows_total bigint, bytes_done bigint,
+               rows_per_second numeric, eta_seconds numeric)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT t.sync_name, t.target, format('%I.%I', t.schema_name, t.table_name),
+           CASE WHEN t.finished_at IS NOT NULL THEN 'done' WHEN t.started_at IS NULL THEN 'waiting' ELSE 'copying' END,
+           t.rows_done, greatest(t.rows_total, t.rows_done), t.bytes_done,
+           round(t.rows_done / nullif(extract(epoch FROM coalesce(t.finished_at, t.updated_at) - t.started_at), 0)::numeric, 0),
+           CASE WHEN t.finished_at IS NULL AND t.rows_done > 0 THEN
+               round(greatest(t.rows_total - t.rows_done, 0) * extract(epoch FROM t.updated_at - t.started_at)::numeric
+                     / t.rows_done, 1) END
+    FROM @extschema@.copy_tables t JOIN @extschema@.syncs s ON s.name = t.sync_name AND NOT s.removed
+    ORDER BY t.sync_name, t.target, t.ord
+$$;
+
+CREATE FUNCTION @extschema@._copying(p_sync text, p_peer text) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM @extschema@.syncs s
+        WHERE s.name = p_sync AND NOT s.removed AND s.initial IN ('copy', 'merge') AND s.initial_from IN (p_peer, @extschema@.local_node())
+          AND NOT EXISTS (SELECT 1 FROM @extschema@.copies c
+                          WHERE c.sync_name = s.name AND c.origin = s.initial_from AND c.finished_at IS NOT NULL
+                            AND c.target = CASE WHEN s.initial_from = p_peer THEN @extschema@.local_node() ELSE p_peer END))
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.status()
+RETURNS TABLE (sync text, peer text, state text, backlog bigint, lag_seconds numeric,
+               rows_sent bigint, rows_applied bigint, last_error text, conflicts bigint, set_aside bigint)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_local text := @extschema@.local_node();
+    v_r     record;
+    v_b     record;
+    v_hb    timestamptz;
+    v_ret   record;
+    v_warn  text;
+    v_rs    record;
+    v_sa    record;
+    v_gone  text;
+BEGIN
+    FOR v_r IN
+        SELECT s.id, s.name, s.paused, p.peer, l.state AS lstate, l.heartbeat_at, l.sent,
+               l.last_error AS lerr, pr.applied
+        FROM @extschema@.syncs s
+        CROSS JOIN LATERAL unnest(s.nodes) AS p(peer)
+        LEFT JOIN @extschema@.links l ON l.sync_name = s.name AND l.peer = p.peer
+        LEFT JOIN @extschema@.progress pr ON pr.sync_name = s.name AND pr.origin = p.peer
+        WHERE NOT s.removed AND p.peer IS DISTINCT FROM v_local
+        ORDER BY s.name, p.peer
+    LOOP
+        SELECT * INTO v_b FROM @extschema@._backlog(v_r.id, v_r.peer);
+        sync := v_r.name;
+        peer := v_r.peer;
+        backlog := v_b.backlog;
+        lag_seconds := coalesce(round(extract(epoch FROM clock_timestamp() - v_b.oldest)::numeric, 3), 0);
+        rows_sent := coalesce(v_r.sent, 0);
+        rows_applied := coalesce(v_r.applied, 0);
+        last_error := v_r.lerr;
+        SELECT count(*) INTO conflicts FROM @extschema@.conflicts c WHERE c.sync_name = v_r.name AND c.origin = v_r.peer;
+        IF v_r.paused THEN
+            state := 'paused';
+        ELSIF v_r.heartbeat_at IS NULL OR v_r.heartbeat_at < clock_timestamp() - interval '30 seconds' THEN
+            state := 'disconnected';
+            last_error := coalesce('agent not running: no heartbeat since '
+                                   || to_char(v_r.heartbeat_at, 'YYYY-MM-DD HH24:MI:SS TZ'),
+                                   'agent not running: no heartbeat yet');
+        ELSIF v_r.lstate IN ('connecting', 'disconnected', 'error', 'starting') THEN
+            state := 'disconnected';
+        ELSIF @extschema@._copying(v_r.name, v_r.peer) THEN
+            state := 'copying';  -- initial => 'copy' not finished: see mmsync.copy_status()
+        ELSIF v_b.backlog > 0 THEN
+            state := 'catching up';
+        ELSE
+            state := 'in sync';
+        END IF;
+        SELECT * INTO v_ret FROM @extschema@._retention_of(v_r.name);
+        SELECT * INTO v_rs FROM @extschema@.resync_needed x WHERE x.sync_name = v_r.name AND x.peer = v_r.peer;
+        IF FOUND THEN
+            state := 'needs resync';
+            v_warn := format('node %s needs a resync: the %s changes queued for it were dropped at %s (%s; '
+                             'retention limit of this node); nothing is sent to it until mmsync.clear_resync(%L, %L)',
+                             v_r.peer, v_rs.dropped, to_char(v_rs.since, 'YYYY-MM-DD HH24:MI:SS TZ'), v_rs.reason,
+                             v_r.name, v_r.peer);
+        ELSIF v_b.backlog >= v_ret.warn_changes THEN
+            v_warn := format('warning: %s changes queued for node %s, over the warning threshold of %s%s',
+                             v_b.backlog, v_r.peer, v_ret.warn_changes,
+                             CASE WHEN v_ret.max_changes IS NOT NULL
+                                  THEN format(' (at more than %s it needs a resync)', v_ret.max_changes) ELSE '' END);
+        ELSIF v_b.oldest < clock_timestamp() - v_ret.warn_age THEN
+            v_warn := format('warning: a change queued for node %s is older than the warning threshold of %s%s',
+                             v_r.peer, v_ret.warn_age,
+                             CASE WHEN v_ret.max_age IS NOT NULL
+                                  THEN format(' (at %s it needs a resync)', v_ret.max_age) ELSE '' END);
+        ELSE
+            v_warn := NULL;
+        END IF;
+        SELECT string_agg(format('%I.%I', t.schema_name, t.table_name), ', ' ORDER BY t.schema_name, t.table_name)
+        INTO v_gone FROM @extschema@.sync_tables t
+        WHERE t.sync_id = v_r.id AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.relid);
+        IF v_gone IS NOT NULL THEN
+            v_warn := concat_ws('; ', v_warn, format('table %s of sync %s was dropped on node %s: its changes are no longer'
+                || ' captured here, and changes of it from node %s cannot be applied here; drop it on node %s too',
+                v_gone, v_r.name, v_local, v_r.peer, v_r.peer));
+        END IF;
+        SELECT count(*) OVER () AS n, a.schema_name, a.table_name, a.error INTO v_sa
+        FROM @extschema@.set_aside a WHERE a.sync_name = v_r.name AND a.origin = v_r.peer
+        ORDER BY a.id LIMIT 1;
+        set_aside := coalesce(v_sa.n, 0);
+        IF FOUND THEN
+            v_warn := concat_ws('; ', v_warn, format('%s changes from node %s could not be applied on node %s and are set aside'
+                || ' (the first: table %I.%I: %s); they are retried until they apply',
+                v_sa.n, v_r.peer, v_local, v_sa.schema_name, v_sa.table_name, v_sa.error));
+        END IF;
+        IF v_warn IS NOT NULL THEN
+            last_error := v_warn || coalesce('; ' || last_error, '');
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
+REVOKE ALL ON FUNCTION @extschema@._copy_bounds(regclass, bigint), @extschema@._copy_columns(regclass),
+    @extschema@.copy_status(), @extschema@._copying(text, text) FROM PUBLIC;
+
+-- issue 12: a sync added again under the same name forgets its earlier copy's records
+CREATE FUNCTION @extschema@._forget_initial(p_sync text) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    DELETE FROM @extschema@.copies WHERE sync_name = p_sync;
+    DELETE FROM @extschema@.copy_ranges WHERE sync_name = p_sync;
+    DELETE FROM @extschema@.copy_tables WHERE sync_name = p_sync;
+$$;
+
+REVOKE ALL ON FUNCTION @extschema@._forget_initial(text) FROM PUBLIC;

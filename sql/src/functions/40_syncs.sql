@@ -7,10 +7,14 @@
 --   conflict => latest (default) | prefer (with prefer => node) | keep_local | apply_remote | abort
 --   insert_only => tables without a primary key to sync insert-only (e.g. 'pgbench_history')
 --   sequences => 'interleave': sequences of synced tables hand out disjoint values per node
+--   initial => how the nodes start (issue 12): 'copy' (the peers' tables are made equal to this
+--              node's by the agent, while writes go on), 'merge' (both keep their rows; keys on one
+--              side only are copied, differing rows reconciled by the conflict strategy), 'none'
+--              (the DBA asserts the tables are equal). Required when a table holds rows here.
 CREATE FUNCTION @extschema@.add_sync(
     name text, nodes text[], tables text DEFAULT 'all', exclude text DEFAULT NULL,
     conflict text DEFAULT 'latest', prefer text DEFAULT NULL, insert_only text DEFAULT NULL,
-    sequences text DEFAULT 'none')
+    sequences text DEFAULT 'none', initial text DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
@@ -57,15 +61,21 @@ BEGIN
         RAISE EXCEPTION 'mmsync: unknown sequences mode %', quote_nullable(add_sync.sequences)
             USING HINT = 'Use none or interleave.';
     END IF;
+    IF add_sync.initial IS NOT NULL AND add_sync.initial NOT IN ('copy', 'merge', 'none') THEN
+        RAISE EXCEPTION 'mmsync: unknown initial mode %', quote_nullable(add_sync.initial)
+            USING HINT = 'Use initial => ''copy'' | ''merge'' | ''none''.';
+    END IF;
     IF EXISTS (SELECT 1 FROM @extschema@.syncs s WHERE s.name = add_sync.name AND NOT s.removed) THEN
         RAISE EXCEPTION 'mmsync: sync "%" already exists', add_sync.name
             USING HINT = 'Remove it first with mmsync.remove_sync(), or pick another name.';
     END IF;
 
-    INSERT INTO @extschema@.syncs AS s (name, nodes, conflict, prefer, sequences)
-    VALUES (add_sync.name, add_sync.nodes, v_conflict, v_prefer, add_sync.sequences)
+    PERFORM @extschema@._forget_initial(add_sync.name);
+    INSERT INTO @extschema@.syncs AS s (name, nodes, conflict, prefer, sequences, initial, initial_from)
+    VALUES (add_sync.name, add_sync.nodes, v_conflict, v_prefer, add_sync.sequences, add_sync.initial, v_local)
     ON CONFLICT (name) DO UPDATE SET nodes = EXCLUDED.nodes, conflict = EXCLUDED.conflict,
         prefer = EXCLUDED.prefer, sequences = EXCLUDED.sequences, paused = false, removed = false,
+        initial = EXCLUDED.initial, initial_from = EXCLUDED.initial_from,
         version = s.version + 1, updated_at = now()
     RETURNING s.id INTO v_id;
 
@@ -83,6 +93,9 @@ BEGIN
     END IF;
     IF v_n = 0 THEN
         RAISE EXCEPTION 'mmsync: sync "%" would have no tables', add_sync.name;
+    END IF;
+    IF add_sync.initial IS NULL THEN
+        PERFORM @extschema@._refuse_unchosen_initial(v_id, v_local);
     END IF;
     PERFORM pg_notify('mmsync_config', add_sync.name);
     RETURN format('sync "%s": %s tables on %s', add_sync.name, v_n, array_to_string(add_sync.nodes, ', '));

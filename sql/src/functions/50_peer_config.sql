@@ -7,6 +7,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                   WHERE n.name = ANY (s.nodes)),
         'members', to_jsonb(s.nodes), 'conflict', s.conflict, 'prefer', s.prefer,
         'sequences', s.sequences, 'paused', s.paused, 'removed', s.removed,
+        'initial', s.initial, 'initial_from', s.initial_from,
         'tables', coalesce((SELECT jsonb_agg(jsonb_build_array(t.schema_name, t.table_name, t.mode)
                                              ORDER BY t.schema_name, t.table_name)
                             FROM @extschema@.sync_tables t WHERE t.sync_id = s.id), '[]'),
@@ -32,6 +33,8 @@ DECLARE
     v_want   oid[] := '{}';
     v_tab    jsonb;
     v_new    boolean;
+    v_added  oid[] := '{}';
+    v_gone   boolean;
 BEGIN
     IF v_local IS NULL THEN
         INSERT INTO @extschema@.nodes (name, conninfo, is_local)
@@ -46,9 +49,12 @@ BEGIN
         ON CONFLICT (name) DO NOTHING;
     END LOOP;
 
-    SELECT id, version INTO v_id, v_cur FROM @extschema@.syncs WHERE name = v_name FOR UPDATE;
+    SELECT id, version, removed INTO v_id, v_cur, v_gone FROM @extschema@.syncs WHERE name = v_name FOR UPDATE;
     IF FOUND AND v_cur >= (p_def->>'version')::bigint THEN
         RETURN false;
+    END IF;
+    IF v_id IS NULL OR v_gone THEN
+        PERFORM @extschema@._forget_initial(v_name);  -- added (again): an earlier copy's records are stale
     END IF;
     IF (p_def->>'removed')::boolean THEN
         IF v_id IS NOT NULL THEN
@@ -62,12 +68,16 @@ BEGIN
         RETURN true;
     END IF;
 
-    INSERT INTO @extschema@.syncs AS s (name, nodes, conflict, prefer, sequences, paused, version)
+    INSERT INTO @extschema@.syncs AS s (name, nodes, conflict, prefer, sequences, paused, version, initial, initial_from)
     SELECT v_name, ARRAY(SELECT jsonb_array_elements_text(p_def->'members')), p_def->>'conflict',
            p_def->>'prefer', coalesce(p_def->>'sequences', 'none'), (p_def->>'paused')::boolean,
-           (p_def->>'version')::bigint
+           (p_def->>'version')::bigint,
+           -- a definition from a node before 0.2.0 has no initial mode: it assumed equal tables
+           CASE WHEN p_def ? 'initial' THEN p_def->>'initial' ELSE 'none' END,
+           coalesce(p_def->>'initial_from', p_def->>'from')
     ON CONFLICT (name) DO UPDATE SET nodes = EXCLUDED.nodes, conflict = EXCLUDED.conflict,
         prefer = EXCLUDED.prefer, sequences = EXCLUDED.sequences, paused = EXCLUDED.paused,
+        initial = EXCLUDED.initial, initial_from = EXCLUDED.initial_from,
         removed = false, version = EXCLUDED.version, updated_at = now()
     RETURNING s.id, (s.xmax = 0) INTO v_id, v_new;
 
@@ -77,8 +87,11 @@ BEGIN
         IF NOT EXISTS (SELECT 1 FROM @extschema@.sync_tables
                        WHERE sync_id = v_id AND relid = v_relid AND mode = coalesce(v_tab->>2, 'keyed')) THEN
             PERFORM @extschema@._attach_table(v_id, v_relid, coalesce(v_tab->>2, 'keyed'));
+            v_added := v_added || v_relid;
         END IF;
     END LOOP;
+    PERFORM @extschema@._check_initial_here(v_id, v_added, s.initial, s.initial_from)
+    FROM @extschema@.syncs s WHERE s.id = v_id;
     PERFORM @extschema@._detach_table(t.relid) FROM @extschema@.sync_tables t
     WHERE t.sync_id = v_id AND NOT t.relid = ANY (v_want);
     DELETE FROM @extschema@.column_policies p USING @extschema@.sync_tables t

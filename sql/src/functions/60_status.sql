@@ -12,7 +12,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- One row per sync and peer, readable at a glance in psql.
---   state: paused | disconnected | catching up | in sync | needs resync
+--   state: paused | disconnected | copying | catching up | in sync | needs resync
 --   backlog / lag_seconds: changes made here that the peer has not applied, and the age of
 --   the oldest of them; rows_sent: changes applied at the peer; rows_applied: changes from
 --   the peer applied here; last_error: the link's last error, preceded by a warning when the
@@ -63,6 +63,8 @@ BEGIN
                                    'agent not running: no heartbeat yet');
         ELSIF v_r.lstate IN ('connecting', 'disconnected', 'error', 'starting') THEN
             state := 'disconnected';
+        ELSIF @extschema@._copying(v_r.name, v_r.peer) THEN
+            state := 'copying';  -- initial => 'copy' not finished: see mmsync.copy_status()
         ELSIF v_b.backlog > 0 THEN
             state := 'catching up';
         ELSE

@@ -14,7 +14,12 @@ CREATE TABLE @extschema@.syncs (
     removed     boolean NOT NULL DEFAULT false,
     version     bigint NOT NULL DEFAULT 1,
     created_at  timestamptz NOT NULL DEFAULT now(),
-    updated_at  timestamptz NOT NULL DEFAULT now()
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    -- how the nodes start (add_sync's initial): copy | merge | none, NULL when not chosen (only
+    -- allowed while the tables were empty); initial_from: the node add_sync was called on, the
+    -- source of a copy
+    initial     text CHECK (initial IN ('copy', 'merge', 'none')),
+    initial_from text
 );
 
 -- Tables of a sync. relid is this node's oid of the table; schema_name/table_name identify

@@ -43,6 +43,9 @@ public final class Main {
                 return agent(args, err);
             case "health":
                 return health(args, err);
+            case "compare":
+            case "repair":
+                return CompareCommand.run(args, out, err);
             default:
                 err.println("mmsync: unknown command \"" + args[0] + "\"");
                 usage(err);
@@ -240,6 +243,9 @@ public final class Main {
         out.println("                    [--health-port N (off by default; 8008 is usual)] [--health-bind ADDR (default 127.0.0.1)]");
         out.println("       mmsync health --db '<conninfo>' --health-port N [--health-bind ADDR]   (the health endpoint alone,");
         out.println("                    for a node whose engine runs in the in-database worker)");
+        out.println("       mmsync compare --db '<conninfo of this node>' [--wait SECONDS] SYNC [TABLE]");
+        out.println("                    (exit code 0: identical, 1: different, 2: error)");
+        out.println("       mmsync repair --db '<conninfo of this node>' [--wait SECONDS] [--prefer NODE] SYNC [TABLE]");
         out.println("       mmsync version");
     }
 }

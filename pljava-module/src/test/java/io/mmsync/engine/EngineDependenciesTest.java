@@ -33,12 +33,17 @@ class EngineDependenciesTest {
             Map.entry(E + ".error", Set.of()),
             Map.entry(E + ".conn", Set.of(E + ".error")),
             Map.entry(E + ".apply", Set.of(E + ".model", E + ".time", E + ".error")),
-            Map.entry(E + ".send", Set.of(E + ".apply", E + ".model", E + ".time", E + ".error", E + ".conn")),
             Map.entry(E + ".files", Set.of(E + ".time", E + ".error", E + ".conn")),
+            // compare, merge, repair (issue 12): reads both nodes, writes rows with capture off
+            Map.entry(E + ".compare", Set.of(E + ".model", E + ".conn")),
+            // initial copy (issue 12), run by a link before it sends
+            Map.entry(E + ".copy", Set.of(E + ".model", E + ".conn", E + ".error")),
+            Map.entry(E + ".send", Set.of(E + ".apply", E + ".model", E + ".time", E + ".error", E + ".conn", E + ".copy",
+                    E + ".compare")),
             Map.entry(E, Set.of(E + ".send", E + ".files", E + ".model", E + ".time", E + ".error", E + ".conn")),
             Map.entry("io.mmsync.health", Set.of(E, E + ".conn", E + ".error", E + ".time")),
             Map.entry("io.mmsync.pljava", Set.of(E, E + ".conn")),
-            Map.entry("io.mmsync.agent", Set.of(E, E + ".time", "io.mmsync.health")));
+            Map.entry("io.mmsync.agent", Set.of(E, E + ".time", "io.mmsync.health", E + ".compare", E + ".conn")));
     private static final Pattern PACKAGE = Pattern.compile("^package ([\\w.]+);", Pattern.MULTILINE);
     private static final Pattern COMMENT = Pattern.compile("/\\*.*?\\*/|//[^\n]*", Pattern.DOTALL);
     private static final Pattern USE = Pattern.compile("\\b(io\\.mmsync(?:\\.[a-z]\\w*)+)\\.[A-Z]");

@@ -43,9 +43,9 @@ class ConflictsIT {
         if (onGreen) {
             pair.green.execute(Pair.DB, "SELECT mmsync.add_node('green', '" + pair.green.conninfo(Pair.DB) + "', true)");
             pair.green.execute(Pair.DB, "SELECT mmsync.add_node('blue', '" + pair.blue.conninfo(Pair.DB) + "')");
-            pair.green.execute(Pair.DB, "SELECT mmsync.add_sync('app', '{blue,green}', " + syncArgs + ")");
+            pair.green.execute(Pair.DB, "SELECT mmsync.add_sync('app', '{blue,green}', " + syncArgs + ", initial => 'none')");
         } else {
-            pair.addSync(syncArgs);
+            pair.addSync(syncArgs + ", initial => 'none'"); // both start from the same rows
         }
         pair.startAgents();
         Waits.until(Duration.ofSeconds(60), "sync on both nodes", () -> pair.blue.queryLong(Pair.DB,
@@ -235,7 +235,7 @@ class ConflictsIT {
         String key = "a\"b\\c\nd \u00fc";
         try (Pair pair = Pair.start("CREATE TABLE " + table + " (k text PRIMARY KEY, v text);"
                 + "INSERT INTO " + table + " VALUES (E'a\"b\\\\c\\nd \u00fc', 'orig')")) {
-            pair.addSync("");
+            pair.addSync("initial => 'none'");
             pair.startAgents();
             pair.awaitSyncOnGreen();
             pair.stopAgents();

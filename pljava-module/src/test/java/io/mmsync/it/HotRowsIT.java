@@ -41,7 +41,7 @@ class HotRowsIT {
     @Test
     void aBacklogOfSmallTransactionsOnHotRowsConvergesExactly() throws Exception {
         try (Pair pair = Pair.start(SCHEMA)) {
-            pair.addSync("");
+            pair.addSync("initial => 'none'"); // both nodes start from the same rows
             pair.blue.execute(Pair.DB, "SELECT mmsync.set_column_policy('branches', 'total', 'delta');"
                     + "SELECT mmsync.set_column_policy('accounts', 'balance', 'delta')");
             pair.startAgents();

@@ -1,0 +1,277 @@
+package io.mmsync.engine.copy;
+
+import io.mmsync.engine.conn.Connector;
+import io.mmsync.engine.model.TableRef;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.logging.Logger;
+
+/**
+ * The initial copy of a sync (add_sync(..., initial => 'copy')) from this node (the origin) to a
+ * peer, run by the link before it sends changes. One REPEATABLE READ transaction on the origin
+ * exports its snapshot S; parallel readers import it and stream the tables' key ranges into the
+ * peer, parents before children (foreign keys), each range in one peer transaction that records
+ * it done. Then, in one peer transaction, the link's position becomes S: changes visible in S are
+ * in the copy, later ones are sent by the link; none lost, none applied twice.
+ * <p>
+ * Resumed after an interruption with a new snapshot S2: ranges not done are copied at S2; ranges
+ * done at an older snapshot are compared (count and row hash on both nodes) and copied again only
+ * when the origin's rows changed since, so that every range holds the origin's rows at S2.
+ */
+public final class InitialCopy {
+    private static final Logger LOG = Logger.getLogger(InitialCopy.class.getName());
+    /** Rows per range, about; -Dmmsync.copy.rangeRows changes it. */
+    static final long RANGE_ROWS = Long.getLong("mmsync.copy.rangeRows", 50_000);
+    /** Parallel readers and writers; -Dmmsync.copy.workers changes it. */
+    static final int WORKERS = Integer.getInteger("mmsync.copy.workers", 4);
+    private static final long LOG_EVERY_NANOS = 10_000_000_000L;
+    /**
+     * Read timeout of the copy's connections (the link's 20 s is for bounded batches; planning the
+     * ranges of a big table is one longer query).
+     */
+    static final int LONG_REQUEST_MILLIS = 600_000;
+
+    private final String sync;
+    private final String origin;
+    private final Connector local;
+    private final Connector peer;
+    private final ThreadFactory threads;
+    private final Beat heartbeat;
+    private final CopyStore store;
+    private final String logPrefix;
+
+    public InitialCopy(String sync, String origin, Connector local, Connector peer, ThreadFactory threads, Beat heartbeat) {
+        this.sync = sync;
+        this.origin = origin;
+        this.local = local;
+        this.peer = peer;
+        this.threads = threads;
+        this.heartbeat = heartbeat;
+        this.store = new CopyStore(sync, origin, peer.nodeName());
+        this.logPrefix = "mmsync copy " + sync + " " + origin + "->" + peer.nodeName() + ": ";
+    }
+
+    /** Called about every second while the copy runs (the link's heartbeat in status()). */
+    public interface Beat {
+        void beat() throws SQLException;
+    }
+
+    /** "copy" or "merge" when the link of {@code sync} from {@code origin} to {@code target} must do that first, else null. */
+    public static String pending(Connection local, Connection peer, String sync, String origin, String target) throws SQLException {
+        return CopyStore.pending(local, peer, sync, origin, target);
+    }
+
+    /** Copies everything; returns the origin snapshot the peer now holds (the link's new lower bound). */
+    public String run() throws SQLException, InterruptedException {
+        long start = System.nanoTime();
+        ExecutorService pool = Executors.newFixedThreadPool(WORKERS, threads);
+        try (Connection exporter = local.open("copy " + sync + " snapshot"); Connection lc = local.open("copy " + sync + " progress");
+             Connection pc = peer.open("copy " + sync + " plan")) {
+            String exported;
+            String snapshot;
+            for (Connection c : new Connection[] {exporter, lc, pc}) {
+                c.setNetworkTimeout(Runnable::run, LONG_REQUEST_MILLIS);
+            }
+            try (Statement st = exporter.createStatement()) {
+                // the exporting transaction stays open, idle, while the workers copy
+                st.execute("SET idle_in_transaction_session_timeout = 0");
+                st.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+                try (ResultSet rs = st.executeQuery("SELECT pg_catalog.pg_export_snapshot(), pg_catalog.pg_current_snapshot()::text")) {
+                    rs.next();
+                    exported = rs.getString(1);
+                    snapshot = rs.getString(2);
+                }
+            }
+            store.started(pc, lc);
+            List<TableRef> tables = tablesInOrder(lc);
+            LOG.info(logPrefix + "copying " + tables.size() + " tables at snapshot " + snapshot + " with " + WORKERS + " workers");
+            Map<TableRef, TableShape> shapes = new LinkedHashMap<>();
+            int ord = 0;
+            for (TableRef t : tables) {
+                TableShape s = TableShape.read(lc, pc, t, peer.nodeName());
+                shapes.put(t, s);
+                store.tableRegistered(lc, t, ord++, s.estimatedRows);
+            }
+            long rows = 0;
+            long bytes = 0;
+            for (TableShape s : shapes.values()) {
+                long[] done = copyTable(s, exporter, pc, lc, pool, exported, snapshot);
+                rows += done[0];
+                bytes += done[1];
+            }
+            store.handOver(pc, snapshot);
+            store.finishedHere(lc, snapshot);
+            try (Statement st = exporter.createStatement()) {
+                st.execute("COMMIT");
+            }
+            double secs = (System.nanoTime() - start) / 1e9;
+            LOG.info(String.format("%sdone: %,d rows, %.1f MB in %.1f s (%,.0f rows/s); changes after snapshot %s follow through "
+                    + "the queue", logPrefix, rows, bytes / 1e6, secs, rows / Math.max(secs, 1e-3), snapshot));
+            return snapshot;
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    private long[] copyTable(TableShape s, Connection exporter, Connection pc, Connection lc, ExecutorService pool,
+                             String exported, String snapshot) throws SQLException, InterruptedException {
+        List<CopyRange> ranges = store.ranges(pc, s.table);
+        if (ranges.isEmpty()) {
+            ranges = plan(exporter, s);
+            store.plan(pc, ranges);
+        }
+        long[] done = store.doneSoFar(pc, s.table);
+        List<CopyRange> todo = new ArrayList<>();
+        int doneBefore = 0;
+        for (CopyRange r : ranges) {
+            if (r.doneSnapshot == null || !r.doneSnapshot.equals(snapshot)) {
+                todo.add(r);
+            }
+            doneBefore += r.doneSnapshot != null ? 1 : 0;
+        }
+        if (doneBefore > 0) {
+            LOG.info(logPrefix + s.table + ": resuming, " + doneBefore + " of " + ranges.size() + " ranges already done"
+                    + " (each copied again only if its rows changed here since)");
+        }
+        long started = System.nanoTime();
+        store.tableProgress(lc, s.table, done[0], done[1], false);
+        List<Future<long[]>> results = new ArrayList<>();
+        List<CopyRange> queue = java.util.Collections.synchronizedList(new ArrayList<>(todo));
+        for (int w = 0; w < Math.min(WORKERS, todo.size()); w++) {
+            results.add(pool.submit(() -> worker(s, queue, exported, snapshot)));
+        }
+        long lastLog = System.nanoTime();
+        for (Future<long[]> f : results) {
+            while (true) {
+                try {
+                    long[] d = f.get(1, TimeUnit.SECONDS);
+                    done[0] += d[0];
+                    done[1] += d[1];
+                    break;
+                } catch (TimeoutException e) {
+                    heartbeat.beat();
+                    long[] now = store.doneSoFar(pc, s.table);
+                    store.tableProgress(lc, s.table, now[0], now[1], false);
+                    if (System.nanoTime() - lastLog > LOG_EVERY_NANOS) {
+                        lastLog = System.nanoTime();
+                        logProgress(s, now, started);
+                    }
+                } catch (java.util.concurrent.ExecutionException e) {
+                    results.forEach(x -> x.cancel(true));
+                    Throwable c = e.getCause();
+                    if (c instanceof SQLException) {
+                        throw (SQLException) c;
+                    }
+                    throw c instanceof RuntimeException ? (RuntimeException) c : new IllegalStateException(c);
+                }
+            }
+        }
+        done = store.doneSoFar(pc, s.table);
+        store.tableProgress(lc, s.table, done[0], done[1], true);
+        logProgress(s, done, started);
+        return done;
+    }
+
+    private void logProgress(TableShape s, long[] done, long started) {
+        double secs = (System.nanoTime() - started) / 1e9;
+        LOG.info(String.format("%s%s: %,d of about %,d rows, %.1f MB, %.1f s", logPrefix, s.table, done[0],
+                Math.max(done[0], s.estimatedRows), done[1] / 1e6, secs));
+    }
+
+    /** One worker: its own reader in the exported snapshot and its own peer connection; takes ranges until none are left. */
+    private long[] worker(TableShape s, List<CopyRange> queue, String exported, String snapshot) throws SQLException {
+        long[] total = new long[2];
+        Connection reader = local.open("copy " + sync + " reader");
+        Connection writer;
+        try {
+            writer = peer.open("copy " + sync + " writer");
+        } catch (SQLException e) {
+            reader.close();
+            throw e;
+        }
+        try (RangeCopier rc = new RangeCopier(reader, writer, exported, snapshot, origin, store)) {
+            while (!Thread.currentThread().isInterrupted()) {
+                CopyRange r;
+                synchronized (queue) {
+                    if (queue.isEmpty()) {
+                        break;
+                    }
+                    r = queue.remove(0);
+                }
+                long[] d = rc.copy(s, r);
+                total[0] += d[0];
+                total[1] += d[1];
+            }
+        }
+        return total;
+    }
+
+    private List<CopyRange> plan(Connection exporter, TableShape s) throws SQLException {
+        List<String> bounds = new ArrayList<>();
+        if (s.keyRow != null) {
+            try (PreparedStatement st = exporter.prepareStatement("SELECT b FROM mmsync._copy_bounds(?::regclass, ?) AS b")) {
+                st.setString(1, s.table.quoted());
+                st.setLong(2, RANGE_ROWS);
+                try (ResultSet rs = st.executeQuery()) {
+                    while (rs.next()) {
+                        bounds.add(rs.getString(1));
+                    }
+                }
+            }
+        }
+        List<CopyRange> out = new ArrayList<>();
+        for (int i = 0; i <= bounds.size(); i++) {
+            out.add(new CopyRange(s.table, i, i == 0 ? null : bounds.get(i - 1), i == bounds.size() ? null : bounds.get(i), null));
+        }
+        return out;
+    }
+
+    /** The sync's tables, each after the tables its foreign keys reference (cycles: in name order). */
+    private List<TableRef> tablesInOrder(Connection lc) throws SQLException {
+        Map<Long, TableRef> byOid = new LinkedHashMap<>();
+        try (PreparedStatement st = lc.prepareStatement("SELECT t.relid::bigint, t.schema_name, t.table_name FROM mmsync.sync_tables t "
+                + "JOIN mmsync.syncs s ON s.id = t.sync_id WHERE s.name = ? ORDER BY t.schema_name, t.table_name")) {
+            st.setString(1, sync);
+            try (ResultSet rs = st.executeQuery()) {
+                while (rs.next()) {
+                    byOid.put(rs.getLong(1), new TableRef(rs.getString(2), rs.getString(3)));
+                }
+            }
+        }
+        Map<Long, List<Long>> parents = new HashMap<>();
+        try (PreparedStatement st = lc.prepareStatement("SELECT conrelid::bigint, confrelid::bigint FROM pg_catalog.pg_constraint "
+                + "WHERE contype = 'f' AND conrelid <> confrelid")) {
+            try (ResultSet rs = st.executeQuery()) {
+                while (rs.next()) {
+                    if (byOid.containsKey(rs.getLong(1)) && byOid.containsKey(rs.getLong(2))) {
+                        parents.computeIfAbsent(rs.getLong(1), k -> new ArrayList<>()).add(rs.getLong(2));
+                    }
+                }
+            }
+        }
+        List<TableRef> out = new ArrayList<>();
+        List<Long> left = new ArrayList<>(byOid.keySet());
+        while (!left.isEmpty()) {
+            Long next = left.stream().filter(o -> parents.getOrDefault(o, List.of()).stream().noneMatch(left::contains))
+                    .findFirst().orElse(left.get(0));
+            left.remove(next);
+            out.add(byOid.get(next));
+        }
+        return out;
+    }
+}
