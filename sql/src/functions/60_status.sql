@@ -12,7 +12,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- One row per sync and peer, readable at a glance in psql.
---   state: paused | disconnected | copying | catching up | in sync | needs resync
+--   state: paused | disconnected | copying | catching up | in sync | differs | needs resync
+--   (differs: the last mmsync compare run here found rows that differ from the peer's and no
+--   mmsync repair has fixed them yet; a compare that finds none clears it)
 --   backlog / lag_seconds: changes made here that the peer has not applied, and the age of
 --   the oldest of them; rows_sent: changes applied at the peer; rows_applied: changes from
 --   the peer applied here; last_error: the link's last error, preceded by a warning when the
@@ -34,6 +36,7 @@ DECLARE
     v_rs    record;
     v_sa    record;
     v_gone  text;
+    v_cmp   record;
 BEGIN
     FOR v_r IN
         SELECT s.id, s.name, s.paused, p.peer, l.state AS lstate, l.heartbeat_at, l.sent,
@@ -107,6 +110,20 @@ BEGIN
             v_warn := concat_ws('; ', v_warn, format('%s changes from node %s could not be applied on node %s and are set aside'
                 || ' (the first: table %I.%I: %s); they are retried until they apply',
                 v_sa.n, v_r.peer, v_local, v_sa.schema_name, v_sa.table_name, v_sa.error));
+        END IF;
+        IF state IN ('in sync', 'catching up') THEN
+            -- never "in sync" while the last compare here found rows that still differ (issue 17)
+            SELECT r.id, r.finished_at,
+                   (SELECT count(*) FROM @extschema@.compare_diffs d WHERE d.run_id = r.id AND d.repaired IS NULL) AS open
+            INTO v_cmp FROM @extschema@.compare_runs r
+            WHERE r.sync_name = v_r.name AND r.peer = v_r.peer AND r.outcome IN ('identical', 'different')
+            ORDER BY r.id DESC LIMIT 1;
+            IF FOUND AND v_cmp.open > 0 THEN
+                state := 'differs';
+                v_warn := concat_ws('; ', v_warn, format('%s rows differ between node %s and node %s (mmsync compare #%s'
+                    || ' at %s; SELECT * FROM mmsync.compare(%L) lists them); mmsync repair makes them equal',
+                    v_cmp.open, v_local, v_r.peer, v_cmp.id, to_char(v_cmp.finished_at, 'YYYY-MM-DD HH24:MI:SS TZ'), v_r.name));
+            END IF;
         END IF;
         IF v_warn IS NOT NULL THEN
             last_error := v_warn || coalesce('; ' || last_error, '');

@@ -4,6 +4,7 @@ import io.mmsync.engine.conn.Connector;
 import io.mmsync.engine.error.ErrorPolicy;
 import io.mmsync.engine.files.FileSettings;
 import io.mmsync.engine.files.FileSyncs;
+import io.mmsync.engine.model.ExtensionVersion;
 import io.mmsync.engine.send.Backoff;
 import io.mmsync.engine.send.Link;
 import io.mmsync.engine.send.LinkSettings;
@@ -99,6 +100,7 @@ public final class Engine implements Runnable {
         while (!stopping) {
             try (Connection c = local.open("engine (" + config.host() + ")")) {
                 watch = c;
+                ExtensionVersion.require(c, "of this engine (" + local.info() + ")");
                 if (!NodeLock.await(c, () -> stopping)) {
                     break;
                 }

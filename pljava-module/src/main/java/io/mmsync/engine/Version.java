@@ -1,14 +1,13 @@
 package io.mmsync.engine;
 
+import io.mmsync.engine.model.ExtensionVersion;
 
-
-/** The engine's version, from the jar manifest or the build. */
+/** The engine's version, from the jar manifest or the build (the extension version it needs). */
 public final class Version {
     private Version() {
     }
 
     public static String get() {
-        String v = Version.class.getPackage().getImplementationVersion();
-        return v != null ? v : "0.2.0";
+        return ExtensionVersion.required().toString();
     }
 }

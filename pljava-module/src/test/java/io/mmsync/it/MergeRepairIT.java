@@ -61,6 +61,12 @@ class MergeRepairIT {
             // under latest, a repair needs a direction: refused, nothing changed; then --prefer blue
             pair.blue.execute(Pair.DB, "SELECT mmsync.set_conflict('app', 'latest')");
             Pair.exec(pair.green, "BEGIN; SET LOCAL mmsync.origin = 'test'; UPDATE items SET v = 'green drift' WHERE id = 60; COMMIT");
+            // never "in sync" while a compare found rows that differ (issue 17)
+            Cli found = Cli.run("compare", "--db", db, "app");
+            assertEquals(1, found.exit, found.toString());
+            assertEquals("differs", Pair.state(pair.blue, "green"));
+            String why = pair.blue.queryString(Pair.DB, "SELECT last_error FROM mmsync.status() WHERE peer = 'green'");
+            assertTrue(why.startsWith("1 rows differ between node blue and node green (mmsync compare #"), why);
             Cli refused = Cli.run("repair", "--db", db, "app");
             assertEquals(2, refused.exit, refused.toString());
             assertTrue(refused.err.contains("repair of sync \"app\" needs a direction: its conflict strategy latest cannot decide"),
@@ -69,6 +75,7 @@ class MergeRepairIT {
             Cli toBlue = Cli.run("repair", "--db", db, "--prefer", "blue", "app", "items");
             assertEquals(0, toBlue.exit, toBlue.toString());
             assertEquals("orig", pair.green.queryString(Pair.DB, "SELECT v FROM items WHERE id = 60"));
+            assertEquals("in sync", Pair.state(pair.blue, "green"), "the repair fixed what the compare found");
             assertEquals(Pair.fingerprint(pair.blue, "items"), Pair.fingerprint(pair.green, "items"));
             Cli wrongNode = Cli.run("repair", "--db", db, "--prefer", "purple", "app");
             assertEquals(2, wrongNode.exit);

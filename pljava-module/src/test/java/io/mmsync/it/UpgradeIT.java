@@ -2,15 +2,19 @@ package io.mmsync.it;
 
 import io.mmsync.testenv.PgCluster;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.SortedMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -146,66 +150,96 @@ class UpgradeIT {
     static final String SCHEMA = "CREATE TABLE load_blue (id bigint PRIMARY KEY, n int NOT NULL, v text);"
             + "CREATE TABLE load_green (id bigint PRIMARY KEY, n int NOT NULL, v text);";
 
+    /**
+     * The upgrade as an operator does it: a pair at the released version synced by the released
+     * agents, green's agent stopped so that its changes queue, the new extension files installed,
+     * ALTER EXTENSION mmsync UPDATE on both nodes while the application writes and blue's released
+     * agent still runs, then both agents restarted with the new jar: nothing lost, nothing applied
+     * twice, and the sync runs on.
+     */
     @Test
     void pairUpgradedUnderLoadWithQueuedChangesLosesNothingAndSyncsOn() throws Exception {
+        Optional<Path> releasedJar = ReleasedAgent.jar(RELEASED);
+        Assumptions.assumeTrue(releasedJar.isPresent(), "the release " + RELEASED + "'s commit is not in this clone");
         // Pair creates the default version; the schema script puts the released one in its place
         try (Pair pair = Pair.start("DROP EXTENSION mmsync; CREATE EXTENSION mmsync VERSION '" + RELEASED + "';" + SCHEMA)) {
             for (PgCluster node : List.of(pair.blue, pair.green)) {
                 assertEquals(RELEASED, version(node));
             }
+            Path logs = Files.createTempDirectory("upgrade-it");
             pair.addSync("");
-            try (Agent blueAgent = Agent.inProcess(pair.blue.conninfo(Pair.DB))) {
-                Agent greenAgent = Agent.inProcess(pair.green.conninfo(Pair.DB));
-                pair.awaitSyncOnGreen();
-                pair.blue.execute(Pair.DB, "INSERT INTO load_blue VALUES (-1, 0, 'at " + RELEASED + "')");
-                pair.green.execute(Pair.DB, "INSERT INTO load_green VALUES (-1, 0, 'at " + RELEASED + "')");
-                pair.awaitSynced();
-                assertEquals(1, pair.green.queryLong(Pair.DB, "SELECT count(*) FROM load_blue"), "synced at " + RELEASED);
-
-                // green's agent stops; both nodes keep writing: green's changes queue on green
-                greenAgent.stop();
-                AtomicBoolean stop = new AtomicBoolean();
-                Writer[] writers = Writer.onBothNodes(pair, stop, 2000);
+            AtomicBoolean stop = new AtomicBoolean();
+            Writer[] writers;
+            try (ReleasedAgent blueAgent = ReleasedAgent.start(releasedJar.get(), pair.blue.conninfo(Pair.DB), logs.resolve("blue-old.log"))) {
+                try (ReleasedAgent greenAgent = ReleasedAgent.start(releasedJar.get(), pair.green.conninfo(Pair.DB), logs.resolve("green-old.log"))) {
+                    pair.awaitSyncOnGreen();
+                    pair.blue.execute(Pair.DB, "INSERT INTO load_blue VALUES (-1, 0, 'at " + RELEASED + "')");
+                    pair.green.execute(Pair.DB, "INSERT INTO load_green VALUES (-1, 0, 'at " + RELEASED + "')");
+                    pair.awaitSynced();
+                    assertEquals(1, pair.green.queryLong(Pair.DB, "SELECT count(*) FROM load_blue"), "synced at " + RELEASED);
+                }
+                // green's agent has stopped; both nodes keep writing: green's changes queue on green
+                writers = Writer.onBothNodes(pair, stop, 2000);
                 Waits.until(Duration.ofSeconds(90), "changes queued on green",
                         () -> pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.changes") >= 300
                                 && writers[0].transactions() >= 300);
 
-                // the update on both nodes while the application writes and blue's agent runs
+                // the update on both nodes while the application writes and blue's released agent runs
                 for (PgCluster node : List.of(pair.blue, pair.green)) {
                     node.execute(Pair.DB, "ALTER EXTENSION mmsync UPDATE");
                 }
                 long greenTx = writers[1].transactions();
-                Waits.until(Duration.ofSeconds(60), "writes go on after the update", () -> writers[1].transactions() > greenTx + 50);
-                stop.set(true);
-                writers[0].check();
-                writers[1].check();
-                long queued = pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.changes");
-                assertTrue(queued >= 300, "green's changes still queued after the update: " + queued);
+                long blueApplied = Pair.applied(pair.green, "blue");
+                Waits.until(Duration.ofSeconds(60), "writes go on after the update, blue's released agent still sends",
+                        () -> writers[1].transactions() > greenTx + 50 && Pair.applied(pair.green, "blue") > blueApplied);
+            }
+            stop.set(true);
+            writers[0].check();
+            writers[1].check();
+            long queued = pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.changes");
+            assertTrue(queued >= 300, "green's changes still queued after the update: " + queued);
 
-                try (Agent greenAgentAgain = Agent.inProcess(pair.green.conninfo(Pair.DB))) {
-                    pair.awaitSynced();
-                    for (String t : List.of("load_blue", "load_green")) {
-                        String fp = Pair.fingerprint(pair.blue, t);
-                        assertEquals(fp, Pair.fingerprint(pair.green, t), "table " + t + " differs after the upgrade");
-                        assertTrue(!fp.startsWith("0:"), t + " has rows: " + fp);
-                    }
-                    assertEquals(writers[0].changes() + 1, Pair.applied(pair.green, "blue"), "blue's changes applied on green once each");
-                    assertEquals(writers[1].changes() + 1, Pair.applied(pair.blue, "green"), "green's changes applied on blue once each");
-
-                    // the sync runs on: a new write on each node arrives at the other
-                    pair.blue.execute(Pair.DB, "INSERT INTO load_blue VALUES (-2, 0, 'after the upgrade')");
-                    pair.green.execute(Pair.DB, "INSERT INTO load_green VALUES (-2, 0, 'after the upgrade')");
-                    Waits.until(Duration.ofSeconds(60), "writes after the upgrade arrive both ways",
-                            () -> pair.green.queryLong(Pair.DB, "SELECT count(*) FROM load_blue WHERE id = -2") == 1
-                                    && pair.blue.queryLong(Pair.DB, "SELECT count(*) FROM load_green WHERE id = -2") == 1);
-                    Waits.until(Duration.ofSeconds(30), "blue says in sync", () -> "in sync".equals(Pair.state(pair.blue, "green")));
+            // both agents restarted with the new jar
+            try (Agent blueNew = Agent.inProcess(pair.blue.conninfo(Pair.DB));
+                 Agent greenNew = Agent.inProcess(pair.green.conninfo(Pair.DB))) {
+                pair.awaitSynced();
+                for (String t : List.of("load_blue", "load_green")) {
+                    String fp = Pair.fingerprint(pair.blue, t);
+                    assertEquals(fp, Pair.fingerprint(pair.green, t), "table " + t + " differs after the upgrade");
+                    assertTrue(!fp.startsWith("0:"), t + " has rows: " + fp);
                 }
+                assertEquals(writers[0].changes() + 1, Pair.applied(pair.green, "blue"), "blue's changes applied on green once each");
+                assertEquals(writers[1].changes() + 1, Pair.applied(pair.blue, "green"), "green's changes applied on blue once each");
+
+                // the sync runs on: a new write on each node arrives at the other
+                pair.blue.execute(Pair.DB, "INSERT INTO load_blue VALUES (-2, 0, 'after the upgrade')");
+                pair.green.execute(Pair.DB, "INSERT INTO load_green VALUES (-2, 0, 'after the upgrade')");
+                Waits.until(Duration.ofSeconds(60), "writes after the upgrade arrive both ways",
+                        () -> pair.green.queryLong(Pair.DB, "SELECT count(*) FROM load_blue WHERE id = -2") == 1
+                                && pair.blue.queryLong(Pair.DB, "SELECT count(*) FROM load_green WHERE id = -2") == 1);
+                Waits.until(Duration.ofSeconds(30), "blue says in sync", () -> "in sync".equals(Pair.state(pair.blue, "green")));
             }
             String expected = pair.blue.queryString(Pair.DB, "SELECT default_version FROM pg_available_extensions WHERE name = 'mmsync'");
             assertTrue(!expected.equals(RELEASED), "default version " + expected);
             for (PgCluster node : List.of(pair.blue, pair.green)) {
                 assertEquals(expected, version(node), "extversion on " + node.name());
             }
+        }
+    }
+
+    /** The new agent refuses a node whose extension is older than it needs, naming the fix. */
+    @Test
+    void newAgentRefusesAnOlderExtension() throws Exception {
+        try (Pair pair = Pair.start("DROP EXTENSION mmsync; CREATE EXTENSION mmsync VERSION '" + RELEASED + "';" + SCHEMA)) {
+            try (java.sql.Connection c = java.sql.DriverManager.getConnection(pair.blue.jdbcUrl(Pair.DB))) {
+                java.sql.SQLException e = org.junit.jupiter.api.Assertions.assertThrows(java.sql.SQLException.class,
+                        () -> io.mmsync.engine.model.ExtensionVersion.require(c, "blue"));
+                assertTrue(e.getMessage().contains("the mmsync extension on node blue is version " + RELEASED
+                        + ", older than this engine (") && e.getMessage().contains("ALTER EXTENSION mmsync UPDATE"), e.getMessage());
+                c.createStatement().execute("ALTER EXTENSION mmsync UPDATE");
+                io.mmsync.engine.model.ExtensionVersion.require(c, "blue");
+            }
+            assertTrue(!RELEASED.equals(version(pair.blue)), "updated");
         }
     }
 

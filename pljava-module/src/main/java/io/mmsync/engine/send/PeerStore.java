@@ -1,6 +1,7 @@
 package io.mmsync.engine.send;
 
 import io.mmsync.engine.model.ChangeId;
+import io.mmsync.engine.model.ExtensionVersion;
 import io.mmsync.engine.model.Position;
 
 import java.sql.Connection;
@@ -14,16 +15,12 @@ final class PeerStore {
     private PeerStore() {
     }
 
-    /** Fails with a clear message when the peer database lacks the mmsync extension. */
+    /**
+     * Fails with a clear message when the peer database lacks the mmsync extension or has an older
+     * version than this engine needs.
+     */
     static void requireExtension(Connection peer, String peerName) throws SQLException {
-        try (PreparedStatement st = peer.prepareStatement(
-                "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'mmsync'");
-             ResultSet rs = st.executeQuery()) {
-            if (!rs.next()) {
-                throw new SQLException("mmsync: the mmsync extension is not installed on node " + peerName
-                        + "; run CREATE EXTENSION mmsync there", "3F000");
-            }
-        }
+        ExtensionVersion.require(peer, peerName);
     }
 
     /** The position up to which the peer has applied {@code origin}'s changes of the sync. */
