@@ -157,8 +157,9 @@ final class WorkerPair implements AutoCloseable {
         return p;
     }
 
+    /** The schemas seed the same rows on both nodes: initial => 'none' says so. */
     void addSync() {
-        blue.execute(DB, "SELECT mmsync.add_sync('app', '{blue,green}')");
+        blue.execute(DB, "SELECT mmsync.add_sync('app', '{blue,green}', initial => 'none')");
         until(Duration.ofSeconds(60), "sync pushed to green by blue's worker",
                 () -> green.queryLong(DB, "SELECT count(*) FROM mmsync.syncs WHERE name = 'app' AND NOT removed") == 1);
     }
