@@ -104,20 +104,59 @@ BEGIN
 END
 $$;
 
--- issue 14: the queue in three tables emptied by TRUNCATE (change_queue = changes_0..2 behind the view
+-- issue 14: the queue in three tables emptied by TRUNCATE (changes_0..2 behind the view
 -- changes), _queue_maintain and _snapshot_meet, _purge calls it, the capture functions insert into
 -- the queue tables. Rows queued before the update are moved into it with their ids and still sent.
+CREATE FUNCTION @extschema@._queue_insert(p_id bigint, p_sync_id integer, p_relid oid, p_op "char",
+    p_old jsonb, p_new jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF (p_id >> 24) % 3 = 0 THEN
+        INSERT INTO @extschema@.changes_0 (id, sync_id, relid, op, old, new) VALUES (p_id, p_sync_id, p_relid, p_op, p_old, p_new);
+    ELSIF (p_id >> 24) % 3 = 1 THEN
+        INSERT INTO @extschema@.changes_1 (id, sync_id, relid, op, old, new) VALUES (p_id, p_sync_id, p_relid, p_op, p_old, p_new);
+    ELSE
+        INSERT INTO @extschema@.changes_2 (id, sync_id, relid, op, old, new) VALUES (p_id, p_sync_id, p_relid, p_op, p_old, p_new);
+    END IF;
+END
+$$;
+
+CREATE FUNCTION @extschema@._changes_write() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        IF (OLD.id >> 24) % 3 = 0 THEN
+            DELETE FROM @extschema@.changes_0 c WHERE c.sync_id = OLD.sync_id AND c.id = OLD.id;
+        ELSIF (OLD.id >> 24) % 3 = 1 THEN
+            DELETE FROM @extschema@.changes_1 c WHERE c.sync_id = OLD.sync_id AND c.id = OLD.id;
+        ELSE
+            DELETE FROM @extschema@.changes_2 c WHERE c.sync_id = OLD.sync_id AND c.id = OLD.id;
+        END IF;
+        RETURN OLD;
+    END IF;
+    NEW.id := coalesce(NEW.id, nextval('@extschema@.change_queue_id_seq'));
+    PERFORM @extschema@._queue_insert(NEW.id, NEW.sync_id, NEW.relid, NEW.op, NEW.old, NEW.new);
+    RETURN NEW;
+END
+$$;
+
+REVOKE ALL ON FUNCTION @extschema@._queue_insert(bigint, integer, oid, "char", jsonb, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@._changes_write() FROM PUBLIC;
 ALTER TABLE @extschema@.changes RENAME TO changes_0_1_0;
 -- The capture queue (issue 14). One row per row change, written by @extschema@.capture() into
--- @extschema@.change_queue, which is a fixed set of three tables, changes_0..2 (PgQ and Slony
--- keep their queues this way): the queue is never purged row by row; a table is emptied with
--- TRUNCATE once every peer has confirmed everything in it (@extschema@._queue_maintain), so it
--- leaves no dead tuples and needs no VACUUM (autovacuum is off on it).
+-- one of three tables, changes_0..2 (PgQ and Slony keep their queues this way): the queue is
+-- never purged row by row; a table is emptied with TRUNCATE once every peer has confirmed
+-- everything in it (@extschema@._queue_maintain), so it leaves no dead tuples and needs no
+-- VACUUM (autovacuum is off on them).
 --
--- Which table a change goes to follows from its id: ids of epoch e are e * 2^32 .. e * 2^32 +
--- 2^32 - 1 and go to changes_<e % 3> (the partition key). Rotating to the next table is one
--- setval of the id sequence to the next epoch's first id, so the trigger looks nothing up per
--- row, and ids keep growing: for one row, id order is still the order its changes were made.
+-- Which table a change goes to follows from its id: ids of epoch e are e * 2^24 .. e * 2^24 +
+-- 2^24 - 1 and go to changes_<e % 3>. Rotating to the next table is one setval of the id
+-- sequence to the next epoch's first id, so the trigger looks nothing up per row, and ids keep
+-- growing: for one row, id order is still the order its changes were made. Plain tables, not
+-- partitions of one table: partitioning cost the capture trigger about 45,000 instructions per
+-- pgbench -N transaction (7%; bench/capture-cost -I, variants current, direct and plain), with
+-- routing or without. Only the capture functions write them (no CHECK of the id: a CHECK costs
+-- every insert a catalog read).
 --
 -- xid is the writing transaction's 64-bit id: senders select changes by commit snapshot
 -- ("visible in hi, not visible in lo"), never by "id > last id", so a transaction that commits
@@ -126,33 +165,55 @@ ALTER TABLE @extschema@.changes RENAME TO changes_0_1_0;
 -- no CACHE: ids must follow the order in which changes were made across all sessions (a later
 -- change of a row waits for the earlier one's row lock, then takes a higher id)
 CREATE SEQUENCE @extschema@.change_queue_id_seq NO CYCLE;
-CREATE TABLE @extschema@.change_queue (
+CREATE TABLE @extschema@.changes_0 (
     id          bigint NOT NULL DEFAULT pg_catalog.nextval('@extschema@.change_queue_id_seq'::pg_catalog.regclass),
     xid         xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
     sync_id     integer NOT NULL,
     relid       oid NOT NULL,
     -- I, U, D or T. No CHECK constraint: the executor re-reads a CHECK's expression from the
-    -- catalog for every statement, which cost the capture trigger a quarter of its time per row;
-    -- only the capture functions write this table
+    -- catalog for every statement, which cost the capture trigger a quarter of its time per row
     op          "char" NOT NULL,
     -- when the row was changed (not when its transaction began): conflict resolution 'latest'
     -- compares these, so a change made after another was seen always carries a later time
     at          timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
     old         jsonb,
     new         jsonb
-) PARTITION BY LIST (((id OPERATOR(pg_catalog.>>) 32) OPERATOR(pg_catalog.%) 3));
-ALTER SEQUENCE @extschema@.change_queue_id_seq OWNED BY @extschema@.change_queue.id;
-CREATE TABLE @extschema@.changes_0 PARTITION OF @extschema@.change_queue FOR VALUES IN (0)
-    WITH (fillfactor = 100, autovacuum_enabled = false, toast.autovacuum_enabled = false);
-CREATE TABLE @extschema@.changes_1 PARTITION OF @extschema@.change_queue FOR VALUES IN (1)
-    WITH (fillfactor = 100, autovacuum_enabled = false, toast.autovacuum_enabled = false);
-CREATE TABLE @extschema@.changes_2 PARTITION OF @extschema@.change_queue FOR VALUES IN (2)
-    WITH (fillfactor = 100, autovacuum_enabled = false, toast.autovacuum_enabled = false);
--- No primary key (it would have to include the partition key): the one index is what the
--- sender walks (a sync's changes in id order).
-CREATE INDEX change_queue_sync_id ON @extschema@.change_queue (sync_id, id);
-COMMENT ON TABLE @extschema@.change_queue IS
-    'mmsync capture queue: changes made on this node, in changes_0..2; a table is truncated once every peer has applied it';
+) WITH (fillfactor = 100, autovacuum_enabled = false, toast.autovacuum_enabled = false);
+CREATE TABLE @extschema@.changes_1 (
+    id          bigint NOT NULL DEFAULT pg_catalog.nextval('@extschema@.change_queue_id_seq'::pg_catalog.regclass),
+    xid         xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
+    sync_id     integer NOT NULL,
+    relid       oid NOT NULL,
+    op          "char" NOT NULL,
+    at          timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    old         jsonb,
+    new         jsonb
+) WITH (fillfactor = 100, autovacuum_enabled = false, toast.autovacuum_enabled = false);
+CREATE TABLE @extschema@.changes_2 (
+    id          bigint NOT NULL DEFAULT pg_catalog.nextval('@extschema@.change_queue_id_seq'::pg_catalog.regclass),
+    xid         xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
+    sync_id     integer NOT NULL,
+    relid       oid NOT NULL,
+    op          "char" NOT NULL,
+    at          timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    old         jsonb,
+    new         jsonb
+) WITH (fillfactor = 100, autovacuum_enabled = false, toast.autovacuum_enabled = false);
+-- No primary key: the one index is what the sender walks (a sync's changes in id order).
+CREATE INDEX changes_0_sync_id_id ON @extschema@.changes_0 (sync_id, id);
+CREATE INDEX changes_1_sync_id_id ON @extschema@.changes_1 (sync_id, id);
+CREATE INDEX changes_2_sync_id_id ON @extschema@.changes_2 (sync_id, id);
+COMMENT ON TABLE @extschema@.changes_0 IS
+    'mmsync capture queue, table 0 of 3 (ids of epochs 0, 3, 6, ...); truncated once every peer has applied it';
+COMMENT ON TABLE @extschema@.changes_1 IS
+    'mmsync capture queue, table 1 of 3 (ids of epochs 1, 4, 7, ...); truncated once every peer has applied it';
+COMMENT ON TABLE @extschema@.changes_2 IS
+    'mmsync capture queue, table 2 of 3 (ids of epochs 2, 5, 8, ...); truncated once every peer has applied it';
+-- The three tables as one (maintenance, tests, bench); readers use @extschema@.changes.
+CREATE VIEW @extschema@.change_queue AS
+          SELECT q.id, q.xid, q.sync_id, q.relid, q.op, q.at, q.old, q.new FROM @extschema@.changes_0 q
+UNION ALL SELECT q.id, q.xid, q.sync_id, q.relid, q.op, q.at, q.old, q.new FROM @extschema@.changes_1 q
+UNION ALL SELECT q.id, q.xid, q.sync_id, q.relid, q.op, q.at, q.old, q.new FROM @extschema@.changes_2 q;
 
 -- One row per queue table. epoch: the newest epoch of ids that went to it (NULL: never used);
 -- first_epoch: the oldest epoch that may still have rows in it; ended: a snapshot taken after
@@ -180,7 +241,9 @@ INSERT INTO @extschema@.queue_state DEFAULT VALUES;
 
 -- The queue as every reader sees it (senders, the conflict resolver's competitor lookup, status,
 -- wait_synced, retention): the changes still needed, as if purged row by row at the last
--- _queue_maintain. Rows below floor are skipped by the index, not filtered one by one.
+-- _queue_maintain. Rows below floor are skipped by the index, not filtered one by one. DELETE
+-- (drop_sync, retention) and INSERT (a capture function of 0.1.0 still running while the
+-- extension is updated) go to the right table through @extschema@._changes_write().
 CREATE VIEW @extschema@.changes AS
 SELECT c.id, c.xid, c.sync_id, c.relid, c.op, c.at, c.old, c.new
 FROM @extschema@.change_queue c
@@ -188,17 +251,23 @@ WHERE c.id >= (SELECT q.floor FROM @extschema@.queue_state q)
   AND NOT coalesce(pg_catalog.pg_visible_in_snapshot(c.xid, (SELECT q.purged FROM @extschema@.queue_state q)), false);
 COMMENT ON VIEW @extschema@.changes IS
     'mmsync capture queue: changes made on this node that some peer may still need';
+CREATE TRIGGER changes_write INSTEAD OF INSERT OR DELETE ON @extschema@.changes
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._changes_write();
 -- the queued rows keep their ids; new ids start at the next epoch, so that the tables holding
 -- the old rows are truncated only once every peer has confirmed all of them
-INSERT INTO @extschema@.change_queue (id, xid, sync_id, relid, op, at, old, new)
-SELECT c.id, c.xid, c.sync_id, c.relid, c.op, c.at, c.old, c.new FROM @extschema@.changes_0_1_0 c ORDER BY c.id;
+INSERT INTO @extschema@.changes_0 (id, xid, sync_id, relid, op, at, old, new)
+SELECT c.id, c.xid, c.sync_id, c.relid, c.op, c.at, c.old, c.new FROM @extschema@.changes_0_1_0 c WHERE (c.id >> 24) % 3 = 0 ORDER BY c.id;
+INSERT INTO @extschema@.changes_1 (id, xid, sync_id, relid, op, at, old, new)
+SELECT c.id, c.xid, c.sync_id, c.relid, c.op, c.at, c.old, c.new FROM @extschema@.changes_0_1_0 c WHERE (c.id >> 24) % 3 = 1 ORDER BY c.id;
+INSERT INTO @extschema@.changes_2 (id, xid, sync_id, relid, op, at, old, new)
+SELECT c.id, c.xid, c.sync_id, c.relid, c.op, c.at, c.old, c.new FROM @extschema@.changes_0_1_0 c WHERE (c.id >> 24) % 3 = 2 ORDER BY c.id;
 DO $$
 DECLARE
-    v_e0 bigint := (SELECT (greatest(s.last_value, coalesce((SELECT max(c.id) FROM @extschema@.changes_0_1_0 c), 0)) >> 32) + 1
+    v_e0 bigint := (SELECT (greatest(s.last_value, coalesce((SELECT max(c.id) FROM @extschema@.changes_0_1_0 c), 0)) >> 24) + 1
                     FROM @extschema@.changes_id_seq s);
     v_e  bigint;
 BEGIN
-    PERFORM pg_catalog.setval('@extschema@.change_queue_id_seq', v_e0 << 32, false);
+    PERFORM pg_catalog.setval('@extschema@.change_queue_id_seq', v_e0 << 24, false);
     FOR v_slot IN 0..2 LOOP
         IF v_slot = v_e0 % 3 THEN
             INSERT INTO @extschema@.queue_tables (slot, epoch, first_epoch, started)
@@ -218,22 +287,36 @@ $$;
 DROP TABLE @extschema@.changes_0_1_0;
 CREATE OR REPLACE FUNCTION @extschema@.capture() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER AS $$
+DECLARE
+    v_id pg_catalog.int8;
 BEGIN
     IF pg_catalog.current_setting('mmsync.origin', true) OPERATOR(pg_catalog.<>) '' THEN
         RETURN NULL;
     END IF;
-    IF TG_NARGS OPERATOR(pg_catalog.=) 1 THEN
-        INSERT INTO @extschema@.change_queue (sync_id, relid, op, old, new)
-        VALUES (TG_ARGV[0]::pg_catalog.int4, TG_RELID, pg_catalog.left(TG_OP, 1)::pg_catalog."char",
+    -- the id names the queue table: (id >> 24) % 3 (see @extschema@.changes_0)
+    v_id := pg_catalog.nextval('@extschema@.change_queue_id_seq'::pg_catalog.regclass);
+    IF TG_NARGS OPERATOR(pg_catalog.>) 1 THEN
+        PERFORM @extschema@._queue_insert(v_id, TG_ARGV[0]::pg_catalog.int4, TG_RELID,
+            pg_catalog.left(TG_OP, 1)::pg_catalog."char",
+            CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN @extschema@._keep_json_text(
+                pg_catalog.to_jsonb(OLD), pg_catalog.row_to_json(OLD), TG_ARGV[1]::pg_catalog.text[]) END,
+            CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN @extschema@._keep_json_text(
+                pg_catalog.to_jsonb(NEW), pg_catalog.row_to_json(NEW), TG_ARGV[1]::pg_catalog.text[]) END);
+    ELSIF (v_id OPERATOR(pg_catalog.>>) 24) OPERATOR(pg_catalog.%) 3 OPERATOR(pg_catalog.=) 0 THEN
+        INSERT INTO @extschema@.changes_0 (id, sync_id, relid, op, old, new)
+        VALUES (v_id, TG_ARGV[0]::pg_catalog.int4, TG_RELID, pg_catalog.left(TG_OP, 1)::pg_catalog."char",
+                CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN pg_catalog.to_jsonb(OLD) END,
+                CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN pg_catalog.to_jsonb(NEW) END);
+    ELSIF (v_id OPERATOR(pg_catalog.>>) 24) OPERATOR(pg_catalog.%) 3 OPERATOR(pg_catalog.=) 1 THEN
+        INSERT INTO @extschema@.changes_1 (id, sync_id, relid, op, old, new)
+        VALUES (v_id, TG_ARGV[0]::pg_catalog.int4, TG_RELID, pg_catalog.left(TG_OP, 1)::pg_catalog."char",
                 CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN pg_catalog.to_jsonb(OLD) END,
                 CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN pg_catalog.to_jsonb(NEW) END);
     ELSE
-        INSERT INTO @extschema@.change_queue (sync_id, relid, op, old, new)
-        VALUES (TG_ARGV[0]::pg_catalog.int4, TG_RELID, pg_catalog.left(TG_OP, 1)::pg_catalog."char",
-                CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN @extschema@._keep_json_text(
-                    pg_catalog.to_jsonb(OLD), pg_catalog.row_to_json(OLD), TG_ARGV[1]::pg_catalog.text[]) END,
-                CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN @extschema@._keep_json_text(
-                    pg_catalog.to_jsonb(NEW), pg_catalog.row_to_json(NEW), TG_ARGV[1]::pg_catalog.text[]) END);
+        INSERT INTO @extschema@.changes_2 (id, sync_id, relid, op, old, new)
+        VALUES (v_id, TG_ARGV[0]::pg_catalog.int4, TG_RELID, pg_catalog.left(TG_OP, 1)::pg_catalog."char",
+                CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN pg_catalog.to_jsonb(OLD) END,
+                CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN pg_catalog.to_jsonb(NEW) END);
     END IF;
     IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(1835889529, TG_ARGV[0]::pg_catalog.int4) THEN
         PERFORM pg_catalog.pg_notify('mmsync_changes', '');
@@ -249,8 +332,8 @@ BEGIN
         RETURN NULL;
     END IF;
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO @extschema@.change_queue (sync_id, relid, op, new)
-        VALUES (TG_ARGV[0]::integer, TG_RELID, 'I', pg_catalog.to_jsonb(NEW));
+        PERFORM @extschema@._queue_insert(pg_catalog.nextval('@extschema@.change_queue_id_seq'),
+            TG_ARGV[0]::integer, TG_RELID, 'I', NULL, pg_catalog.to_jsonb(NEW));
         IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(1835889529, TG_ARGV[0]::integer) THEN
             PERFORM pg_catalog.pg_notify('mmsync_changes', '');
         END IF;
@@ -274,7 +357,8 @@ BEGIN
     IF pg_catalog.current_setting('mmsync.origin', true) <> '' THEN
         RETURN NULL;
     END IF;
-    INSERT INTO @extschema@.change_queue (sync_id, relid, op) VALUES (TG_ARGV[0]::integer, TG_RELID, 'T');
+    PERFORM @extschema@._queue_insert(pg_catalog.nextval('@extschema@.change_queue_id_seq'),
+        TG_ARGV[0]::integer, TG_RELID, 'T', NULL, NULL);
     IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(1835889529, TG_ARGV[0]::integer) THEN
         PERFORM pg_catalog.pg_notify('mmsync_changes', '');
     END IF;
@@ -291,7 +375,7 @@ $$;
 CREATE FUNCTION @extschema@._queue_maintain(OUT truncated integer, OUT rotated boolean, OUT waiting boolean)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    c_rotate_after constant interval := interval '1 second';
+    c_rotate_after constant interval := interval '250 milliseconds';
     v_now     pg_snapshot;
     v_state   record;
     v_purged  pg_snapshot;
@@ -320,7 +404,7 @@ BEGIN
 
     -- the sequence ahead of the bookkeeping: record the switch now
     SELECT * INTO v_cur FROM @extschema@.queue_tables WHERE epoch IS NOT NULL AND ended IS NULL;
-    SELECT s.last_value >> 32 INTO v_epoch FROM @extschema@.change_queue_id_seq s;
+    SELECT s.last_value >> 24 INTO v_epoch FROM @extschema@.change_queue_id_seq s;
     WHILE v_epoch > v_cur.epoch LOOP
         UPDATE @extschema@.queue_tables SET ended = pg_current_snapshot() WHERE slot = v_cur.slot;
         UPDATE @extschema@.queue_tables t
@@ -370,16 +454,20 @@ BEGIN
                ORDER BY t.epoch LOOP
         BEGIN
             EXECUTE format('LOCK TABLE @extschema@.%I IN ACCESS EXCLUSIVE MODE', 'changes_' || v_t.slot);
-            EXECUTE format('TRUNCATE @extschema@.%I', 'changes_' || v_t.slot);
-            UPDATE @extschema@.queue_tables SET truncated = true WHERE slot = v_t.slot;
-            truncated := truncated + 1;
+            -- with the lock held, nobody is writing into the table; if the epoch ran out since
+            -- the check above, a writer may have written into it and committed: next call
+            IF (SELECT s.last_value >> 24 FROM @extschema@.change_queue_id_seq s) = v_cur.epoch THEN
+                EXECUTE format('TRUNCATE @extschema@.%I', 'changes_' || v_t.slot);
+                UPDATE @extschema@.queue_tables SET truncated = true WHERE slot = v_t.slot;
+                truncated := truncated + 1;
+            END IF;
         EXCEPTION WHEN lock_not_available THEN
             waiting := true;
         END;
     END LOOP;
 
     -- 3. the first id still needed
-    SELECT min(t.first_epoch) << 32 INTO v_floor FROM @extschema@.queue_tables t
+    SELECT min(t.first_epoch) << 24 INTO v_floor FROM @extschema@.queue_tables t
     WHERE t.epoch IS NOT NULL AND NOT t.truncated
       AND NOT coalesce(t.ended IS NOT NULL AND pg_snapshot_xmin(v_purged) >= pg_snapshot_xmax(t.ended), false);
     IF v_floor IS DISTINCT FROM v_state.floor THEN
@@ -395,7 +483,9 @@ BEGIN
             UPDATE @extschema@.queue_tables
             SET epoch = v_cur.epoch + 1, first_epoch = v_cur.epoch + 1, started = now(), ended = NULL, truncated = false
             WHERE slot = (v_cur.epoch + 1) % 3;
-            PERFORM setval('@extschema@.change_queue_id_seq', (v_cur.epoch + 1) << 32, false);
+            -- never backwards (the epoch might just have run out by itself)
+            PERFORM setval('@extschema@.change_queue_id_seq',
+                           greatest((v_cur.epoch + 1) << 24, (SELECT s.last_value + 1 FROM @extschema@.change_queue_id_seq s)), false);
             -- a statement after the setval, so a snapshot taken after it
             UPDATE @extschema@.queue_tables SET ended = pg_current_snapshot() WHERE slot = v_cur.slot;
         END IF;

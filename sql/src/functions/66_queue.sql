@@ -16,15 +16,15 @@
 --    the table's epoch before the next epoch began, and had its transaction id before that) has
 --    finished, and each committed one is visible in every peer's confirmed snapshot.
 -- 3. floor: the first id of the oldest table still needed (readers skip the rest by the index).
--- 4. Rotation: when the current table is a second old and holds changes, and the next one is
+-- 4. Rotation: when the current table is 250 ms old and holds changes, and the next one is
 --    empty, the id sequence is set to the next epoch's first id; ended is a snapshot taken after
 --    that. If the sequence moved on without the bookkeeping (this transaction rolled back after
---    its setval, or an epoch's 2^32 ids ran out) the next call records the switch, with a later
+--    its setval, or an epoch's 2^24 ids ran out) the next call records the switch, with a later
 --    (so safe) ended.
 CREATE FUNCTION @extschema@._queue_maintain(OUT truncated integer, OUT rotated boolean, OUT waiting boolean)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    c_rotate_after constant interval := interval '1 second';
+    c_rotate_after constant interval := interval '250 milliseconds';
     v_now     pg_snapshot;
     v_state   record;
     v_purged  pg_snapshot;
@@ -53,7 +53,7 @@ BEGIN
 
     -- the sequence ahead of the bookkeeping: record the switch now
     SELECT * INTO v_cur FROM @extschema@.queue_tables WHERE epoch IS NOT NULL AND ended IS NULL;
-    SELECT s.last_value >> 32 INTO v_epoch FROM @extschema@.change_queue_id_seq s;
+    SELECT s.last_value >> 24 INTO v_epoch FROM @extschema@.change_queue_id_seq s;
     WHILE v_epoch > v_cur.epoch LOOP
         UPDATE @extschema@.queue_tables SET ended = pg_current_snapshot() WHERE slot = v_cur.slot;
         UPDATE @extschema@.queue_tables t
@@ -103,16 +103,20 @@ BEGIN
                ORDER BY t.epoch LOOP
         BEGIN
             EXECUTE format('LOCK TABLE @extschema@.%I IN ACCESS EXCLUSIVE MODE', 'changes_' || v_t.slot);
-            EXECUTE format('TRUNCATE @extschema@.%I', 'changes_' || v_t.slot);
-            UPDATE @extschema@.queue_tables SET truncated = true WHERE slot = v_t.slot;
-            truncated := truncated + 1;
+            -- with the lock held, nobody is writing into the table; if the epoch ran out since
+            -- the check above, a writer may have written into it and committed: next call
+            IF (SELECT s.last_value >> 24 FROM @extschema@.change_queue_id_seq s) = v_cur.epoch THEN
+                EXECUTE format('TRUNCATE @extschema@.%I', 'changes_' || v_t.slot);
+                UPDATE @extschema@.queue_tables SET truncated = true WHERE slot = v_t.slot;
+                truncated := truncated + 1;
+            END IF;
         EXCEPTION WHEN lock_not_available THEN
             waiting := true;
         END;
     END LOOP;
 
     -- 3. the first id still needed
-    SELECT min(t.first_epoch) << 32 INTO v_floor FROM @extschema@.queue_tables t
+    SELECT min(t.first_epoch) << 24 INTO v_floor FROM @extschema@.queue_tables t
     WHERE t.epoch IS NOT NULL AND NOT t.truncated
       AND NOT coalesce(t.ended IS NOT NULL AND pg_snapshot_xmin(v_purged) >= pg_snapshot_xmax(t.ended), false);
     IF v_floor IS DISTINCT FROM v_state.floor THEN
@@ -128,7 +132,9 @@ BEGIN
             UPDATE @extschema@.queue_tables
             SET epoch = v_cur.epoch + 1, first_epoch = v_cur.epoch + 1, started = now(), ended = NULL, truncated = false
             WHERE slot = (v_cur.epoch + 1) % 3;
-            PERFORM setval('@extschema@.change_queue_id_seq', (v_cur.epoch + 1) << 32, false);
+            -- never backwards (the epoch might just have run out by itself)
+            PERFORM setval('@extschema@.change_queue_id_seq',
+                           greatest((v_cur.epoch + 1) << 24, (SELECT s.last_value + 1 FROM @extschema@.change_queue_id_seq s)), false);
             -- a statement after the setval, so a snapshot taken after it
             UPDATE @extschema@.queue_tables SET ended = pg_current_snapshot() WHERE slot = v_cur.slot;
         END IF;

@@ -1,13 +1,17 @@
 -- The capture queue (issue 14). One row per row change, written by @extschema@.capture() into
--- @extschema@.change_queue, which is a fixed set of three tables, changes_0..2 (PgQ and Slony
--- keep their queues this way): the queue is never purged row by row; a table is emptied with
--- TRUNCATE once every peer has confirmed everything in it (@extschema@._queue_maintain), so it
--- leaves no dead tuples and needs no VACUUM (autovacuum is off on it).
+-- one of three tables, changes_0..2 (PgQ and Slony keep their queues this way): the queue is
+-- never purged row by row; a table is emptied with TRUNCATE once every peer has confirmed
+-- everything in it (@extschema@._queue_maintain), so it leaves no dead tuples and needs no
+-- VACUUM (autovacuum is off on them).
 --
--- Which table a change goes to follows from its id: ids of epoch e are e * 2^32 .. e * 2^32 +
--- 2^32 - 1 and go to changes_<e % 3> (the partition key). Rotating to the next table is one
--- setval of the id sequence to the next epoch's first id, so the trigger looks nothing up per
--- row, and ids keep growing: for one row, id order is still the order its changes were made.
+-- Which table a change goes to follows from its id: ids of epoch e are e * 2^24 .. e * 2^24 +
+-- 2^24 - 1 and go to changes_<e % 3>. Rotating to the next table is one setval of the id
+-- sequence to the next epoch's first id, so the trigger looks nothing up per row, and ids keep
+-- growing: for one row, id order is still the order its changes were made. Plain tables, not
+-- partitions of one table: partitioning cost the capture trigger about 45,000 instructions per
+-- pgbench -N transaction (7%; bench/capture-cost -I, variants current, direct and plain), with
+-- routing or without. Only the capture functions write them (no CHECK of the id: a CHECK costs
+-- every insert a catalog read).
 --
 -- xid is the writing transaction's 64-bit id: senders select changes by commit snapshot
 -- ("visible in hi, not visible in lo"), never by "id > last id", so a transaction that commits
@@ -16,33 +20,55 @@
 -- no CACHE: ids must follow the order in which changes were made across all sessions (a later
 -- change of a row waits for the earlier one's row lock, then takes a higher id)
 CREATE SEQUENCE @extschema@.change_queue_id_seq NO CYCLE;
-CREATE TABLE @extschema@.change_queue (
+CREATE TABLE @extschema@.changes_0 (
     id          bigint NOT NULL DEFAULT pg_catalog.nextval('@extschema@.change_queue_id_seq'::pg_catalog.regclass),
     xid         xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
     sync_id     integer NOT NULL,
     relid       oid NOT NULL,
     -- I, U, D or T. No CHECK constraint: the executor re-reads a CHECK's expression from the
-    -- catalog for every statement, which cost the capture trigger a quarter of its time per row;
-    -- only the capture functions write this table
+    -- catalog for every statement, which cost the capture trigger a quarter of its time per row
     op          "char" NOT NULL,
     -- when the row was changed (not when its transaction began): conflict resolution 'latest'
     -- compares these, so a change made after another was seen always carries a later time
     at          timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
     old         jsonb,
     new         jsonb
-) PARTITION BY LIST (((id OPERATOR(pg_catalog.>>) 32) OPERATOR(pg_catalog.%) 3));
-ALTER SEQUENCE @extschema@.change_queue_id_seq OWNED BY @extschema@.change_queue.id;
-CREATE TABLE @extschema@.changes_0 PARTITION OF @extschema@.change_queue FOR VALUES IN (0)
-    WITH (fillfactor = 100, autovacuum_enabled = false, toast.autovacuum_enabled = false);
-CREATE TABLE @extschema@.changes_1 PARTITION OF @extschema@.change_queue FOR VALUES IN (1)
-    WITH (fillfactor = 100, autovacuum_enabled = false, toast.autovacuum_enabled = false);
-CREATE TABLE @extschema@.changes_2 PARTITION OF @extschema@.change_queue FOR VALUES IN (2)
-    WITH (fillfactor = 100, autovacuum_enabled = false, toast.autovacuum_enabled = false);
--- No primary key (it would have to include the partition key): the one index is what the
--- sender walks (a sync's changes in id order).
-CREATE INDEX change_queue_sync_id ON @extschema@.change_queue (sync_id, id);
-COMMENT ON TABLE @extschema@.change_queue IS
-    'mmsync capture queue: changes made on this node, in changes_0..2; a table is truncated once every peer has applied it';
+) WITH (fillfactor = 100, autovacuum_enabled = false, toast.autovacuum_enabled = false);
+CREATE TABLE @extschema@.changes_1 (
+    id          bigint NOT NULL DEFAULT pg_catalog.nextval('@extschema@.change_queue_id_seq'::pg_catalog.regclass),
+    xid         xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
+    sync_id     integer NOT NULL,
+    relid       oid NOT NULL,
+    op          "char" NOT NULL,
+    at          timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    old         jsonb,
+    new         jsonb
+) WITH (fillfactor = 100, autovacuum_enabled = false, toast.autovacuum_enabled = false);
+CREATE TABLE @extschema@.changes_2 (
+    id          bigint NOT NULL DEFAULT pg_catalog.nextval('@extschema@.change_queue_id_seq'::pg_catalog.regclass),
+    xid         xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
+    sync_id     integer NOT NULL,
+    relid       oid NOT NULL,
+    op          "char" NOT NULL,
+    at          timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    old         jsonb,
+    new         jsonb
+) WITH (fillfactor = 100, autovacuum_enabled = false, toast.autovacuum_enabled = false);
+-- No primary key: the one index is what the sender walks (a sync's changes in id order).
+CREATE INDEX changes_0_sync_id_id ON @extschema@.changes_0 (sync_id, id);
+CREATE INDEX changes_1_sync_id_id ON @extschema@.changes_1 (sync_id, id);
+CREATE INDEX changes_2_sync_id_id ON @extschema@.changes_2 (sync_id, id);
+COMMENT ON TABLE @extschema@.changes_0 IS
+    'mmsync capture queue, table 0 of 3 (ids of epochs 0, 3, 6, ...); truncated once every peer has applied it';
+COMMENT ON TABLE @extschema@.changes_1 IS
+    'mmsync capture queue, table 1 of 3 (ids of epochs 1, 4, 7, ...); truncated once every peer has applied it';
+COMMENT ON TABLE @extschema@.changes_2 IS
+    'mmsync capture queue, table 2 of 3 (ids of epochs 2, 5, 8, ...); truncated once every peer has applied it';
+-- The three tables as one (maintenance, tests, bench); readers use @extschema@.changes.
+CREATE VIEW @extschema@.change_queue AS
+          SELECT q.id, q.xid, q.sync_id, q.relid, q.op, q.at, q.old, q.new FROM @extschema@.changes_0 q
+UNION ALL SELECT q.id, q.xid, q.sync_id, q.relid, q.op, q.at, q.old, q.new FROM @extschema@.changes_1 q
+UNION ALL SELECT q.id, q.xid, q.sync_id, q.relid, q.op, q.at, q.old, q.new FROM @extschema@.changes_2 q;
 
 -- One row per queue table. epoch: the newest epoch of ids that went to it (NULL: never used);
 -- first_epoch: the oldest epoch that may still have rows in it; ended: a snapshot taken after
@@ -72,7 +98,9 @@ INSERT INTO @extschema@.queue_state DEFAULT VALUES;
 
 -- The queue as every reader sees it (senders, the conflict resolver's competitor lookup, status,
 -- wait_synced, retention): the changes still needed, as if purged row by row at the last
--- _queue_maintain. Rows below floor are skipped by the index, not filtered one by one.
+-- _queue_maintain. Rows below floor are skipped by the index, not filtered one by one. DELETE
+-- (drop_sync, retention) and INSERT (a capture function of 0.1.0 still running while the
+-- extension is updated) go to the right table through @extschema@._changes_write().
 CREATE VIEW @extschema@.changes AS
 SELECT c.id, c.xid, c.sync_id, c.relid, c.op, c.at, c.old, c.new
 FROM @extschema@.change_queue c
@@ -80,3 +108,5 @@ WHERE c.id >= (SELECT q.floor FROM @extschema@.queue_state q)
   AND NOT coalesce(pg_catalog.pg_visible_in_snapshot(c.xid, (SELECT q.purged FROM @extschema@.queue_state q)), false);
 COMMENT ON VIEW @extschema@.changes IS
     'mmsync capture queue: changes made on this node that some peer may still need';
+CREATE TRIGGER changes_write INSTEAD OF INSERT OR DELETE ON @extschema@.changes
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._changes_write();

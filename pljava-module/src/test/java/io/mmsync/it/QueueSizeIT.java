@@ -22,7 +22,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @Timeout(value = 1500, unit = TimeUnit.SECONDS)
 class QueueSizeIT {
     static final int BACKLOG = 200_000;
-    static final String QUEUE_BYTES = "SELECT sum(pg_total_relation_size(relid))::bigint FROM pg_partition_tree('mmsync.change_queue')";
+    static final String QUEUE_BYTES = "SELECT (pg_total_relation_size('mmsync.changes_0') + pg_total_relation_size('mmsync.changes_1') + pg_total_relation_size('mmsync.changes_2'))::bigint";
+    /** What the sender and maintenance did on blue: queue rows read, and writes of the small tables. */
+    static final String SENDER_WORK = "SELECT (SELECT sum(coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)) FROM pg_stat_user_tables "
+            + "WHERE schemaname = 'mmsync' AND relname IN ('changes_0', 'changes_1', 'changes_2'))::text || ' queue rows read, ' "
+            + "|| (SELECT string_agg(relname || ' ' || (n_tup_ins + n_tup_upd + n_tup_del), ', ' ORDER BY relname) FROM pg_stat_user_tables "
+            + "WHERE schemaname = 'mmsync' AND relname IN ('purge_marks', 'links', 'queue_state', 'queue_tables')) || ' rows written'";
     static final String DEAD_TUPLES = "SELECT coalesce(sum(n_dead_tup), 0)::bigint FROM pg_stat_user_tables "
             + "WHERE schemaname = 'mmsync' AND relname IN ('changes_0', 'changes_1', 'changes_2')";
 
@@ -50,6 +55,8 @@ class QueueSizeIT {
                 Waits.until(Duration.ofSeconds(600), Duration.ofMillis(500), "backlog applied at green",
                         () -> Pair.applied(pair.green, "blue") >= target);
 
+                String workBefore = pair.blue.queryString(Pair.DB, SENDER_WORK);
+                long sentBefore = pair.blue.queryLong(Pair.DB, "SELECT rows_sent FROM mmsync.status()");
                 long[] maxDead = {0};
                 long loadEnd = System.nanoTime() + Duration.ofSeconds(60).toNanos();
                 Waits.until(Duration.ofSeconds(180), Duration.ofMillis(500), "a minute of load after the catch-up", () -> {
@@ -57,6 +64,9 @@ class QueueSizeIT {
                     return System.nanoTime() > loadEnd;
                 });
                 long after = pair.blue.queryLong(Pair.DB, QUEUE_BYTES);
+                System.out.printf("QueueSizeIT: sender's work on blue over the minute of load (%,d changes sent): before %s; after %s%n",
+                        pair.blue.queryLong(Pair.DB, "SELECT rows_sent FROM mmsync.status()") - sentBefore, workBefore,
+                        pair.blue.queryString(Pair.DB, SENDER_WORK));
                 System.out.printf("QueueSizeIT: queue %,d bytes before the catch-up, %,d with %,d changes queued, %,d a minute after;"
                         + " at most %,d dead tuples; epoch %d%n", before, peak, BACKLOG, after, maxDead[0], epoch(pair.blue));
                 assertTrue(peak > 10 * (1 << 20), "the backlog filled the queue: " + peak + " bytes");

@@ -68,9 +68,9 @@ class UpgradeIT {
         String defaultVersion = cluster.queryString("fresh", "SELECT extversion FROM pg_extension WHERE extname = 'mmsync'");
 
         // the comparison reads what it should: a sample of objects of each kind is there
-        for (String key : List.of("extension mmsync", "schema mmsync", "table mmsync.change_queue", "column mmsync.nodes.conninfo",
+        for (String key : List.of("extension mmsync", "schema mmsync", "table mmsync.changes_0", "column mmsync.nodes.conninfo",
                 "index mmsync.nodes_one_local", "constraint mmsync.nodes nodes_pkey", "sequence mmsync.change_queue_id_seq",
-                "member table mmsync.change_queue", "comment on table mmsync.nodes")) {
+                "member table mmsync.changes_0", "comment on table mmsync.nodes")) {
             assertTrue(fresh.containsKey(key), "the catalog snapshot lacks " + key + "; it has " + fresh.keySet());
         }
         assertEquals(1, fresh.keySet().stream().filter(k -> k.startsWith("function mmsync.add_sync(")).count(), "add_sync read");
