@@ -11,6 +11,7 @@
 --   flag       noset, plus NOTIFY only while a flag row says the sender is idle (false here)
 --   lock       nonotify, plus NOTIFY only when a shared advisory lock cannot be had (sender idle)
 --   stmt       statement-level triggers with transition tables, one INSERT ... SELECT per statement
+--   plain      current, but always into one table (what choosing one of the three costs)
 CREATE SCHEMA capcost;
 
 CREATE FUNCTION capcost.notify() RETURNS trigger
@@ -28,7 +29,7 @@ BEGIN
     IF TG_OP <> 'INSERT' THEN
         v_old := pg_catalog.to_jsonb(OLD);
     END IF;
-    INSERT INTO mmsync.changes (sync_id, relid, op, old, new)
+    INSERT INTO mmsync.changes_0 (sync_id, relid, op, old, new)
     VALUES (TG_ARGV[0]::integer, TG_RELID, pg_catalog.left(TG_OP, 1)::"char", v_old, v_new);
     PERFORM pg_catalog.pg_notify('mmsync_changes', '');
     RETURN NULL;
@@ -50,7 +51,7 @@ BEGIN
     IF TG_OP <> 'INSERT' THEN
         v_old := pg_catalog.to_jsonb(OLD);
     END IF;
-    INSERT INTO mmsync.changes (sync_id, relid, op, old, new)
+    INSERT INTO mmsync.changes_0 (sync_id, relid, op, old, new)
     VALUES (TG_ARGV[0]::integer, TG_RELID, pg_catalog.left(TG_OP, 1)::"char", v_old, v_new);
     RETURN NULL;
 END
@@ -62,7 +63,7 @@ BEGIN
     IF pg_catalog.current_setting('mmsync.origin', true) OPERATOR(pg_catalog.<>) '' THEN
         RETURN NULL;
     END IF;
-    INSERT INTO mmsync.changes (sync_id, relid, op, old, new)
+    INSERT INTO mmsync.changes_0 (sync_id, relid, op, old, new)
     VALUES (TG_ARGV[0]::pg_catalog.int4, TG_RELID, pg_catalog.left(TG_OP, 1)::pg_catalog."char",
             CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN pg_catalog.to_jsonb(OLD) END,
             CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN pg_catalog.to_jsonb(NEW) END);
@@ -80,7 +81,7 @@ BEGIN
     IF pg_catalog.current_setting('mmsync.origin', true) OPERATOR(pg_catalog.<>) '' THEN
         RETURN NULL;
     END IF;
-    INSERT INTO mmsync.changes (sync_id, relid, op, old, new)
+    INSERT INTO mmsync.changes_0 (sync_id, relid, op, old, new)
     VALUES (TG_ARGV[0]::pg_catalog.int4, TG_RELID, pg_catalog.left(TG_OP, 1)::pg_catalog."char",
             CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN pg_catalog.to_jsonb(OLD) END,
             CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN pg_catalog.to_jsonb(NEW) END);
@@ -99,7 +100,7 @@ BEGIN
     IF pg_catalog.current_setting('mmsync.origin', true) <> '' THEN
         RETURN NULL;
     END IF;
-    INSERT INTO mmsync.changes (sync_id, relid, op, old, new)
+    INSERT INTO mmsync.changes_0 (sync_id, relid, op, old, new)
     VALUES (TG_ARGV[0]::integer, TG_RELID, pg_catalog.left(TG_OP, 1)::"char",
             CASE WHEN TG_OP <> 'INSERT' THEN pg_catalog.to_jsonb(OLD) END,
             CASE WHEN TG_OP <> 'DELETE' THEN pg_catalog.to_jsonb(NEW) END);
@@ -117,14 +118,14 @@ BEGIN
         RETURN NULL;
     END IF;
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO mmsync.changes (sync_id, relid, op, new)
+        INSERT INTO mmsync.changes_0 (sync_id, relid, op, new)
         SELECT TG_ARGV[0]::integer, TG_RELID, 'I', pg_catalog.to_jsonb(n) FROM capcost_new n;
     ELSIF TG_OP = 'DELETE' THEN
-        INSERT INTO mmsync.changes (sync_id, relid, op, old)
+        INSERT INTO mmsync.changes_0 (sync_id, relid, op, old)
         SELECT TG_ARGV[0]::integer, TG_RELID, 'D', pg_catalog.to_jsonb(o) FROM capcost_old o;
     ELSE
         -- old and new rows of an UPDATE are paired by their position in the transition tables
-        INSERT INTO mmsync.changes (sync_id, relid, op, old, new)
+        INSERT INTO mmsync.changes_0 (sync_id, relid, op, old, new)
         SELECT TG_ARGV[0]::integer, TG_RELID, 'U', o.j, n.j
         FROM (SELECT pg_catalog.row_number() OVER () AS r, pg_catalog.to_jsonb(o) AS j FROM capcost_old o) o
         JOIN (SELECT pg_catalog.row_number() OVER () AS r, pg_catalog.to_jsonb(n) AS j FROM capcost_new n) n
@@ -135,14 +136,34 @@ BEGIN
 END
 $$;
 
+CREATE TABLE capcost.plain_queue (LIKE mmsync.changes_0 INCLUDING DEFAULTS) WITH (fillfactor = 100, autovacuum_enabled = false);
+CREATE INDEX ON capcost.plain_queue (sync_id, id);
+
+CREATE FUNCTION capcost.plain() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER AS $$
+BEGIN
+    IF pg_catalog.current_setting('mmsync.origin', true) OPERATOR(pg_catalog.<>) '' THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO capcost.plain_queue (sync_id, relid, op, old, new)
+    VALUES (TG_ARGV[0]::pg_catalog.int4, TG_RELID, pg_catalog.left(TG_OP, 1)::pg_catalog."char",
+            CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN pg_catalog.to_jsonb(OLD) END,
+            CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN pg_catalog.to_jsonb(NEW) END);
+    IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(1835889529, TG_ARGV[0]::pg_catalog.int4) THEN
+        PERFORM pg_catalog.pg_notify('mmsync_changes', '');
+    END IF;
+    RETURN NULL;
+END
+$$;
+
 CREATE FUNCTION capcost.use(p_variant text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     v_t record;
 BEGIN
-    ALTER TABLE mmsync.changes DROP CONSTRAINT IF EXISTS capcost_op_check;
+    ALTER TABLE mmsync.changes_0 DROP CONSTRAINT IF EXISTS capcost_op_check;
     IF p_variant = 'v010' THEN
-        ALTER TABLE mmsync.changes ADD CONSTRAINT capcost_op_check CHECK (op IN ('I', 'U', 'D', 'T'));
+        ALTER TABLE mmsync.changes_0 ADD CONSTRAINT capcost_op_check CHECK (op IN ('I', 'U', 'D', 'T'));
     END IF;
     FOR v_t IN SELECT t.relid, t.sync_id FROM mmsync.sync_tables t ORDER BY t.relid LOOP
         PERFORM mmsync._drop_triggers(v_t.relid);

@@ -2,11 +2,13 @@
 --   AFTER INSERT OR UPDATE OR DELETE ... FOR EACH ROW EXECUTE FUNCTION capture('<sync id>').
 -- This is the hottest code of mmsync (bench/capture-cost measures it). It is SECURITY DEFINER so
 -- that application roles need no right on the queue (a role that could insert into
--- @extschema@.changes could make the peer apply rows it may not write).
+-- the queue could make the peer apply rows it may not write).
 -- It does not pin its search_path with a SET clause, which would cost a GUC save and restore
 -- per row (about 5% of a pgbench -N transaction); instead every name in it is schema-qualified,
 -- operators included (OPERATOR(pg_catalog.<>)), so the caller's search_path can resolve
 -- nothing in it: keep it that way when editing.
+-- It inserts into the queue table its change's id names (one plan per table, see
+-- @extschema@.changes_0 for why there are three and why they are not partitions).
 -- Row images are jsonb (to_jsonb(row): matched by column name at the peer). A json column would be
 -- normalised by that (key order, white space), so a table with json columns gets their names as
 -- a second trigger argument and their exact text is kept as a JSON string instead.
@@ -19,27 +21,79 @@
 -- knows that the sender is polling and sends nothing.
 CREATE FUNCTION @extschema@.capture() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER AS $$
+DECLARE
+    v_id pg_catalog.int8;
 BEGIN
     IF pg_catalog.current_setting('mmsync.origin', true) OPERATOR(pg_catalog.<>) '' THEN
         RETURN NULL;
     END IF;
-    IF TG_NARGS OPERATOR(pg_catalog.=) 1 THEN
-        INSERT INTO @extschema@.changes (sync_id, relid, op, old, new)
-        VALUES (TG_ARGV[0]::pg_catalog.int4, TG_RELID, pg_catalog.left(TG_OP, 1)::pg_catalog."char",
+    -- the id names the queue table: (id >> 24) % 3 (see @extschema@.changes_0)
+    v_id := pg_catalog.nextval('@extschema@.change_queue_id_seq'::pg_catalog.regclass);
+    IF TG_NARGS OPERATOR(pg_catalog.>) 1 THEN
+        PERFORM @extschema@._queue_insert(v_id, TG_ARGV[0]::pg_catalog.int4, TG_RELID,
+            pg_catalog.left(TG_OP, 1)::pg_catalog."char",
+            CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN @extschema@._keep_json_text(
+                pg_catalog.to_jsonb(OLD), pg_catalog.row_to_json(OLD), TG_ARGV[1]::pg_catalog.text[]) END,
+            CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN @extschema@._keep_json_text(
+                pg_catalog.to_jsonb(NEW), pg_catalog.row_to_json(NEW), TG_ARGV[1]::pg_catalog.text[]) END);
+    ELSIF (v_id OPERATOR(pg_catalog.>>) 24) OPERATOR(pg_catalog.%) 3 OPERATOR(pg_catalog.=) 0 THEN
+        INSERT INTO @extschema@.changes_0 (id, sync_id, relid, op, old, new)
+        VALUES (v_id, TG_ARGV[0]::pg_catalog.int4, TG_RELID, pg_catalog.left(TG_OP, 1)::pg_catalog."char",
+                CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN pg_catalog.to_jsonb(OLD) END,
+                CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN pg_catalog.to_jsonb(NEW) END);
+    ELSIF (v_id OPERATOR(pg_catalog.>>) 24) OPERATOR(pg_catalog.%) 3 OPERATOR(pg_catalog.=) 1 THEN
+        INSERT INTO @extschema@.changes_1 (id, sync_id, relid, op, old, new)
+        VALUES (v_id, TG_ARGV[0]::pg_catalog.int4, TG_RELID, pg_catalog.left(TG_OP, 1)::pg_catalog."char",
                 CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN pg_catalog.to_jsonb(OLD) END,
                 CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN pg_catalog.to_jsonb(NEW) END);
     ELSE
-        INSERT INTO @extschema@.changes (sync_id, relid, op, old, new)
-        VALUES (TG_ARGV[0]::pg_catalog.int4, TG_RELID, pg_catalog.left(TG_OP, 1)::pg_catalog."char",
-                CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN @extschema@._keep_json_text(
-                    pg_catalog.to_jsonb(OLD), pg_catalog.row_to_json(OLD), TG_ARGV[1]::pg_catalog.text[]) END,
-                CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN @extschema@._keep_json_text(
-                    pg_catalog.to_jsonb(NEW), pg_catalog.row_to_json(NEW), TG_ARGV[1]::pg_catalog.text[]) END);
+        INSERT INTO @extschema@.changes_2 (id, sync_id, relid, op, old, new)
+        VALUES (v_id, TG_ARGV[0]::pg_catalog.int4, TG_RELID, pg_catalog.left(TG_OP, 1)::pg_catalog."char",
+                CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN pg_catalog.to_jsonb(OLD) END,
+                CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN pg_catalog.to_jsonb(NEW) END);
     END IF;
     IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(1835889529, TG_ARGV[0]::pg_catalog.int4) THEN
         PERFORM pg_catalog.pg_notify('mmsync_changes', '');
     END IF;
     RETURN NULL;
+END
+$$;
+
+-- Queues one change into the table its id names (the other capture functions, and INSERT into
+-- the view @extschema@.changes).
+CREATE FUNCTION @extschema@._queue_insert(p_id bigint, p_sync_id integer, p_relid oid, p_op "char",
+    p_old jsonb, p_new jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF (p_id >> 24) % 3 = 0 THEN
+        INSERT INTO @extschema@.changes_0 (id, sync_id, relid, op, old, new) VALUES (p_id, p_sync_id, p_relid, p_op, p_old, p_new);
+    ELSIF (p_id >> 24) % 3 = 1 THEN
+        INSERT INTO @extschema@.changes_1 (id, sync_id, relid, op, old, new) VALUES (p_id, p_sync_id, p_relid, p_op, p_old, p_new);
+    ELSE
+        INSERT INTO @extschema@.changes_2 (id, sync_id, relid, op, old, new) VALUES (p_id, p_sync_id, p_relid, p_op, p_old, p_new);
+    END IF;
+END
+$$;
+
+-- INSTEAD OF INSERT OR DELETE on the view @extschema@.changes: DELETE (drop_sync, the retention
+-- limit) removes the row from its table; INSERT (only a 0.1.0 capture function still running
+-- while the extension is updated) queues it as capture() would.
+CREATE FUNCTION @extschema@._changes_write() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        IF (OLD.id >> 24) % 3 = 0 THEN
+            DELETE FROM @extschema@.changes_0 c WHERE c.sync_id = OLD.sync_id AND c.id = OLD.id;
+        ELSIF (OLD.id >> 24) % 3 = 1 THEN
+            DELETE FROM @extschema@.changes_1 c WHERE c.sync_id = OLD.sync_id AND c.id = OLD.id;
+        ELSE
+            DELETE FROM @extschema@.changes_2 c WHERE c.sync_id = OLD.sync_id AND c.id = OLD.id;
+        END IF;
+        RETURN OLD;
+    END IF;
+    NEW.id := coalesce(NEW.id, nextval('@extschema@.change_queue_id_seq'));
+    PERFORM @extschema@._queue_insert(NEW.id, NEW.sync_id, NEW.relid, NEW.op, NEW.old, NEW.new);
+    RETURN NEW;
 END
 $$;
 
@@ -66,8 +120,8 @@ BEGIN
         RETURN NULL;
     END IF;
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO @extschema@.changes (sync_id, relid, op, new)
-        VALUES (TG_ARGV[0]::integer, TG_RELID, 'I', pg_catalog.to_jsonb(NEW));
+        PERFORM @extschema@._queue_insert(pg_catalog.nextval('@extschema@.change_queue_id_seq'),
+            TG_ARGV[0]::integer, TG_RELID, 'I', NULL, pg_catalog.to_jsonb(NEW));
         IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(1835889529, TG_ARGV[0]::integer) THEN
             PERFORM pg_catalog.pg_notify('mmsync_changes', '');
         END IF;
@@ -105,12 +159,12 @@ BEGIN
                   HINT = 'mmsync records which of the peer''s changes the TRUNCATE removes, which needs a snapshot taken '
                       || 'after the table''s lock: run it in a READ COMMITTED transaction, or use DELETE.';
     END IF;
-    INSERT INTO @extschema@.changes (sync_id, relid, op, new)
-    SELECT TG_ARGV[0]::integer, TG_RELID, 'T', pg_catalog.jsonb_build_object('seen', coalesce(
+    PERFORM @extschema@._queue_insert(pg_catalog.nextval('@extschema@.change_queue_id_seq'),
+        TG_ARGV[0]::integer, TG_RELID, 'T', NULL, pg_catalog.jsonb_build_object('seen', coalesce(
         (SELECT pg_catalog.jsonb_object_agg(p.origin, pg_catalog.jsonb_build_object(
                 'lo', p.lo::text, 'hi', p.hi::text, 'last_id', p.last_id))
          FROM @extschema@.progress p JOIN @extschema@.syncs s ON s.name = p.sync_name
-         WHERE s.id = TG_ARGV[0]::integer), '{}'::jsonb));
+         WHERE s.id = TG_ARGV[0]::integer), '{}'::jsonb)));
     IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(1835889529, TG_ARGV[0]::integer) THEN
         PERFORM pg_catalog.pg_notify('mmsync_changes', '');
     END IF;

@@ -21,10 +21,13 @@ $$;
 --   backlog is over the sync's warning threshold (set_retention) or the peer needs a resync;
 --   conflicts: conflicts between changes from the peer and this node's rows, recorded here in
 --   @extschema@.conflicts (until the DBA deletes them); set_aside: changes from the peer that
---   could not be applied here yet (@extschema@.set_aside, retried until they apply).
+--   could not be applied here yet (@extschema@.set_aside, retried until they apply);
+--   merged_deltas: conflicts of changes from the peer that lost nothing (the two versions differed
+--   only in delta columns, added up): counted in @extschema@.conflict_counts, not logged.
 CREATE FUNCTION @extschema@.status()
 RETURNS TABLE (sync text, peer text, state text, backlog bigint, lag_seconds numeric,
-               rows_sent bigint, rows_applied bigint, last_error text, conflicts bigint, set_aside bigint)
+               rows_sent bigint, rows_applied bigint, last_error text, conflicts bigint, set_aside bigint,
+               merged_deltas bigint)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_local text := @extschema@.local_node();
@@ -57,6 +60,8 @@ BEGIN
         rows_applied := coalesce(v_r.applied, 0);
         last_error := v_r.lerr;
         SELECT count(*) INTO conflicts FROM @extschema@.conflicts c WHERE c.sync_name = v_r.name AND c.origin = v_r.peer;
+        merged_deltas := coalesce((SELECT n.merged FROM @extschema@.conflict_counts n
+                                   WHERE n.sync_name = v_r.name AND n.origin = v_r.peer), 0);
         IF v_r.paused THEN
             state := 'paused';
         ELSIF v_r.heartbeat_at IS NULL OR v_r.heartbeat_at < clock_timestamp() - interval '30 seconds' THEN

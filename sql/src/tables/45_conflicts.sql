@@ -24,7 +24,7 @@ CREATE TABLE @extschema@.conflicts (
 );
 CREATE INDEX conflicts_pending ON @extschema@.conflicts (origin, origin_change) WHERE resolution = 'pending';
 -- status() counts a link's conflicts: an index-only scan instead of reading the table, which hot
--- rows updated on both nodes fill quickly (every merged delta is recorded)
+-- rows updated on both nodes could fill quickly (merged deltas are counted in conflict_counts instead)
 CREATE INDEX conflicts_link ON @extschema@.conflicts (sync_name, origin);
 
 -- Changes from a peer that could not be applied here (a unique key other than the primary key,

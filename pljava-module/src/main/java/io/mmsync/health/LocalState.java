@@ -32,7 +32,7 @@ record LocalState(String error, String node, boolean inRecovery, boolean readOnl
 
     /** One row of {@code mmsync.status()}: what this node sends to one peer for one sync. */
     record SyncRow(String sync, String peer, String state, long backlog, double lagSeconds, long rowsSent,
-                   long rowsApplied, String lastError, long conflicts, long setAside) {
+                   long rowsApplied, String lastError, long conflicts, long setAside, long mergedDeltas) {
     }
 
     /** One row of {@code mmsync.file_status()}: a synced directory and what is still to come from one peer. */

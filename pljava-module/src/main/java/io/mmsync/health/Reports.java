@@ -58,6 +58,7 @@ final class Reports {
             m.put("last_error", r.lastError());
             m.put("conflicts", r.conflicts());
             m.put("set_aside", r.setAside());
+            m.put("merged_deltas", r.mergedDeltas());
             syncs.add(m);
         }
         root.put("syncs", syncs);
@@ -131,6 +132,9 @@ final class Reports {
         // gauges, not counters: the DBA deletes old conflicts, and set-aside changes leave once applied
         gauge(b, "mmsync_conflicts", "Conflicts between changes from the peer and rows here, kept in mmsync.conflicts.");
         rows.forEach(r -> series(b, "mmsync_conflicts", r, r.conflicts()));
+        counter(b, "mmsync_merged_deltas_total", "Conflicts of changes from the peer that lost nothing: the versions "
+                + "differed only in delta columns, added up (counted in mmsync.conflict_counts, not logged).");
+        rows.forEach(r -> series(b, "mmsync_merged_deltas_total", r, r.mergedDeltas()));
         gauge(b, "mmsync_set_aside", "Changes from the peer that could not be applied here yet (mmsync.set_aside).");
         rows.forEach(r -> series(b, "mmsync_set_aside", r, r.setAside()));
         FileMetrics.append(b, s.local().files());

@@ -66,7 +66,7 @@ class BacklogIT {
             double queueSeconds = (System.nanoTime() - q0) / 1e9;
             long queued = pair.blue.queryLong(Pair.DB, "SELECT backlog FROM mmsync.status() WHERE peer = 'green'");
             assertEquals(CHANGES, queued, "changes queued while blue's agent was stopped");
-            long queueBytes = pair.blue.queryLong(Pair.DB, "SELECT pg_total_relation_size('mmsync.changes')");
+            long queueBytes = pair.blue.queryLong(Pair.DB, "SELECT (pg_total_relation_size('mmsync.changes_0') + pg_total_relation_size('mmsync.changes_1') + pg_total_relation_size('mmsync.changes_2'))::bigint");
             long appliedBefore = Pair.applied(pair.green, "blue");
             long batchesBefore = batches(pair);
 

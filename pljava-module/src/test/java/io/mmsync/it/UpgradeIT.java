@@ -72,9 +72,9 @@ class UpgradeIT {
         String defaultVersion = cluster.queryString("fresh", "SELECT extversion FROM pg_extension WHERE extname = 'mmsync'");
 
         // the comparison reads what it should: a sample of objects of each kind is there
-        for (String key : List.of("extension mmsync", "schema mmsync", "table mmsync.changes", "column mmsync.nodes.conninfo",
-                "index mmsync.nodes_one_local", "constraint mmsync.nodes nodes_pkey", "sequence mmsync.changes_id_seq",
-                "member table mmsync.changes", "comment on table mmsync.nodes")) {
+        for (String key : List.of("extension mmsync", "schema mmsync", "table mmsync.changes_0", "column mmsync.nodes.conninfo",
+                "index mmsync.nodes_one_local", "constraint mmsync.nodes nodes_pkey", "sequence mmsync.change_queue_id_seq",
+                "member table mmsync.changes_0", "comment on table mmsync.nodes")) {
             assertTrue(fresh.containsKey(key), "the catalog snapshot lacks " + key + "; it has " + fresh.keySet());
         }
         assertEquals(1, fresh.keySet().stream().filter(k -> k.startsWith("function mmsync.add_sync(")).count(), "add_sync read");
@@ -128,7 +128,7 @@ class UpgradeIT {
         changes.put("CREATE TRIGGER nodes_extra BEFORE UPDATE ON mmsync.nodes FOR EACH ROW "
                 + "EXECUTE FUNCTION suppress_redundant_updates_trigger()", "trigger nodes_extra on mmsync.nodes");
         changes.put("CREATE VIEW mmsync.extra AS SELECT 1 AS one", "view mmsync.extra");
-        changes.put("ALTER TABLE mmsync.changes ALTER COLUMN id SET INCREMENT BY 2", "sequence mmsync.changes_id_seq");
+        changes.put("ALTER SEQUENCE mmsync.change_queue_id_seq INCREMENT BY 2", "sequence mmsync.change_queue_id_seq");
         changes.put("GRANT SELECT ON mmsync.nodes TO PUBLIC", "table mmsync.nodes");
         changes.put("GRANT USAGE ON SCHEMA mmsync TO PUBLIC", "schema mmsync");
         changes.put("ALTER EXTENSION mmsync DROP FUNCTION mmsync.remove_node(text)", "member function mmsync.remove_node(text)");

@@ -5,23 +5,50 @@ import io.mmsync.engine.model.ConflictStrategy;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
+import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.Statement;
 import java.sql.Types;
 import java.time.Instant;
+import java.util.Collections;
 import java.util.List;
+import java.util.Map;
+import java.util.WeakHashMap;
 
 /**
  * Writes resolved conflicts into the peer's mmsync.conflicts, in the apply transaction, with one
  * statement per page (a page of two-way TPC-B resolves thousands: a batch of single-row inserts
- * was most of its commit phase).
+ * was most of its commit phase). A conflict that lost nothing, an update meeting an update of a
+ * row whose two versions differ only in delta columns (added up whoever wins), is counted in
+ * mmsync.conflict_counts per sync and origin instead of logged (issue 14: two-way TPC-B made a
+ * row of mmsync.conflicts per merged delta); every other conflict is still logged, one row each.
+ * A peer whose extension predates mmsync.conflict_counts (0.1.0) gets every conflict logged.
  */
 final class ConflictLog {
-    private static final String INSERT_SQL = "INSERT INTO mmsync.conflicts (sync_name, schema_name, table_name, key, "
+    private static final String ELEMENTS = "pg_catalog.json_array_elements(?::json) WITH ORDINALITY AS e(v, i)";
+    private static final String INSERT_COLUMNS = "INSERT INTO mmsync.conflicts (sync_name, schema_name, table_name, key, "
             + "kind, strategy, resolution, origin, origin_change, remote_at, local_at, winning_row, losing_row) "
             + "SELECT e.v ->> 'sy', e.v ->> 's', e.v ->> 't', e.v ->> 'k', e.v ->> 'kd', e.v ->> 'st', e.v ->> 'r', "
             + "e.v ->> 'o', (e.v ->> 'c')::bigint, (e.v ->> 'ra')::timestamptz, (e.v ->> 'la')::timestamptz, "
-            + "(e.v -> 'w')::jsonb, (e.v -> 'l')::jsonb "
-            + "FROM pg_catalog.json_array_elements(?::json) WITH ORDINALITY AS e(v, i) ORDER BY e.i";
+            + "(e.v -> 'w')::jsonb, (e.v -> 'l')::jsonb ";
+    /** Every entry logged (a peer at extension 0.1.0). */
+    private static final String INSERT_SQL = INSERT_COLUMNS + "FROM " + ELEMENTS + " ORDER BY e.i";
+    private static final String DELTA = "SELECT 1 FROM mmsync.column_policies p WHERE p.schema_name = (e.v ->> 's') "
+            + "AND p.table_name = (e.v ->> 't') AND p.policy = 'delta'";
+    /** Merged deltas counted, the rest logged. */
+    private static final String COUNT_SQL = "WITH e AS MATERIALIZED (SELECT e.v, e.i, "
+            + "(e.v ->> 'kd') = 'update_update' AND (e.v ->> 'r') IN ('merged', 'remote_applied') "
+            + "AND (e.v -> 'w') IS NOT NULL AND (e.v -> 'l') IS NOT NULL AND EXISTS (" + DELTA + ") "
+            + "AND NOT EXISTS (SELECT 1 FROM pg_catalog.jsonb_each((e.v -> 'w')::jsonb) w "
+            + "  WHERE w.value IS DISTINCT FROM (e.v -> 'l')::jsonb -> w.key AND NOT EXISTS (" + DELTA + " AND p.column_name = w.key)) "
+            + "AS counted FROM " + ELEMENTS + "), "
+            + "logged AS (" + INSERT_COLUMNS + "FROM e WHERE NOT e.counted ORDER BY e.i) "
+            + "INSERT INTO mmsync.conflict_counts AS n (sync_name, origin, merged) "
+            + "SELECT e.v ->> 'sy', e.v ->> 'o', count(*) FROM e WHERE e.counted GROUP BY 1, 2 "
+            + "ON CONFLICT (sync_name, origin) DO UPDATE SET merged = n.merged + EXCLUDED.merged";
+    private static final String HAS_COUNTS_SQL = "SELECT pg_catalog.to_regclass('mmsync.conflict_counts') IS NOT NULL";
+    /** Per peer connection: whether its extension has mmsync.conflict_counts. */
+    private static final Map<Connection, Boolean> HAS_COUNTS = Collections.synchronizedMap(new WeakHashMap<>());
     private static final String DECIDED_SQL = "UPDATE mmsync.conflicts SET resolution = CASE decision "
             + "WHEN 'apply' THEN 'remote_applied' ELSE 'local_kept' END WHERE id = ?";
 
@@ -70,6 +97,18 @@ final class ConflictLog {
         }
     }
 
+    private static boolean hasCounts(Connection peer) throws SQLException {
+        Boolean has = HAS_COUNTS.get(peer);
+        if (has == null) {
+            try (Statement st = peer.createStatement(); ResultSet rs = st.executeQuery(HAS_COUNTS_SQL)) {
+                rs.next();
+                has = rs.getBoolean(1);
+            }
+            HAS_COUNTS.put(peer, has);
+        }
+        return has;
+    }
+
     static void write(Connection peer, List<Entry> entries, List<Long> decided) throws SQLException {
         if (!entries.isEmpty()) {
             StringBuilder json = new StringBuilder("[");
@@ -91,7 +130,7 @@ final class ConflictLog {
                 raw(json, "l", e.losingRow);
                 json.append('}');
             }
-            try (PreparedStatement st = peer.prepareStatement(INSERT_SQL)) {
+            try (PreparedStatement st = peer.prepareStatement(hasCounts(peer) ? COUNT_SQL : INSERT_SQL)) {
                 st.setObject(1, json.append(']').toString(), Types.OTHER);
                 st.executeUpdate();
             }

@@ -13,18 +13,16 @@ import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * Purges a sync's local queue in bounded steps through {@code mmsync._purge}, which deletes at
- * most {@value #ROWS_PER_CALL} changes (one 5,000-id chunk) or 500 ms worth per call and lets one
- * caller per sync in at a time. Each call is its own short transaction under a server-side
- * statement timeout, so a purge never outlives the link's read timeout and an abandoned one (its
- * link reconnected) is ended by the server, not left to pile up. One {@link #purge} stops after
- * its budget ({@link #BUSY} while changes flow, {@link #IDLE} otherwise), so sending is never
- * held up for long: with a second per purge, lag at 200 commits/s after a 200,000-change
- * catch-up had a p99 of 0.4-0.9 s, with 50 ms 0.16-0.2 s. (Steps of 500 rows and 10 ms did no
- * better: until the queue is purged, reading a new range scans what is left of it, so a slower
- * purge keeps every read slow for longer.) When a purge stopped with work left,
- * {@link #behind()} says so and the link purges again at its next turns, until the queue is down
- * to what the peers still need.
+ * Purges the local queue through {@code mmsync._purge}, which (from extension 0.2.0, issue 14)
+ * runs {@code mmsync._queue_maintain}: it deletes no row, it truncates whole queue tables every
+ * peer has confirmed and rotates the current one, for every sync at once, one caller at a time
+ * (a second returns at once). Each call is its own short transaction under a server-side
+ * statement timeout, so a call never outlives the link's read timeout and an abandoned one (its
+ * link reconnected) is ended by the server, not left to pile up. {@code more} (then
+ * {@link #behind()}) says a table was due but its lock was not free: the link calls again at its
+ * next turns. (With extension 0.1.0 the same call deletes at most {@value #ROWS_PER_CALL}
+ * changes per call, 500 ms at most, and {@code more} says changes are left; one {@link #purge}
+ * stops after {@link #BUSY} while changes flow, {@link #IDLE} otherwise.)
  */
 final class Purger {
     private static final Logger LOG = Logger.getLogger(Purger.class.getName());
