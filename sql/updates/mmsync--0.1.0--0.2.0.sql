@@ -1822,3 +1822,123 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- issue 13: status() says which host runs this node's engine (column engine)
+DROP FUNCTION @extschema@.status();
+CREATE FUNCTION @extschema@.status()
+RETURNS TABLE (sync text, peer text, state text, backlog bigint, lag_seconds numeric,
+               rows_sent bigint, rows_applied bigint, last_error text, conflicts bigint, set_aside bigint,
+               merged_deltas bigint, engine text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_local text := @extschema@.local_node();
+    v_r     record;
+    v_b     record;
+    v_hb    timestamptz;
+    v_ret   record;
+    v_warn  text;
+    v_rs    record;
+    v_sa    record;
+    v_gone  text;
+    v_cmp   record;
+    v_engine text;
+BEGIN
+    SELECT h.host || coalesce(' (pid ' || h.pid || ')', '') INTO v_engine FROM @extschema@.engine_host() h;
+    FOR v_r IN
+        SELECT s.id, s.name, s.paused, p.peer, l.state AS lstate, l.heartbeat_at, l.sent,
+               l.last_error AS lerr, pr.applied
+        FROM @extschema@.syncs s
+        CROSS JOIN LATERAL unnest(s.nodes) AS p(peer)
+        LEFT JOIN @extschema@.links l ON l.sync_name = s.name AND l.peer = p.peer
+        LEFT JOIN @extschema@.progress pr ON pr.sync_name = s.name AND pr.origin = p.peer
+        WHERE NOT s.removed AND p.peer IS DISTINCT FROM v_local
+        ORDER BY s.name, p.peer
+    LOOP
+        SELECT * INTO v_b FROM @extschema@._backlog(v_r.id, v_r.peer);
+        sync := v_r.name;
+        peer := v_r.peer;
+        engine := v_engine;
+        backlog := v_b.backlog;
+        lag_seconds := coalesce(round(extract(epoch FROM clock_timestamp() - v_b.oldest)::numeric, 3), 0);
+        rows_sent := coalesce(v_r.sent, 0);
+        rows_applied := coalesce(v_r.applied, 0);
+        last_error := v_r.lerr;
+        SELECT count(*) INTO conflicts FROM @extschema@.conflicts c WHERE c.sync_name = v_r.name AND c.origin = v_r.peer;
+        merged_deltas := coalesce((SELECT n.merged FROM @extschema@.conflict_counts n
+                                   WHERE n.sync_name = v_r.name AND n.origin = v_r.peer), 0);
+        IF v_r.paused THEN
+            state := 'paused';
+        ELSIF v_r.heartbeat_at IS NULL OR v_r.heartbeat_at < clock_timestamp() - interval '30 seconds' THEN
+            state := 'disconnected';
+            last_error := coalesce('agent not running: no heartbeat since '
+                                   || to_char(v_r.heartbeat_at, 'YYYY-MM-DD HH24:MI:SS TZ'),
+                                   'agent not running: no heartbeat yet');
+        ELSIF v_r.lstate IN ('connecting', 'disconnected', 'error', 'starting') THEN
+            state := 'disconnected';
+        ELSIF @extschema@._copying(v_r.name, v_r.peer) THEN
+            state := 'copying';  -- initial => 'copy' not finished: see mmsync.copy_status()
+        ELSIF v_b.backlog > 0 THEN
+            state := 'catching up';
+        ELSE
+            state := 'in sync';
+        END IF;
+        SELECT * INTO v_ret FROM @extschema@._retention_of(v_r.name);
+        SELECT * INTO v_rs FROM @extschema@.resync_needed x WHERE x.sync_name = v_r.name AND x.peer = v_r.peer;
+        IF FOUND THEN
+            state := 'needs resync';
+            v_warn := format('node %s needs a resync: the %s changes queued for it were dropped at %s (%s; '
+                             'retention limit of this node); nothing is sent to it until mmsync.clear_resync(%L, %L)',
+                             v_r.peer, v_rs.dropped, to_char(v_rs.since, 'YYYY-MM-DD HH24:MI:SS TZ'), v_rs.reason,
+                             v_r.name, v_r.peer);
+        ELSIF v_b.backlog >= v_ret.warn_changes THEN
+            v_warn := format('warning: %s changes queued for node %s, over the warning threshold of %s%s',
+                             v_b.backlog, v_r.peer, v_ret.warn_changes,
+                             CASE WHEN v_ret.max_changes IS NOT NULL
+                                  THEN format(' (at more than %s it needs a resync)', v_ret.max_changes) ELSE '' END);
+        ELSIF v_b.oldest < clock_timestamp() - v_ret.warn_age THEN
+            v_warn := format('warning: a change queued for node %s is older than the warning threshold of %s%s',
+                             v_r.peer, v_ret.warn_age,
+                             CASE WHEN v_ret.max_age IS NOT NULL
+                                  THEN format(' (at %s it needs a resync)', v_ret.max_age) ELSE '' END);
+        ELSE
+            v_warn := NULL;
+        END IF;
+        SELECT string_agg(format('%I.%I', t.schema_name, t.table_name), ', ' ORDER BY t.schema_name, t.table_name)
+        INTO v_gone FROM @extschema@.sync_tables t
+        WHERE t.sync_id = v_r.id AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.relid);
+        IF v_gone IS NOT NULL THEN
+            v_warn := concat_ws('; ', v_warn, format('table %s of sync %s was dropped on node %s: its changes are no longer'
+                || ' captured here, and changes of it from node %s cannot be applied here; drop it on node %s too',
+                v_gone, v_r.name, v_local, v_r.peer, v_r.peer));
+        END IF;
+        SELECT count(*) OVER () AS n, a.schema_name, a.table_name, a.error INTO v_sa
+        FROM @extschema@.set_aside a WHERE a.sync_name = v_r.name AND a.origin = v_r.peer
+        ORDER BY a.id LIMIT 1;
+        set_aside := coalesce(v_sa.n, 0);
+        IF FOUND THEN
+            v_warn := concat_ws('; ', v_warn, format('%s changes from node %s could not be applied on node %s and are set aside'
+                || ' (the first: table %I.%I: %s); they are retried until they apply',
+                v_sa.n, v_r.peer, v_local, v_sa.schema_name, v_sa.table_name, v_sa.error));
+        END IF;
+        IF state IN ('in sync', 'catching up') THEN
+            -- never "in sync" while the last compare here found rows that still differ (issue 17)
+            SELECT r.id, r.finished_at,
+                   (SELECT count(*) FROM @extschema@.compare_diffs d WHERE d.run_id = r.id AND d.repaired IS NULL) AS open
+            INTO v_cmp FROM @extschema@.compare_runs r
+            WHERE r.sync_name = v_r.name AND r.peer = v_r.peer AND r.outcome IN ('identical', 'different')
+            ORDER BY r.id DESC LIMIT 1;
+            IF FOUND AND v_cmp.open > 0 THEN
+                state := 'differs';
+                v_warn := concat_ws('; ', v_warn, format('%s rows differ between node %s and node %s (mmsync compare #%s'
+                    || ' at %s; SELECT * FROM mmsync.compare(%L) lists them); mmsync repair makes them equal',
+                    v_cmp.open, v_local, v_r.peer, v_cmp.id, to_char(v_cmp.finished_at, 'YYYY-MM-DD HH24:MI:SS TZ'), v_r.name));
+            END IF;
+        END IF;
+        IF v_warn IS NOT NULL THEN
+            last_error := v_warn || coalesce('; ' || last_error, '');
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION @extschema@.status() FROM PUBLIC;

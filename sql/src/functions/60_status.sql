@@ -22,12 +22,14 @@ $$;
 --   conflicts: conflicts between changes from the peer and this node's rows, recorded here in
 --   @extschema@.conflicts (until the DBA deletes them); set_aside: changes from the peer that
 --   could not be applied here yet (@extschema@.set_aside, retried until they apply);
+--   engine: which host runs this node's engine now (agent, worker, or none; with its pid), from
+--   @extschema@.engine_host();
 --   merged_deltas: conflicts of changes from the peer that lost nothing (the two versions differed
 --   only in delta columns, added up): counted in @extschema@.conflict_counts, not logged.
 CREATE FUNCTION @extschema@.status()
 RETURNS TABLE (sync text, peer text, state text, backlog bigint, lag_seconds numeric,
                rows_sent bigint, rows_applied bigint, last_error text, conflicts bigint, set_aside bigint,
-               merged_deltas bigint)
+               merged_deltas bigint, engine text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_local text := @extschema@.local_node();
@@ -40,7 +42,9 @@ DECLARE
     v_sa    record;
     v_gone  text;
     v_cmp   record;
+    v_engine text;
 BEGIN
+    SELECT h.host || coalesce(' (pid ' || h.pid || ')', '') INTO v_engine FROM @extschema@.engine_host() h;
     FOR v_r IN
         SELECT s.id, s.name, s.paused, p.peer, l.state AS lstate, l.heartbeat_at, l.sent,
                l.last_error AS lerr, pr.applied
@@ -54,6 +58,7 @@ BEGIN
         SELECT * INTO v_b FROM @extschema@._backlog(v_r.id, v_r.peer);
         sync := v_r.name;
         peer := v_r.peer;
+        engine := v_engine;
         backlog := v_b.backlog;
         lag_seconds := coalesce(round(extract(epoch FROM clock_timestamp() - v_b.oldest)::numeric, 3), 0);
         rows_sent := coalesce(v_r.sent, 0);

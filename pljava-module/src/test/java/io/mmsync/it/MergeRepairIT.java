@@ -65,6 +65,8 @@ class MergeRepairIT {
             Cli found = Cli.run("compare", "--db", db, "app");
             assertEquals(1, found.exit, found.toString());
             assertEquals("differs", Pair.state(pair.blue, "green"));
+            String engine = pair.blue.queryString(Pair.DB, "SELECT engine FROM mmsync.status() WHERE peer = 'green'");
+            assertTrue(engine.startsWith("agent (pid "), "status() names the host of blue's engine: " + engine);
             String why = pair.blue.queryString(Pair.DB, "SELECT last_error FROM mmsync.status() WHERE peer = 'green'");
             assertTrue(why.startsWith("1 rows differ between node blue and node green (mmsync compare #"), why);
             Cli refused = Cli.run("repair", "--db", db, "app");
