@@ -10,8 +10,6 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.sql.Savepoint;
-import java.sql.Timestamp;
-import java.time.Instant;
 import java.util.List;
 
 /**
@@ -22,13 +20,6 @@ import java.util.List;
  * aside (see {@link SetAside}) and the rest of the page goes on.
  */
 public final class Applier {
-    private static final String PROGRESS_SQL = "INSERT INTO mmsync.progress AS p "
-            + "(sync_name, origin, lo, hi, last_id, applied, batches, last_change_at, applied_at) "
-            + "VALUES (?, ?, ?::pg_snapshot, ?::pg_snapshot, ?, ?, 1, ?, pg_catalog.now()) "
-            + "ON CONFLICT (sync_name, origin) DO UPDATE SET lo = EXCLUDED.lo, hi = EXCLUDED.hi, "
-            + "last_id = EXCLUDED.last_id, applied = p.applied + EXCLUDED.applied, batches = p.batches + 1, "
-            + "last_change_at = coalesce(EXCLUDED.last_change_at, p.last_change_at), applied_at = pg_catalog.now()";
-
     private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(Applier.class.getName());
     /** Attempts at one page before the link gives up for now (and retries after its back-off). */
     static final int MAX_RACED_ATTEMPTS = 20;
@@ -81,7 +72,7 @@ public final class Applier {
 
     /**
      * Applies the page, again while a local change of one of its rows commits between the
-     * competitor lookup and the apply statements (see {@link Resolver#raced}): each attempt sees
+     * competitor lookup and the apply statements (see {@link PageEnd#commit}): each attempt sees
      * every local change that raced the previous one, so only a new race on the same rows within
      * a few milliseconds makes another.
      */
@@ -113,7 +104,6 @@ public final class Applier {
         peer.setAutoCommit(false);
         try {
             long t0 = clock.nanoTime();
-            boolean hadSetAside = SetAside.markOrigin(peer, origin);
             Resolver.Outcome outcome = Resolver.resolve(peer, sync, origin, peerName, page.changes(), tables, clock);
             if (outcome.pending) {
                 peer.rollback();
@@ -125,17 +115,14 @@ public final class Applier {
             for (Run run : runs) {
                 setAside += careful ? carefully(peer, sync.name, origin, run) : run(peer, run);
             }
-            if (hadSetAside && !page.isEmpty()) {
+            if (outcome.hadSetAside && !page.isEmpty()) {
                 SetAside.supersede(peer, origin, page.changes());
-            }
-            if (Resolver.raced(peer, outcome)) {
-                peer.rollback();
-                return null;
             }
             long t2 = clock.nanoTime();
             ConflictLog.write(peer, outcome.conflicts, outcome.decidedConflictIds);
-            recordProgress(peer, sync.name, origin, page);
-            peer.commit();
+            if (!PageEnd.commit(peer, outcome, sync.name, origin, page)) {
+                return null; // rolled back: a local change raced the decisions
+            }
             return new Result(outcome.conflicts.size(), setAside, runs.size(), t1 - t0, t2 - t1, clock.nanoTime() - t2);
         } catch (SQLException | RuntimeException e) {
             try {
@@ -214,25 +201,6 @@ public final class Applier {
                 + undecided.size() + " undecided; on " + peerName + " see SELECT * FROM mmsync.conflicts WHERE resolution = "
                 + "'pending', decide with mmsync.resolve_conflict(id, 'apply' | 'skip'), then SELECT mmsync.resume('"
                 + sync.name + "')");
-    }
-
-    private static void recordProgress(Connection peer, String syncName, String origin, Page page) throws SQLException {
-        Instant last = null;
-        for (Change c : page.changes()) {
-            if (c.at() != null && (last == null || c.at().isAfter(last))) {
-                last = c.at();
-            }
-        }
-        try (PreparedStatement st = peer.prepareStatement(PROGRESS_SQL)) {
-            st.setString(1, syncName);
-            st.setString(2, origin);
-            st.setString(3, page.next().lo());
-            st.setString(4, page.next().hi());
-            st.setLong(5, page.next().lastId().asLong());
-            st.setLong(6, page.changes().size());
-            st.setTimestamp(7, last == null ? null : Timestamp.from(last));
-            st.executeUpdate();
-        }
     }
 
     /** An abort-strategy conflict waits for the DBA. */

@@ -18,7 +18,7 @@ import java.util.List;
  * delete and this node the insert. An {@code INSERT ... ON CONFLICT DO NOTHING} of the keys, rolled
  * back at once, waits on the primary key for any such insert to end (PostgreSQL's speculative
  * insertion waits for an in-progress inserter of the same key); the apply's re-check
- * ({@link Resolver#raced}) then finds it and the page is resolved again. A local insert that starts
+ * ({@link PageEnd#commit}) then finds it and the page is resolved again. A local insert that starts
  * after the probe is made after the incoming change and builds on it. (A change that lost needs no
  * probe: a local change made after the one it lost to wins as well.)
  */

@@ -21,7 +21,6 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -46,9 +45,9 @@ final class Resolver {
     private static final String COMPETITORS_SQL = competitorsSql(false);
     /**
      * The same for the changes this node committed after the first lookup's snapshot (the second
-     * parameter): its re-check after the apply statements, see {@link #raced}.
+     * parameter): its re-check after the apply statements, see {@link PageEnd#commit}.
      */
-    private static final String LATE_COMPETITORS_SQL = competitorsSql(true);
+    static final String LATE_COMPETITORS_SQL = competitorsSql(true);
 
     private static String competitorsSql(boolean late) {
         return "WITH k AS MATERIALIZED (SELECT * FROM pg_catalog.jsonb_to_recordset(?::jsonb) "
@@ -69,11 +68,6 @@ final class Resolver {
             + "SELECT k.i, newest.op, newest.at, newest.id FROM k JOIN newest ON newest.s = k.s AND newest.t = k.t AND newest.key = k.key";
     }
 
-    // one row at least: the statement's snapshot, then each table with queued changes
-    private static final String QUEUED_TABLES_SQL = "SELECT pg_catalog.pg_current_snapshot()::text, q.s, q.t FROM (VALUES (1)) AS one "
-            + "LEFT JOIN (SELECT x.s, x.t FROM ROWS FROM (pg_catalog.unnest(?::text[]), pg_catalog.unnest(?::text[])) AS x(s, t) "
-            + "WHERE EXISTS (SELECT 1 FROM mmsync.sync_tables st JOIN mmsync.changes c ON c.relid = st.relid "
-            + "WHERE st.schema_name::text = x.s AND st.table_name::text = x.t AND st.mode = 'keyed' AND c.op <> 'T')) AS q ON true";
     private static final String DECISIONS_SQL = "SELECT origin_change, decision, id FROM mmsync.conflicts "
             + "WHERE origin = ? AND resolution = 'pending' AND decision IS NOT NULL";
 
@@ -85,6 +79,8 @@ final class Resolver {
         /** table, key and local change time of local changes that beat this origin in this page */
         final Set<String> beaten = new HashSet<>();
         boolean pending;
+        /** whether set-aside changes of the origin wait at the peer (see SetAside#markOrigin) */
+        boolean hadSetAside;
         /** every candidate's key (index i, table, key), for the re-check; null when nothing to check */
         JsonArray keys;
         /** the snapshot in which the lookup began: a change of this node not visible in it is late */
@@ -111,15 +107,15 @@ final class Resolver {
             }
         }
         if (candidates.isEmpty()) {
+            out.hadSetAside = SetAside.markOrigin(peer, origin);
             return out;
         }
         long t0 = clock.nanoTime();
-        lockRows(peer, candidates, tables);
-        long t1 = clock.nanoTime();
-        out.keys = keys(candidates);
         // only tables of which the peer's queue holds a change can have competitors: for the others
         // (in a catch-up, usually all) the per-key lookup is skipped
-        Set<TableRef> queued = tablesWithQueuedChanges(peer, candidates, out);
+        Set<TableRef> queued = PageBegin.lockAndMark(peer, origin, candidates.values(), tables, out);
+        long t1 = clock.nanoTime();
+        out.keys = keys(candidates);
         candidates.entrySet().removeIf(e -> !queued.contains(e.getValue().table()));
         if (candidates.isEmpty()) {
             return out;
@@ -200,37 +196,6 @@ final class Resolver {
         }
     }
 
-    /**
-     * Locks the rows that updates and deletes of the page touch. A local transaction that changed
-     * one of them has then committed, so its queued change is visible to the competitor check;
-     * and none can change them until the apply commits. (Without this a local update racing the
-     * apply would be overwritten here but win on the other node.)
-     */
-    private static void lockRows(Connection peer, Map<Integer, Change> candidates, PeerTables tables) throws SQLException {
-        Map<TableRef, StringBuilder> byTable = new LinkedHashMap<>();
-        Map<TableRef, Change> firstOf = new HashMap<>();
-        for (Change c : candidates.values()) {
-            if (c.op() == Op.INSERT) {
-                continue;
-            }
-            StringBuilder sb = byTable.get(c.table());
-            if (sb == null) {
-                sb = new StringBuilder("[");
-                byTable.put(c.table(), sb);
-                firstOf.put(c.table(), c);
-            } else {
-                sb.append(',');
-            }
-            sb.append(c.oldRow());
-        }
-        for (Map.Entry<TableRef, StringBuilder> e : byTable.entrySet()) {
-            try (PreparedStatement st = peer.prepareStatement(tables.get(firstOf.get(e.getKey())).lockSql())) {
-                st.setObject(1, e.getValue().append(']').toString(), Types.OTHER);
-                st.executeQuery().close();
-            }
-        }
-    }
-
     private static JsonArray keys(Map<Integer, Change> candidates) {
         JsonArray keys = new JsonArray();
         for (Map.Entry<Integer, Change> e : candidates.entrySet()) {
@@ -243,61 +208,6 @@ final class Resolver {
             keys.add(k);
         }
         return keys;
-    }
-
-    /**
-     * Whether a change of this node to one of the page's rows committed after the competitor lookup
-     * began and is newer than the competitor the decision was made against (or there was none): the
-     * decisions are then stale and the page must be resolved again. Asked after the apply
-     * statements, in the same transaction. A local insert of a new key that had not committed when
-     * the lookup ran is invisible to it and has no row to lock, but the apply's own insert of that
-     * key waits for it on the unique index, so by now it has committed (or aborted) and is visible
-     * here; a later local change of the row waits for this transaction instead, so it builds on the
-     * applied version and is no competitor.
-     */
-    static boolean raced(Connection peer, Outcome out) throws SQLException {
-        if (out.keys == null) {
-            return false;
-        }
-        try (PreparedStatement st = peer.prepareStatement(LATE_COMPETITORS_SQL)) {
-            st.setObject(1, out.keys.toString(), Types.OTHER);
-            st.setObject(2, out.snapshot, Types.OTHER);
-            try (ResultSet rs = st.executeQuery()) {
-                while (rs.next()) {
-                    Long decidedAgainst = out.competitorIds.get(rs.getInt(1));
-                    if (decidedAgainst == null || rs.getLong(4) > decidedAgainst) {
-                        return true;
-                    }
-                }
-            }
-        }
-        return false;
-    }
-
-    /**
-     * Those of the candidates' tables of which the peer's queue holds a row change; records the
-     * statement's snapshot in {@code out} (the re-check looks at what committed after it).
-     */
-    private static Set<TableRef> tablesWithQueuedChanges(Connection peer, Map<Integer, Change> candidates, Outcome outcome)
-            throws SQLException {
-        Set<TableRef> tables = new LinkedHashSet<>();
-        for (Change c : candidates.values()) {
-            tables.add(c.table());
-        }
-        Set<TableRef> out = new HashSet<>();
-        try (PreparedStatement st = peer.prepareStatement(QUEUED_TABLES_SQL)) {
-            st.setArray(1, peer.createArrayOf("text", tables.stream().map(TableRef::schema).toArray()));
-            st.setArray(2, peer.createArrayOf("text", tables.stream().map(TableRef::name).toArray()));
-            try (ResultSet rs = st.executeQuery()) {
-                while (rs.next()) {
-                    outcome.snapshot = rs.getString(1);
-                    if (rs.getString(2) != null) {
-                        out.add(new TableRef(rs.getString(2), rs.getString(3)));
-                    }
-                }
-            }
-        }
-        return out;
     }
 
     /** Whether this node's change made at {@code localAt} already won a conflict over {@code origin}. */

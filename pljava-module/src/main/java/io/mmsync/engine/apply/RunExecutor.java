@@ -56,22 +56,28 @@ final class RunExecutor {
     }
 
     /**
-     * Inserts; a long run of a keyed table tries a plain INSERT first, under a savepoint: in a
-     * catch-up the peer has none of the rows, and the upsert costs a third more.
+     * Inserts; a long run of a keyed table tries a plain insert first, under a savepoint: in a
+     * catch-up the peer has none of the rows, and the upsert costs a third more. The plain insert
+     * (and a long run of a table without key) is a COPY where the images allow (see {@link CopyRun}).
      */
     private void insertRun(Connection peer, TableShape shape, Run run) throws SQLException {
-        String rows = rows(run.changes(), Change::newRow);
         Integer upserts = upsertRuns.remove(shape.table);
         if (upserts != null && upserts > 1) {
             upsertRuns.put(shape.table, upserts - 1);
         }
-        if (shape.insertOnly || run.size() < PLAIN_INSERT_MIN || upserts != null) {
-            update(peer, shape.insertSql(), rows);
+        boolean plain = run.size() >= PLAIN_INSERT_MIN && upserts == null;
+        if (shape.insertOnly && plain && CopyRun.copy(peer, shape, run)) {
+            return;
+        }
+        if (shape.insertOnly || !plain) {
+            update(peer, shape.insertSql(), rows(run.changes(), Change::newRow));
             return;
         }
         Savepoint sp = peer.setSavepoint();
         try {
-            update(peer, shape.plainInsertSql(), rows);
+            if (!CopyRun.copy(peer, shape, run)) {
+                update(peer, shape.plainInsertSql(), rows(run.changes(), Change::newRow));
+            }
             peer.releaseSavepoint(sp);
             return;
         } catch (SQLException e) {
@@ -81,7 +87,7 @@ final class RunExecutor {
             peer.rollback(sp);
         }
         upsertRuns.put(shape.table, UPSERT_RUNS_AFTER_MISS);
-        update(peer, shape.insertSql(), rows);
+        update(peer, shape.insertSql(), rows(run.changes(), Change::newRow));
     }
 
     private void updateRun(Connection peer, TableShape shape, Run run) throws SQLException {

@@ -24,9 +24,12 @@ final class TableShape {
             + "pg_catalog.array_position(i.indkey::int2[], a.attnum) AS pk_pos, "
             + "a.atttypid = 'pg_catalog.json'::pg_catalog.regtype AS is_json, "
             + "EXISTS (SELECT 1 FROM mmsync.column_policies p WHERE p.schema_name = n.nspname "
-            + "  AND p.table_name = c.relname AND p.column_name = a.attname AND p.policy = 'delta') AS is_delta "
+            + "  AND p.table_name = c.relname AND p.column_name = a.attname AND p.policy = 'delta') AS is_delta, "
+            + CopyText.KIND_SQL + " AS copy_kind, "
+            + "c.relkind IN ('r', 'p') AND NOT c.relhasrules AND NOT c.relrowsecurity AS copyable "
             + "FROM pg_catalog.pg_attribute a "
             + "JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
+            + CopyText.KIND_JOINS
             + "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
             + "LEFT JOIN pg_catalog.pg_index i ON i.indrelid = a.attrelid AND i.indisprimary "
             + "WHERE a.attrelid = ? AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' "
@@ -42,9 +45,15 @@ final class TableShape {
     final boolean insertOnly;
     /** foreign keys and further unique indexes: what {@link RunPlanner} may not reorder */
     final TableConstraints constraints;
+    /**
+     * How each column's image becomes COPY text ({@link CopyText}); null when the table takes no
+     * COPY (a view, rules, row security, or a column type COPY text cannot take exactly).
+     */
+    final String copyKinds;
 
     private TableShape(TableRef table, List<String> columns, List<String> pkColumns, List<String> jsonColumns,
-                       List<String> deltaColumns, boolean insertOnly, TableConstraints constraints) {
+                       List<String> deltaColumns, boolean insertOnly, TableConstraints constraints, String copyKinds) {
+        this.copyKinds = copyKinds;
         this.table = table;
         this.columns = List.copyOf(columns);
         this.pkColumns = List.copyOf(pkColumns);
@@ -71,6 +80,8 @@ final class TableShape {
         List<String> json = new ArrayList<>();
         List<String> delta = new ArrayList<>();
         List<String[]> keyed = new ArrayList<>();
+        StringBuilder kinds = new StringBuilder();
+        boolean copyable = true;
         try (PreparedStatement st = conn.prepareStatement(COLUMNS_SQL)) {
             st.setLong(1, oid);
             try (ResultSet rs = st.executeQuery()) {
@@ -87,6 +98,8 @@ final class TableShape {
                     if (rs.getBoolean(4)) {
                         delta.add(col);
                     }
+                    kinds.append(rs.getString(5));
+                    copyable &= rs.getBoolean(6);
                 }
             }
         }
@@ -96,7 +109,8 @@ final class TableShape {
         keyed.sort((a, b) -> a[0].compareTo(b[0]));
         List<String> pk = keyed.stream().map(k -> k[1]).collect(Collectors.toList());
         delta.removeAll(pk);
-        return new TableShape(table, columns, pk, json, delta, insertOnly, TableConstraints.load(conn, oid));
+        String copyKinds = copyable && kinds.indexOf(String.valueOf(CopyText.NONE)) < 0 ? kinds.toString() : null;
+        return new TableShape(table, columns, pk, json, delta, insertOnly, TableConstraints.load(conn, oid), copyKinds);
     }
 
     boolean hasDelta() {
@@ -129,6 +143,11 @@ final class TableShape {
     String plainInsertSql() {
         return "INSERT INTO " + t() + " (" + join(columns, TableShape::q) + ") OVERRIDING SYSTEM VALUE SELECT "
                 + join(columns, c -> value(c, "r", "e.v")) + " FROM " + rows();
+    }
+
+    /** COPY of the rows into the table (text format, columns in {@link #columns}' order). */
+    String copySql() {
+        return "COPY " + t() + " (" + join(columns, TableShape::q) + ") FROM STDIN";
     }
 
     /** Upsert: the row images win over what the peer has. */
