@@ -1942,3 +1942,18 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION @extschema@.status() FROM PUBLIC;
+
+-- json columns holding a bare JSON string kept their exact text without its quotes (the peer could not apply it)
+CREATE OR REPLACE FUNCTION @extschema@._keep_json_text(p_row jsonb, p_json json, p_cols text[]) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_col text;
+BEGIN
+    FOREACH v_col IN ARRAY p_cols LOOP
+        -- the json value's exact text (-> keeps a bare string's quotes, ->> would drop them); SQL NULL stays null
+        p_row := jsonb_set(p_row, ARRAY[v_col], CASE WHEN p_row -> v_col = 'null'::jsonb THEN 'null'::jsonb
+                                                     ELSE to_jsonb((p_json -> v_col)::text) END);
+    END LOOP;
+    RETURN p_row;
+END
+$$;

@@ -104,7 +104,9 @@ DECLARE
     v_col text;
 BEGIN
     FOREACH v_col IN ARRAY p_cols LOOP
-        p_row := jsonb_set(p_row, ARRAY[v_col], coalesce(to_jsonb(p_json ->> v_col), 'null'::jsonb));
+        -- the json value's exact text (-> keeps a bare string's quotes, ->> would drop them); SQL NULL stays null
+        p_row := jsonb_set(p_row, ARRAY[v_col], CASE WHEN p_row -> v_col = 'null'::jsonb THEN 'null'::jsonb
+                                                     ELSE to_jsonb((p_json -> v_col)::text) END);
     END LOOP;
     RETURN p_row;
 END

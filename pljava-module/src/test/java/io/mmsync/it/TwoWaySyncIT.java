@@ -129,6 +129,16 @@ class TwoWaySyncIT {
         pair.awaitSynced();
         assertSame("typed");
         assertEquals("1.50", pair.blue.queryString(Pair.DB, "SELECT amount::text FROM typed WHERE id = 1"));
+        // json values that are not objects or arrays (a bare string, a number), inserted and updated
+        Pair.exec(pair.blue, "INSERT INTO typed (id, js, jb) VALUES (5, '\"bare \\\"quoted\\\" string\"', '\"x\"'), (6, '42', '7')");
+        pair.awaitSynced();
+        assertSame("typed");
+        assertEquals("\"bare \\\"quoted\\\" string\"", pair.green.queryString(Pair.DB, "SELECT js::text FROM typed WHERE id = 5"));
+        assertEquals("42", pair.green.queryString(Pair.DB, "SELECT js::text FROM typed WHERE id = 6"));
+        Pair.exec(pair.green, "UPDATE typed SET js = '\"changed\"' WHERE id = 6");
+        pair.awaitSynced();
+        assertSame("typed");
+        assertEquals("\"changed\"", pair.blue.queryString(Pair.DB, "SELECT js::text FROM typed WHERE id = 6"));
     }
 
     @Test
