@@ -91,7 +91,8 @@ final class LocalProbe {
             }
         }
         List<LocalState.FileRow> files = withSyncs && node != null ? files(c) : List.of();
-        return new LocalState(null, node, recovery, readOnly, primary, started, List.copyOf(rows), engineHost, files);
+        List<LocalState.CopyRow> copies = withSyncs && node != null ? copies(c) : List.of();
+        return new LocalState(null, node, recovery, readOnly, primary, started, List.copyOf(rows), engineHost, files, copies);
     }
 
     /** The rows of mmsync.file_status() (none before the extension's 0.2.0, which brought file sync). */
@@ -113,5 +114,29 @@ final class LocalProbe {
             }
         }
         return List.copyOf(files);
+    }
+
+    /** The tables of mmsync.copy_status() whose initial copy is not done (none before 0.2.0). */
+    private static List<LocalState.CopyRow> copies(Connection c) throws SQLException {
+        try (Statement st = c.createStatement();
+             ResultSet rs = st.executeQuery("SELECT pg_catalog.to_regprocedure('mmsync.copy_status()') IS NOT NULL")) {
+            if (!rs.next() || !rs.getBoolean(1)) {
+                return List.of();
+            }
+        }
+        List<LocalState.CopyRow> copies = new ArrayList<>();
+        try (Statement st = c.createStatement();
+             ResultSet rs = st.executeQuery("SELECT sync, peer, \"table\", state, rows_done, rows_total, bytes_done, "
+                     + "rows_per_second::float8, eta_seconds::float8 FROM mmsync.copy_status() WHERE state <> 'done'")) {
+            while (rs.next()) {
+                double rate = rs.getDouble(8);
+                Double r = rs.wasNull() ? null : rate;
+                double eta = rs.getDouble(9);
+                Double e = rs.wasNull() ? null : eta;
+                copies.add(new LocalState.CopyRow(rs.getString(1), rs.getString(2), rs.getString(3), rs.getString(4),
+                        rs.getLong(5), rs.getLong(6), rs.getLong(7), r, e));
+            }
+        }
+        return List.copyOf(copies);
     }
 }

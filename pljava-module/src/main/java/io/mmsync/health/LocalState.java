@@ -11,11 +11,12 @@ import java.util.List;
  * not asked. {@code files}: the rows of mmsync.file_status() (file sync, issue 16).
  */
 record LocalState(String error, String node, boolean inRecovery, boolean readOnly, String primary,
-                  Instant startedAt, List<SyncRow> syncs, String engineHost, List<FileRow> files) {
+                  Instant startedAt, List<SyncRow> syncs, String engineHost, List<FileRow> files,
+                  List<CopyRow> copies) {
 
     LocalState(String error, String node, boolean inRecovery, boolean readOnly, String primary,
                Instant startedAt, List<SyncRow> syncs) {
-        this(error, node, inRecovery, readOnly, primary, startedAt, syncs, null, List.of());
+        this(error, node, inRecovery, readOnly, primary, startedAt, syncs, null, List.of(), List.of());
     }
 
     static LocalState failed(String error) {
@@ -33,6 +34,14 @@ record LocalState(String error, String node, boolean inRecovery, boolean readOnl
     /** One row of {@code mmsync.status()}: what this node sends to one peer for one sync. */
     record SyncRow(String sync, String peer, String state, long backlog, double lagSeconds, long rowsSent,
                    long rowsApplied, String lastError, long conflicts, long setAside, long mergedDeltas) {
+    }
+
+    /**
+     * One row of {@code mmsync.copy_status()} for a table whose initial copy is not done: rows and
+     * bytes done, rate and estimated seconds left (null while unknown).
+     */
+    record CopyRow(String sync, String peer, String table, String state, long rowsDone, long rowsTotal, long bytesDone,
+                   Double rowsPerSecond, Double etaSeconds) {
     }
 
     /** One row of {@code mmsync.file_status()}: a synced directory and what is still to come from one peer. */

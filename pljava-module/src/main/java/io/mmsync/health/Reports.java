@@ -77,6 +77,21 @@ final class Reports {
             files.add(m);
         }
         root.put("files", files);
+        List<Map<String, Object>> copies = new ArrayList<>();
+        for (LocalState.CopyRow t : s.local().copies()) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("sync", t.sync());
+            m.put("peer", t.peer());
+            m.put("table", t.table());
+            m.put("state", t.state());
+            m.put("rows_done", t.rowsDone());
+            m.put("rows_total", t.rowsTotal());
+            m.put("bytes_done", t.bytesDone());
+            m.put("rows_per_second", t.rowsPerSecond());
+            m.put("eta_seconds", t.etaSeconds());
+            copies.add(m);
+        }
+        root.put("copies", copies);
         List<Map<String, Object>> peers = new ArrayList<>();
         s.peers().forEach((name, h) -> {
             PeerSample p = h.latest();

@@ -199,6 +199,29 @@ class HealthEndpointIT {
         assertFalse(r.body().contains("host=") || r.body().contains("port=") || r.body().contains("dbname"), r.body());
     }
 
+    /** Issue 12: the progress of an initial copy (mmsync.copy_status()) is in /status while it runs. */
+    @Test
+    void statusShowsAnInitialCopyInProgress() {
+        pair.blue.sql("INSERT INTO mmsync.copy_tables (sync_name, target, schema_name, table_name, ord, rows_total, rows_done,"
+                + " bytes_done, started_at, updated_at) VALUES ('s', 'green', 'public', 't', 1, 1000, 250, 65536,"
+                + " now() - interval '10 seconds', now())");
+        try {
+            Http.Response r = pair.blue.get("/status");
+            assertEquals(200, r.status());
+            JsonObject copy = json(r).getAsJsonArray("copies").get(0).getAsJsonObject();
+            assertEquals("public.t", copy.get("table").getAsString(), r.body());
+            assertEquals("copying", copy.get("state").getAsString(), r.body());
+            assertEquals(250, copy.get("rows_done").getAsLong());
+            assertEquals(1000, copy.get("rows_total").getAsLong());
+            assertEquals(65536, copy.get("bytes_done").getAsLong());
+            assertEquals(25.0, copy.get("rows_per_second").getAsDouble(), 1.0, r.body());
+            assertEquals(30.0, copy.get("eta_seconds").getAsDouble(), 1.5, r.body());
+        } finally {
+            pair.blue.sql("DELETE FROM mmsync.copy_tables WHERE sync_name = 's'");
+        }
+        assertEquals(0, json(pair.blue.get("/status")).getAsJsonArray("copies").size());
+    }
+
     private static final Pattern SAMPLE = Pattern.compile(
             "([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\\{((?:[a-zA-Z_]\\w*=\"(?:[^\"\\\\]|\\\\.)*\",?)*)})? (-?[0-9.]+(?:[eE][-+]?\\d+)?|NaN|[+-]Inf)");
     private static final Pattern LABEL = Pattern.compile("([a-zA-Z_]\\w*)=\"((?:[^\"\\\\]|\\\\.)*)\"");
