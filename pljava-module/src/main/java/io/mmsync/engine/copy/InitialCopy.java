@@ -100,16 +100,16 @@ public final class InitialCopy {
             store.started(pc, lc);
             List<TableRef> tables = tablesInOrder(lc);
             LOG.info(logPrefix + "copying " + tables.size() + " tables at snapshot " + snapshot + " with " + WORKERS + " workers");
-            Map<TableRef, TableShape> shapes = new LinkedHashMap<>();
+            Map<TableRef, CopyPlan> shapes = new LinkedHashMap<>();
             int ord = 0;
             for (TableRef t : tables) {
-                TableShape s = TableShape.read(lc, pc, t, peer.nodeName());
+                CopyPlan s = CopyPlan.read(lc, pc, t, peer.nodeName());
                 shapes.put(t, s);
                 store.tableRegistered(lc, t, ord++, s.estimatedRows);
             }
             long rows = 0;
             long bytes = 0;
-            for (TableShape s : shapes.values()) {
+            for (CopyPlan s : shapes.values()) {
                 long[] done = copyTable(s, exporter, pc, lc, pool, exported, snapshot);
                 rows += done[0];
                 bytes += done[1];
@@ -128,7 +128,7 @@ public final class InitialCopy {
         }
     }
 
-    private long[] copyTable(TableShape s, Connection exporter, Connection pc, Connection lc, ExecutorService pool,
+    private long[] copyTable(CopyPlan s, Connection exporter, Connection pc, Connection lc, ExecutorService pool,
                              String exported, String snapshot) throws SQLException, InterruptedException {
         List<CopyRange> ranges = store.ranges(pc, s.table);
         if (ranges.isEmpty()) {
@@ -187,14 +187,14 @@ public final class InitialCopy {
         return done;
     }
 
-    private void logProgress(TableShape s, long[] done, long started) {
+    private void logProgress(CopyPlan s, long[] done, long started) {
         double secs = (System.nanoTime() - started) / 1e9;
         LOG.info(String.format("%s%s: %,d of about %,d rows, %.1f MB, %.1f s", logPrefix, s.table, done[0],
                 Math.max(done[0], s.estimatedRows), done[1] / 1e6, secs));
     }
 
     /** One worker: its own reader in the exported snapshot and its own peer connection; takes ranges until none are left. */
-    private long[] worker(TableShape s, List<CopyRange> queue, String exported, String snapshot) throws SQLException {
+    private long[] worker(CopyPlan s, List<CopyRange> queue, String exported, String snapshot) throws SQLException {
         long[] total = new long[2];
         Connection reader = local.open("copy " + sync + " reader");
         Connection writer;
@@ -221,7 +221,7 @@ public final class InitialCopy {
         return total;
     }
 
-    private List<CopyRange> plan(Connection exporter, TableShape s) throws SQLException {
+    private List<CopyRange> plan(Connection exporter, CopyPlan s) throws SQLException {
         List<String> bounds = new ArrayList<>();
         if (s.keyRow != null) {
             try (PreparedStatement st = exporter.prepareStatement("SELECT b FROM mmsync._copy_bounds(?::regclass, ?) AS b")) {

@@ -43,32 +43,32 @@ final class RangeCopier implements AutoCloseable {
     }
 
     /** Copies the range (refreshing it when done at an older snapshot); returns {rows, bytes}. */
-    long[] copy(TableShape shape, CopyRange r) throws SQLException {
+    long[] copy(CopyPlan plan, CopyRange r) throws SQLException {
         try {
             try (Statement st = target.createStatement()) {
                 st.execute("SET LOCAL mmsync.origin = '" + origin.replace("'", "''") + "'");
             }
             if (r.doneSnapshot != null) {
-                if (sameDigest(shape, r)) {
+                if (sameDigest(plan, r)) {
                     store.rangeRefreshed(target, r, snapshot);
                     target.commit();
                     return new long[] {0, 0};
                 }
                 try (Statement st = target.createStatement()) {
-                    st.executeUpdate("DELETE FROM " + shape.table.quoted() + " t WHERE " + r.where(shape.keyRow));
+                    st.executeUpdate("DELETE FROM " + plan.table.quoted() + " t WHERE " + r.where(plan.keyRow));
                 }
             }
             long[] done;
             Savepoint sp = target.setSavepoint();
             try {
-                done = stream(shape.copyOutSql(r), shape.copyInSql(shape.table.quoted()));
+                done = stream(plan.copyOutSql(r), plan.copyInSql(plan.table.quoted()));
                 target.releaseSavepoint(sp);
             } catch (SQLException e) {
                 if (!ErrorPolicy.isUniqueViolation(e)) {
                     throw e;
                 }
                 target.rollback(sp);
-                done = throughStaging(shape, r);
+                done = throughStaging(plan, r);
             }
             store.rangeDone(target, r, done[0], done[1], snapshot);
             target.commit();
@@ -79,14 +79,14 @@ final class RangeCopier implements AutoCloseable {
         }
     }
 
-    private long[] throughStaging(TableShape shape, CopyRange r) throws SQLException {
+    private long[] throughStaging(CopyPlan plan, CopyRange r) throws SQLException {
         try (Statement st = target.createStatement()) {
-            st.execute("CREATE TEMP TABLE IF NOT EXISTS mmsync_copy_stage (LIKE " + shape.table.quoted() + ") ON COMMIT DROP");
+            st.execute("CREATE TEMP TABLE IF NOT EXISTS mmsync_copy_stage (LIKE " + plan.table.quoted() + ") ON COMMIT DROP");
             st.execute("TRUNCATE mmsync_copy_stage");
         }
-        long[] done = stream(shape.copyOutSql(r), shape.copyInSql("mmsync_copy_stage"));
+        long[] done = stream(plan.copyOutSql(r), plan.copyInSql("mmsync_copy_stage"));
         try (Statement st = target.createStatement()) {
-            st.executeUpdate("INSERT INTO " + shape.table.quoted() + " (" + shape.columnList + ") SELECT " + shape.columnList
+            st.executeUpdate("INSERT INTO " + plan.table.quoted() + " (" + plan.columnList + ") SELECT " + plan.columnList
                     + " FROM mmsync_copy_stage ON CONFLICT DO NOTHING");
             st.execute("DROP TABLE mmsync_copy_stage");
         }
@@ -116,12 +116,12 @@ final class RangeCopier implements AutoCloseable {
         }
     }
 
-    private boolean sameDigest(TableShape shape, CopyRange r) throws SQLException {
-        return digest(source, shape, r).equals(digest(target, shape, r));
+    private boolean sameDigest(CopyPlan plan, CopyRange r) throws SQLException {
+        return digest(source, plan, r).equals(digest(target, plan, r));
     }
 
-    private static String digest(Connection c, TableShape shape, CopyRange r) throws SQLException {
-        try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery(shape.digestSql(r))) {
+    private static String digest(Connection c, CopyPlan plan, CopyRange r) throws SQLException {
+        try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery(plan.digestSql(r))) {
             rs.next();
             return rs.getLong(1) + ":" + rs.getLong(2);
         }

@@ -15,7 +15,7 @@ import java.util.stream.Collectors;
  * present on the target), whether COPY's binary format fits (every type the same on both), the
  * key row expression for ranges and the row text for the resume check.
  */
-final class TableShape {
+final class CopyPlan {
     final TableRef table;
     final String columnList;
     final boolean binary;
@@ -24,7 +24,7 @@ final class TableShape {
     final String rowText;
     final long estimatedRows;
 
-    private TableShape(TableRef table, String columnList, boolean binary, String keyRow, String rowText, long estimatedRows) {
+    private CopyPlan(TableRef table, String columnList, boolean binary, String keyRow, String rowText, long estimatedRows) {
         this.table = table;
         this.columnList = columnList;
         this.binary = binary;
@@ -33,7 +33,7 @@ final class TableShape {
         this.estimatedRows = estimatedRows;
     }
 
-    static TableShape read(Connection origin, Connection target, TableRef t, String targetName) throws SQLException {
+    static CopyPlan read(Connection origin, Connection target, TableRef t, String targetName) throws SQLException {
         Map<String, String> here = columns(origin, t);
         Map<String, String> there = columns(target, t);
         if (there == null) {
@@ -65,7 +65,7 @@ final class TableShape {
                 estimate = rs.getLong(3);
             }
         }
-        return new TableShape(t, cols, binary, keyRow, rowText, estimate);
+        return new CopyPlan(t, cols, binary, keyRow, rowText, estimate);
     }
 
     /** Column name -> type, in name order; null when the table does not exist there. */
