@@ -100,16 +100,16 @@ public final class InitialCopy {
             store.started(pc, lc);
             List<TableRef> tables = tablesInOrder(lc);
             LOG.info(logPrefix + "copying " + tables.size() + " tables at snapshot " + snapshot + " with " + WORKERS + " workers");
-            Map<TableRef, CopyPlan> shapes = new LinkedHashMap<>();
+            Map<TableRef, CopyPlan> plans = new LinkedHashMap<>();
             int ord = 0;
             for (TableRef t : tables) {
                 CopyPlan s = CopyPlan.read(lc, pc, t, peer.nodeName());
-                shapes.put(t, s);
+                plans.put(t, s);
                 store.tableRegistered(lc, t, ord++, s.estimatedRows);
             }
             long rows = 0;
             long bytes = 0;
-            for (CopyPlan s : shapes.values()) {
+            for (CopyPlan s : plans.values()) {
                 long[] done = copyTable(s, exporter, pc, lc, pool, exported, snapshot);
                 rows += done[0];
                 bytes += done[1];
