@@ -2,8 +2,6 @@ package io.mmsync.engine.send;
 
 import io.mmsync.engine.apply.Applier;
 import io.mmsync.engine.conn.Connector;
-import io.mmsync.engine.compare.InitialMerge;
-import io.mmsync.engine.copy.InitialCopy;
 import io.mmsync.engine.error.ErrorPolicy;
 import io.mmsync.engine.model.ChangeId;
 import io.mmsync.engine.model.LinkState;
@@ -48,7 +46,7 @@ public final class Link implements Runnable {
     private final Wakeup wakeup;
     private final Backoff backoff = new Backoff(Duration.ofMillis(100), Duration.ofSeconds(5));
     private final String logPrefix;
-    private final ThreadFactory threads;
+    private final InitialStep initialStep;
 
     private volatile boolean stopping;
     private volatile boolean finished;
@@ -82,7 +80,7 @@ public final class Link implements Runnable {
         this.readAhead = new ReadAhead(threads);
         this.wakeup = new Wakeup(config);
         this.logPrefix = "mmsync link " + syncName + " " + origin + "->" + peer.nodeName() + ": ";
-        this.threads = threads;
+        this.initialStep = new InitialStep(syncName, origin, local, peer, threads);
     }
 
     public String name() {
@@ -148,7 +146,7 @@ public final class Link implements Runnable {
         pushedVersion = -1;
         pos = PeerStore.readPosition(pc, syncName, origin);
         storedLo = pos.lo();
-        boolean initialChecked = false;
+        initialStep.reset();
         store.state(lc, LinkState.RUNNING, null);
         lastBeat = clock.nanoTime();
         wakeup.start(0);
@@ -164,17 +162,10 @@ public final class Link implements Runnable {
                 wakeup.hold(lc);
                 continue;
             }
-            // after the definition's push: it makes the peer forget an earlier copy of a sync added again
-            String initial = initialChecked ? null : InitialCopy.pending(lc, pc, syncName, origin, peer.nodeName());
-            initialChecked = true;
-            if (initial != null) {
-                // add_sync(..., initial => 'copy' | 'merge'): the peer's tables first, then the queue
-                if (initial.equals("copy")) { // from the copy's snapshot
-                    pos = Position.of(new InitialCopy(syncName, origin, local, peer, threads, () -> beatIfDue(lc)).run(), null, ChangeId.NONE);
-                    storedLo = pos.lo();
-                } else {
-                    new InitialMerge(syncName, origin, local, peer, threads, () -> beatIfDue(lc)).run();
-                }
+            Position started = initialStep.runIfPending(lc, pc, pos, () -> beatIfDue(lc));
+            if (started != null) {
+                pos = started;
+                storedLo = pos.lo();
                 continue;
             }
             long readStart = clock.nanoTime();
