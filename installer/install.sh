@@ -9,7 +9,7 @@
 #      --jar (built with Maven);
 #   3. with --systemd, the unit mmsync-agent@.service into /etc/systemd/system (ExecStart under
 #      PREFIX) and the OS user mmsync (home /var/lib/mmsync) that runs it, and /etc/mmsync.
-#   4. with --pljava, the in-database worker (README, "In-database worker"), for a server that has
+#   4. with --pljava, the in-database worker (docs/worker.md), for a server that has
 #      PL/Java (installer/pljava.sh, or postgresql-15-pljava from apt.postgresql.org): the jar as
 #      in 2 (mmsync.worker_jar), the worker library mmsync_worker into `pg_config --pkglibdir`
 #      (PGXS: needs postgresql-server-dev-15, gcc, make), the Java policy it needs next to the jar;

@@ -9,7 +9,7 @@
 #                  installs the cached build without rebuilding, and builds offline
 #     --force      install even when the server already has PL/Java
 # Production servers should rather install the PostgreSQL project's package
-# (apt.postgresql.org: postgresql-15-pljava); see README.md, "In-database worker".
+# (apt.postgresql.org: postgresql-15-pljava); see docs/worker.md.
 # Needs: JDK 17, Maven, gcc, make, postgresql-server-dev-15 (installer/deps.sh --pljava).
 set -euo pipefail
 pg_config=/usr/lib/postgresql/15/bin/pg_config
