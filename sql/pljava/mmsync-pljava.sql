@@ -4,7 +4,7 @@
 --   SELECT sqlj.install_jar('file:/usr/local/lib/mmsync/mmsync.jar', 'mmsync', true);
 --   SELECT sqlj.set_classpath('mmsync', 'mmsync');
 -- Every LANGUAGE java/javaU function here must name a public static method of the jar (checked by
--- PlJavaDeclarationsTest); the LANGUAGE C ones are in sql/worker/mmsync_worker.c.
+-- PlJavaDeclarationsIT); the LANGUAGE C ones are in sql/worker/mmsync_worker.c.
 CREATE OR REPLACE FUNCTION mmsync.java_version() RETURNS text
     LANGUAGE java AS 'java.lang.String=io.mmsync.pljava.Functions.javaVersion()';
 CREATE OR REPLACE FUNCTION mmsync.java_check_conninfo(conninfo text) RETURNS text

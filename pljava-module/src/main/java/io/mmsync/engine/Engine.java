@@ -57,6 +57,8 @@ public final class Engine implements Runnable {
     private volatile boolean lockHeld;
     /** the file-sync part (issue 16): a worker per synced directory */
     private final FileSyncs files;
+    /** the file syncs last named in the warning that this host does not run them */
+    private String fileSyncsWarned;
 
     public Engine(EngineConfig config, ThreadFactory threads) {
         this(config, threads, Clock.SYSTEM);
@@ -181,7 +183,11 @@ public final class Engine implements Runnable {
             }
         }
         enforceRetention(c);
-        files.reconcile(c, me);
+        if (config.fileSync()) {
+            files.reconcile(c, me);
+        } else {
+            warnFileSyncsNotRun(c);
+        }
         synchronized (this) {
             links.entrySet().removeIf(e -> {
                 if (!wanted.contains(e.getKey())) {
@@ -239,6 +245,20 @@ public final class Engine implements Runnable {
                         + rs.getString(4) + "): dropped the " + rs.getLong(3) + " changes queued for it; it needs a resync"
                         + " (see mmsync.status() and docs/operations.md)");
             }
+        }
+    }
+
+    /** Once per set of directories: the file syncs this engine leaves to an agent (EngineConfig.fileSync). */
+    private void warnFileSyncsNotRun(Connection c) throws SQLException {
+        try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery(
+                "SELECT string_agg(f.sync_name || '/' || f.name || ' (' || f.directory || ')', ', ' ORDER BY f.sync_name, f.name) "
+                        + "FROM mmsync.file_syncs f WHERE NOT f.removed")) {
+            String dirs = rs.next() ? rs.getString(1) : null;
+            if (dirs != null && !dirs.equals(fileSyncsWarned)) {
+                LOG.warning("mmsync engine (" + config.host() + "): the file syncs " + dirs + " are not run by this host; "
+                        + "the in-database worker does not write files on the server: run the agent for file sync (docs/files.md)");
+            }
+            fileSyncsWarned = dirs;
         }
     }
 

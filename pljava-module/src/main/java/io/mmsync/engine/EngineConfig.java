@@ -18,6 +18,7 @@ public final class EngineConfig {
     private final Duration idleAfter;
     private final Duration heartbeat;
     private final String host;
+    private final boolean fileSync;
 
     private EngineConfig(Builder b) {
         this.localConninfo = b.localConninfo;
@@ -28,6 +29,7 @@ public final class EngineConfig {
         this.idleAfter = b.idleAfter;
         this.heartbeat = b.heartbeat;
         this.host = b.host;
+        this.fileSync = b.fileSync;
     }
 
     private static Duration min(Duration a, Duration b) {
@@ -78,6 +80,15 @@ public final class EngineConfig {
         return host;
     }
 
+    /**
+     * Whether this engine runs the node's file syncs (writes files on this server); the
+     * in-database worker does not (it would write as the server's OS user, under PL/Java's policy):
+     * file syncs there need an agent (docs/files.md).
+     */
+    public boolean fileSync() {
+        return fileSync;
+    }
+
     public static final class Builder {
         private final String localConninfo;
         private int pageRows = 5000;
@@ -89,6 +100,7 @@ public final class EngineConfig {
         private Duration idleAfter = Duration.ofMillis(250);
         private Duration heartbeat = Duration.ofSeconds(5);
         private String host = "agent";
+        private boolean fileSync = true;
 
         private Builder(String localConninfo) {
             this.localConninfo = localConninfo;
@@ -122,6 +134,12 @@ public final class EngineConfig {
 
         public Builder heartbeat(Duration v) {
             this.heartbeat = v;
+            return this;
+        }
+
+        /** See {@link EngineConfig#fileSync()}; default true. */
+        public Builder fileSync(boolean v) {
+            this.fileSync = v;
             return this;
         }
 

@@ -32,7 +32,7 @@ public final class WorkerHost implements Function<String, String> {
     private WorkerHost(String conninfo, String host, LogRelay logs) {
         this.host = host;
         this.logs = logs;
-        EngineConfig config = EngineConfig.builder(conninfo).host(host).build();
+        EngineConfig config = EngineConfig.builder(conninfo).host(host).fileSync(false).build();
         ThreadFactory daemons = r -> {
             Thread t = new Thread(r);
             t.setDaemon(true); // never keeps the JVM (and so the backend's exit) waiting

@@ -130,4 +130,16 @@ class WorkerIT {
         assertTrue(WorkerPair.logLines(pair.blue, "mmsync.worker_enabled is off").size() == 1,
                 "blue's worker logged the switch-off once");
     }
+
+    /** File sync needs an agent: the worker names the directories it leaves alone, and writes nothing there. */
+    @Test
+    @Order(3)
+    void fileSyncIsLeftToAnAgentWithAWarning() throws Exception {
+        java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("worker-files");
+        pair.blue.execute(WorkerPair.DB, "SELECT mmsync.add_file_sync('app', '" + dir + "', name => 'plugins')");
+        WorkerPair.until(Duration.ofSeconds(30), "blue's worker names the file sync it does not run",
+                () -> !WorkerPair.logLines(pair.blue, "the file syncs app/plugins (" + dir + ") are not run by this host").isEmpty());
+        assertEquals(0, pair.blue.queryLong(WorkerPair.DB, "SELECT count(*) FROM mmsync.files"), "nothing recorded by the worker");
+        pair.blue.execute(WorkerPair.DB, "SELECT mmsync.remove_file_sync('app', 'plugins')");
+    }
 }
