@@ -256,7 +256,7 @@ public final class Engine implements Runnable {
             String dirs = rs.next() ? rs.getString(1) : null;
             if (dirs != null && !dirs.equals(fileSyncsWarned)) {
                 LOG.warning("mmsync engine (" + config.host() + "): the file syncs " + dirs + " are not run by this host; "
-                        + "the in-database worker does not write files on the server: run the agent for file sync (docs/files.md)");
+                        + "the in-database worker does not write files on the server: a node that syncs files runs the agent as its engine (docs/files.md)");
             }
             fileSyncsWarned = dirs;
         }
