@@ -5,15 +5,10 @@ import io.mmsync.engine.model.ConflictStrategy;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.sql.Statement;
 import java.sql.Types;
 import java.time.Instant;
-import java.util.Collections;
 import java.util.List;
-import java.util.Map;
-import java.util.WeakHashMap;
 
 /**
  * Writes resolved conflicts into the peer's mmsync.conflicts, in the apply transaction, with one
@@ -22,7 +17,7 @@ import java.util.WeakHashMap;
  * row whose two versions differ only in delta columns (added up whoever wins), is counted in
  * mmsync.conflict_counts per sync and origin instead of logged (issue 14: two-way TPC-B made a
  * row of mmsync.conflicts per merged delta); every other conflict is still logged, one row each.
- * A peer whose extension predates mmsync.conflict_counts (0.1.0) gets every conflict logged.
+ * (The engine refuses a peer whose extension predates mmsync.conflict_counts: ExtensionVersion.)
  */
 final class ConflictLog {
     private static final String ELEMENTS = "pg_catalog.json_array_elements(?::json) WITH ORDINALITY AS e(v, i)";
@@ -31,8 +26,6 @@ final class ConflictLog {
             + "SELECT e.v ->> 'sy', e.v ->> 's', e.v ->> 't', e.v ->> 'k', e.v ->> 'kd', e.v ->> 'st', e.v ->> 'r', "
             + "e.v ->> 'o', (e.v ->> 'c')::bigint, (e.v ->> 'ra')::timestamptz, (e.v ->> 'la')::timestamptz, "
             + "(e.v -> 'w')::jsonb, (e.v -> 'l')::jsonb ";
-    /** Every entry logged (a peer at extension 0.1.0). */
-    private static final String INSERT_SQL = INSERT_COLUMNS + "FROM " + ELEMENTS + " ORDER BY e.i";
     private static final String DELTA = "SELECT 1 FROM mmsync.column_policies p WHERE p.schema_name = (e.v ->> 's') "
             + "AND p.table_name = (e.v ->> 't') AND p.policy = 'delta'";
     /** Merged deltas counted, the rest logged. */
@@ -46,9 +39,6 @@ final class ConflictLog {
             + "INSERT INTO mmsync.conflict_counts AS n (sync_name, origin, merged) "
             + "SELECT e.v ->> 'sy', e.v ->> 'o', count(*) FROM e WHERE e.counted GROUP BY 1, 2 "
             + "ON CONFLICT (sync_name, origin) DO UPDATE SET merged = n.merged + EXCLUDED.merged";
-    private static final String HAS_COUNTS_SQL = "SELECT pg_catalog.to_regclass('mmsync.conflict_counts') IS NOT NULL";
-    /** Per peer connection: whether its extension has mmsync.conflict_counts. */
-    private static final Map<Connection, Boolean> HAS_COUNTS = Collections.synchronizedMap(new WeakHashMap<>());
     private static final String DECIDED_SQL = "UPDATE mmsync.conflicts SET resolution = CASE decision "
             + "WHEN 'apply' THEN 'remote_applied' ELSE 'local_kept' END WHERE id = ?";
 
@@ -97,18 +87,6 @@ final class ConflictLog {
         }
     }
 
-    private static boolean hasCounts(Connection peer) throws SQLException {
-        Boolean has = HAS_COUNTS.get(peer);
-        if (has == null) {
-            try (Statement st = peer.createStatement(); ResultSet rs = st.executeQuery(HAS_COUNTS_SQL)) {
-                rs.next();
-                has = rs.getBoolean(1);
-            }
-            HAS_COUNTS.put(peer, has);
-        }
-        return has;
-    }
-
     static void write(Connection peer, List<Entry> entries, List<Long> decided) throws SQLException {
         if (!entries.isEmpty()) {
             StringBuilder json = new StringBuilder("[");
@@ -130,7 +108,7 @@ final class ConflictLog {
                 raw(json, "l", e.losingRow);
                 json.append('}');
             }
-            try (PreparedStatement st = peer.prepareStatement(hasCounts(peer) ? COUNT_SQL : INSERT_SQL)) {
+            try (PreparedStatement st = peer.prepareStatement(COUNT_SQL)) {
                 st.setObject(1, json.append(']').toString(), Types.OTHER);
                 st.executeUpdate();
             }
