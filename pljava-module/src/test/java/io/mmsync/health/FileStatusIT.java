@@ -50,6 +50,9 @@ class FileStatusIT {
             Waits.until(Duration.ofSeconds(60), "removal reached green", () -> pair.green.pg.queryLong(HealthPair.DB,
                     "SELECT count(*) FROM mmsync.file_syncs WHERE name = 'plugins' AND removed") == 1);
             for (HealthPair.Node n : new HealthPair.Node[] {pair.blue, pair.green}) {
+                // each node's file worker forgets its records once it has seen the removal (its next round)
+                Waits.until(Duration.ofSeconds(30), n.name + " forgot the file sync",
+                        () -> n.pg.queryLong(HealthPair.DB, "SELECT count(*) FROM mmsync.file_status()") == 0);
                 assertEquals(0, n.pg.queryLong(HealthPair.DB, "SELECT count(*) FROM mmsync.file_status()"), n.name);
                 assertEquals(0, n.pg.queryLong(HealthPair.DB, "SELECT count(*) FROM mmsync.files"), n.name);
                 assertEquals(0, n.pg.queryLong(HealthPair.DB, "SELECT count(*) FROM mmsync.file_chunks"), n.name);
