@@ -86,18 +86,19 @@ final class FileStore {
         }
         c.setAutoCommit(false);
         try {
+            // the file sync's row, locked against remove_file_sync (which forgets what was recorded):
+            // recorded before a removal, forgotten by it; after one, nothing is recorded
             long seq = -1;
-            if (bump) {
-                try (PreparedStatement st = c.prepareStatement(
-                        "UPDATE mmsync.file_syncs SET seq = seq + 1 WHERE sync_name = ? AND name = ? RETURNING seq")) {
-                    st.setString(1, sync);
-                    st.setString(2, name);
-                    try (ResultSet rs = st.executeQuery()) {
-                        if (!rs.next()) {
-                            throw new SQLException("mmsync: file sync " + sync + "/" + name + " was removed", "42704");
-                        }
-                        seq = rs.getLong(1);
+            try (PreparedStatement st = c.prepareStatement(bump
+                    ? "UPDATE mmsync.file_syncs SET seq = seq + 1 WHERE sync_name = ? AND name = ? AND NOT removed RETURNING seq"
+                    : "SELECT seq FROM mmsync.file_syncs WHERE sync_name = ? AND name = ? AND NOT removed FOR SHARE")) {
+                st.setString(1, sync);
+                st.setString(2, name);
+                try (ResultSet rs = st.executeQuery()) {
+                    if (!rs.next()) {
+                        throw new SQLException("mmsync: file sync " + sync + "/" + name + " was removed", "42704");
                     }
+                    seq = bump ? rs.getLong(1) : -1;
                 }
             }
             try (PreparedStatement st = c.prepareStatement(UPSERT)) {
