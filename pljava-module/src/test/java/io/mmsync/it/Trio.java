@@ -30,16 +30,11 @@ final class Trio implements AutoCloseable {
         this.red = red;
     }
 
-    /** Starts the clusters, runs {@code schemaSql} on each and registers the nodes (directly) on each. */
-    static Trio start(String schemaSql) {
-        return start(schemaSql, Map.of());
-    }
-
     /**
-     * As {@link #start(String)}; {@code ports} overrides how one node reaches another: key
-     * "blue>green" (blue reaches green at that port).
+     * Starts the clusters, runs {@code schemaSql} on each and registers the three nodes on each,
+     * directly ({@link #reach} changes how one node reaches another).
      */
-    static Trio start(String schemaSql, Map<String, Integer> ports) {
+    static Trio start(String schemaSql) {
         List<PgCluster> started = new ArrayList<>();
         try {
             for (String n : NAMES) {
@@ -59,12 +54,17 @@ final class Trio implements AutoCloseable {
         }
         for (PgCluster c : t.all()) {
             for (PgCluster other : t.all()) {
-                int port = ports.getOrDefault(c.name() + ">" + other.name(), other.port());
-                c.execute(DB, "SELECT mmsync.add_node('" + other.name() + "', 'host=127.0.0.1 port=" + port + " dbname="
+                c.execute(DB, "SELECT mmsync.add_node('" + other.name() + "', 'host=127.0.0.1 port=" + other.port() + " dbname="
                         + DB + " user=postgres'" + (c == other ? ", true" : "") + ")");
             }
         }
         return t;
+    }
+
+    /** Registers again, on {@code from}, how it reaches {@code to}: at {@code port} (e.g. a {@link TcpProxy}'s). */
+    void reach(PgCluster from, PgCluster to, int port) {
+        from.execute(DB, "SELECT mmsync.add_node('" + to.name() + "', 'host=127.0.0.1 port=" + port + " dbname=" + DB
+                + " user=postgres')");
     }
 
     List<PgCluster> all() {
