@@ -129,6 +129,10 @@ class ThreeNodeIT {
                     "SELECT mmsync.set_conflict('app', 'prefer', 'green')"));
             assertEquals("0A000", e.getSQLState(), e.getMessage());
             assertEquals("latest", trio.blue.queryString(Trio.DB, "SELECT conflict FROM mmsync.syncs WHERE name = 'app'"));
+            SQLException files = assertThrows(SQLException.class, () -> Pair.exec(trio.blue,
+                    "SELECT mmsync.add_file_sync('app', '/srv/plugins')"));
+            assertEquals("0A000", files.getSQLState(), files.getMessage());
+            assertEquals(0, trio.blue.queryLong(Trio.DB, "SELECT count(*) FROM mmsync.file_syncs"));
             // two of the three nodes: every strategy as before
             Pair.exec(trio.blue, "CREATE TABLE u (id int PRIMARY KEY)");
             Pair.exec(trio.blue, "SELECT mmsync.add_sync('two', '{blue,green}', tables => 'u', conflict => 'keep_local')");
