@@ -51,16 +51,7 @@ final class RowVersions {
 
     /** A row's version: the change that wrote it (at, node), and whether it deleted the row. */
     record Version(Instant at, String node, Op op) {
-        /**
-         * Whether a change of {@code origin} made at {@code changeAt} wins over this version: made
-         * later, or as late by a node whose name sorts first; a later change of the node that wrote
-         * this version always does (its changes of a row arrive in the order they were made).
-         */
-        boolean losesTo(Instant changeAt, String origin) {
-            return origin.equals(node) || greater(changeAt, origin, at, node);
-        }
-
-        /** The greater of two versions. */
+        /** The greater of two versions (see {@link #greater}). */
         Version max(Version other) {
             return other == null || greater(at, node, other.at, other.node) ? this : other;
         }
