@@ -27,6 +27,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 @Timeout(value = 300, unit = TimeUnit.SECONDS)
 class ThreeNodeIT {
+    private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(ThreeNodeIT.class.getName());
     static final int SECONDS = Integer.getInteger("mmsync.pgbench.seconds", 10);
     static final String SCHEMA = "CREATE TABLE t (id text PRIMARY KEY, v int NOT NULL DEFAULT 0, node text)";
 
@@ -72,7 +73,9 @@ class ThreeNodeIT {
     void pgbenchOnThreeNodesAddsUpInADeltaColumn() throws Exception {
         try (Trio trio = trio(true)) {
             long tx = pgbenchOnAll(trio, trio.blue.dataDir().getParent());
+            long t0 = System.nanoTime();
             trio.awaitSame("t");
+            LOG.info(figures(trio, tx, t0));
             for (PgCluster c : trio.all()) {
                 assertEquals(tx, c.queryLong(Trio.DB, "SELECT sum(v) FROM t"), "sum of the increments on " + c.name());
             }
@@ -86,7 +89,9 @@ class ThreeNodeIT {
     void pgbenchOnThreeNodesConvergesUnderLatest() throws Exception {
         try (Trio trio = trio(false)) {
             long tx = pgbenchOnAll(trio, trio.blue.dataDir().getParent());
+            long t0 = System.nanoTime();
             trio.awaitSame("t");
+            LOG.info(figures(trio, tx, t0));
             long sum = trio.blue.queryLong(Trio.DB, "SELECT sum(v) FROM t");
             assertTrue(sum > 0 && sum <= tx, "concurrent increments of a plain column overwrite each other: " + sum + " of " + tx);
             // every row holds the newest version, on every node: the conflicts logged are decided alike
@@ -139,6 +144,19 @@ class ThreeNodeIT {
             assertEquals("keep_local/blue", trio.blue.queryString(Trio.DB,
                     "SELECT conflict || '/' || prefer FROM mmsync.syncs WHERE name = 'two'"));
         }
+    }
+
+    /** What a run did: transactions, time from the end of pgbench to identical nodes, conflicts and row versions per node. */
+    private static String figures(Trio trio, long tx, long t0) {
+        StringBuilder sb = new StringBuilder("three-node pgbench: " + tx + " transactions, identical "
+                + (System.nanoTime() - t0) / 1_000_000 + " ms after pgbench ended;");
+        for (PgCluster c : trio.all()) {
+            sb.append(' ').append(c.name()).append(": ").append(c.queryString(Trio.DB,
+                    "SELECT (SELECT count(*) FROM mmsync.conflicts) || ' conflicts logged, ' "
+                    + "|| (SELECT coalesce(sum(merged), 0) FROM mmsync.conflict_counts) || ' merged deltas, ' "
+                    + "|| (SELECT count(*) FROM mmsync.row_versions) || ' row versions'")).append(';');
+        }
+        return sb.toString();
     }
 
     private static long transactions(Process p) throws Exception {
