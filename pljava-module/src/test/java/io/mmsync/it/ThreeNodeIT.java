@@ -118,7 +118,7 @@ class ThreeNodeIT {
     }
 
     @Test
-    void strategiesThatCannotBeExactAreRefusedForThreeNodes() throws SQLException {
+    void whatCannotBeExactIsRefusedForThreeNodes() throws SQLException {
         try (Trio trio = Trio.start(SCHEMA)) {
             for (String args : List.of("conflict => 'prefer', prefer => 'blue'", "conflict => 'keep_local'",
                     "conflict => 'apply_remote'", "conflict => 'abort'")) {
@@ -138,6 +138,11 @@ class ThreeNodeIT {
                     "SELECT mmsync.add_file_sync('app', '/srv/plugins')"));
             assertEquals("0A000", files.getSQLState(), files.getMessage());
             assertEquals(0, trio.blue.queryLong(Trio.DB, "SELECT count(*) FROM mmsync.file_syncs"));
+            Pair.exec(trio.blue, "INSERT INTO t VALUES ('1-1', 0, 'blue')");
+            SQLException truncate = assertThrows(SQLException.class, () -> Pair.exec(trio.blue, "TRUNCATE t"));
+            assertEquals("0A000", truncate.getSQLState(), truncate.getMessage());
+            assertTrue(truncate.getMessage().contains("Use DELETE"), truncate.getMessage());
+            assertEquals(1, trio.blue.queryLong(Trio.DB, "SELECT count(*) FROM t"));
             // two of the three nodes: every strategy as before
             Pair.exec(trio.blue, "CREATE TABLE u (id int PRIMARY KEY)");
             Pair.exec(trio.blue, "SELECT mmsync.add_sync('two', '{blue,green}', tables => 'u', conflict => 'keep_local')");
