@@ -4,13 +4,14 @@
 -- the UpgradeIT test checks that 0.1.0 + this script defines the same objects as a fresh 0.2.0.
 \echo Use "ALTER EXTENSION mmsync UPDATE TO '0.2.0'" to load this file. \quit
 
--- issue 17: add_sync refuses a third node until syncs of three or more nodes converge
+-- issue 17: syncs of three or more nodes converge under latest only (see the issue 17 step at the end)
 DO $$
 BEGIN
-    IF EXISTS (SELECT 1 FROM @extschema@.syncs WHERE NOT removed AND cardinality(nodes) > 2) THEN
-        RAISE WARNING 'mmsync: syncs of three or more nodes can diverge under concurrent updates of the same rows: %',
-            (SELECT string_agg(name, ', ') FROM @extschema@.syncs WHERE NOT removed AND cardinality(nodes) > 2)
-            USING HINT = 'Remove them and sync two nodes; 0.2.0 refuses new ones.';
+    IF EXISTS (SELECT 1 FROM @extschema@.syncs WHERE NOT removed AND cardinality(nodes) > 2 AND conflict <> 'latest') THEN
+        RAISE WARNING 'mmsync: syncs of three or more nodes can diverge under a conflict strategy other than latest: %',
+            (SELECT string_agg(name || ' (' || conflict || ')', ', ') FROM @extschema@.syncs
+             WHERE NOT removed AND cardinality(nodes) > 2 AND conflict <> 'latest')
+            USING HINT = 'SELECT mmsync.set_conflict(name, ''latest''), with delta columns for counters; 0.2.0 refuses new ones.';
     END IF;
 END
 $$;
@@ -149,6 +150,13 @@ DECLARE
     v_key     text;
 BEGIN
     PERFORM @extschema@._sync_id(add_file_sync.sync);
+    IF (SELECT cardinality(ARRAY(SELECT DISTINCT unnest(s.nodes))) FROM @extschema@.syncs s
+        WHERE s.name = add_file_sync.sync AND NOT s.removed) > 2 THEN
+        RAISE EXCEPTION 'mmsync: sync "%" has three or more nodes; file syncs take a sync of two nodes', add_file_sync.sync
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'A file''s agreement is kept per file, not per peer, so three nodes could end with different files.',
+                  HINT = 'Add a sync of two nodes for the files (mmsync.add_sync with the tables of your choice) and add the file sync to it.';
+    END IF;
     IF v_dir IS NULL OR v_dir !~ '^/.' OR v_dir ~ '(^|/)\.\.?(/|$)' THEN
         RAISE EXCEPTION 'mmsync: directory "%" of a file sync must be an absolute path without . or .. parts', add_file_sync.directory;
     END IF;
@@ -381,14 +389,6 @@ BEGIN
     END IF;
     IF add_sync.nodes IS NULL OR cardinality(ARRAY(SELECT DISTINCT unnest(add_sync.nodes))) < 2 THEN
         RAISE EXCEPTION 'mmsync: sync "%" needs at least two distinct nodes', add_sync.name;
-    END IF;
-    IF cardinality(ARRAY(SELECT DISTINCT unnest(add_sync.nodes))) > 2 THEN
-        RAISE EXCEPTION 'mmsync: sync "%" names % nodes (%); a sync has exactly two nodes for now',
-            add_sync.name, cardinality(ARRAY(SELECT DISTINCT unnest(add_sync.nodes))),
-            array_to_string(add_sync.nodes, ', ')
-            USING ERRCODE = 'feature_not_supported',
-                  HINT = 'With three or more nodes, concurrent updates of the same rows can leave the nodes '
-                      || 'different while status() says in sync. Sync two nodes (blue and green).';
     END IF;
     FOREACH v_node IN ARRAY add_sync.nodes LOOP
         IF NOT EXISTS (SELECT 1 FROM @extschema@.nodes n WHERE n.name = v_node) THEN
@@ -1089,7 +1089,7 @@ $$;
 CREATE OR REPLACE FUNCTION @extschema@._purge(p_sync_id integer, p_limit integer DEFAULT 20000,
     OUT purged bigint, OUT more boolean)
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
-    SELECT m.truncated::bigint, m.waiting FROM @extschema@._queue_maintain() m
+    SELECT m.truncated::bigint, m.waiting FROM @extschema@._queue_maintain() m, @extschema@._purge_row_versions() r
 $$;
 
 CREATE FUNCTION @extschema@._queue_maintain(OUT truncated integer, OUT rotated boolean, OUT waiting boolean)
@@ -1256,6 +1256,14 @@ BEGIN
                   HINT = 'mmsync records which of the peer''s changes the TRUNCATE removes, which needs a snapshot taken '
                       || 'after the table''s lock: run it in a READ COMMITTED transaction, or use DELETE.';
     END IF;
+    IF (SELECT pg_catalog.cardinality(s.nodes) FROM @extschema@.syncs s WHERE s.id = TG_ARGV[0]::integer) > 2 THEN
+        RAISE EXCEPTION 'mmsync: TRUNCATE of table %.% is refused: its sync has three or more nodes',
+            pg_catalog.quote_ident(TG_TABLE_SCHEMA), pg_catalog.quote_ident(TG_TABLE_NAME)
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'The other nodes would also remove rows a third node wrote that this node had not received yet, '
+                      || 'and the nodes would end different (docs/conflicts.md, "Three or more nodes").',
+                  HINT = 'Use DELETE (each row deleted is a change decided like any other).';
+    END IF;
     PERFORM @extschema@._queue_insert(pg_catalog.nextval('@extschema@.change_queue_id_seq'),
         TG_ARGV[0]::integer, TG_RELID, 'T', NULL, pg_catalog.jsonb_build_object('seen', coalesce(
         (SELECT pg_catalog.jsonb_object_agg(p.origin, pg_catalog.jsonb_build_object(
@@ -1402,5 +1410,155 @@ BEGIN
                                                      ELSE to_jsonb((p_json -> v_col)::text) END);
     END LOOP;
     RETURN p_row;
+END
+$$;
+
+-- issue 17: syncs of three or more nodes converge under latest (row_versions written by the apply, purge
+-- marks carry the peer's clock, _purge_row_versions called by _purge); add_sync takes a third node,
+-- _check_conflict refuses the other strategies for such syncs
+-- Row versions of syncs of three or more nodes (issue 17, docs/conflicts.md "Three or more
+-- nodes"): for a row last written here by an apply, the version of the change that wrote it,
+-- the pair (at, origin) that conflict resolution 'latest' compares (at first, then the node name,
+-- the one sorting first winning a tie). A delete leaves a tombstone (deleted), so an older update
+-- from a third node arriving later does not bring the row back. A row last written locally has its
+-- version in the queue (the newest queued change of its key) instead, so writers pay nothing.
+-- Written by the applying agent in its apply transaction, for syncs of three or more nodes only
+-- (a two-node sync decides against its own queue alone and writes nothing here). key: the row's
+-- primary key as the engine names it (one column's text, or the columns' texts joined by U+001F).
+-- xid: the transaction that wrote the entry. Entries go once no older change can still arrive
+-- (@extschema@._purge_row_versions).
+CREATE TABLE @extschema@.row_versions (
+    relid   oid NOT NULL,
+    key     text NOT NULL,
+    at      timestamptz NOT NULL,
+    origin  text NOT NULL,
+    deleted boolean NOT NULL DEFAULT false,
+    xid     xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
+    PRIMARY KEY (relid, key)
+);
+CREATE INDEX row_versions_at ON @extschema@.row_versions (at);
+ALTER TABLE @extschema@.purge_marks ADD COLUMN peer_horizon_at timestamptz;
+DROP FUNCTION @extschema@._add_purge_mark(text, text, pg_snapshot, pg_snapshot);
+-- Keeps the marks table small when the peer's horizon is not covered yet (peer idle or away):
+-- at most the newest 1,000 marks of a link are kept. p_horizon_at: the peer's clock when it took
+-- p_horizon (NULL from an agent older than 0.2.0).
+CREATE FUNCTION @extschema@._add_purge_mark(p_sync text, p_peer text, p_lo pg_snapshot, p_horizon pg_snapshot,
+    p_horizon_at timestamptz DEFAULT NULL)
+RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    INSERT INTO @extschema@.purge_marks (sync_name, peer, confirmed_lo, peer_horizon, peer_horizon_at)
+    VALUES (p_sync, p_peer, p_lo, p_horizon, p_horizon_at);
+    DELETE FROM @extschema@.purge_marks m WHERE m.sync_name = p_sync AND m.peer = p_peer
+      AND m.id <= (SELECT m2.id FROM @extschema@.purge_marks m2 WHERE m2.sync_name = p_sync AND m2.peer = p_peer
+                   ORDER BY m2.id DESC OFFSET 1000 LIMIT 1);
+$$;
+REVOKE ALL ON FUNCTION @extschema@._add_purge_mark(text, text, pg_snapshot, pg_snapshot, timestamptz) FROM PUBLIC;
+-- Row versions of syncs of three or more nodes (issue 17; table @extschema@.row_versions,
+-- docs/conflicts.md "Three or more nodes"): which entries can go. Called by _purge (every link
+-- after its confirmations and while idle); one caller at a time (advisory lock (1835889520, 1)),
+-- a second returns at once. Costs nothing while the table is empty (every two-node sync).
+--
+-- An entry (at, origin) only ever matters against a change with a smaller pair that arrives
+-- later: a newer one wins anyway. So for each sync it may go once this node has every change of
+-- every other node made before at: for each peer, the newest purge mark whose peer horizon this
+-- node has applied (the rule of _queue_maintain) says this node has every change the peer made
+-- before peer_horizon_at, but for changes of transactions still open at that instant; p_margin
+-- covers those (a transaction that stays open longer than p_margin after changing a row, on a
+-- third node, could meet a purged version). A peer without such a mark (away, or never marked by
+-- a 0.2.0 agent) keeps every entry of the sync. Entries of tables no longer synced go too.
+CREATE FUNCTION @extschema@._purge_row_versions(p_margin interval DEFAULT interval '10 minutes')
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_sync  record;
+    v_n     bigint;
+    v_total bigint := 0;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM @extschema@.row_versions) OR NOT pg_try_advisory_xact_lock(1835889520, 1) THEN
+        RETURN 0;
+    END IF;
+    -- tables no longer synced (one index probe per table that has entries)
+    DELETE FROM @extschema@.row_versions v
+    WHERE v.relid IN (
+        WITH RECURSIVE r(relid) AS (
+            SELECT min(x.relid) FROM @extschema@.row_versions x
+            UNION ALL
+            SELECT (SELECT min(x.relid) FROM @extschema@.row_versions x WHERE x.relid > r.relid) FROM r WHERE r.relid IS NOT NULL)
+        SELECT r.relid FROM r WHERE r.relid IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM @extschema@.sync_tables st WHERE st.relid = r.relid));
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    v_total := v_n;
+    FOR v_sync IN
+        SELECT s.id, min(h.at) - p_margin AS upto
+        FROM @extschema@.syncs s
+        CROSS JOIN LATERAL unnest(s.nodes) AS p(peer)
+        LEFT JOIN LATERAL (
+            SELECT m.peer_horizon_at AS at
+            FROM @extschema@.purge_marks m
+            JOIN @extschema@.progress pr ON pr.sync_name = m.sync_name AND pr.origin = m.peer
+            WHERE m.sync_name = s.name AND m.peer = p.peer AND pr.lo IS NOT NULL
+              AND pg_snapshot_xmax(m.peer_horizon) <= pg_snapshot_xmin(pr.lo)
+            ORDER BY m.id DESC LIMIT 1) h ON true
+        WHERE NOT s.removed AND cardinality(s.nodes) > 2 AND p.peer <> @extschema@.local_node()
+        GROUP BY s.id
+        HAVING count(h.at) = count(*)
+    LOOP
+        DELETE FROM @extschema@.row_versions v USING @extschema@.sync_tables st
+        WHERE st.sync_id = v_sync.id AND v.relid = st.relid AND v.at < v_sync.upto;
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+        v_total := v_total + v_n;
+    END LOOP;
+    RETURN v_total;
+END
+$$;
+REVOKE ALL ON FUNCTION @extschema@._purge_row_versions(interval) FROM PUBLIC;
+-- Validates a conflict strategy for a sync; keep_local and apply_remote are node priorities
+-- seen from this node (keep_local here = prefer this node), so both nodes pick the same winner.
+-- A sync of three or more nodes takes latest only (issue 17, docs/conflicts.md "Three or more
+-- nodes"): the others cannot give every node the same result there.
+CREATE OR REPLACE FUNCTION @extschema@._check_conflict(p_sync text, p_nodes text[], p_conflict text, p_prefer text,
+    OUT conflict text, OUT prefer text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_local text := @extschema@.local_node();
+BEGIN
+    conflict := coalesce(p_conflict, 'latest');
+    IF conflict = 'latest' AND p_prefer IS NOT NULL THEN
+        conflict := 'prefer';
+    END IF;
+    IF conflict NOT IN ('latest', 'prefer', 'keep_local', 'apply_remote', 'abort') THEN
+        RAISE EXCEPTION 'mmsync: unknown conflict strategy %', quote_nullable(p_conflict)
+            USING HINT = 'Use latest, prefer (with prefer => node), keep_local, apply_remote or abort.';
+    END IF;
+    IF conflict <> 'latest' AND cardinality(ARRAY(SELECT DISTINCT unnest(p_nodes))) > 2 THEN
+        RAISE EXCEPTION 'mmsync: conflict strategy % cannot be used by sync "%" of % nodes (%)', conflict, p_sync,
+            cardinality(ARRAY(SELECT DISTINCT unnest(p_nodes))), array_to_string(p_nodes, ', ')
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = CASE conflict
+                      WHEN 'abort' THEN 'With three or more nodes each node meets a different set of conflicts, so a '
+                          || 'decision taken on one node could not be matched on the others.'
+                      WHEN 'apply_remote' THEN 'apply_remote names the other node of a two-node sync; with three or more '
+                          || 'nodes there is no one other node.'
+                      ELSE 'A node priority needs to know whether an incoming change was made on top of the preferred '
+                          || 'node''s version; with three or more nodes that takes a version vector per row, which '
+                          || 'mmsync does not keep, so the nodes could end with different versions.' END,
+                  HINT = 'Use conflict => ''latest'' (the change made last wins on every node), with '
+                      || 'mmsync.set_column_policy(table, column, ''delta'') for counters incremented on several nodes; '
+                      || 'or sync two nodes.';
+    END IF;
+    prefer := p_prefer;
+    IF conflict = 'prefer' AND (prefer IS NULL OR NOT prefer = ANY (p_nodes)) THEN
+        RAISE EXCEPTION 'mmsync: prefer => % is not a node of sync "%"', quote_nullable(prefer), p_sync
+            USING HINT = 'Name the node whose version wins, e.g. prefer => ''blue''.';
+    ELSIF conflict = 'keep_local' THEN
+        prefer := v_local;
+    ELSIF conflict = 'apply_remote' THEN
+        IF cardinality(p_nodes) <> 2 THEN
+            RAISE EXCEPTION 'mmsync: apply_remote needs a sync of exactly two nodes; use prefer => node';
+        END IF;
+        SELECT n INTO prefer FROM unnest(p_nodes) n WHERE n <> v_local;
+    ELSIF conflict IN ('latest', 'abort') THEN
+        prefer := NULL;
+    END IF;
 END
 $$;

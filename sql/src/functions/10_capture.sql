@@ -161,6 +161,14 @@ BEGIN
                   HINT = 'mmsync records which of the peer''s changes the TRUNCATE removes, which needs a snapshot taken '
                       || 'after the table''s lock: run it in a READ COMMITTED transaction, or use DELETE.';
     END IF;
+    IF (SELECT pg_catalog.cardinality(s.nodes) FROM @extschema@.syncs s WHERE s.id = TG_ARGV[0]::integer) > 2 THEN
+        RAISE EXCEPTION 'mmsync: TRUNCATE of table %.% is refused: its sync has three or more nodes',
+            pg_catalog.quote_ident(TG_TABLE_SCHEMA), pg_catalog.quote_ident(TG_TABLE_NAME)
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'The other nodes would also remove rows a third node wrote that this node had not received yet, '
+                      || 'and the nodes would end different (docs/conflicts.md, "Three or more nodes").',
+                  HINT = 'Use DELETE (each row deleted is a change decided like any other).';
+    END IF;
     PERFORM @extschema@._queue_insert(pg_catalog.nextval('@extschema@.change_queue_id_seq'),
         TG_ARGV[0]::integer, TG_RELID, 'T', NULL, pg_catalog.jsonb_build_object('seen', coalesce(
         (SELECT pg_catalog.jsonb_object_agg(p.origin, pg_catalog.jsonb_build_object(

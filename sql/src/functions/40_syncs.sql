@@ -38,14 +38,6 @@ BEGIN
     IF add_sync.nodes IS NULL OR cardinality(ARRAY(SELECT DISTINCT unnest(add_sync.nodes))) < 2 THEN
         RAISE EXCEPTION 'mmsync: sync "%" needs at least two distinct nodes', add_sync.name;
     END IF;
-    IF cardinality(ARRAY(SELECT DISTINCT unnest(add_sync.nodes))) > 2 THEN
-        RAISE EXCEPTION 'mmsync: sync "%" names % nodes (%); a sync has exactly two nodes for now',
-            add_sync.name, cardinality(ARRAY(SELECT DISTINCT unnest(add_sync.nodes))),
-            array_to_string(add_sync.nodes, ', ')
-            USING ERRCODE = 'feature_not_supported',
-                  HINT = 'With three or more nodes, concurrent updates of the same rows can leave the nodes '
-                      || 'different while status() says in sync. Sync two nodes (blue and green).';
-    END IF;
     FOREACH v_node IN ARRAY add_sync.nodes LOOP
         IF NOT EXISTS (SELECT 1 FROM @extschema@.nodes n WHERE n.name = v_node) THEN
             RAISE EXCEPTION 'mmsync: node "%" does not exist', v_node
@@ -175,6 +167,8 @@ $$;
 
 -- Validates a conflict strategy for a sync; keep_local and apply_remote are node priorities
 -- seen from this node (keep_local here = prefer this node), so both nodes pick the same winner.
+-- A sync of three or more nodes takes latest only (issue 17, docs/conflicts.md "Three or more
+-- nodes"): the others cannot give every node the same result there.
 CREATE FUNCTION @extschema@._check_conflict(p_sync text, p_nodes text[], p_conflict text, p_prefer text,
     OUT conflict text, OUT prefer text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -188,6 +182,22 @@ BEGIN
     IF conflict NOT IN ('latest', 'prefer', 'keep_local', 'apply_remote', 'abort') THEN
         RAISE EXCEPTION 'mmsync: unknown conflict strategy %', quote_nullable(p_conflict)
             USING HINT = 'Use latest, prefer (with prefer => node), keep_local, apply_remote or abort.';
+    END IF;
+    IF conflict <> 'latest' AND cardinality(ARRAY(SELECT DISTINCT unnest(p_nodes))) > 2 THEN
+        RAISE EXCEPTION 'mmsync: conflict strategy % cannot be used by sync "%" of % nodes (%)', conflict, p_sync,
+            cardinality(ARRAY(SELECT DISTINCT unnest(p_nodes))), array_to_string(p_nodes, ', ')
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = CASE conflict
+                      WHEN 'abort' THEN 'With three or more nodes each node meets a different set of conflicts, so a '
+                          || 'decision taken on one node could not be matched on the others.'
+                      WHEN 'apply_remote' THEN 'apply_remote names the other node of a two-node sync; with three or more '
+                          || 'nodes there is no one other node.'
+                      ELSE 'A node priority needs to know whether an incoming change was made on top of the preferred '
+                          || 'node''s version; with three or more nodes that takes a version vector per row, which '
+                          || 'mmsync does not keep, so the nodes could end with different versions.' END,
+                  HINT = 'Use conflict => ''latest'' (the change made last wins on every node), with '
+                      || 'mmsync.set_column_policy(table, column, ''delta'') for counters incremented on several nodes; '
+                      || 'or sync two nodes.';
     END IF;
     prefer := p_prefer;
     IF conflict = 'prefer' AND (prefer IS NULL OR NOT prefer = ANY (p_nodes)) THEN

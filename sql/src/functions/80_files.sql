@@ -18,6 +18,13 @@ DECLARE
     v_key     text;
 BEGIN
     PERFORM @extschema@._sync_id(add_file_sync.sync);
+    IF (SELECT cardinality(ARRAY(SELECT DISTINCT unnest(s.nodes))) FROM @extschema@.syncs s
+        WHERE s.name = add_file_sync.sync AND NOT s.removed) > 2 THEN
+        RAISE EXCEPTION 'mmsync: sync "%" has three or more nodes; file syncs take a sync of two nodes', add_file_sync.sync
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'A file''s agreement is kept per file, not per peer, so three nodes could end with different files.',
+                  HINT = 'Add a sync of two nodes for the files (mmsync.add_sync with the tables of your choice) and add the file sync to it.';
+    END IF;
     IF v_dir IS NULL OR v_dir !~ '^/.' OR v_dir ~ '(^|/)\.\.?(/|$)' THEN
         RAISE EXCEPTION 'mmsync: directory "%" of a file sync must be an absolute path without . or .. parts', add_file_sync.directory;
     END IF;

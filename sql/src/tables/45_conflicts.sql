@@ -60,6 +60,11 @@ CREATE TABLE @extschema@.purge_marks (
     confirmed_lo    pg_snapshot NOT NULL,
     peer_horizon    pg_snapshot NOT NULL,
     marked_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    -- the peer's clock when it took peer_horizon (its statement_timestamp(), before the
+    -- snapshot): once this node has applied the peer up to peer_horizon, it has every change the
+    -- peer made before this time, but for those of transactions still open then (issue 17:
+    -- @extschema@._purge_row_versions)
+    peer_horizon_at timestamptz
 );
 CREATE INDEX purge_marks_link ON @extschema@.purge_marks (sync_name, peer, id);

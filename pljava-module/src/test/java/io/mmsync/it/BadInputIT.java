@@ -81,12 +81,13 @@ class BadInputIT {
     }
 
     @Test
-    void threeNodesAreRefusedUntilTheyConverge() {
+    void threeNodesTakeLatestOnly() {
         pair.blue.execute(Pair.DB, "SELECT mmsync.add_node('red', 'host=127.0.0.1 port=1 dbname=app user=postgres')");
         try {
-            String err = Errors.of(() -> pair.blue.execute(Pair.DB, "SELECT mmsync.add_sync('s', '{blue,green,red}', tables => 'posts')"));
-            assertTrue(err.contains("sync \"s\" names 3 nodes (blue, green, red); a sync has exactly two nodes for now"), err);
-            assertTrue(err.contains("Sync two nodes"), err);
+            String err = Errors.of(() -> pair.blue.execute(Pair.DB,
+                    "SELECT mmsync.add_sync('s', '{blue,green,red}', tables => 'posts', conflict => 'abort')"));
+            assertTrue(err.contains("conflict strategy abort cannot be used by sync \"s\" of 3 nodes (blue, green, red)"), err);
+            assertTrue(err.contains("conflict => 'latest'"), err);
             assertNoSync();
         } finally {
             pair.blue.execute(Pair.DB, "SELECT mmsync.remove_node('red')");

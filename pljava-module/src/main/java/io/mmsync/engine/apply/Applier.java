@@ -28,6 +28,7 @@ public final class Applier {
     private final PeerTables tables;
     private final RunExecutor executor;
     private final Clock clock;
+    private final SyncNodes nodes = new SyncNodes();
 
     public Applier(String peerName, Clock clock) {
         this.clock = clock;
@@ -104,7 +105,8 @@ public final class Applier {
         peer.setAutoCommit(false);
         try {
             long t0 = clock.nanoTime();
-            Resolver.Outcome outcome = Resolver.resolve(peer, sync, origin, peerName, page.changes(), tables, clock);
+            Resolver.Outcome outcome = Resolver.resolve(peer, sync, origin, peerName, page.changes(), tables, clock,
+                    nodes.count(peer, sync) > 2);
             if (outcome.pending) {
                 peer.rollback();
                 throw pending(peer, sync, origin, outcome);
@@ -114,6 +116,10 @@ public final class Applier {
             List<Run> runs = RunPlanner.plan(page.changes(), outcome::action, tables);
             for (Run run : runs) {
                 setAside += careful ? carefully(peer, sync.name, origin, run) : run(peer, run);
+            }
+            if (outcome.versioned != null) {
+                RowVersions.write(peer, origin, outcome.versioned.stream()
+                        .filter(c -> outcome.action(c) == Action.APPLY).collect(java.util.stream.Collectors.toList()));
             }
             if (outcome.hadSetAside && !page.isEmpty()) {
                 SetAside.supersede(peer, origin, page.changes());

@@ -45,10 +45,11 @@ final class PageBegin {
      * would be overwritten here but win on the other node), marks the transaction as the origin's
      * and returns those of the candidates' tables of which the peer's queue holds a row change.
      * Records in {@code out} the last statement's snapshot (the re-check looks at what committed
-     * after it) and whether set-aside changes of the origin wait.
+     * after it) and whether set-aside changes of the origin wait. {@code keyLocks} (a sync of three
+     * or more nodes, else null): the page's keys, locked first ({@link RowVersions#LOCK_SQL}).
      */
     static Set<TableRef> lockAndMark(Connection peer, String origin, Collection<Change> candidates, PeerTables tables,
-                                     Resolver.Outcome out) throws SQLException {
+                                     Resolver.Outcome out, String keyLocks) throws SQLException {
         Map<TableRef, StringBuilder> byTable = new LinkedHashMap<>();
         Map<TableRef, Change> firstOf = new LinkedHashMap<>();
         Set<TableRef> candidateTables = new LinkedHashSet<>();
@@ -69,6 +70,11 @@ final class PageBegin {
         }
         StringBuilder sql = new StringBuilder();
         List<String> lockRows = new ArrayList<>();
+        if (keyLocks != null) {
+            // a sync of three or more nodes: the keys first, then the rows (see RowVersions)
+            sql.append(RowVersions.LOCK_SQL).append("; ");
+            lockRows.add(keyLocks);
+        }
         for (Map.Entry<TableRef, StringBuilder> e : byTable.entrySet()) {
             sql.append(tables.get(firstOf.get(e.getKey())).lockSql()).append("; ");
             lockRows.add(e.getValue().append(']').toString());

@@ -87,6 +87,8 @@ final class Resolver {
         String snapshot;
         /** per candidate index: the id of the competitor the decision was made against */
         final Map<Integer, Long> competitorIds = new HashMap<>();
+        /** a sync of three or more nodes: the candidates, whose versions are recorded if applied; else null */
+        List<Change> versioned;
 
         Action action(Change c) {
             return actions.getOrDefault(c, Action.APPLY);
@@ -96,8 +98,12 @@ final class Resolver {
     private Resolver() {
     }
 
+    /**
+     * {@code many}: the sync has three or more nodes; each candidate is then decided against its
+     * row's version, the newer of its competitor and its {@link RowVersions} entry.
+     */
     static Outcome resolve(Connection peer, SyncState sync, String origin, String peerName,
-                           List<Change> changes, PeerTables tables, Clock clock) throws SQLException {
+                           List<Change> changes, PeerTables tables, Clock clock, boolean many) throws SQLException {
         Outcome out = new Outcome();
         Map<Integer, Change> candidates = new LinkedHashMap<>();
         for (int i = 0; i < changes.size(); i++) {
@@ -113,25 +119,37 @@ final class Resolver {
         long t0 = clock.nanoTime();
         // only tables of which the peer's queue holds a change can have competitors: for the others
         // (in a catch-up, usually all) the per-key lookup is skipped
-        Set<TableRef> queued = PageBegin.lockAndMark(peer, origin, candidates.values(), tables, out);
+        Set<TableRef> queued = PageBegin.lockAndMark(peer, origin, candidates.values(), tables, out,
+                many ? RowVersions.lockKeys(candidates.values()) : null);
         long t1 = clock.nanoTime();
         out.keys = keys(candidates);
-        candidates.entrySet().removeIf(e -> !queued.contains(e.getValue().table()));
+        Map<Integer, RowVersions.Version> versions = Map.of();
+        if (many) {
+            out.versioned = new ArrayList<>(candidates.values());
+            versions = RowVersions.lookup(peer, candidates);
+        }
+        Map<Integer, RowVersions.Version> entries = versions;
+        candidates.entrySet().removeIf(e -> !queued.contains(e.getValue().table()) && !entries.containsKey(e.getKey()));
         if (candidates.isEmpty()) {
             return out;
         }
-        JsonArray keys = keys(candidates);
         Map<Integer, Object[]> competitors = new TreeMap<>();
-        try (PreparedStatement st = peer.prepareStatement(COMPETITORS_SQL)) {
-            st.setObject(1, keys.toString(), Types.OTHER);
-            try (ResultSet rs = st.executeQuery()) {
-                while (rs.next()) {
-                    Timestamp at = rs.getTimestamp(3);
-                    competitors.put(rs.getInt(1), new Object[] {Op.fromCode(rs.getString(2)), at == null ? null : at.toInstant()});
-                    out.competitorIds.put(rs.getInt(1), rs.getLong(4));
+        Map<Integer, Change> inQueued = new LinkedHashMap<>(candidates);
+        inQueued.entrySet().removeIf(e -> !queued.contains(e.getValue().table()));
+        if (!inQueued.isEmpty()) {
+            try (PreparedStatement st = peer.prepareStatement(COMPETITORS_SQL)) {
+                st.setObject(1, keys(inQueued).toString(), Types.OTHER);
+                try (ResultSet rs = st.executeQuery()) {
+                    while (rs.next()) {
+                        Timestamp at = rs.getTimestamp(3);
+                        competitors.put(rs.getInt(1), new Object[] {Op.fromCode(rs.getString(2)),
+                            at == null ? null : at.toInstant(), peerName});
+                        out.competitorIds.put(rs.getInt(1), rs.getLong(4));
+                    }
                 }
             }
         }
+        newerVersions(competitors, versions);
         long t2 = clock.nanoTime();
         if (competitors.isEmpty()) {
             return out;
@@ -147,10 +165,14 @@ final class Resolver {
             Change c = candidates.get(e.getKey());
             Op localOp = (Op) e.getValue()[0];
             Instant localAt = (Instant) e.getValue()[1];
+            String versionNode = (String) e.getValue()[2];
+            if (many && origin.equals(versionNode)) {
+                continue; // the row's version is the origin's own earlier change: this one comes after it
+            }
             String[] cur = current.get(e.getKey());
             String currentRow = cur == null ? null : cur[0];
             boolean asExpected = c.op() == Op.INSERT ? cur == null : cur != null && "t".equals(cur[1]);
-            Decision.Facts facts = new Decision.Facts(sync.conflict, sync.prefer, origin, peerName, c.op(), c.at(),
+            Decision.Facts facts = new Decision.Facts(sync.conflict, sync.prefer, origin, versionNode, c.op(), c.at(),
                     localOp, localAt, asExpected, tables.get(c).hasDelta(), decisions.get(c.id().asLong()));
             // table, key and local change time: the local change that would beat this origin
             String lost = c.table() + "\u0000" + c.key() + "\u0000" + localAt;
@@ -158,6 +180,21 @@ final class Resolver {
             record(out, sync, origin, c, facts, d, lost, currentRow);
         }
         return out;
+    }
+
+    /**
+     * Where a candidate's row was last written by an apply after this node's own newest change of
+     * it (or has no such change), its version is that entry: op, time and node of the entry.
+     */
+    private static void newerVersions(Map<Integer, Object[]> competitors, Map<Integer, RowVersions.Version> versions) {
+        for (Map.Entry<Integer, RowVersions.Version> e : versions.entrySet()) {
+            RowVersions.Version v = e.getValue();
+            Object[] local = competitors.get(e.getKey());
+            if (local == null || local[1] == null
+                    || RowVersions.greater(v.at(), v.node(), (Instant) local[1], (String) local[2])) {
+                competitors.put(e.getKey(), new Object[] {v.op(), v.at(), v.node()});
+            }
+        }
     }
 
     /** Adds a decision to the page's outcome. */

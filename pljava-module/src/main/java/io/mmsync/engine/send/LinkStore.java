@@ -45,7 +45,7 @@ final class LinkStore {
      * With {@code peerHorizon} (the peer's snapshot after that commit, taken when a range is
      * complete) a purge mark is added.
      */
-    void confirmed(Connection local, Position pos, int applied, String peerHorizon) throws SQLException {
+    void confirmed(Connection local, Position pos, int applied, PeerStore.Horizon peerHorizon) throws SQLException {
         try (PreparedStatement st = local.prepareStatement(CONFIRM_SQL)) {
             st.setString(1, pos.lo());
             st.setLong(2, applied);
@@ -55,11 +55,12 @@ final class LinkStore {
         }
         if (peerHorizon != null && pos.lo() != null) {
             try (PreparedStatement st = local.prepareStatement(
-                    "SELECT mmsync._add_purge_mark(?, ?, ?::pg_snapshot, ?::pg_snapshot)")) {
+                    "SELECT mmsync._add_purge_mark(?, ?, ?::pg_snapshot, ?::pg_snapshot, ?)")) {
                 st.setString(1, syncName);
                 st.setString(2, peer);
                 st.setString(3, pos.lo());
-                st.setString(4, peerHorizon);
+                st.setString(4, peerHorizon.snapshot());
+                st.setTimestamp(5, java.sql.Timestamp.from(peerHorizon.at()));
                 st.execute();
             }
         }

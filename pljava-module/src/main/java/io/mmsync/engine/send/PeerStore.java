@@ -60,12 +60,22 @@ final class PeerStore {
         }
     }
 
-    /** The peer's current snapshot: its horizon right after an apply committed. */
-    static String snapshot(Connection peer) throws SQLException {
-        try (PreparedStatement st = peer.prepareStatement("SELECT pg_catalog.pg_current_snapshot()::text");
+    /**
+     * The peer's snapshot right after an apply committed (a purge mark's horizon), with the peer's
+     * clock when the statement began, before the snapshot was taken (issue 17: a node that has
+     * applied the peer up to the horizon has every change the peer made before that time, but for
+     * those of transactions still open then; see mmsync._purge_row_versions).
+     */
+    record Horizon(String snapshot, java.time.Instant at) {
+    }
+
+    /** The peer's current snapshot and clock: its horizon right after an apply committed. */
+    static Horizon snapshot(Connection peer) throws SQLException {
+        try (PreparedStatement st = peer.prepareStatement(
+                "SELECT pg_catalog.pg_current_snapshot()::text, pg_catalog.statement_timestamp()");
              ResultSet rs = st.executeQuery()) {
             rs.next();
-            return rs.getString(1);
+            return new Horizon(rs.getString(1), rs.getTimestamp(2).toInstant());
         }
     }
 }
