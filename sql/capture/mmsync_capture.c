@@ -88,6 +88,8 @@ typedef struct TrigCache
 	int32		sync_id;
 	int			natts;
 	ColInfo    *cols;			/* natts entries; name NULL for dropped columns */
+	int			nkeys;			/* columns not dropped */
+	int		   *order;			/* their indexes in cols, in jsonb key order */
 	struct TrigCache *next;
 } TrigCache;
 
@@ -275,6 +277,20 @@ load_queue(Oid fn_oid)
 	/* an invalidation that came while loading leaves need_reset set: the caller loads again */
 }
 
+/* jsonb's key order: shorter first, then bytewise (lengthCompareJsonbStringValue) */
+static ColInfo *sort_cols;
+
+static int
+key_order_cmp(const void *a, const void *b)
+{
+	ColInfo    *x = &sort_cols[*(const int *) a];
+	ColInfo    *y = &sort_cols[*(const int *) b];
+
+	if (x->namelen != y->namelen)
+		return x->namelen > y->namelen ? 1 : -1;
+	return memcmp(x->name, y->name, x->namelen);
+}
+
 static TrigCache *
 load_trigger(Trigger *tg, Relation rel)
 {
@@ -351,6 +367,13 @@ load_trigger(Trigger *tg, Relation rel)
 			c->tojsonb.fn_expr = (Node *) fx;
 		}
 	}
+	t->order = palloc(sizeof(int) * Max(desc->natts, 1));
+	t->nkeys = 0;
+	for (a = 0; a < desc->natts; a++)
+		if (t->cols[a].name != NULL)
+			t->order[t->nkeys++] = a;
+	sort_cols = t->cols;
+	qsort(t->order, t->nkeys, sizeof(int), key_order_cmp);
 	MemoryContextSwitchTo(old);
 	t->next = trig_caches;
 	trig_caches = t;
@@ -358,111 +381,136 @@ load_trigger(Trigger *tg, Relation rel)
 }
 
 static inline void
-push_string(JsonbParseState **st, JsonbIteratorToken tok, char *s, int len)
+set_string(JsonbValue *v, char *s, int len)
 {
-	JsonbValue	v;
-
 	if (len > JENTRY_OFFLENMASK)
 		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 						errmsg("string too long to represent as jsonb string"),
 						errdetail("Due to an implementation restriction, jsonb strings cannot exceed %d bytes.",
 								  JENTRY_OFFLENMASK)));
-	v.type = jbvString;
-	v.val.string.val = s;
-	v.val.string.len = len;
-	pushJsonbValue(st, tok, &v);
+	v->type = jbvString;
+	v->val.string.val = s;
+	v->val.string.len = len;
 }
 
-/* to_jsonb(row), with the json columns of COL_JSON_TEXT kept as text (as _keep_json_text) */
+/*
+ * One column's value as to_jsonb encodes it. Returns false, with *other set, only for a
+ * COL_OTHER value whose jsonb is not a scalar (an array, an object): the caller then builds the
+ * image with pushJsonbValue, which can embed it.
+ */
+static bool
+column_value(ColInfo *c, Datum d, bool isnull, JsonbValue *v, Jsonb **other)
+{
+	if (isnull)
+	{
+		v->type = jbvNull;
+		return true;
+	}
+	switch (c->kind)
+	{
+		case COL_BOOL:
+			v->type = jbvBool;
+			v->val.boolean = DatumGetBool(d);
+			return true;
+		case COL_INT:
+			v->type = jbvNumeric;
+			v->val.numeric = int64_to_numeric(c->typid == INT8OID ? DatumGetInt64(d)
+											  : c->typid == INT4OID ? (int64) DatumGetInt32(d)
+											  : (int64) DatumGetInt16(d));
+			return true;
+		case COL_TEXT:
+			{
+				text	   *t = DatumGetTextPP(d);
+
+				set_string(v, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+				return true;
+			}
+		case COL_DATETIME:
+			{
+				char	   *str = JsonEncodeDateTime(NULL, d, c->typid, NULL);
+
+				set_string(v, str, strlen(str));
+				return true;
+			}
+		case COL_JSON_TEXT:
+			{
+				/* the exact text minus the JSON white space around it; the JSON null as null */
+				text	   *t = DatumGetTextPP(d);
+				char	   *p = VARDATA_ANY(t);
+				int			len = VARSIZE_ANY_EXHDR(t);
+
+				while (len > 0 && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+					p++, len--;
+				while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t' || p[len - 1] == '\n' || p[len - 1] == '\r'))
+					len--;
+				if (len == 4 && memcmp(p, "null", 4) == 0)
+					v->type = jbvNull;
+				else
+					set_string(v, p, len);
+				return true;
+			}
+		case COL_OTHER:
+			{
+				Jsonb	   *j = DatumGetJsonbP(FunctionCall1(&c->tojsonb, d));
+
+				*other = j;
+				return JB_ROOT_IS_SCALAR(j) && JsonbExtractScalar(&j->root, v);
+			}
+	}
+	elog(ERROR, "mmsync capture: unknown column kind %d", (int) c->kind);
+	return false;
+}
+
+/*
+ * to_jsonb(row), with the json columns of COL_JSON_TEXT kept as text (as _keep_json_text does).
+ * The object is built with its keys already in jsonb's order (sorted once per trigger), so
+ * JsonbValueToJsonb writes it at once; an array or object value needs pushJsonbValue instead.
+ */
 static Jsonb *
 row_to_jsonb(TrigCache *t, TupleDesc desc, HeapTuple tuple)
 {
-	JsonbParseState *st = NULL;
-	JsonbValue *res;
-	JsonbValue	v;
 	Datum	   *values = palloc(sizeof(Datum) * t->natts);
 	bool	   *nulls = palloc(sizeof(bool) * t->natts);
-	int			a;
+	JsonbPair  *pairs = palloc(sizeof(JsonbPair) * Max(t->nkeys, 1));
+	JsonbValue	obj;
+	JsonbParseState *st = NULL;
+	int			k;
 
 	/* not heap_getattr: in later 15.x it calls a function older 15.x servers lack */
 	heap_deform_tuple(tuple, desc, values, nulls);
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	for (a = 0; a < t->natts; a++)
+	for (k = 0; k < t->nkeys; k++)
 	{
-		ColInfo    *c = &t->cols[a];
-		Datum		d = values[a];
+		int			a = t->order[k];
+		Jsonb	   *other = NULL;
 
-		if (c->name == NULL)
-			continue;
-		push_string(&st, WJB_KEY, c->name, c->namelen);
-		if (nulls[a])
+		pairs[k].key.type = jbvString;
+		pairs[k].key.val.string.val = t->cols[a].name;
+		pairs[k].key.val.string.len = t->cols[a].namelen;
+		pairs[k].order = k;
+		if (!column_value(&t->cols[a], values[a], nulls[a], &pairs[k].value, &other))
 		{
-			v.type = jbvNull;
-			pushJsonbValue(&st, WJB_VALUE, &v);
-			continue;
-		}
-		switch (c->kind)
-		{
-			case COL_BOOL:
-				v.type = jbvBool;
-				v.val.boolean = DatumGetBool(d);
-				pushJsonbValue(&st, WJB_VALUE, &v);
-				break;
-			case COL_INT:
-				v.type = jbvNumeric;
-				v.val.numeric = int64_to_numeric(c->typid == INT8OID ? DatumGetInt64(d)
-												 : c->typid == INT4OID ? (int64) DatumGetInt32(d)
-												 : (int64) DatumGetInt16(d));
-				pushJsonbValue(&st, WJB_VALUE, &v);
-				break;
-			case COL_TEXT:
-				{
-					text	   *s = DatumGetTextPP(d);
-
-					push_string(&st, WJB_VALUE, VARDATA_ANY(s), VARSIZE_ANY_EXHDR(s));
-				}
-				break;
-			case COL_DATETIME:
-				{
-					char	   *s = JsonEncodeDateTime(NULL, d, c->typid, NULL);
-
-					push_string(&st, WJB_VALUE, s, strlen(s));
-				}
-				break;
-			case COL_JSON_TEXT:
-				{
-					/* the exact text minus the JSON white space around it; the JSON null as null */
-					text	   *s = DatumGetTextPP(d);
-					char	   *p = VARDATA_ANY(s);
-					int			len = VARSIZE_ANY_EXHDR(s);
-
-					while (len > 0 && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-						p++, len--;
-					while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t' || p[len - 1] == '\n' || p[len - 1] == '\r'))
-						len--;
-					if (len == 4 && memcmp(p, "null", 4) == 0)
-					{
-						v.type = jbvNull;
-						pushJsonbValue(&st, WJB_VALUE, &v);
-					}
-					else
-						push_string(&st, WJB_VALUE, p, len);
-				}
-				break;
-			case COL_OTHER:
-				{
-					Jsonb	   *j = DatumGetJsonbP(FunctionCall1(&c->tojsonb, d));
-
-					v.type = jbvBinary;
-					v.val.binary.data = &j->root;
-					v.val.binary.len = VARSIZE(j) - VARHDRSZ;
-					pushJsonbValue(&st, WJB_VALUE, &v);
-				}
-				break;
+			/* a container value: hand it over as binary, pushJsonbValue unpacks it */
+			pairs[k].value.type = jbvBinary;
+			pairs[k].value.val.binary.data = &other->root;
+			pairs[k].value.val.binary.len = VARSIZE(other) - VARHDRSZ;
+			st = (JsonbParseState *) 1;		/* marks: build by pushing */
 		}
 	}
-	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-	return JsonbValueToJsonb(res);
+	if (st == NULL)
+	{
+		obj.type = jbvObject;
+		obj.val.object.nPairs = t->nkeys;
+		obj.val.object.pairs = pairs;
+		return JsonbValueToJsonb(&obj);
+	}
+	st = NULL;
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	for (k = 0; k < t->nkeys; k++)
+	{
+		pushJsonbValue(&st, WJB_KEY, &pairs[k].key);
+		pushJsonbValue(&st, WJB_VALUE, &pairs[k].value);
+	}
+	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }
 
 static void

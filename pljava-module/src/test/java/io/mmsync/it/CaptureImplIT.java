@@ -36,7 +36,8 @@ class CaptureImplIT {
             + " j json, j2 json, jb jsonb, u uuid, ba bytea, arr int[], tarr text[], m mood, p posint, iv interval,"
             + " pt point, x xml, c pair, big text, balance bigint NOT NULL DEFAULT 0);"
             + "ALTER TABLE t DROP COLUMN dropme;"
-            + "CREATE TABLE k2 (a text, b int, v text, PRIMARY KEY (a, b));";
+            + "CREATE TABLE k2 (a text, b int, v text, PRIMARY KEY (a, b));"
+            + "CREATE TABLE sc (id uuid PRIMARY KEY, n numeric, f float4, iv interval, m mood, p posint, o oid, t time);";
 
     /** Run once per implementation, each time on emptied tables. */
     static final String[] STATEMENTS = {
@@ -60,6 +61,9 @@ class CaptureImplIT {
         "BEGIN; INSERT INTO k2 VALUES ('c', 3, 'kept'); SAVEPOINT s; INSERT INTO k2 VALUES ('d', 4, 'rolled back');"
             + " ROLLBACK TO SAVEPOINT s; UPDATE k2 SET v = 'after rollback' WHERE a = 'c'; COMMIT",
         "DELETE FROM k2",
+        "INSERT INTO sc VALUES ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 1.10, 'NaN', '-1 mon', 'sad', 1, 42, '01:02:03.5'),"
+            + " ('b0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', NULL, 1.25, NULL, NULL, NULL, NULL, NULL)",
+        "UPDATE sc SET n = n * 3, f = '-Infinity' WHERE n IS NOT NULL",
     };
 
     static final String QUEUED = "SELECT c.op, c.relid::regclass::text, c.sync_id, encode(jsonb_send(c.old), 'hex'),"
@@ -77,12 +81,12 @@ class CaptureImplIT {
             pg.execute(DB, SCHEMA);
             pg.execute(DB, "SELECT mmsync.add_node('blue', '" + pg.conninfo(DB) + "', true);"
                     + "SELECT mmsync.add_node('green', 'host=127.0.0.1 port=1 dbname=none');"
-                    + "SELECT mmsync.add_sync('s', '{blue,green}', tables => 't, k2', initial => 'none');"
+                    + "SELECT mmsync.add_sync('s', '{blue,green}', tables => 't, k2, sc', initial => 'none');"
                     + "SELECT mmsync.set_column_policy('t', 'balance', 'delta')");
 
             List<String> byPlpgsql = run(pg, "plpgsql");
             List<String> byC = run(pg, "c");
-            assertEquals(20, byC.size(), "changes queued by the C trigger: " + byC);
+            assertEquals(23, byC.size(), "changes queued by the C trigger: " + byC);
             assertEquals(byPlpgsql, byC, "the C and the PL/pgSQL trigger queue the same rows");
             assertTrue(byC.stream().anyMatch(r -> r.contains("\"j\": \"{\\\"b\\\":1,  \\\"a\\\" : [1, 2]}\"")),
                     "a json column's exact text is kept (inner white space, key order): " + byC.get(0));
@@ -98,7 +102,7 @@ class CaptureImplIT {
         assertEquals(impl, pg.queryString(DB, "SELECT mmsync.set_capture('" + impl + "')"));
         assertEquals(impl, pg.queryString(DB, "SELECT mmsync.capture_impl()"));
         pg.execute(DB, "ALTER TABLE t DROP COLUMN IF EXISTS added;"
-                + " DELETE FROM t; DELETE FROM k2; TRUNCATE mmsync.changes_0, mmsync.changes_1, mmsync.changes_2");
+                + " DELETE FROM t; DELETE FROM k2; DELETE FROM sc; TRUNCATE mmsync.changes_0, mmsync.changes_1, mmsync.changes_2");
         List<String> rows = new ArrayList<>();
         try (Connection c = pg.connect(DB); Statement st = c.createStatement()) {
             for (String sql : STATEMENTS) {
