@@ -596,10 +596,11 @@ mmsync_capture(PG_FUNCTION_ARGS)
 			 RelationGetRelationName(td->tg_relation), desc->natts, t->natts);
 
 	sync_id = t->sync_id;		/* t may be freed by a reload below */
-	id = nextval_internal(queue.seqid, false);
 	memset(nulls, 0, sizeof(nulls));
-	cols[Q_ID] = Int64GetDatum(id);
+	/* the transaction id before the queue id (the sender's RangeFloor relies on that order) */
 	cols[Q_XID] = FullTransactionIdGetDatum(GetTopFullTransactionId());
+	id = nextval_internal(queue.seqid, false);
+	cols[Q_ID] = Int64GetDatum(id);
 	cols[Q_SYNC_ID] = Int32GetDatum(sync_id);
 	cols[Q_RELID] = ObjectIdGetDatum(RelationGetRelid(td->tg_relation));
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
