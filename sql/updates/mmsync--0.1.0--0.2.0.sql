@@ -1429,9 +1429,10 @@ BEGIN
     END IF;
     IF v_want IN ('auto', 'c') THEN
         BEGIN
-            -- not SECURITY DEFINER: the C function checks no privilege (it writes the queue itself)
+            -- not SECURITY DEFINER: the C function checks no privilege (it writes the queue itself).
+            -- Found through dynamic_library_path (default $libdir, i.e. pg_config --pkglibdir).
             CREATE OR REPLACE FUNCTION @extschema@.capture() RETURNS trigger
-            LANGUAGE c AS '$libdir/mmsync_capture', 'mmsync_capture';
+            LANGUAGE c AS 'mmsync_capture', 'mmsync_capture';
             RETURN 'c';
         EXCEPTION WHEN OTHERS THEN
             IF v_want = 'c' THEN

@@ -1,6 +1,6 @@
 -- Which implementation runs the row capture trigger @extschema@.capture() (issue 14; docs/capture.md).
 -- Two write the same queue rows: the C function mmsync_capture of the library
--- $libdir/mmsync_capture (sql/capture/, installed by installer/install.sh where the server's
+-- mmsync_capture (sql/capture/, installed into $libdir by installer/install.sh where the server's
 -- headers and a compiler are), and the PL/pgSQL function of 10_capture.sql (the fallback).
 -- Switching is CREATE OR REPLACE of capture() itself (its oid, which every capture trigger names,
 -- stays), so no trigger is touched. The PL/pgSQL source is kept in @extschema@._capture_plpgsql()
@@ -30,9 +30,10 @@ BEGIN
     END IF;
     IF v_want IN ('auto', 'c') THEN
         BEGIN
-            -- not SECURITY DEFINER: the C function checks no privilege (it writes the queue itself)
+            -- not SECURITY DEFINER: the C function checks no privilege (it writes the queue itself).
+            -- Found through dynamic_library_path (default $libdir, i.e. pg_config --pkglibdir).
             CREATE OR REPLACE FUNCTION @extschema@.capture() RETURNS trigger
-            LANGUAGE c AS '$libdir/mmsync_capture', 'mmsync_capture';
+            LANGUAGE c AS 'mmsync_capture', 'mmsync_capture';
             RETURN 'c';
         EXCEPTION WHEN OTHERS THEN
             IF v_want = 'c' THEN

@@ -155,6 +155,41 @@ class CaptureImplIT {
         }
     }
 
+    /**
+     * The fallback when the library is not there: with dynamic_library_path pointing elsewhere the
+     * library cannot be found, 'auto' keeps PL/pgSQL (the NOTICE says why), 'c' refuses, and the
+     * PL/pgSQL trigger captures; found again, 'auto' picks C.
+     */
+    @Test
+    void aMissingLibraryLeavesPlpgsql() throws Exception {
+        try (PgCluster pg = PgCluster.start("capmissing")) {
+            pg.createDatabase(DB);
+            pg.execute(DB, "CREATE EXTENSION mmsync; CREATE TABLE t (id int PRIMARY KEY, v text);"
+                    + "SELECT mmsync.add_node('blue', '" + pg.conninfo(DB) + "', true);"
+                    + "SELECT mmsync.add_node('green', 'host=127.0.0.1 port=1 dbname=none');"
+                    + "SELECT mmsync.add_sync('s', '{blue,green}', tables => 't', initial => 'none')");
+            try (Connection c = pg.connect(DB); Statement st = c.createStatement()) {
+                st.execute("SET dynamic_library_path = '/nonexistent'");
+                assertEquals("plpgsql", one(st, "SELECT mmsync.set_capture('auto')"));
+                assertTrue(st.getWarnings() != null && st.getWarnings().getMessage().contains("capture runs as PL/pgSQL"),
+                        "a NOTICE says why: " + st.getWarnings());
+                try {
+                    st.execute("SELECT mmsync.set_capture('c')");
+                    throw new AssertionError("set_capture('c') without the library succeeded");
+                } catch (SQLException e) {
+                    assertTrue(e.getMessage().contains("the C capture trigger cannot be used"), e.getMessage());
+                }
+                st.execute("INSERT INTO t VALUES (1, 'by plpgsql')");
+                assertEquals("plpgsql", one(st, "SELECT mmsync.capture_impl()"));
+                st.execute("RESET dynamic_library_path");
+                assertEquals("c", one(st, "SELECT mmsync.set_capture('auto')"));
+                st.execute("INSERT INTO t VALUES (2, 'by c')");
+            }
+            assertEquals("I by plpgsql|I by c", pg.queryString(DB,
+                    "SELECT string_agg(op::text || ' ' || (new->>'v'), '|' ORDER BY id) FROM mmsync.change_queue WHERE op <> 'T'"));
+        }
+    }
+
     static String one(Statement st, String sql) throws SQLException {
         try (ResultSet rs = st.executeQuery(sql)) {
             assertTrue(rs.next(), "a row for " + sql);
