@@ -119,7 +119,8 @@ typedef struct QueueCache
 	QueueTable	tables[QUEUE_TABLES];
 } QueueCache;
 
-static MemoryContext cache_cxt = NULL;
+static MemoryContext cache_cxt = NULL;	/* the queue's tables, indexes, sequence */
+static MemoryContext trig_cxt = NULL;	/* the triggers' column encodings */
 static TrigCache *trig_caches = NULL;
 static QueueCache queue = {false};
 
@@ -133,15 +134,24 @@ static int32 wake_sync_id = 0;
  * capture call: it only marks the caches stale; they are freed and rebuilt at a safe point
  * (start of a call, or after the queue table's lock is taken), never under a pointer in use.
  */
-static bool need_reset = false;
+static bool need_reset = false;		/* everything */
+static bool need_trig_reset = false;	/* the triggers' caches (DDL, ANALYZE of a synced table) */
+
+static void
+reset_trig_caches(void)
+{
+	need_trig_reset = false;
+	trig_caches = NULL;
+	MemoryContextReset(trig_cxt);
+}
 
 static void
 reset_caches(void)
 {
 	need_reset = false;
 	queue.valid = false;
-	trig_caches = NULL;
 	MemoryContextReset(cache_cxt);
+	reset_trig_caches();
 }
 
 static void
@@ -166,10 +176,9 @@ relcache_callback(Datum arg, Oid relid)
 			if (queue.tables[i].indexes[j] == relid)
 				need_reset = true;
 	}
-	/* DDL on a synced table (rare): forget everything */
 	for (t = trig_caches; t != NULL; t = t->next)
 		if (t->relid == relid)
-			need_reset = true;
+			need_trig_reset = true;
 }
 
 void		_PG_init(void);
@@ -177,7 +186,8 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
-	cache_cxt = AllocSetContextCreate(CacheMemoryContext, "mmsync capture cache", ALLOCSET_SMALL_SIZES);
+	cache_cxt = AllocSetContextCreate(CacheMemoryContext, "mmsync capture queue cache", ALLOCSET_SMALL_SIZES);
+	trig_cxt = AllocSetContextCreate(CacheMemoryContext, "mmsync capture trigger cache", ALLOCSET_SMALL_SIZES);
 	CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
 }
 
@@ -310,7 +320,7 @@ load_trigger(Trigger *tg, Relation rel)
 
 		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &json_names, NULL, &njson);
 	}
-	old = MemoryContextSwitchTo(cache_cxt);
+	old = MemoryContextSwitchTo(trig_cxt);
 	t = palloc0(sizeof(TrigCache));
 	t->tgoid = tg->tgoid;
 	t->relid = RelationGetRelid(rel);
@@ -359,7 +369,7 @@ load_trigger(Trigger *tg, Relation rel)
 		{
 			FuncExpr   *fx;
 
-			fmgr_info_cxt(F_TO_JSONB, &c->tojsonb, cache_cxt);
+			fmgr_info_cxt(F_TO_JSONB, &c->tojsonb, trig_cxt);
 			/* to_jsonb(anyelement) learns its argument's type from the call expression */
 			fx = makeFuncExpr(F_TO_JSONB, JSONBOID,
 							  list_make1(makeNullConst(att->atttypid, att->atttypmod, att->attcollation)),
@@ -585,6 +595,8 @@ mmsync_capture(PG_FUNCTION_ARGS)
 
 	while (need_reset || !queue.valid)
 		load_queue(fcinfo->flinfo->fn_oid);
+	if (need_trig_reset)
+		reset_trig_caches();
 	for (t = trig_caches; t != NULL; t = t->next)
 		if (t->tgoid == td->tg_trigger->tgoid)
 			break;

@@ -52,6 +52,7 @@ class CaptureImplIT {
         "UPDATE t SET i = i + 1, tx = NULL, balance = balance + 5 WHERE id = 1",
         "UPDATE t SET id = 10 WHERE id = 2",
         "DELETE FROM t WHERE id = 3",
+        "ANALYZE t",
         "ALTER TABLE t ADD COLUMN added text DEFAULT 'dflt'",
         "UPDATE t SET balance = balance - 1 WHERE id IN (4, 5)",
         "INSERT INTO t (id, added) VALUES (6, NULL)",
