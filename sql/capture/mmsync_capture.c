@@ -33,6 +33,7 @@
 #include "catalog/pg_type_d.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -104,6 +105,11 @@ static const Oid q_types[Q_NCOLS] = {INT8OID, XID8OID, INT4OID, OIDOID, CHAROID,
 typedef struct QueueTable
 {
 	Oid			relid;
+	Oid			owner;
+	bool		by_sql;			/* columns or indexes the direct path cannot fill: INSERT through SPI */
+	bool		by_sql_base;
+	SPIPlanPtr	plan;			/* by_sql: the saved INSERT (freed on reset) */
+	char	   *insert_sql;
 	int			natts;
 	AttrNumber	attnum[Q_NCOLS];
 	int			nindexes;
@@ -148,7 +154,15 @@ reset_trig_caches(void)
 static void
 reset_caches(void)
 {
+	int			i;
+
 	need_reset = false;
+	for (i = 0; i < QUEUE_TABLES; i++)
+	{
+		if (queue.valid && queue.tables[i].plan != NULL)
+			SPI_freeplan(queue.tables[i].plan);
+		queue.tables[i].plan = NULL;
+	}
 	queue.valid = false;
 	MemoryContextReset(cache_cxt);
 	reset_trig_caches();
@@ -234,6 +248,15 @@ load_queue(Oid fn_oid)
 							errhint("Use the PL/pgSQL trigger: SELECT mmsync.set_capture('plpgsql').")));
 		desc = RelationGetDescr(rel);
 		q->natts = desc->natts;
+		/* triggers, rules or CHECK constraints on the queue table: only the executor runs them */
+		q->by_sql_base = rel->rd_rel->relhastriggers || rel->rd_rel->relhasrules
+			|| (desc->constr != NULL && desc->constr->num_check > 0);
+		q->owner = rel->rd_rel->relowner;
+		q->by_sql = q->by_sql_base;
+		q->plan = NULL;
+		q->insert_sql = psprintf("INSERT INTO %s.%s (id, xid, sync_id, relid, op, at, old, new) "
+								 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+								 quote_identifier(nspname), quote_identifier(name));
 		for (c = 0; c < Q_NCOLS; c++)
 			q->attnum[c] = InvalidAttrNumber;
 		for (a = 0; a < desc->natts; a++)
@@ -245,10 +268,17 @@ load_queue(Oid fn_oid)
 			for (c = 0; c < Q_NCOLS; c++)
 				if (strcmp(NameStr(att->attname), q_names[c]) == 0)
 					break;
-			if (c == Q_NCOLS || att->atttypid != q_types[c])
+			if (c == Q_NCOLS)
+			{
+				/* a column of a later version: INSERT by SQL fills it with its default, as PL/pgSQL does */
+				q->by_sql = true;
+				continue;
+			}
+			if (att->atttypid != q_types[c])
 				ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-								errmsg("mmsync capture: the C trigger does not know column %s (type %s) of %s.%s",
-									   NameStr(att->attname), format_type_be(att->atttypid), nspname, name),
+								errmsg("mmsync capture: column %s of %s.%s has type %s, the C trigger writes %s",
+									   NameStr(att->attname), nspname, name, format_type_be(att->atttypid),
+									   format_type_be(q_types[c])),
 								errhint("Install the mmsync_capture library of this mmsync version (installer/install.sh), "
 										"or use the PL/pgSQL trigger: SELECT mmsync.set_capture('plpgsql').")));
 			q->attnum[c] = att->attnum;
@@ -268,13 +298,10 @@ load_queue(Oid fn_oid)
 			Relation	irel = index_open(ioid, AccessShareLock);
 			IndexInfo  *ii = BuildIndexInfo(irel);
 
+			/* an index the direct path cannot maintain: INSERT by SQL (the executor maintains it) */
 			if (ii->ii_Expressions != NIL || ii->ii_Predicate != NIL || ii->ii_ExclusionOps != NULL
 				|| (ii->ii_Unique && !irel->rd_index->indimmediate))
-				ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-								errmsg("mmsync capture: the C trigger cannot maintain index %s of %s.%s "
-									   "(expressions, a predicate, an exclusion or a deferred unique constraint)",
-									   RelationGetRelationName(irel), nspname, name),
-								errhint("Drop that index, or use the PL/pgSQL trigger: SELECT mmsync.set_capture('plpgsql').")));
+				q->by_sql = true;
 			q->indexes[a] = ioid;
 			q->indexinfo[a] = ii;
 			a++;
@@ -523,6 +550,45 @@ row_to_jsonb(TrigCache *t, TupleDesc desc, HeapTuple tuple)
 	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }
 
+/*
+ * The queue row by SQL, as the extension's owner (the queue table's), for a queue table the
+ * direct path cannot write: a column it does not know, an index of expressions, a trigger.
+ */
+static void
+queue_insert_sql(QueueTable *q, Datum *cols, bool *nulls)
+{
+	static Oid	argtypes[Q_NCOLS] = {INT8OID, XID8OID, INT4OID, OIDOID, CHAROID, TIMESTAMPTZOID, JSONBOID, JSONBOID};
+	char		spinulls[Q_NCOLS];
+	Oid			save_userid;
+	int			save_sec;
+	int			i,
+				rc;
+
+	for (i = 0; i < Q_NCOLS; i++)
+		spinulls[i] = nulls[i] ? 'n' : ' ';
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	/* an error on the way is cleaned up by the (sub)transaction's abort, as for SECURITY DEFINER */
+	SetUserIdAndSecContext(q->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "mmsync capture: SPI_connect failed");
+	if (q->plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(q->insert_sql, Q_NCOLS, argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "mmsync capture: SPI_prepare of \"%s\" failed: %s", q->insert_sql,
+				 SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "mmsync capture: SPI_keepplan failed");
+		q->plan = plan;
+	}
+	rc = SPI_execute_plan(q->plan, cols, spinulls, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "mmsync capture: \"%s\" returned %s", q->insert_sql, SPI_result_code_string(rc));
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec);
+}
+
 static void
 queue_insert(Relation rel, QueueTable *q, Datum *cols, bool *nulls)
 {
@@ -650,7 +716,13 @@ mmsync_capture(PG_FUNCTION_ARGS)
 				rel = table_open(queue.tables[slot].relid, RowExclusiveLock);
 			}
 		}
-		queue_insert(rel, &queue.tables[slot], cols, nulls);
+		if (queue.tables[slot].by_sql)
+		{
+			table_close(rel, NoLock);
+			queue_insert_sql(&queue.tables[slot], cols, nulls);
+		}
+		else
+			queue_insert(rel, &queue.tables[slot], cols, nulls);
 	}
 
 	/* wake an idle sender (see 10_capture.sql); once per sync and (sub)transaction */

@@ -98,6 +98,43 @@ class CaptureImplIT {
         }
     }
 
+    /**
+     * A queue table the C trigger's direct path cannot write (a column of a later version with a
+     * default, an index on an expression): it inserts through SQL, and both triggers still queue
+     * the same rows, the new column filled by its default.
+     */
+    @Test
+    void aQueueColumnItDoesNotKnowIsFilledByItsDefault() throws Exception {
+        try (PgCluster pg = PgCluster.start("capnewcol")) {
+            pg.createDatabase(DB);
+            pg.execute(DB, "CREATE EXTENSION mmsync");
+            pg.execute(DB, SCHEMA);
+            pg.execute(DB, "SELECT mmsync.add_node('blue', '" + pg.conninfo(DB) + "', true);"
+                    + "SELECT mmsync.add_node('green', 'host=127.0.0.1 port=1 dbname=none');"
+                    + "SELECT mmsync.add_sync('s', '{blue,green}', tables => 't, k2, sc', initial => 'none');"
+                    + "ALTER TABLE mmsync.changes_0 ADD COLUMN later text NOT NULL DEFAULT 'filled';"
+                    + "CREATE INDEX changes_0_op_lower ON mmsync.changes_0 (lower(op::text))");
+            List<String> byPlpgsql = run(pg, "plpgsql");
+            List<String> byC = run(pg, "c");
+            assertEquals(23, byC.size(), "changes queued by the C trigger: " + byC);
+            assertEquals(byPlpgsql, byC, "the C and the PL/pgSQL trigger queue the same rows");
+            assertEquals("23/23", pg.queryString(DB, "SELECT count(*) FILTER (WHERE later = 'filled') || '/' || count(*)"
+                    + " FROM mmsync.changes_0 WHERE op <> 'T'"));
+            try (Connection c = pg.connect(DB); Statement st = c.createStatement()) {
+                st.execute("SET enable_seqscan = off");
+                StringBuilder plan = new StringBuilder();
+                try (ResultSet rs = st.executeQuery("EXPLAIN SELECT count(*) FROM mmsync.changes_0 WHERE lower(op::text) IN ('i', 'u', 'd')")) {
+                    while (rs.next()) {
+                        plan.append(rs.getString(1)).append('\n');
+                    }
+                }
+                assertTrue(plan.toString().contains("changes_0_op_lower"), "the expression index is used: " + plan);
+                assertEquals("23", one(st, "SELECT count(*) FROM mmsync.changes_0 WHERE lower(op::text) IN ('i', 'u', 'd')"),
+                        "the expression index has every row");
+            }
+        }
+    }
+
     /** Runs {@link #STATEMENTS} with capture() in {@code impl}, returns the queued changes, one line each. */
     static List<String> run(PgCluster pg, String impl) throws SQLException {
         assertEquals(impl, pg.queryString(DB, "SELECT mmsync.set_capture('" + impl + "')"));
