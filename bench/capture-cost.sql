@@ -12,6 +12,12 @@
 --   lock       nonotify, plus NOTIFY only when a shared advisory lock cannot be had (sender idle)
 --   stmt       statement-level triggers with transition tables, one INSERT ... SELECT per statement
 --   plain      current, but always into one table (what choosing one of the three costs)
+--   c          current with capture() in C (mmsync.set_capture('c'): the library mmsync_capture)
+--   plpgsql    current with capture() in PL/pgSQL (mmsync.set_capture('plpgsql'))
+--   bucardo    Bucardo 5.6's capture as its validate_sync creates it (bucardo.schema): per table a
+--              delta table (primary key columns, txntime DEFAULT now(); indexes on txntime and on
+--              the key), a SECURITY DEFINER PL/pgSQL row trigger inserting the key (an update: the
+--              old key, and the new one if it changed) and a statement trigger sending NOTIFY
 CREATE SCHEMA capcost;
 
 CREATE FUNCTION capcost.notify() RETURNS trigger
@@ -156,6 +162,53 @@ BEGIN
 END
 $$;
 
+-- Bucardo's per-table objects (bucardo.schema, validate_sync), made once per table
+CREATE FUNCTION capcost.bucardo_setup(p_relid regclass) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_rel  text := (SELECT relname FROM pg_class WHERE oid = p_relid);
+    v_pk   text[] := mmsync._pk_cols(p_relid);
+    v_cols text := (SELECT string_agg(format('%I', c), ',') FROM unnest(v_pk) c);
+BEGIN
+    IF to_regclass(format('capcost.%I', 'delta_' || v_rel)) IS NULL THEN
+        EXECUTE format('CREATE TABLE capcost.%I AS SELECT %s, now()::timestamptz AS txntime FROM %s LIMIT 0',
+                       'delta_' || v_rel, v_cols, p_relid);
+        EXECUTE format('ALTER TABLE capcost.%I ALTER txntime SET NOT NULL, ALTER txntime SET DEFAULT now()', 'delta_' || v_rel);
+        EXECUTE format('CREATE INDEX ON capcost.%I (txntime)', 'delta_' || v_rel);
+        EXECUTE format('CREATE INDEX ON capcost.%I (%s)', 'delta_' || v_rel, v_cols);
+        EXECUTE format($f$CREATE FUNCTION capcost.%I() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER VOLATILE AS $b$
+        BEGIN
+        IF (TG_OP = 'INSERT') THEN
+          INSERT INTO capcost.%I VALUES (%s);
+        ELSIF (TG_OP = 'UPDATE') THEN
+          INSERT INTO capcost.%I VALUES (%s);
+          IF (%s) THEN
+            INSERT INTO capcost.%I VALUES (%s);
+          END IF;
+        ELSE
+          INSERT INTO capcost.%I VALUES (%s);
+        END IF;
+        RETURN NULL;
+        END;
+        $b$
+        $f$, 'delta_' || v_rel,
+            'delta_' || v_rel, (SELECT string_agg(format('NEW.%I', c), ',') FROM unnest(v_pk) c),
+            'delta_' || v_rel, (SELECT string_agg(format('OLD.%I', c), ',') FROM unnest(v_pk) c),
+            (SELECT string_agg(format('OLD.%I <> NEW.%I', c, c), ' OR ') FROM unnest(v_pk) c),
+            'delta_' || v_rel, (SELECT string_agg(format('NEW.%I', c), ',') FROM unnest(v_pk) c),
+            'delta_' || v_rel, (SELECT string_agg(format('OLD.%I', c), ',') FROM unnest(v_pk) c));
+    END IF;
+    EXECUTE format('TRUNCATE capcost.%I', 'delta_' || v_rel);
+END
+$$;
+CREATE FUNCTION capcost.bucardo_kick() RETURNS trigger
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    EXECUTE $nn$NOTIFY bucardo, 'kick_sync_cc'$nn$;
+    RETURN NEW;
+END;
+$$;
+
 CREATE FUNCTION capcost.use(p_variant text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -174,6 +227,16 @@ BEGIN
             NULL;
         WHEN 'current' THEN
             PERFORM mmsync._attach_table(v_t.sync_id, v_t.relid);
+        WHEN 'c', 'plpgsql' THEN
+            PERFORM mmsync.set_capture(p_variant);
+            PERFORM mmsync._attach_table(v_t.sync_id, v_t.relid);
+        WHEN 'bucardo' THEN
+            PERFORM capcost.bucardo_setup(v_t.relid);
+            EXECUTE format('CREATE TRIGGER capcost AFTER INSERT OR UPDATE OR DELETE ON %s '
+                           'FOR EACH ROW EXECUTE FUNCTION capcost.%I()', v_t.relid::regclass,
+                           'delta_' || (SELECT relname FROM pg_class WHERE oid = v_t.relid));
+            EXECUTE format('CREATE TRIGGER capcost_kick AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s '
+                           'FOR EACH STATEMENT EXECUTE FUNCTION capcost.bucardo_kick()', v_t.relid::regclass);
         WHEN 'stmt' THEN
             EXECUTE format('CREATE TRIGGER capcost_i AFTER INSERT ON %s REFERENCING NEW TABLE AS capcost_new '
                            'FOR EACH STATEMENT EXECUTE FUNCTION capcost.stmt(%L)', v_t.relid::regclass, v_t.sync_id);

@@ -2,7 +2,10 @@
 # Installs mmsync on this machine, from the unpacked release archive (mmsync-<version>.tar.gz)
 # or from a git checkout:
 #   1. the extension's files into `pg_config --sharedir`/extension (then CREATE EXTENSION mmsync,
-#      or ALTER EXTENSION mmsync UPDATE, works in any database of that server);
+#      or ALTER EXTENSION mmsync UPDATE, works in any database of that server), and the C capture
+#      trigger library mmsync_capture into `pg_config --pkglibdir` where it can be built (PGXS:
+#      postgresql-server-dev-15, gcc, make; docs/capture.md): without it, or with --no-c-capture,
+#      capture runs as PL/pgSQL;
 #   2. the agent as PREFIX/lib/mmsync/mmsync.jar with a wrapper PREFIX/bin/mmsync
 #      ("mmsync agent --db '<conninfo>'"), and README.md and docs/ in PREFIX/share/doc/mmsync:
 #      from the archive always (its lib/mmsync.jar; nothing is built), from a git checkout with
@@ -19,7 +22,8 @@
 #      jar and its policy in DIR instead of PREFIX/lib/mmsync (a directory the server can read).
 # Running it again installs the same files again and changes nothing else.
 # Usage: installer/install.sh [--pg-config PATH] [--prefix DIR (default /usr/local)] [--jar]
-#                             [--systemd] [--no-extension] [--pljava [--db CONNINFO] [--lib-dir DIR]]
+#                             [--systemd] [--no-extension] [--no-c-capture]
+#                             [--pljava [--db CONNINFO] [--lib-dir DIR]]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 pg_config=${PG_CONFIG:-}
@@ -30,6 +34,7 @@ with_pljava=no
 db=
 libdir=
 with_extension=yes
+with_c_capture=yes
 unit_dir=${MMSYNC_UNIT_DIR:-/etc/systemd/system}
 die() { echo "install.sh: $*" >&2; exit 1; }
 while [ $# -gt 0 ]; do
@@ -39,10 +44,11 @@ while [ $# -gt 0 ]; do
     --jar) with_jar=yes; shift ;;
     --systemd) with_systemd=yes; shift ;;
     --no-extension) with_extension=no; shift ;;
+    --no-c-capture) with_c_capture=no; shift ;;
     --pljava) with_pljava=yes; with_jar=yes; shift ;;
     --db) [ $# -ge 2 ] || die "--db needs the conninfo of the node's database"; db=$2; shift 2 ;;
     --lib-dir) [ $# -ge 2 ] || die "--lib-dir needs a directory"; libdir=$2; shift 2 ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -73,6 +79,18 @@ if [ "$with_extension" = yes ]; then
   built=$(bash "$root/installer/build-sql.sh") || die "building the extension's install script failed"
   install -m 0644 "$root"/sql/build/mmsync.control "$root"/sql/build/mmsync--*.sql "$extdir/"
   echo "installed extension mmsync ($(basename "$built" .sql | sed 's/mmsync--//') and its upgrade scripts) into $extdir"
+  if [ "$with_c_capture" = yes ]; then
+    if [ ! -f "$("$pg_config" --includedir-server)/postgres.h" ]; then
+      echo "install.sh: note: no PostgreSQL server headers ($("$pg_config" --includedir-server)): capture runs as PL/pgSQL; for the C trigger: apt-get install postgresql-server-dev-15, then run install.sh again (docs/capture.md)" >&2
+    elif ! command -v make >/dev/null || ! command -v gcc >/dev/null; then
+      echo "install.sh: note: no gcc or make: capture runs as PL/pgSQL; for the C trigger: apt-get install gcc make, then run install.sh again (docs/capture.md)" >&2
+    else
+      make -s -C "$root/sql/capture" PG_CONFIG="$pg_config" with_llvm=no install >/dev/null \
+        || die "building the capture library failed (sql/capture); --no-c-capture installs without it (capture then runs as PL/pgSQL)"
+      make -s -C "$root/sql/capture" PG_CONFIG="$pg_config" with_llvm=no clean >/dev/null
+      echo "installed the capture library mmsync_capture into $("$pg_config" --pkglibdir) (CREATE EXTENSION / ALTER EXTENSION UPDATE picks it; SELECT mmsync.capture_impl())"
+    fi
+  fi
 fi
 
 if [ "$with_jar" = yes ]; then

@@ -9,6 +9,7 @@ import io.mmsync.engine.model.Page;
 import io.mmsync.engine.model.Position;
 import io.mmsync.engine.model.SyncState;
 import io.mmsync.engine.model.TableRef;
+import io.mmsync.engine.time.Clock;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -54,14 +55,18 @@ final class ChangeReader {
 
     private final int maxRows;
     private final long maxBytes;
+    /** where a new range's first page starts walking the queue's index */
+    private final RangeFloor rangeFloor;
 
-    ChangeReader(int maxRows, long maxBytes) {
+    ChangeReader(int maxRows, long maxBytes, Clock clock) {
         this.maxRows = maxRows;
         this.maxBytes = maxBytes;
+        this.rangeFloor = new RangeFloor(clock);
     }
 
     /** The sync's row as seen now, with a fresh snapshot to open the next range; null if gone. */
     SyncState syncState(Connection local, String syncName) throws SQLException {
+        rangeFloor.sampleIfDue(local);
         try (PreparedStatement st = local.prepareStatement(STATE_SQL)) {
             st.setString(1, syncName);
             try (ResultSet rs = st.executeQuery()) {
@@ -90,7 +95,8 @@ final class ChangeReader {
         try (PreparedStatement st = local.prepareStatement(PAGE_SQL)) {
             st.setFetchSize(FIRST_FETCH);
             st.setInt(1, syncId);
-            st.setLong(2, pos.lastId().asLong());
+            // a range's first page starts above the ids no change of the range can have (RangeFloor)
+            st.setLong(2, pos.lastId().equals(ChangeId.NONE) ? rangeFloor.below(pos.lo()) : pos.lastId().asLong());
             // untyped parameters: the server types them pg_snapshot and parses each once, not per row
             st.setObject(3, pos.hi(), Types.OTHER);
             st.setObject(4, pos.lo(), Types.OTHER);

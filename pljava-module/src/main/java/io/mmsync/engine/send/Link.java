@@ -72,7 +72,7 @@ public final class Link implements Runnable {
         this.peer = peer;
         this.config = config;
         this.clock = config.clock();
-        this.reader = new ChangeReader(config.pageRows(), config.pageBytes());
+        this.reader = new ChangeReader(config.pageRows(), config.pageBytes(), clock);
         this.applier = new Applier(peer.nodeName(), clock);
         this.store = new LinkStore(syncName, peer.nodeName());
         this.purger = new Purger("mmsync link " + syncName + " to " + peer.nodeName() + ": ", clock);

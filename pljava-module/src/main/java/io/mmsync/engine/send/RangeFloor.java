@@ -1,0 +1,93 @@
+package io.mmsync.engine.send;
+
+import io.mmsync.engine.time.Clock;
+
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayDeque;
+import java.util.Iterator;
+
+/**
+ * The lowest queue id a new snapshot range can hold, so that the first page of a range walks the
+ * queue's index from there instead of from the oldest queue table still needed (issue 14: that
+ * re-read hundreds of already-sent rows per change sent).
+ *
+ * <p>A range holds the changes not visible in its lower snapshot {@code lo}: their transactions'
+ * ids are all at least {@code xmin(lo)}. A sample reads the last id the queue sequence handed out,
+ * L, and then takes a transaction id N for itself, in that order. Every transaction id above N is
+ * assigned after N, so after L was read; a transaction takes queue ids only once it has its id (the
+ * capture triggers run after the row is written), so its queue ids are above L. Hence for a range
+ * with {@code xmin(lo) > N}, every change in it has an id above L. Samples are taken at most every
+ * {@link #EVERY_NANOS} (each costs the origin one transaction id) and kept until a newer one
+ * qualifies; without a qualifying sample (a new session, a transaction open for longer than the
+ * samples kept) the range starts where it did before: at the queue's floor.
+ */
+final class RangeFloor {
+    static final long EVERY_NANOS = 100_000_000L;
+    static final int MAX_SAMPLES = 2000;
+    // not is_called (after the rotation's setval): last_value is the next id handed out, not the last
+    static final String SAMPLE_SQL = "WITH l AS MATERIALIZED (SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END "
+            + "AS last_value FROM mmsync.change_queue_id_seq s) "
+            + "SELECT l.last_value, pg_catalog.pg_current_xact_id()::text FROM l";
+
+    /** {xid N, last_value L}, oldest first */
+    private final ArrayDeque<long[]> samples = new ArrayDeque<>();
+    private final Clock clock;
+    private long lastSample;
+    private boolean sampled;
+
+    RangeFloor(Clock clock) {
+        this.clock = clock;
+    }
+
+    /** Takes a sample on {@code local} (autocommit) when the last one is older than {@link #EVERY_NANOS}. */
+    void sampleIfDue(Connection local) throws SQLException {
+        if (sampled && clock.nanosSince(lastSample) < EVERY_NANOS) {
+            return;
+        }
+        long xid;
+        long lastValue;
+        try (Statement st = local.createStatement(); ResultSet rs = st.executeQuery(SAMPLE_SQL)) {
+            rs.next();
+            lastValue = rs.getLong(1);
+            xid = Long.parseLong(rs.getString(2));
+        }
+        add(xid, lastValue);
+        lastSample = clock.nanoTime();
+        sampled = true;
+    }
+
+    synchronized void add(long xid, long lastValue) {
+        samples.addLast(new long[] {xid, lastValue});
+        if (samples.size() > MAX_SAMPLES) {
+            samples.removeFirst();
+        }
+    }
+
+    /**
+     * The id above which every change of the range opened after snapshot {@code lo} lies (0 when no
+     * sample qualifies). Drops the samples older than the one it uses: later ranges have a later lo.
+     */
+    synchronized long below(String lo) {
+        if (lo == null) {
+            return 0;
+        }
+        long xmin = Long.parseLong(lo.substring(0, lo.indexOf(':')));
+        long[] best = null;
+        int older = -1;
+        for (Iterator<long[]> it = samples.iterator(); it.hasNext(); ) {
+            long[] s = it.next();
+            if (s[0] >= xmin) {
+                break;
+            }
+            best = s;
+            older++;
+        }
+        for (int i = 0; i < older; i++) {
+            samples.removeFirst();
+        }
+        return best == null ? 0 : best[1];
+    }
+}

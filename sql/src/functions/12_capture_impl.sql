@@ -1,0 +1,60 @@
+-- Which implementation runs the row capture trigger @extschema@.capture() (issue 14; docs/capture.md).
+-- Two write the same queue rows: the C function mmsync_capture of the library
+-- mmsync_capture (sql/capture/, installed into $libdir by installer/install.sh where the server's
+-- headers and a compiler are), and the PL/pgSQL function of 10_capture.sql (the fallback).
+-- Switching is CREATE OR REPLACE of capture() itself (its oid, which every capture trigger names,
+-- stays), so no trigger is touched. The PL/pgSQL source is kept in @extschema@._capture_plpgsql()
+-- (a copy of capture() as 10_capture.sql defines it, made here while capture() is PL/pgSQL).
+-- An install or upgrade script that (re)defines capture() in PL/pgSQL must call
+-- set_capture('auto') after it.
+CREATE FUNCTION @extschema@.set_capture(p_impl text DEFAULT 'auto') RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_src  text;
+    v_want text := lower(btrim(coalesce(p_impl, 'auto')));
+BEGIN
+    IF v_want NOT IN ('auto', 'c', 'plpgsql') THEN
+        RAISE EXCEPTION 'mmsync: set_capture(%): the implementation is auto, c or plpgsql', p_impl;
+    END IF;
+    IF v_want = 'auto' AND lower(coalesce(current_setting('mmsync.capture', true), '')) IN ('c', 'plpgsql') THEN
+        v_want := lower(current_setting('mmsync.capture', true));
+    END IF;
+    SELECT p.prosrc INTO v_src FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+    WHERE p.oid = '@extschema@.capture()'::regprocedure AND l.lanname = 'plpgsql';
+    IF FOUND THEN
+        EXECUTE format('CREATE OR REPLACE FUNCTION @extschema@._capture_plpgsql() RETURNS trigger '
+                       'LANGUAGE plpgsql SECURITY DEFINER AS %L', v_src);
+        REVOKE ALL ON FUNCTION @extschema@._capture_plpgsql() FROM PUBLIC;
+    ELSE
+        SELECT p.prosrc INTO STRICT v_src FROM pg_proc p WHERE p.oid = '@extschema@._capture_plpgsql()'::regprocedure;
+    END IF;
+    IF v_want IN ('auto', 'c') THEN
+        BEGIN
+            -- not SECURITY DEFINER: the C function checks no privilege (it writes the queue itself).
+            -- Found through dynamic_library_path (default $libdir, i.e. pg_config --pkglibdir).
+            CREATE OR REPLACE FUNCTION @extschema@.capture() RETURNS trigger
+            LANGUAGE c AS 'mmsync_capture', 'mmsync_capture';
+            RETURN 'c';
+        EXCEPTION WHEN OTHERS THEN
+            IF v_want = 'c' THEN
+                RAISE EXCEPTION 'mmsync: the C capture trigger cannot be used: %', SQLERRM
+                    USING HINT = 'Install the library mmsync_capture with installer/install.sh (needs postgresql-server-dev-15, gcc, make) '
+                              || 'and call set_capture as a superuser; or keep the PL/pgSQL trigger: set_capture(''plpgsql'').';
+            END IF;
+            RAISE NOTICE 'mmsync: capture runs as PL/pgSQL: the C trigger cannot be used (%)', SQLERRM;
+        END;
+    END IF;
+    EXECUTE format('CREATE OR REPLACE FUNCTION @extschema@.capture() RETURNS trigger '
+                   'LANGUAGE plpgsql SECURITY DEFINER AS %L', v_src);
+    RETURN 'plpgsql';
+END
+$$;
+
+-- 'c' or 'plpgsql': which implementation capture() has now.
+CREATE FUNCTION @extschema@.capture_impl() RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT l.lanname::text FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+    WHERE p.oid = '@extschema@.capture()'::regprocedure
+$$;
+
+SELECT @extschema@.set_capture('auto');
