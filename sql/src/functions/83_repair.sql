@@ -1,0 +1,70 @@
+-- Issue 12: repair and merge through the normal apply path. The winning node queues the rows it
+-- holds (or a delete where it holds none) as ordinary changes of its own queue, and its link sends
+-- them to the peer like any other change: applied exactly once, in order with the other changes
+-- of each row, resolved against the peer's own changes by the sync's conflict strategy, set aside
+-- if the peer rejects them. mmsync.repair_changes says which queued changes were repairs.
+
+-- The images of the given keys' rows (p_keys: a jsonb array of key objects) as the capture
+-- trigger queues them: to_jsonb(row), json columns as their exact text. p_lock: FOR SHARE, so no
+-- change of those rows can come between the image and the change queued with it.
+CREATE FUNCTION @extschema@._row_images(p_table regclass, p_keys jsonb, p_lock boolean DEFAULT false)
+RETURNS TABLE (key text, image jsonb)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_cols text[] := @extschema@._pk_cols(p_table);
+    v_json text[];
+BEGIN
+    IF v_cols IS NULL THEN
+        RAISE EXCEPTION 'mmsync: table % has no primary key and cannot be repaired by key', p_table;
+    END IF;
+    SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO v_json FROM pg_attribute a
+    WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped AND a.atttypid = 'json'::regtype;
+    RETURN QUERY EXECUTE format(
+        'SELECT %s::text, %s FROM %s t WHERE (%s) IN (SELECT %s FROM jsonb_populate_recordset(NULL::%s, $1) k) ORDER BY %s%s',
+        @extschema@._key_sql(p_table, 't'),
+        CASE WHEN v_json IS NULL THEN 'to_jsonb(t)'
+             ELSE format('@extschema@._keep_json_text(to_jsonb(t), row_to_json(t), %L)', v_json) END,
+        p_table,
+        (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(v_cols) c),
+        (SELECT string_agg(format('k.%I', c), ', ') FROM unnest(v_cols) c), p_table,
+        (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(v_cols) c),
+        CASE WHEN p_lock THEN ' FOR SHARE OF t' ELSE '' END)
+    USING p_keys;
+END
+$$;
+
+-- Queues repair changes of one table on this node (the winner), in array order: p_changes is a
+-- jsonb array of {"key": key object, "old": the peer's image or null, "new": this node's image or
+-- null}: insert (no old), update (both), delete (no new); equal images are skipped. p_run: the
+-- compare run (on the node the command ran from) or merge that asked. Returns each queued change.
+-- The caller holds the rows' locks (_row_images with p_lock) in the same transaction.
+CREATE FUNCTION @extschema@._repair_enqueue(p_sync text, p_table regclass, p_kind text, p_run bigint, p_changes jsonb)
+RETURNS TABLE (key text, change_id bigint, op "char")
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_sync integer := @extschema@._sync_id(p_sync);
+    v_r    record;
+    v_id   bigint;
+    v_op   "char";
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM @extschema@.sync_tables t WHERE t.sync_id = v_sync AND t.relid = p_table AND t.mode = 'keyed') THEN
+        RAISE EXCEPTION 'mmsync: table % is not a keyed table of sync "%"', p_table, p_sync;
+    END IF;
+    FOR v_r IN SELECT x.key, x.old, x.new FROM jsonb_to_recordset(p_changes) AS x(key jsonb, old jsonb, new jsonb) LOOP
+        CONTINUE WHEN v_r.old IS NOT DISTINCT FROM v_r.new;
+        v_op := CASE WHEN v_r.new IS NULL THEN 'D' WHEN v_r.old IS NULL THEN 'I' ELSE 'U' END;
+        v_id := nextval('@extschema@.change_queue_id_seq');
+        PERFORM @extschema@._queue_insert(v_id, v_sync, p_table, v_op, v_r.old, v_r.new);
+        INSERT INTO @extschema@.repair_changes (change_id, sync_name, kind, run_id, schema_name, table_name, key, op, old, new)
+        SELECT v_id, p_sync, p_kind, p_run, n.nspname, c.relname, v_r.key, v_op, v_r.old, v_r.new
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = p_table;
+        key := v_r.key::text;
+        change_id := v_id;
+        op := v_op;
+        RETURN NEXT;
+    END LOOP;
+    IF FOUND THEN
+        PERFORM pg_notify('mmsync_changes', '');
+    END IF;
+END
+$$;
