@@ -1505,5 +1505,29 @@ BEGIN
     END IF;
 END
 $$;
+-- The keys among p_keys (a jsonb array of key objects) of which this node's queue holds a change
+-- that a peer has not confirmed yet: a repair change queued for them on the peer would be made
+-- from a row that is about to change there (and a delta column would count that change twice).
+CREATE FUNCTION @extschema@._in_flight_keys(p_sync text, p_table regclass, p_keys jsonb)
+RETURNS SETOF text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH pk AS (SELECT @extschema@._pk_cols(p_table) AS cols),
+    u AS MATERIALIZED (
+        SELECT c.old, c.new FROM @extschema@.changes c
+        JOIN @extschema@.syncs s ON s.id = c.sync_id
+        CROSS JOIN LATERAL unnest(s.nodes) AS p(peer)
+        LEFT JOIN @extschema@.links l ON l.sync_name = s.name AND l.peer = p.peer
+        WHERE s.name = p_sync AND NOT s.removed AND c.relid = p_table AND c.op <> 'T'
+          AND p.peer <> @extschema@.local_node()
+          AND (l.confirmed_lo IS NULL OR NOT pg_visible_in_snapshot(c.xid, l.confirmed_lo))),
+    f AS MATERIALIZED (
+        SELECT DISTINCT (SELECT string_agg(i.img ->> x.col, E'\x1f' ORDER BY x.ord)
+                         FROM unnest(pk.cols) WITH ORDINALITY AS x(col, ord)) AS k
+        FROM u CROSS JOIN pk CROSS JOIN LATERAL (VALUES (u.old), (u.new)) AS i(img) WHERE i.img IS NOT NULL)
+    SELECT k.key::text FROM jsonb_array_elements(p_keys) AS k(key) CROSS JOIN pk
+    WHERE (SELECT string_agg(k.key ->> x.col, E'\x1f' ORDER BY x.ord) FROM unnest(pk.cols) WITH ORDINALITY AS x(col, ord))
+          IN (SELECT f.k FROM f)
+$$;
 REVOKE ALL ON FUNCTION @extschema@._row_images(regclass, jsonb, boolean),
-    @extschema@._repair_enqueue(text, regclass, text, bigint, jsonb) FROM PUBLIC;
+    @extschema@._repair_enqueue(text, regclass, text, bigint, jsonb),
+    @extschema@._in_flight_keys(text, regclass, jsonb) FROM PUBLIC;

@@ -103,8 +103,8 @@ public final class InitialMerge {
                         n[0] += m[0];
                         n[1] += m[1];
                     });
-                    if (c.more == 0) {
-                        break;
+                    if (c.more == 0 || n[0] + n[1] == 0) {
+                        break; // equal, or differing only by changes in flight, which make the rows equal themselves
                     }
                     written += n[0] + n[1];
                     LOG.info(String.format("mmsync merge %s %s<->%s: %s pass %d: %,d keys differed; %,d changes queued for %s, "

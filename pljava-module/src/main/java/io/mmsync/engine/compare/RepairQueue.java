@@ -9,10 +9,12 @@ import java.sql.SQLException;
 import java.sql.Types;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 
 /**
  * Makes the peer (the losing node) hold the winner's version of rows through the normal apply path:
@@ -87,12 +89,14 @@ final class RepairQueue {
             Map<String, String> w = images(wc, t, keys, true);
             waitSynced(winner.waiter(), sync, winner.name(), wait);
             Map<String, String> l = images(loser.tx(), t, keys, false);
+            // a key the loser changed since its wait is left for the next round (the change is on its way)
+            Set<String> busy = inFlight(loser.tx(), t, keys);
             StringBuilder changes = new StringBuilder("[");
             Map<String, String[]> sent = new LinkedHashMap<>();
             for (String k : keys) {
                 String now = w.get(k);
                 String was = l.get(k);
-                if (Objects.equals(now, was) || (keepBoth && now == null)) {
+                if (Objects.equals(now, was) || (keepBoth && now == null) || busy.contains(k)) {
                     continue;
                 }
                 changes.append(sent.isEmpty() ? "" : ",").append("{\"key\":").append(k).append(",\"old\":").append(was)
@@ -135,6 +139,22 @@ final class RepairQueue {
             try (ResultSet rs = st.executeQuery()) {
                 while (rs.next()) {
                     out.put(rs.getString(1), rs.getString(2));
+                }
+            }
+        }
+        return out;
+    }
+
+    /** The keys among {@code keys} of which the node's queue holds a change its peer has not confirmed. */
+    private Set<String> inFlight(Connection c, TableRef t, List<String> keys) throws SQLException {
+        Set<String> out = new HashSet<>();
+        try (PreparedStatement st = c.prepareStatement("SELECT k FROM mmsync._in_flight_keys(?, ?::regclass, ?::jsonb) k")) {
+            st.setString(1, sync);
+            st.setString(2, t.quoted());
+            st.setObject(3, "[" + String.join(",", keys) + "]", Types.OTHER);
+            try (ResultSet rs = st.executeQuery()) {
+                while (rs.next()) {
+                    out.add(rs.getString(1));
                 }
             }
         }
