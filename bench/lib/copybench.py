@@ -14,6 +14,7 @@ nothing about speed.
 import argparse
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -74,17 +75,28 @@ def main():
                 green.psql(db, "TRUNCATE big")
                 for c in clusters:
                     c.psql(db, "CHECKPOINT")
+                cpu0 = server_cpu(blue) + server_cpu(green)
+                kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 if what == "dump":
                     row["dump"] = dump(blue, green, db)
-                    fp_check(blue, green, db, "pg_dump | psql")
+                    client = 0.0
                 else:
-                    row["mmsync"], row["agent"] = mmsync_copy(blue, green, db, jar, args.agent_opts, base, r)
-                    fp_check(blue, green, db, "mmsync copy")
+                    row["mmsync"], row["agent"], client = mmsync_copy(blue, green, db, jar, args.agent_opts, base, r)
+                    row["mmsync jvm cpu"] = client
+                kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                if what == "dump":  # pg_dump and psql (the agents' JVMs: read before they stopped)
+                    client = (kids1.ru_utime + kids1.ru_stime) - (kids0.ru_utime + kids0.ru_stime)
+                for c in clusters:
+                    quiet(c, db)
+                row[what + " cpu"] = server_cpu(blue) + server_cpu(green) - cpu0 + client
+                fp_check(blue, green, db, "pg_dump | psql" if what == "dump" else "mmsync copy")
                 for c in clusters:
                     c.psql("postgres", f"DROP DATABASE {db}")
             results.append(row)
             line = f"round {r}: " + ", ".join(
                 f"{k} {v:.1f} s" for k, v in row.items() if k != "round" and v is not None)
+            if "dump cpu" in row and "mmsync cpu" in row:
+                line += f"; CPU pg_dump|psql / mmsync = {row['dump cpu'] / row['mmsync cpu']:.2f}"
             if "dump" in row and "mmsync" in row:
                 line += f"; pg_dump|psql / mmsync = {row['dump'] / row['mmsync']:.2f}"
             print(line, flush=True)
@@ -92,11 +104,37 @@ def main():
             ratios = sorted(r["dump"] / r["mmsync"] for r in results)
             print(f"ratio pg_dump|psql time / mmsync wall time: median {ratios[len(ratios) // 2]:.2f}, "
                   f"min {ratios[0]:.2f}, max {ratios[-1]:.2f}")
+            ratios = sorted(r["dump"] / r["agent"] for r in results)
+            print(f"ratio pg_dump|psql time / mmsync copy time (agent's done:): median {ratios[len(ratios) // 2]:.2f}, "
+                  f"min {ratios[0]:.2f}, max {ratios[-1]:.2f}")
+            ratios = sorted(r["dump cpu"] / r["mmsync cpu"] for r in results)
+            print(f"ratio CPU seconds pg_dump|psql / mmsync (both servers and the clients): median "
+                  f"{ratios[len(ratios) // 2]:.2f}, min {ratios[0]:.2f}, max {ratios[-1]:.2f}")
     finally:
         for c in clusters:
             c.stop("immediate")
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
+
+
+def server_cpu(c):
+    """CPU seconds of the cluster's postmaster and its exited children (backends are reaped by it)."""
+    pid = int(open(os.path.join(c.data, "postmaster.pid")).readline())
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in f[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu(pid):
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def quiet(c, db):
+    """Waits until no client backend of db is left (so that its CPU time is counted by the postmaster)."""
+    for _ in range(300):
+        if c.value("postgres", f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{db}' AND pid <> pg_backend_pid()") == "0":
+            return
+        time.sleep(0.1)
 
 
 def dump(blue, green, db):
@@ -119,16 +157,19 @@ def mmsync_copy(blue, green, db, jar, opts, base, r):
         f = open(log, "w")
         cmd = ["java", "-Xmx256m"] + opts.split() + ["-jar", jar, "agent", "--db", c.dsn(db), "--poll-ms", "200"]
         agents.append(subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT))
+    poll = green.session(db)  # one connection for the polling (a psql per poll would cost CPU of its own)
     try:
         deadline = time.time() + 1800
         while time.time() < deadline:
-            if green.value(db, "SELECT count(*) FROM mmsync.copies WHERE finished_at IS NOT NULL") == "1":
+            if poll.query("SELECT count(*) FROM mmsync.copies WHERE finished_at IS NOT NULL") == [["1"]]:
                 break
             time.sleep(0.1)
         else:
             raise RuntimeError("copy did not finish; log " + logs[0])
         wall = time.time() - t
+        jvm = sum(proc_cpu(a.pid) for a in agents)
     finally:
+        poll.close()
         for a in agents:
             a.terminate()
             a.wait(timeout=30)
@@ -137,7 +178,7 @@ def mmsync_copy(blue, green, db, jar, opts, base, r):
         m = re.search(r"done: [\d,]+ rows, [\d.]+ MB in ([\d.]+) s", f.read())
         if m:
             agent = float(m.group(1))
-    return wall, agent
+    return wall, agent, jvm
 
 
 def fp_check(blue, green, db, what):

@@ -1412,8 +1412,9 @@ $$;
 -- issue 12 (repair and merge through the apply path): the winner queues repair changes; repair_changes records them
 -- Issue 12: the repair and merge changes this node queued (mmsync._repair_enqueue): which changes
 -- of its queue were repairs, for which compare run or merge, what the peer held (old) and what it
--- was sent (new). mmsync repair fills applied_at and result once the peer has applied the change
--- and both nodes were read again (result: the row both then hold, NULL when deleted on both).
+-- was sent (new; not kept for a merge's inserts, whose row is the table's). mmsync repair fills
+-- outcome and result once the peer has applied the change and both nodes were read again (result:
+-- the row both then hold, NULL when deleted on both). Kept until the DBA deletes the rows.
 CREATE TABLE @extschema@.repair_changes (
     change_id   bigint PRIMARY KEY,
     sync_name   text NOT NULL,
@@ -1493,7 +1494,9 @@ BEGIN
         v_id := nextval('@extschema@.change_queue_id_seq');
         PERFORM @extschema@._queue_insert(v_id, v_sync, p_table, v_op, v_r.old, v_r.new);
         INSERT INTO @extschema@.repair_changes (change_id, sync_name, kind, run_id, schema_name, table_name, key, op, old, new)
-        SELECT v_id, p_sync, p_kind, p_run, n.nspname, c.relname, v_r.key, v_op, v_r.old, v_r.new
+        -- a merge's inserts: the row is the table's own now (no image kept twice)
+        SELECT v_id, p_sync, p_kind, p_run, n.nspname, c.relname, v_r.key, v_op, v_r.old,
+               CASE WHEN p_kind = 'merge' AND v_op = 'I' THEN NULL ELSE v_r.new END
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = p_table;
         key := v_r.key::text;
         change_id := v_id;

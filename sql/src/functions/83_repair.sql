@@ -56,7 +56,9 @@ BEGIN
         v_id := nextval('@extschema@.change_queue_id_seq');
         PERFORM @extschema@._queue_insert(v_id, v_sync, p_table, v_op, v_r.old, v_r.new);
         INSERT INTO @extschema@.repair_changes (change_id, sync_name, kind, run_id, schema_name, table_name, key, op, old, new)
-        SELECT v_id, p_sync, p_kind, p_run, n.nspname, c.relname, v_r.key, v_op, v_r.old, v_r.new
+        -- a merge's inserts: the row is the table's own now (no image kept twice)
+        SELECT v_id, p_sync, p_kind, p_run, n.nspname, c.relname, v_r.key, v_op, v_r.old,
+               CASE WHEN p_kind = 'merge' AND v_op = 'I' THEN NULL ELSE v_r.new END
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = p_table;
         key := v_r.key::text;
         change_id := v_id;

@@ -1,7 +1,8 @@
 -- Issue 12: the repair and merge changes this node queued (mmsync._repair_enqueue): which changes
 -- of its queue were repairs, for which compare run or merge, what the peer held (old) and what it
--- was sent (new). mmsync repair fills applied_at and result once the peer has applied the change
--- and both nodes were read again (result: the row both then hold, NULL when deleted on both).
+-- was sent (new; not kept for a merge's inserts, whose row is the table's). mmsync repair fills
+-- outcome and result once the peer has applied the change and both nodes were read again (result:
+-- the row both then hold, NULL when deleted on both). Kept until the DBA deletes the rows.
 CREATE TABLE @extschema@.repair_changes (
     change_id   bigint PRIMARY KEY,
     sync_name   text NOT NULL,
