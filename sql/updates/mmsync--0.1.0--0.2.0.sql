@@ -1479,30 +1479,36 @@ $$;
 CREATE FUNCTION @extschema@._repair_enqueue(p_sync text, p_table regclass, p_kind text, p_run bigint, p_changes jsonb)
 RETURNS TABLE (key text, change_id bigint, op "char")
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
 DECLARE
     v_sync integer := @extschema@._sync_id(p_sync);
-    v_r    record;
-    v_id   bigint;
-    v_op   "char";
+    v_nsp  name;
+    v_rel  name;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM @extschema@.sync_tables t WHERE t.sync_id = v_sync AND t.relid = p_table AND t.mode = 'keyed') THEN
         RAISE EXCEPTION 'mmsync: table % is not a keyed table of sync "%"', p_table, p_sync;
     END IF;
-    FOR v_r IN SELECT x.key, x.old, x.new FROM jsonb_to_recordset(p_changes) AS x(key jsonb, old jsonb, new jsonb) LOOP
-        CONTINUE WHEN v_r.old IS NOT DISTINCT FROM v_r.new;
-        v_op := CASE WHEN v_r.new IS NULL THEN 'D' WHEN v_r.old IS NULL THEN 'I' ELSE 'U' END;
-        v_id := nextval('@extschema@.change_queue_id_seq');
-        PERFORM @extschema@._queue_insert(v_id, v_sync, p_table, v_op, v_r.old, v_r.new);
-        INSERT INTO @extschema@.repair_changes (change_id, sync_name, kind, run_id, schema_name, table_name, key, op, old, new)
-        -- a merge's inserts: the row is the table's own now (no image kept twice)
-        SELECT v_id, p_sync, p_kind, p_run, n.nspname, c.relname, v_r.key, v_op, v_r.old,
-               CASE WHEN p_kind = 'merge' AND v_op = 'I' THEN NULL ELSE v_r.new END
-        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = p_table;
-        key := v_r.key::text;
-        change_id := v_id;
-        op := v_op;
-        RETURN NEXT;
-    END LOOP;
+    SELECT n.nspname, c.relname INTO v_nsp, v_rel FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = p_table;
+    -- set-based: ids in array order (nextval over the ordered rows), each change into the queue
+    -- table its id names (see @extschema@.changes_0), and its record
+    RETURN QUERY
+    WITH q AS MATERIALIZED (
+        SELECT y.key, y.old, y.new, y.op, nextval('@extschema@.change_queue_id_seq') AS id
+        FROM (SELECT x.key, x.old, x.new,
+                     (CASE WHEN x.new IS NULL THEN 'D' WHEN x.old IS NULL THEN 'I' ELSE 'U' END)::"char" AS op
+              FROM ROWS FROM (jsonb_to_recordset(p_changes) AS (key jsonb, old jsonb, new jsonb)) WITH ORDINALITY AS x(key, old, new, ord)
+              WHERE x.old IS DISTINCT FROM x.new ORDER BY x.ord) y),
+    i0 AS (INSERT INTO @extschema@.changes_0 (id, sync_id, relid, op, old, new)
+           SELECT q.id, v_sync, p_table, q.op, q.old, q.new FROM q WHERE (q.id >> 24) % 3 = 0),
+    i1 AS (INSERT INTO @extschema@.changes_1 (id, sync_id, relid, op, old, new)
+           SELECT q.id, v_sync, p_table, q.op, q.old, q.new FROM q WHERE (q.id >> 24) % 3 = 1),
+    i2 AS (INSERT INTO @extschema@.changes_2 (id, sync_id, relid, op, old, new)
+           SELECT q.id, v_sync, p_table, q.op, q.old, q.new FROM q WHERE (q.id >> 24) % 3 = 2),
+    -- a merge's inserts: the row is the table's own now (no image kept twice)
+    r AS (INSERT INTO @extschema@.repair_changes (change_id, sync_name, kind, run_id, schema_name, table_name, key, op, old, new)
+          SELECT q.id, p_sync, p_kind, p_run, v_nsp, v_rel, q.key, q.op, q.old,
+                 CASE WHEN p_kind = 'merge' AND q.op = 'I' THEN NULL ELSE q.new END FROM q)
+    SELECT q.key::text, q.id, q.op FROM q ORDER BY q.id;
     IF FOUND THEN
         PERFORM pg_notify('mmsync_changes', '');
     END IF;

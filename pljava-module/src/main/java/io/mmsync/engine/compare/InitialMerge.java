@@ -87,7 +87,7 @@ public final class InitialMerge {
             String how = "merge: " + strategy[0] + (strategy[1] == null ? " (" + here + ", where add_sync ran, wins)" : "");
             RepairQueue.Side mine = RepairQueue.Side.of(here, la, lw, WAIT);
             RepairQueue.Side theirs = RepairQueue.Side.of(peer.nodeName(), pa, pw, WAIT);
-            RepairQueue queue = new RepairQueue(sync, "merge", null, WAIT);
+            RepairQueue queue = new RepairQueue(sync, "merge", null, WAIT, true);
             mark(la, pa, false);
             for (TableRef t : TableOrder.parentsFirst(la, sync, true)) {
                 TableCompare tc = new TableCompare(t, pool);
@@ -127,8 +127,10 @@ public final class InitialMerge {
     /** One chunk of differing keys: who holds what, each key queued on the node whose row wins. */
     private long[] reconcile(TableCompare tc, TableRef t, List<String> chunk, RepairQueue.Side mine, RepairQueue.Side theirs,
                              String winner, RepairQueue queue, String how) throws SQLException {
+        long t0 = System.nanoTime();
         Map<String, String> h = tc.rows(mine.tx(), chunk);
         Map<String, String> p = tc.rows(theirs.tx(), chunk);
+        long t1 = System.nanoTime();
         List<String> toPeer = new ArrayList<>();
         List<String> toHere = new ArrayList<>();
         for (String k : chunk) {
@@ -153,6 +155,8 @@ public final class InitialMerge {
                 RepairRecord.conflict(mine.tx(), sync, t, q, how, peer.nodeName(), "merge");
             }
         }
+        LOG.fine(() -> String.format("mmsync merge %s: %s: chunk of %,d keys: rows read in %.1f ms, queued in %.1f ms", sync, t,
+                chunk.size(), (t1 - t0) / 1e6, (System.nanoTime() - t1) / 1e6));
         return n;
     }
 

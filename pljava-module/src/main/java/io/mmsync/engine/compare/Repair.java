@@ -91,7 +91,7 @@ public final class Repair {
         Connector winnerNode = winnerIsHere ? local : peerNode;
         Connector loserNode = winnerIsHere ? peerNode : local;
         String loserName = winnerIsHere ? target.peer() : target.here();
-        RepairQueue queue = new RepairQueue(target.sync(), "repair", o.runId, wait);
+        RepairQueue queue = new RepairQueue(target.sync(), "repair", o.runId, wait, false);
         RepairRecord record = new RepairRecord(target.sync(), o.runId, winner, how);
         int fixed = 0;
         try (Connection wtx = winnerNode.open("repair " + target.sync()); Connection wwait = winnerNode.open("repair " + target.sync());

@@ -25,11 +25,21 @@ import java.util.Set;
  * <p>
  * Per batch of keys: first every change committed on the loser is applied at the winner; then, in
  * one winner transaction, the winner's rows are locked (FOR SHARE) and read; then every change
- * committed on the winner before is applied at the loser (wait_synced); then the loser's rows are read, and the changes queued with them as their old images. No change of those
- * rows can come between: the loser's row is exactly what the winner's earlier changes left, so an
- * update adds the right difference to a delta column (no double count), and a change the loser's
- * application makes meanwhile meets the repair change as a conflict, settled the same way on both
- * nodes by the sync's strategy.
+ * committed on the winner before is applied at the loser (wait_synced); then the loser's rows are
+ * read, and the changes queued with them as their old images. No change of the winner's rows can
+ * come between: the loser's row is what the winner's earlier changes left, so an update adds the
+ * right difference to a delta column (no double count). A key the loser changed after its wait (a
+ * change its peer has not confirmed) is skipped this time: that change is on its way, and the next
+ * round or pass looks at the key again. A change the loser's application makes after the read
+ * meets the repair change as a conflict, settled the same way on both nodes by the sync's strategy.
+ * <p>
+ * In bulk (a merge: many keys, most on one node only) a batch waits for neither queue when the
+ * loser holds none of its rows: each change is then an insert of the winner's whole row, which the
+ * loser applies as an upsert after the winner's earlier changes of it, whatever they were, so the
+ * batches go at the speed of queueing while the links apply them. A batch with rows on the loser
+ * waits for the winner's queue as above, and only its keys the loser holds go through the in-flight
+ * check (a row the loser deleted during the merge, its delete still in flight, can come back: a
+ * merge keeps the rows of both).
  */
 final class RepairQueue {
     /** Keys per winner transaction (its row locks are held while the winner's queue drains). */
@@ -57,13 +67,18 @@ final class RepairQueue {
     private final String kind;
     private final Long runId;
     private final Duration wait;
+    private final boolean bulk;
 
-    /** {@code kind}: repair or merge; {@code runId}: the compare run that asked (null for a merge). */
-    RepairQueue(String sync, String kind, Long runId, Duration wait) {
+    /**
+     * {@code kind}: repair or merge; {@code runId}: the compare run that asked (null for a merge);
+     * {@code bulk}: many keys (a merge), see above.
+     */
+    RepairQueue(String sync, String kind, Long runId, Duration wait, boolean bulk) {
         this.sync = sync;
         this.kind = kind;
         this.runId = runId;
         this.wait = wait;
+        this.bulk = bulk;
     }
 
     /**
@@ -80,17 +95,25 @@ final class RepairQueue {
     }
 
     private List<Queued> batch(Side winner, Side loser, TableRef t, List<String> keys, boolean keepBoth) throws SQLException {
-        // the loser's changes in flight first (e.g. a delete of a key the winner alone seems to hold)
-        waitSynced(loser.waiter(), sync, loser.name(), wait);
+        if (!bulk) {
+            // the loser's changes in flight first (e.g. a delete of a key the winner alone seems to hold)
+            waitSynced(loser.waiter(), sync, loser.name(), wait);
+        }
         Connection wc = winner.tx();
         boolean auto = wc.getAutoCommit();
         wc.setAutoCommit(false);
         try {
             Map<String, String> w = images(wc, t, keys, true);
-            waitSynced(winner.waiter(), sync, winner.name(), wait);
-            Map<String, String> l = images(loser.tx(), t, keys, false);
+            Map<String, String> l = bulk ? images(loser.tx(), t, keys, false) : null;
+            if (l == null || !l.isEmpty()) {
+                waitSynced(winner.waiter(), sync, winner.name(), wait);
+                l = images(loser.tx(), t, keys, false);
+            }
             // a key the loser changed since its wait is left for the next round (the change is on its way)
-            Set<String> busy = inFlight(loser.tx(), t, keys);
+            // (in bulk only for keys the loser holds: looking costs a pass over the loser's unconfirmed
+            // changes, which a merge fills with the other direction's inserts)
+            List<String> look = bulk ? new ArrayList<>(l.keySet()) : keys;
+            Set<String> busy = look.isEmpty() ? Set.of() : inFlight(loser.tx(), t, look);
             StringBuilder changes = new StringBuilder("[");
             Map<String, String[]> sent = new LinkedHashMap<>();
             for (String k : keys) {
