@@ -24,8 +24,12 @@ CREATE TABLE @extschema@.compare_diffs (
     key         jsonb NOT NULL,
     here        jsonb,
     peer        jsonb,
-    -- set by mmsync repair: which side's row both now hold ('here', 'peer', 'deleted')
+    -- set by mmsync repair: the node whose row both now hold (the winner), once the peer applied
+    -- the repair change (repair_change: its id in the winner's queue, see mmsync.repair_changes)
+    -- and both nodes hold the same row (result; NULL: deleted on both)
     repaired    text,
     repaired_at timestamptz,
+    repair_change bigint,
+    result      jsonb,
     PRIMARY KEY (run_id, schema_name, table_name, key)
 );

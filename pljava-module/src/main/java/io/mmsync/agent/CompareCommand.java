@@ -16,7 +16,8 @@ import java.util.List;
 /**
  * {@code mmsync repair --db '<conninfo>' [--prefer NODE] SYNC [TABLE]} compares the same way, then
  * makes the differing rows equal to the preferred node's (or the one the sync's conflict strategy
- * prefers); exit code 0 when all are repaired, 1 when more keys differ than one run lists, 2 on error.
+ * prefers) through the normal apply path (the winner queues them); exit code 0 when all are
+ * repaired, 1 when more keys differ than one run lists or some kept changing, 2 on error.
  * <p>
  * {@code mmsync compare --db '<conninfo>' [--wait SECONDS] SYNC [TABLE]}: compares the sync's tables
  * on this node and its peer. Exit code 0: identical, 1: different, 2: error (for cron and
@@ -80,10 +81,11 @@ final class CompareCommand {
             }
             if (repair) {
                 Repair.Outcome r = new Repair(target, local, wait, prefer, line -> err.println(cmd + ": " + line)).run();
-                out.printf("repaired: sync %s, %,d rows made equal to %s's (%.1f s)%s%n", sync, r.fixed, r.winner,
-                        (System.nanoTime() - start) / 1e9, r.compared.more > 0 ? String.format("; %,d more keys differ: run repair again",
-                        r.compared.more) : "");
-                return r.compared.more > 0 ? DIFFERENT : IDENTICAL;
+                out.printf("repaired: sync %s, %,d rows made equal to %s's (%.1f s)%s%s%n", sync, r.fixed, r.winner,
+                        (System.nanoTime() - start) / 1e9, r.left > 0 ? String.format("; %,d keys still differ (changed again "
+                        + "on both nodes while repaired; see mmsync.compare('%s'))", r.left, sync) : "",
+                        r.compared.more > 0 ? String.format("; %,d more keys differ: run repair again", r.compared.more) : "");
+                return r.compared.more > 0 || r.left > 0 ? DIFFERENT : IDENTICAL;
             }
             Comparer.Outcome o = new Comparer(target, local, wait, line -> err.println(cmd + ": " + line)).run();
             double secs = (System.nanoTime() - start) / 1e9;

@@ -41,6 +41,11 @@ class MergeRepairIT {
                     + "FROM mmsync.conflicts WHERE kind = 'merge'"));
             assertEquals("blue", pair.blue.queryString(Pair.DB, "SELECT losing_row->>'v' FROM mmsync.conflicts WHERE key::jsonb->>'id' = '3'"));
             assertEquals(0, pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.conflicts WHERE kind = 'merge'"));
+            // through the queues: each node queued the rows it gave the other (inserts, and green's updates of rows both held)
+            assertEquals("I:16", pair.blue.queryString(Pair.DB, "SELECT string_agg(op::text || ':' || n, ' ' ORDER BY op) FROM "
+                    + "(SELECT op, count(*) n FROM mmsync.repair_changes WHERE kind = 'merge' GROUP BY op) x"));
+            assertEquals("I:15 U:7", pair.green.queryString(Pair.DB, "SELECT string_agg(op::text || ':' || n, ' ' ORDER BY op) FROM "
+                    + "(SELECT op, count(*) n FROM mmsync.repair_changes WHERE kind = 'merge' GROUP BY op) x"));
             assertEquals("in sync", Pair.state(pair.blue, "green"));
 
             // drift behind the sync's back, capture off; repair by the strategy: green's rows win
@@ -56,6 +61,12 @@ class MergeRepairIT {
             assertEquals("green green green", pair.blue.queryString(Pair.DB, "SELECT string_agg(repaired, ' ') FROM mmsync.compare('app')"));
             assertEquals("repair_insert repair_insert repair_update", pair.blue.queryString(Pair.DB,
                     "SELECT string_agg(kind, ' ' ORDER BY kind) FROM mmsync.conflicts WHERE kind LIKE 'repair%'"));
+            // queued on green, the winner, as ordinary changes; what each key became is recorded on both sides
+            assertEquals("U:50:equal I:51:equal I:3000:equal", pair.green.queryString(Pair.DB, "SELECT string_agg(op::text || ':' "
+                    + "|| (key->>'id') || ':' || outcome, ' ' ORDER BY (key->>'id')::int) FROM mmsync.repair_changes WHERE kind = 'repair'"));
+            assertEquals("50:50 51:orig 3000:hidden", pair.blue.queryString(Pair.DB, "SELECT string_agg((key->>'id') || ':' || "
+                    + "CASE WHEN key->>'id' = '50' THEN result->>'n' ELSE result->>'v' END, ' ' ORDER BY (key->>'id')::int) "
+                    + "FROM mmsync.compare_diffs WHERE repair_change IS NOT NULL"));
             assertEquals(0, Cli.run("compare", "--db", db, "app").exit);
 
             // under latest, a repair needs a direction: refused, nothing changed; then --prefer blue

@@ -12,28 +12,37 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.function.Consumer;
 
 /**
- * Makes the rows a compare finds different equal on both nodes: the winner's version (or its
- * absence) is written on the other node with capture off, recorded in that node's
- * mmsync.conflicts (kind repair_insert / repair_update / repair_delete, with the replaced row) and
- * in this node's mmsync.compare_diffs (repaired = the winner). The winner is the node the DBA
- * names, else the one the sync's conflict strategy prefers (prefer, keep_local, apply_remote);
- * under latest or abort there is no such node (rows carry no change times), so a direction is
- * required.
+ * Makes the rows a compare finds different equal on both nodes, through the normal apply path: the
+ * winner queues its version of each row (or a delete where it has none) as an ordinary change
+ * ({@link RepairQueue}), its link sends it, the loser applies it like any change; then the repair
+ * waits until the loser has applied them, reads both nodes again and records what each key became
+ * ({@link RepairRecord}: this node's mmsync.compare_diffs, the winner's mmsync.repair_changes, the
+ * loser's mmsync.conflicts with the row it replaced). A key that differs again (changed meanwhile)
+ * gets another round, {@link #ROUNDS} at most. The winner is the node the DBA names, else the one
+ * the sync's conflict strategy prefers (prefer, keep_local, apply_remote); under latest or abort
+ * there is no such node (rows carry no change times), so a direction is required.
  */
 public final class Repair {
+    /** Rounds of queueing and checking, at most, for keys that changed again meanwhile. */
+    static final int ROUNDS = 3;
+
     /** What a repair did. */
     public static final class Outcome {
         public final Comparer.Outcome compared;
         public final String winner;
         public final int fixed;
+        /** keys still different after the last round (changed on both nodes throughout) */
+        public final int left;
 
-        Outcome(Comparer.Outcome compared, String winner, int fixed) {
+        Outcome(Comparer.Outcome compared, String winner, int fixed, int left) {
             this.compared = compared;
             this.winner = winner;
             this.fixed = fixed;
+            this.left = left;
         }
     }
 
@@ -71,28 +80,58 @@ public final class Repair {
         }
         Comparer.Outcome o = new Comparer(target, local, wait, progress).run();
         if (o.diffs.isEmpty()) {
-            return new Outcome(o, winner, 0);
+            return new Outcome(o, winner, 0, 0);
         }
-        boolean loserIsHere = winner.equals(target.peer());
-        Map<TableRef, List<Diff>> byTable = new LinkedHashMap<>();
+        Map<TableRef, List<String>> pending = new LinkedHashMap<>();
         for (Diff d : o.diffs) {
-            byTable.computeIfAbsent(d.table(), x -> new ArrayList<>()).add(d);
+            pending.computeIfAbsent(d.table(), x -> new ArrayList<>()).add(d.key());
         }
-        Connector loserNode = loserIsHere ? local : new Connector(target.peer(), target.peerConninfo());
-        try (Connection loser = loserNode.open("repair " + target.sync())) {
-            RowFixer fixer = new RowFixer(loser, winner, target.sync(), how, true);
-            for (Map.Entry<TableRef, List<Diff>> e : byTable.entrySet()) {
-                fixer.fix(e.getKey(), e.getValue(), loserIsHere);
-                progress.accept(e.getKey() + ": " + e.getValue().size() + " rows made equal to " + winner + "'s");
+        boolean winnerIsHere = winner.equals(target.here());
+        Connector peerNode = new Connector(target.peer(), target.peerConninfo());
+        Connector winnerNode = winnerIsHere ? local : peerNode;
+        Connector loserNode = winnerIsHere ? peerNode : local;
+        String loserName = winnerIsHere ? target.peer() : target.here();
+        RepairQueue queue = new RepairQueue(target.sync(), "repair", o.runId, wait, false);
+        RepairRecord record = new RepairRecord(target.sync(), o.runId, winner, how);
+        int fixed = 0;
+        try (Connection wtx = winnerNode.open("repair " + target.sync()); Connection wwait = winnerNode.open("repair " + target.sync());
+             Connection ltx = loserNode.open("repair " + target.sync()); Connection lwait = loserNode.open("repair " + target.sync());
+             Connection here = local.open("repair " + target.sync())) {
+            RepairQueue.Side win = RepairQueue.Side.of(winner, wtx, wwait, wait);
+            RepairQueue.Side lose = RepairQueue.Side.of(loserName, ltx, lwait, wait);
+            for (int round = 1; round <= ROUNDS && !pending.isEmpty(); round++) {
+                Map<String, RepairQueue.Queued> queued = new LinkedHashMap<>();
+                for (Map.Entry<TableRef, List<String>> e : pending.entrySet()) {
+                    for (RepairQueue.Queued q : queue.queue(win, lose, e.getKey(), e.getValue(), false)) {
+                        queued.put(e.getKey() + "\u0000" + q.key(), q);
+                    }
+                }
+                progress.accept(String.format("round %d: %,d changes queued on %s; waiting for %s to apply them", round,
+                        queued.size(), winner, loserName));
+                RepairQueue.waitSynced(wwait, target.sync(), winner, wait);
+                Map<TableRef, List<String>> next = new LinkedHashMap<>();
+                for (Map.Entry<TableRef, List<String>> e : pending.entrySet()) {
+                    TableRef t = e.getKey();
+                    Map<String, String> w = RepairQueue.images(wtx, t, e.getValue(), false);
+                    Map<String, String> l = RepairQueue.images(ltx, t, e.getValue(), false);
+                    for (String k : e.getValue()) {
+                        RepairQueue.Queued q = queued.get(t + "\u0000" + k);
+                        boolean equal = Objects.equals(w.get(k), l.get(k));
+                        record.checked(here, wtx, ltx, t, k, q, equal, w.get(k));
+                        if (equal) {
+                            fixed++;
+                        } else {
+                            next.computeIfAbsent(t, x -> new ArrayList<>()).add(k);
+                        }
+                    }
+                    progress.accept(t + ": " + (e.getValue().size() - next.getOrDefault(t, List.of()).size())
+                            + " rows made equal to " + winner + "'s");
+                }
+                pending = next;
             }
         }
-        try (Connection c = local.open("repair " + target.sync());
-             PreparedStatement st = c.prepareStatement("UPDATE mmsync.compare_diffs SET repaired = ?, repaired_at = now() WHERE run_id = ?")) {
-            st.setString(1, winner);
-            st.setLong(2, o.runId);
-            st.executeUpdate();
-        }
-        return new Outcome(o, winner, o.diffs.size());
+        int left = pending.values().stream().mapToInt(List::size).sum();
+        return new Outcome(o, winner, fixed, left);
     }
 
     /** {strategy, the node it prefers or null} of the sync on this node. */

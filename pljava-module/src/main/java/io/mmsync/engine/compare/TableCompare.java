@@ -88,8 +88,33 @@ final class TableCompare {
         }
     }
 
+    /** Receives the differing keys in chunks as they stream in (a merge works on each chunk at once). */
+    interface KeySink {
+        void accept(List<String> chunk) throws SQLException, InterruptedException;
+    }
+
     /** Lists the keys that differ now (at most MAX_KEYS). */
     Candidates candidates(Connection here, Connection peer, String hereName, String peerName)
+            throws SQLException, InterruptedException {
+        List<String> keys = new ArrayList<>();
+        long[] more = {0};
+        Candidates c = candidates(here, peer, hereName, peerName, MAX_KEYS, chunk -> {
+            for (String k : chunk) {
+                if (keys.size() < MAX_KEYS) {
+                    keys.add(k);
+                } else {
+                    more[0]++;
+                }
+            }
+        });
+        return new Candidates(table, c.rowsHere, c.rowsPeer, keys, more[0]);
+    }
+
+    /**
+     * Streams every key that differs now to {@code sink}, in chunks of at most {@code chunk} keys
+     * (memory: one chunk); the returned candidates hold the row counts and the number of keys.
+     */
+    Candidates candidates(Connection here, Connection peer, String hereName, String peerName, int chunk, KeySink sink)
             throws SQLException, InterruptedException {
         Forms h0 = forms(here, hereName, MIN_BUCKETS);
         Forms p0 = forms(peer, peerName, MIN_BUCKETS);
@@ -116,12 +141,11 @@ final class TableCompare {
                 differing.add(b);
             }
         }
-        List<String> keys = new ArrayList<>();
-        long more = 0;
+        long found = 0;
         if (!differing.isEmpty()) {
-            more = listKeys(here, peer, h, differing, keys);
+            found = listKeys(here, peer, h, differing, chunk, sink);
         }
-        return new Candidates(table, rowsHere, rowsPeer, keys, more);
+        return new Candidates(table, rowsHere, rowsPeer, List.of(), found);
     }
 
     private static long[][] digest(Connection c, String sql, int buckets) throws SQLException {
@@ -136,12 +160,13 @@ final class TableCompare {
         return d;
     }
 
-    /** Merges both nodes' (bucket, key, row hash) lists of the differing buckets; returns the count past MAX_KEYS. */
-    private long listKeys(Connection here, Connection peer, Forms f, List<Integer> buckets, List<String> keys)
-            throws SQLException {
+    /** Merges both nodes' (bucket, key, row hash) lists of the differing buckets into the sink; returns the keys found. */
+    private long listKeys(Connection here, Connection peer, Forms f, List<Integer> buckets, int chunk, KeySink sink)
+            throws SQLException, InterruptedException {
         String sql = "SELECT b, k, h FROM (SELECT " + f.bucket + " AS b, " + f.key + "::text AS k, pg_catalog.hashtextextended("
                 + f.row + ", 0) AS h FROM " + table.quoted() + " t) x WHERE b = ANY (?) ORDER BY b, k COLLATE \"C\"";
-        long more = 0;
+        long found = 0;
+        List<String> keys = new ArrayList<>();
         boolean hAuto = here.getAutoCommit();
         boolean pAuto = peer.getAutoCommit();
         here.setAutoCommit(false); // a cursor: the lists stream
@@ -182,13 +207,17 @@ final class TableCompare {
                         hasP = rp.next();
                     }
                     if (key != null) {
-                        if (keys.size() < MAX_KEYS) {
-                            keys.add(key);
-                        } else {
-                            more++;
+                        found++;
+                        keys.add(key);
+                        if (keys.size() >= chunk) {
+                            sink.accept(keys);
+                            keys = new ArrayList<>();
                         }
                     }
                 }
+            }
+            if (!keys.isEmpty()) {
+                sink.accept(keys);
             }
         } finally {
             here.rollback();
@@ -196,7 +225,7 @@ final class TableCompare {
             here.setAutoCommit(hAuto);
             peer.setAutoCommit(pAuto);
         }
-        return more;
+        return found;
     }
 
     /** The order of COLLATE "C" (UTF-8 bytes), which is code point order. */

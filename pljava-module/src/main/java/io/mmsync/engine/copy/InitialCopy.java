@@ -1,6 +1,7 @@
 package io.mmsync.engine.copy;
 
 import io.mmsync.engine.conn.Connector;
+import io.mmsync.engine.model.TableOrder;
 import io.mmsync.engine.model.TableRef;
 
 import java.sql.Connection;
@@ -243,35 +244,6 @@ public final class InitialCopy {
 
     /** The sync's tables, each after the tables its foreign keys reference (cycles: in name order). */
     private List<TableRef> tablesInOrder(Connection lc) throws SQLException {
-        Map<Long, TableRef> byOid = new LinkedHashMap<>();
-        try (PreparedStatement st = lc.prepareStatement("SELECT t.relid::bigint, t.schema_name, t.table_name FROM mmsync.sync_tables t "
-                + "JOIN mmsync.syncs s ON s.id = t.sync_id WHERE s.name = ? ORDER BY t.schema_name, t.table_name")) {
-            st.setString(1, sync);
-            try (ResultSet rs = st.executeQuery()) {
-                while (rs.next()) {
-                    byOid.put(rs.getLong(1), new TableRef(rs.getString(2), rs.getString(3)));
-                }
-            }
-        }
-        Map<Long, List<Long>> parents = new HashMap<>();
-        try (PreparedStatement st = lc.prepareStatement("SELECT conrelid::bigint, confrelid::bigint FROM pg_catalog.pg_constraint "
-                + "WHERE contype = 'f' AND conrelid <> confrelid")) {
-            try (ResultSet rs = st.executeQuery()) {
-                while (rs.next()) {
-                    if (byOid.containsKey(rs.getLong(1)) && byOid.containsKey(rs.getLong(2))) {
-                        parents.computeIfAbsent(rs.getLong(1), k -> new ArrayList<>()).add(rs.getLong(2));
-                    }
-                }
-            }
-        }
-        List<TableRef> out = new ArrayList<>();
-        List<Long> left = new ArrayList<>(byOid.keySet());
-        while (!left.isEmpty()) {
-            Long next = left.stream().filter(o -> parents.getOrDefault(o, List.of()).stream().noneMatch(left::contains))
-                    .findFirst().orElse(left.get(0));
-            left.remove(next);
-            out.add(byOid.get(next));
-        }
-        return out;
+        return TableOrder.parentsFirst(lc, sync, false);
     }
 }

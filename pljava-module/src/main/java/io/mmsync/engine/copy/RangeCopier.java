@@ -16,14 +16,28 @@ import java.sql.Statement;
  * TO STDOUT on the origin streamed chunk by chunk into COPY FROM STDIN on the target (memory is one
  * chunk), the range marked done in the same transaction. Rows the target wrote itself meanwhile
  * (a unique violation) are kept: the range then goes through a staging table and
- * INSERT ... ON CONFLICT DO NOTHING. The target's capture is off for the copied rows (mmsync.origin).
+ * INSERT ... ON CONFLICT DO NOTHING. The target's capture is off for the copied rows (mmsync.origin),
+ * and where its role may, its triggers do not even fire ({@link #REPLICA_ROLE}).
  */
 final class RangeCopier implements AutoCloseable {
+    /**
+     * Whether the target's copy transactions skip the target's triggers where its role may
+     * (-Dmmsync.copy.replicaRole=false: never): session_replication_role = replica, as pg_dump
+     * --disable-triggers and logical replication's apply do. The copied rows are the origin's,
+     * consistent at one snapshot and copied parents first, so foreign key checks add nothing; the
+     * capture trigger would only return (the copy's rows are marked as the origin's).
+     */
+    static final boolean REPLICA_ROLE = Boolean.parseBoolean(System.getProperty("mmsync.copy.replicaRole", "true"));
+    /** Bytes sent to the target per COPY message, about. */
+    private static final int BUFFER = 256 * 1024;
     private final Connection source;
     private final Connection target;
     private final String origin;
     private final String snapshot;
     private final CopyStore store;
+    /** whether the target's copy transactions run with session_replication_role = replica */
+    private final boolean replicaRole;
+    private final byte[] buffer = new byte[BUFFER];
 
     /** Opens the two connections; the source one reads in the exported snapshot {@code exported}. */
     RangeCopier(Connection source, Connection target, String exported, String snapshot, String origin, CopyStore store)
@@ -39,14 +53,27 @@ final class RangeCopier implements AutoCloseable {
             st.execute("SET idle_in_transaction_session_timeout = 0");
             st.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '" + exported.replace("'", "''") + "'");
         }
+        replicaRole = REPLICA_ROLE && mayUseReplicaRole(target);
         target.setAutoCommit(false);
+    }
+
+    /** Whether the target's role may set session_replication_role (a superuser, or GRANT SET ON PARAMETER). */
+    private static boolean mayUseReplicaRole(Connection target) throws SQLException {
+        try (Statement st = target.createStatement();
+             ResultSet rs = st.executeQuery("SELECT pg_catalog.has_parameter_privilege('session_replication_role', 'SET')")) {
+            rs.next();
+            return rs.getBoolean(1);
+        }
     }
 
     /** Copies the range (refreshing it when done at an older snapshot); returns {rows, bytes}. */
     long[] copy(CopyPlan plan, CopyRange r) throws SQLException {
         try {
             try (Statement st = target.createStatement()) {
-                st.execute("SET LOCAL mmsync.origin = '" + origin.replace("'", "''") + "'");
+                // synchronous_commit off: the range is marked done in its own transaction, so a range
+                // lost in a crash is not marked either and is copied again
+                st.execute("SET LOCAL mmsync.origin = '" + origin.replace("'", "''") + "'; SET LOCAL synchronous_commit = off"
+                        + (replicaRole ? "; SET LOCAL session_replication_role = replica" : ""));
             }
             if (r.doneSnapshot != null) {
                 if (sameDigest(plan, r)) {
@@ -100,9 +127,23 @@ final class RangeCopier implements AutoCloseable {
             into = target.unwrap(PGConnection.class).getCopyAPI().copyIn(in);
             long bytes = 0;
             byte[] chunk;
+            // rows come one per message: gathered into one message of about BUFFER bytes for the target
+            int used = 0;
             while ((chunk = from.readFromCopy()) != null) {
-                into.writeToCopy(chunk, 0, chunk.length);
                 bytes += chunk.length;
+                if (used + chunk.length > buffer.length) {
+                    into.writeToCopy(buffer, 0, used);
+                    used = 0;
+                }
+                if (chunk.length >= buffer.length) {
+                    into.writeToCopy(chunk, 0, chunk.length);
+                } else {
+                    System.arraycopy(chunk, 0, buffer, used, chunk.length);
+                    used += chunk.length;
+                }
+            }
+            if (used > 0) {
+                into.writeToCopy(buffer, 0, used);
             }
             long rows = into.endCopy();
             return new long[] {rows, bytes};

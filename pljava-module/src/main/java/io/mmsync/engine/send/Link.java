@@ -123,6 +123,7 @@ public final class Link implements Runnable {
     /** Stops the link; closing the connections unblocks a wait or a query in progress. */
     public void stop() {
         stopping = true;
+        initialStep.stop();
         closeQuietly();
     }
 
