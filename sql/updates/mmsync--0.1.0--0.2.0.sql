@@ -1701,6 +1701,9 @@ BEGIN
         RAISE EXCEPTION 'mmsync: table % is not a keyed table of sync "%"', p_table, p_sync;
     END IF;
     SELECT n.nspname, c.relname INTO v_nsp, v_rel FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = p_table;
+    -- the transaction id first, then the queue ids, as capture does: the sender's range floor
+    -- (send.RangeFloor) relies on a change's id being taken after its transaction's id
+    PERFORM pg_catalog.pg_current_xact_id();
     -- set-based: ids in array order (nextval over the ordered rows), each change into the queue
     -- table its id names (see @extschema@.changes_0), and its record
     RETURN QUERY
