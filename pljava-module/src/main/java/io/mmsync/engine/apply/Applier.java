@@ -113,7 +113,9 @@ public final class Applier {
             }
             long t1 = clock.nanoTime();
             int setAside = 0;
-            List<Run> runs = RunPlanner.plan(page.changes(), outcome::action, tables);
+            List<Change> planned = outcome.rebased.isEmpty() ? page.changes() : page.changes().stream()
+                    .map(c -> outcome.rebased.getOrDefault(c, c)).collect(java.util.stream.Collectors.toList());
+            List<Run> runs = RunPlanner.plan(planned, outcome::action, tables);
             for (Run run : runs) {
                 setAside += careful ? carefully(peer, sync.name, origin, run) : run(peer, run);
             }
