@@ -139,6 +139,7 @@ class DeltaIncarnationRaceIT {
                 Future<Integer> b = pool.submit(() -> write(pair.blue, until));
                 Future<Integer> g = pool.submit(() -> write(pair.green, until));
                 assertTrue(b.get() > 0 && g.get() > 0, "both wrote");
+                System.out.println("DeltaIncarnationRaceIT: transactions blue " + b.get() + ", green " + g.get());
             } finally {
                 pool.shutdownNow();
             }
@@ -146,6 +147,9 @@ class DeltaIncarnationRaceIT {
             List<Event> events = new ArrayList<>(ledger(pair.blue));
             events.addAll(ledger(pair.green));
             String want = expected(events);
+            System.out.println("DeltaIncarnationRaceIT: " + events.size() + " changes, conflicts logged blue "
+                    + pair.blue.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.conflicts") + ", green "
+                    + pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.conflicts") + "; rows " + want);
             assertEquals(Pair.fingerprint(pair.blue, "acct"), Pair.fingerprint(pair.green, "acct"),
                     () -> "blue " + values(pair.blue) + " / green " + values(pair.green));
             assertEquals(want, values(pair.blue), () -> "blue, " + events.size() + " changes");
