@@ -127,8 +127,8 @@ class ThreeNodeConflictsIT {
      * The three nodes update, delete and re-insert the same 20 rows, and add to 10 counters, at
      * once for a few seconds with the agents running: the three end identical, every counter the
      * sum of what the three added to it. (The rows' delta column n is left alone here: increments
-     * of a row that another node deletes and re-inserts meanwhile are not exact, with two nodes as
-     * with three; docs/conflicts.md, "Additive (delta) columns".)
+     * of a row that another node deletes and re-inserts meanwhile are exact for two nodes only,
+     * DeltaIncarnationRaceIT; docs/conflicts.md, "Three or more nodes", limits.)
      */
     @Test
     void threeNodesWritingAtOnce() throws Exception {

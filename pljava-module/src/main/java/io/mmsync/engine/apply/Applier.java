@@ -93,10 +93,26 @@ public final class Applier {
         }
     }
 
-    /** Set-aside changes of this origin applied again; returns how many went through. */
-    public int retrySetAside(Connection peer, String sync, String origin) throws SQLException {
+    /**
+     * Set-aside changes of this origin applied again; returns how many went through. In a sync of
+     * three or more nodes each is first decided against its row's version, as in a page, and its
+     * version recorded if it applies.
+     */
+    public int retrySetAside(Connection peer, SyncState sync, String origin) throws SQLException {
         tables.use(peer);
-        return SetAside.retry(peer, sync, origin, executor);
+        boolean many = nodes.count(peer, sync) > 2;
+        return SetAside.retry(peer, sync.name, origin, executor, many ? c -> decideAlone(peer, sync, origin, c) : null);
+    }
+
+    /** A set-aside change decided on its own (inside the retry's savepoint: undone if it fails again). */
+    private Action decideAlone(Connection peer, SyncState sync, String origin, Change c) throws SQLException {
+        Resolver.Outcome outcome = Resolver.resolve(peer, sync, origin, peerName, List.of(c), tables, clock, true);
+        Action a = outcome.action(c);
+        if (a == Action.APPLY) {
+            RowVersions.write(peer, origin, List.of(c));
+        }
+        ConflictLog.write(peer, outcome.conflicts, outcome.decidedConflictIds);
+        return a;
     }
 
     /** One attempt; null (rolled back) if a local change raced the decisions. */
@@ -113,13 +129,17 @@ public final class Applier {
             }
             long t1 = clock.nanoTime();
             int setAside = 0;
-            List<Run> runs = RunPlanner.plan(page.changes(), outcome::action, tables);
+            java.util.Set<Change> failed = new java.util.HashSet<>();
+            List<Change> planned = outcome.rebased.isEmpty() ? page.changes() : page.changes().stream()
+                    .map(c -> outcome.rebased.getOrDefault(c, c)).collect(java.util.stream.Collectors.toList());
+            List<Run> runs = RunPlanner.plan(planned, outcome::action, tables);
             for (Run run : runs) {
-                setAside += careful ? carefully(peer, sync.name, origin, run) : run(peer, run);
+                setAside += careful ? carefully(peer, sync.name, origin, run, failed) : run(peer, run);
             }
             if (outcome.versioned != null) {
                 RowVersions.write(peer, origin, outcome.versioned.stream()
-                        .filter(c -> outcome.action(c) == Action.APPLY).collect(java.util.stream.Collectors.toList()));
+                        .filter(c -> outcome.action(c) == Action.APPLY && !failed.contains(outcome.rebased.getOrDefault(c, c)))
+                        .collect(java.util.stream.Collectors.toList())); // a set-aside change gets its entry when retried
             }
             if (outcome.hadSetAside && !page.isEmpty()) {
                 SetAside.supersede(peer, origin, page.changes());
@@ -152,7 +172,8 @@ public final class Applier {
     }
 
     /** A run under a savepoint; if it fails, its changes one by one, setting aside those that fail. */
-    private int carefully(Connection peer, String sync, String origin, Run run) throws SQLException {
+    private int carefully(Connection peer, String sync, String origin, Run run, java.util.Set<Change> failed)
+            throws SQLException {
         Savepoint sp = peer.setSavepoint();
         try {
             executor.execute(peer, run);
@@ -165,7 +186,7 @@ public final class Applier {
             peer.rollback(sp);
             tables.clear();
         }
-        int failed = 0;
+        int count = 0;
         for (Change c : run.changes()) {
             Run single = Run.of(run.action, c);
             Savepoint one = peer.setSavepoint();
@@ -179,10 +200,11 @@ public final class Applier {
                 peer.rollback(one);
                 tables.clear();
                 SetAside.record(peer, sync, origin, c, e);
-                failed++;
+                failed.add(c);
+                count++;
             }
         }
-        return failed;
+        return count;
     }
 
     /** Logs the undecided conflicts (in their own transaction) and stops the sync. */

@@ -52,11 +52,26 @@ final class Decision {
      * {@code dba}: the DBA's decision, if any (abort only).
      */
     record Facts(ConflictStrategy strategy, String prefer, String origin, String here, Op remoteOp, Instant remoteAt,
-                 Op localOp, Instant localAt, boolean asExpected, boolean hasDelta, Dba dba) {
+                 Op localOp, Instant localAt, boolean asExpected, boolean hasDelta, Dba dba, Incarnation incarnation) {
         Facts {
             Objects.requireNonNull(strategy, "strategy");
             Objects.requireNonNull(remoteOp, "remoteOp");
         }
+
+        /** Facts without the incarnation rule of delta columns (see {@link Incarnation}). */
+        Facts(ConflictStrategy strategy, String prefer, String origin, String here, Op remoteOp, Instant remoteAt,
+              Op localOp, Instant localAt, boolean asExpected, boolean hasDelta, Dba dba) {
+            this(strategy, prefer, origin, here, remoteOp, remoteAt, localOp, localAt, asExpected, hasDelta, dba, null);
+        }
+    }
+
+    /**
+     * The incarnation rule of delta columns under latest, for two-node syncs (docs/conflicts.md
+     * "Additive (delta) columns"): a row's delta column is the value of its newest insert plus the
+     * deltas of the updates made after that insert (by the clock). {@code localInsertAt}: when this
+     * node last inserted the row (its newest queued insert of the key), or null.
+     */
+    record Incarnation(Instant localInsertAt) {
     }
 
     /**
@@ -83,6 +98,12 @@ final class Decision {
             if (remoteWins && f.asExpected()) {
                 return Result.NO_CONFLICT; // the competitor is older and was seen by the origin
             }
+            if (f.incarnation() != null && f.hasDelta()) {
+                Result r = incarnation(f, remoteWins);
+                if (r != null) {
+                    return r;
+                }
+            }
             return settle(f, remoteWins, false);
         }
         // a competitor made after the incoming change cannot have been seen by it; and once a
@@ -105,6 +126,27 @@ final class Decision {
             return new Result(a, null, apply ? Winner.REMOTE : Winner.LOCAL, beatsOrigin, f.dba());
         }
         return settle(f, f.origin().equals(f.prefer()), beatsOrigin);
+    }
+
+    /**
+     * The incarnation rule (see {@link Incarnation}), or null where it changes nothing. An update
+     * made before this node's newer insert of the row belongs to an incarnation that insert
+     * replaced: its delta is not added. An incoming insert meeting a row here starts a newer
+     * incarnation unless this node inserted the row later: whoever wins the other columns, the
+     * row's delta columns become the insert's plus this node's deltas made after it
+     * ({@link Action#REBASE}, made concrete by the Resolver).
+     */
+    private static Result incarnation(Facts f, boolean remoteWins) {
+        Instant ins = f.incarnation().localInsertAt();
+        boolean insertedLater = ins != null && RowVersions.greater(ins, f.here(), f.remoteAt(), f.origin());
+        if (f.remoteOp() == Op.UPDATE && !remoteWins && insertedLater) {
+            return new Result(Action.SKIP, Resolution.LOCAL_KEPT, Winner.LOCAL, false, null);
+        }
+        if (f.remoteOp() == Op.INSERT && !f.asExpected() && !insertedLater) {
+            return new Result(Action.REBASE, remoteWins ? Resolution.REMOTE_APPLIED : Resolution.MERGED,
+                    remoteWins ? Winner.REMOTE : Winner.LOCAL, false, null);
+        }
+        return null;
     }
 
     private static Result settle(Facts f, boolean remoteWins, boolean beatsOrigin) {

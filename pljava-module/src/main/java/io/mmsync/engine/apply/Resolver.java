@@ -61,11 +61,13 @@ final class Resolver {
             + "  FROM mmsync.changes c JOIN tabs ON tabs.relid = c.relid WHERE c.op <> 'T'"
             + (late ? " AND NOT pg_catalog.pg_visible_in_snapshot(c.xid, ?::pg_snapshot)" : "") + "), "
             + "keys AS MATERIALIZED (SELECT DISTINCT k.s, k.t, k.key FROM k), "
-            + "newest AS (SELECT DISTINCT ON (y.s, y.t, y.key) y.s, y.t, y.key, y.id, y.op, y.at FROM ("
+            + "newest AS (SELECT DISTINCT ON (y.s, y.t, y.key) y.s, y.t, y.key, y.id, y.op, y.at, "
+            + "  pg_catalog.max(y.at) FILTER (WHERE y.op = 'I') OVER (PARTITION BY y.s, y.t, y.key) AS ins_at FROM ("
             + "  SELECT x.s, x.t, x.kn AS key, x.id, x.op, x.at FROM x WHERE (x.s, x.t, x.kn) IN (SELECT * FROM keys) "
             + "  UNION ALL SELECT x.s, x.t, x.ko, x.id, x.op, x.at FROM x WHERE (x.s, x.t, x.ko) IN (SELECT * FROM keys)) y "
             + "  ORDER BY y.s, y.t, y.key, y.id DESC) "
-            + "SELECT k.i, newest.op, newest.at, newest.id FROM k JOIN newest ON newest.s = k.s AND newest.t = k.t AND newest.key = k.key";
+            + "SELECT k.i, newest.op, newest.at, newest.id, newest.ins_at FROM k "
+            + "JOIN newest ON newest.s = k.s AND newest.t = k.t AND newest.key = k.key";
     }
 
     private static final String DECISIONS_SQL = "SELECT origin_change, decision, id FROM mmsync.conflicts "
@@ -89,6 +91,8 @@ final class Resolver {
         final Map<Integer, Long> competitorIds = new HashMap<>();
         /** a sync of three or more nodes: the candidates, whose versions are recorded if applied; else null */
         List<Change> versioned;
+        /** inserts to apply as upserts of another row ({@link Action#REBASE}): the change, its rewrite */
+        final Map<Change, Change> rebased = new HashMap<>();
 
         Action action(Change c) {
             return actions.getOrDefault(c, Action.APPLY);
@@ -134,6 +138,7 @@ final class Resolver {
             return out;
         }
         Map<Integer, Object[]> competitors = new TreeMap<>();
+        Map<Integer, Instant> insertedAt = new HashMap<>();
         Map<Integer, Change> inQueued = new LinkedHashMap<>(candidates);
         inQueued.entrySet().removeIf(e -> !queued.contains(e.getValue().table()));
         if (!inQueued.isEmpty()) {
@@ -145,6 +150,10 @@ final class Resolver {
                         competitors.put(rs.getInt(1), new Object[] {Op.fromCode(rs.getString(2)),
                             at == null ? null : at.toInstant(), peerName});
                         out.competitorIds.put(rs.getInt(1), rs.getLong(4));
+                        Timestamp ins = rs.getTimestamp(5);
+                        if (ins != null) {
+                            insertedAt.put(rs.getInt(1), ins.toInstant());
+                        }
                     }
                 }
             }
@@ -172,12 +181,20 @@ final class Resolver {
             String[] cur = current.get(e.getKey());
             String currentRow = cur == null ? null : cur[0];
             boolean asExpected = c.op() == Op.INSERT ? cur == null : cur != null && "t".equals(cur[1]);
+            // the incarnation rule of delta columns: latest, two nodes (see Decision.Incarnation)
+            Decision.Incarnation inc = many || sync.conflict != ConflictStrategy.LATEST ? null
+                    : new Decision.Incarnation(insertedAt.get(e.getKey()));
             Decision.Facts facts = new Decision.Facts(sync.conflict, sync.prefer, origin, versionNode, c.op(), c.at(),
-                    localOp, localAt, asExpected, tables.get(c).hasDelta(), decisions.get(c.id().asLong()));
+                    localOp, localAt, asExpected, tables.get(c).hasDelta(), decisions.get(c.id().asLong()), inc);
             // table, key and local change time: the local change that would beat this origin
             String lost = c.table() + "\u0000" + c.key() + "\u0000" + localAt;
             Decision.Result d = Decision.decide(facts, () -> out.beaten.contains(lost) || beatenBefore(peer, origin, c, localAt));
             record(out, sync, origin, c, facts, d, lost, currentRow);
+            if (d.action() == Action.REBASE) {
+                boolean won = d.winner() == Decision.Winner.REMOTE;
+                out.rebased.put(c, Rebase.rewrite(peer, c, tables.get(c), won ? c.newRow() : currentRow, origin, peerName));
+                out.actions.put(c, won ? Action.APPLY : Action.SKIP);
+            }
         }
         return out;
     }

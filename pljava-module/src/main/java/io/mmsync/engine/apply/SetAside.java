@@ -96,8 +96,20 @@ final class SetAside {
         }
     }
 
-    /** Tries the set-aside changes of one origin again; returns how many now applied. */
-    static int retry(Connection peer, String sync, String origin, RunExecutor executor) throws SQLException {
+    /**
+     * Decides a set-aside change again before it is retried (syncs of three or more nodes: against
+     * its row's version, as a page's change is; docs/conflicts.md "Three or more nodes").
+     */
+    interface Decider {
+        Action decide(Change c) throws SQLException;
+    }
+
+    /**
+     * Tries the set-aside changes of one origin again; returns how many now applied or were
+     * decided. With a {@code decider} (null: every change applies), a change that lost to its
+     * row's version is not applied (or adds its deltas only), and leaves set_aside as decided.
+     */
+    static int retry(Connection peer, String sync, String origin, RunExecutor executor, Decider decider) throws SQLException {
         List<Change> pending = new ArrayList<>();
         try (PreparedStatement st = peer.prepareStatement(PENDING_SQL)) {
             st.setString(1, sync);
@@ -122,7 +134,10 @@ final class SetAside {
             for (Change c : pending) {
                 Savepoint sp = peer.setSavepoint();
                 try {
-                    executor.execute(peer, Run.of(Action.APPLY, c));
+                    Action a = decider == null ? Action.APPLY : decider.decide(c);
+                    if (a == Action.APPLY || a == Action.DELTA_ONLY) {
+                        executor.execute(peer, Run.of(a, c));
+                    }
                     try (PreparedStatement del = peer.prepareStatement(
                             "DELETE FROM mmsync.set_aside WHERE origin = ? AND origin_change = ?")) {
                         del.setString(1, origin);

@@ -289,7 +289,7 @@ public final class Link implements Runnable {
             lastMark = clock.nanoTime();
         }
         if (beatDue) {
-            applier.retrySetAside(pc, syncName, origin);
+            applier.retrySetAside(pc, sync, origin);
         }
         if (marked || beatDue || purger.behind()) {
             // a big purge goes on at every turn, a bounded step at a time
