@@ -13,8 +13,9 @@ $$;
 
 -- One row per sync and peer, readable at a glance in psql.
 --   state: paused | disconnected | copying | catching up | in sync | differs | needs resync
---   (differs: the last mmsync compare run here found rows that differ from the peer's and no
---   mmsync repair has fixed them yet; a compare that finds none clears it)
+--   (differs: the last mmsync compare, run from this node or the peer (it records its run on
+--   both), found rows that differ and no mmsync repair has fixed them yet; a compare that finds
+--   none clears it)
 --   backlog / lag_seconds: changes made here that the peer has not applied, and the age of
 --   the oldest of them; rows_sent: changes applied at the peer; rows_applied: changes from
 --   the peer applied here; last_error: the link's last error, preceded by a warning when the

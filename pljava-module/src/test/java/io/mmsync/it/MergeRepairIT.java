@@ -76,6 +76,9 @@ class MergeRepairIT {
             Cli found = Cli.run("compare", "--db", db, "app");
             assertEquals(1, found.exit, found.toString());
             assertEquals("differs", Pair.state(pair.blue, "green"));
+            assertEquals("differs", Pair.state(pair.green, "blue"), "the compare is recorded on the peer too");
+            assertEquals("60:green drift", pair.green.queryString(Pair.DB, "SELECT string_agg((key->>'id') || ':' || (here->>'v'), ' ') "
+                    + "FROM mmsync.compare('app')"), "green's copy of the run holds green's row as 'here'");
             String engine = pair.blue.queryString(Pair.DB, "SELECT engine FROM mmsync.status() WHERE peer = 'green'");
             assertTrue(engine.startsWith("agent (pid "), "status() names the host of blue's engine: " + engine);
             String why = pair.blue.queryString(Pair.DB, "SELECT last_error FROM mmsync.status() WHERE peer = 'green'");
@@ -89,6 +92,7 @@ class MergeRepairIT {
             assertEquals(0, toBlue.exit, toBlue.toString());
             assertEquals("orig", pair.green.queryString(Pair.DB, "SELECT v FROM items WHERE id = 60"));
             assertEquals("in sync", Pair.state(pair.blue, "green"), "the repair fixed what the compare found");
+            assertEquals("in sync", Pair.state(pair.green, "blue"), "and the peer's copy of the run says so");
             assertEquals(Pair.fingerprint(pair.blue, "items"), Pair.fingerprint(pair.green, "items"));
             Cli wrongNode = Cli.run("repair", "--db", db, "--prefer", "purple", "app");
             assertEquals(2, wrongNode.exit);

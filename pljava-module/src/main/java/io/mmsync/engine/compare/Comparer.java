@@ -24,7 +24,8 @@ import java.util.logging.Logger;
  * queues have applied everything committed before (mmsync.wait_synced on each node). A key equal
  * by then was in flight; one that still differs with the same rows on both sides as before the
  * wait is a real difference; one whose rows changed meanwhile is read again, a few rounds at most.
- * The outcome is recorded on this node (mmsync.compare_runs, compare_diffs) for mmsync.compare().
+ * The outcome is recorded on this node (mmsync.compare_runs, compare_diffs) for mmsync.compare(),
+ * and mirrored on the peer (with here and peer swapped) so that status() says 'differs' on both.
  */
 public final class Comparer {
     private static final Logger LOG = Logger.getLogger(Comparer.class.getName());
@@ -37,17 +38,31 @@ public final class Comparer {
         /** keys beyond the listed ones that differed (see TableCompare.MAX_KEYS) */
         public final long more;
         public final long rowsHere;
+        public final long rowsPeer;
+        /** the run's record on the peer (0 when it could not be written there) */
+        public final long peerRunId;
         /** keys that kept changing through every round (listed among diffs) */
         public final int unsettled;
         public final int inFlight;
 
-        Outcome(long runId, List<Diff> diffs, long more, long rowsHere, int unsettled, int inFlight) {
+        Outcome(long runId, List<Diff> diffs, long more, long rowsHere, long rowsPeer, int unsettled, int inFlight) {
+            this(runId, 0, diffs, more, rowsHere, rowsPeer, unsettled, inFlight);
+        }
+
+        private Outcome(long runId, long peerRunId, List<Diff> diffs, long more, long rowsHere, long rowsPeer, int unsettled,
+                        int inFlight) {
             this.runId = runId;
+            this.peerRunId = peerRunId;
             this.diffs = List.copyOf(diffs);
             this.more = more;
             this.rowsHere = rowsHere;
+            this.rowsPeer = rowsPeer;
             this.unsettled = unsettled;
             this.inFlight = inFlight;
+        }
+
+        Outcome recordedOnPeer(long id) {
+            return new Outcome(runId, id, diffs, more, rowsHere, rowsPeer, unsettled, inFlight);
         }
 
         public boolean identical() {
@@ -83,7 +98,7 @@ public final class Comparer {
             try {
                 Outcome o = compare(here, there, pool, runId);
                 CompareLog.finish(here, runId, o);
-                return o;
+                return o.recordedOnPeer(CompareLog.mirror(there, target, o));
             } catch (SQLException | RuntimeException e) {
                 CompareLog.failed(local, runId, e);
                 throw e;
@@ -97,12 +112,14 @@ public final class Comparer {
             throws SQLException, InterruptedException {
         List<TableCompare.Candidates> found = new ArrayList<>();
         long rows = 0;
+        long rowsPeer = 0;
         long more = 0;
         for (TableRef t : target.tables()) {
             long start = System.nanoTime();
             progress.accept(t + ": hashing on " + target.here() + " and " + target.peer());
             TableCompare.Candidates c = new TableCompare(t, pool).candidates(here, there, target.here(), target.peer());
             rows += c.rowsHere;
+            rowsPeer += c.rowsPeer;
             more += c.more;
             progress.accept(String.format("%s: %,d rows on %s, %,d on %s, %,d keys differ%s (%.1f s)", t, c.rowsHere,
                     target.here(), c.rowsPeer, target.peer(), c.keys.size() + c.more,
@@ -112,13 +129,13 @@ public final class Comparer {
             }
         }
         if (found.isEmpty()) {
-            return new Outcome(runId, List.of(), more, rows, 0, 0);
+            return new Outcome(runId, List.of(), more, rows, rowsPeer, 0, 0);
         }
-        return recheck(here, there, found, runId, more, rows);
+        return recheck(here, there, found, runId, more, rows, rowsPeer);
     }
 
     private Outcome recheck(Connection here, Connection there, List<TableCompare.Candidates> found, long runId, long more,
-                            long rows) throws SQLException, InterruptedException {
+                            long rows, long rowsPeer) throws SQLException, InterruptedException {
         Map<TableRef, Map<String, String[]>> pending = new HashMap<>();
         for (TableCompare.Candidates c : found) {
             pending.put(c.table, images(here, there, c.table, c.keys));
@@ -158,7 +175,7 @@ public final class Comparer {
             LOG.warning("mmsync compare " + target.sync() + ": " + unsettled + " keys kept changing through " + ROUNDS
                     + " rounds of waiting for the queues; reported as different");
         }
-        return new Outcome(runId, real, more, rows, unsettled, inFlight);
+        return new Outcome(runId, real, more, rows, rowsPeer, unsettled, inFlight);
     }
 
     /** Key -> {row here, row on the peer} (jsonb text, null when absent). */

@@ -92,7 +92,7 @@ public final class Repair {
         Connector loserNode = winnerIsHere ? peerNode : local;
         String loserName = winnerIsHere ? target.peer() : target.here();
         RepairQueue queue = new RepairQueue(target.sync(), "repair", o.runId, wait, false);
-        RepairRecord record = new RepairRecord(target.sync(), o.runId, winner, how);
+        RepairRecord record = new RepairRecord(target.sync(), o.runId, o.peerRunId, winner, how);
         int fixed = 0;
         try (Connection wtx = winnerNode.open("repair " + target.sync()); Connection wwait = winnerNode.open("repair " + target.sync());
              Connection ltx = loserNode.open("repair " + target.sync()); Connection lwait = loserNode.open("repair " + target.sync());
@@ -117,7 +117,7 @@ public final class Repair {
                     for (String k : e.getValue()) {
                         RepairQueue.Queued q = queued.get(t + "\u0000" + k);
                         boolean equal = Objects.equals(w.get(k), l.get(k));
-                        record.checked(here, wtx, ltx, t, k, q, equal, w.get(k));
+                        record.checked(here, winnerIsHere ? ltx : wtx, wtx, ltx, t, k, q, equal, w.get(k));
                         if (equal) {
                             fixed++;
                         } else {
