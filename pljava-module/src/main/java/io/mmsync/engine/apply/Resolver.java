@@ -81,8 +81,8 @@ final class Resolver {
         boolean pending;
         /** whether set-aside changes of the origin wait at the peer (see SetAside#markOrigin) */
         boolean hadSetAside;
-        /** every candidate's key (index i, table, key), for the re-check; null when nothing to check */
-        JsonArray keys;
+        /** every candidate by index, for the re-check (see {@link #keys()}); null when nothing to check */
+        Map<Integer, Change> recheck;
         /** the snapshot in which the lookup began: a change of this node not visible in it is late */
         String snapshot;
         /** per candidate index: the id of the competitor the decision was made against */
@@ -90,6 +90,11 @@ final class Resolver {
 
         Action action(Change c) {
             return actions.getOrDefault(c, Action.APPLY);
+        }
+
+        /** Every candidate's key (index i, table, key) as JSON, built only when the re-check needs it. */
+        String keys() {
+            return Resolver.keys(recheck).toString();
         }
     }
 
@@ -115,7 +120,7 @@ final class Resolver {
         // (in a catch-up, usually all) the per-key lookup is skipped
         Set<TableRef> queued = PageBegin.lockAndMark(peer, origin, candidates.values(), tables, out);
         long t1 = clock.nanoTime();
-        out.keys = keys(candidates);
+        out.recheck = new LinkedHashMap<>(candidates);
         candidates.entrySet().removeIf(e -> !queued.contains(e.getValue().table()));
         if (candidates.isEmpty()) {
             return out;
