@@ -24,6 +24,21 @@ import tools
 import twoway
 
 
+def settle(ctx, mm, timeout=90):
+    """Waits until both queues are empty (purged behind the links): a new snapshot range's first
+    read walks what is left of the queue, so a measurement right after a catch-up would pay for
+    the one before it (lag p50 went from about 20 to 225 ms), and every later jar more."""
+    t0 = time.monotonic()
+    left = None
+    while time.monotonic() - t0 < timeout:
+        left = sum(int(n.value(mm.db, "SELECT count(*) FROM mmsync.change_queue")) for n in (ctx.blue, ctx.green))
+        if left == 0:
+            return round(time.monotonic() - t0, 1)
+        time.sleep(0.5)
+    ctx.say(f"  queues still hold {left} changes after {timeout} s; measuring anyway")
+    return None
+
+
 def main(argv):
     ap = argparse.ArgumentParser()
     ap.add_argument("--jars", required=True, help="name=path,name=path")
@@ -64,6 +79,7 @@ def main(argv):
                 for node in (ctx.blue, ctx.green):
                     mm.start_agent(node)
                 for rate in rates:
+                    settle(ctx, mm)
                     r = measure.lag(ctx, mm, rate)
                     r = {k: v for k, v in r.items() if k != "series"}
                     r.update(jar=name, round=rnd + 1)
@@ -76,7 +92,8 @@ def main(argv):
                 for n in sizes:
                     for kind in kinds:
                         per_tx = n if kind == "one_tx" else args.small_tx_rows
-                        ctx.say(f"round {rnd + 1} {name}: {n} rows, {kind}")
+                        settled = settle(ctx, mm)
+                        ctx.say(f"round {rnd + 1} {name}: {n} rows, {kind} (queues empty after {settled} s)")
                         r = measure.catchup(ctx, mm, n, per_tx)
                         r.update(jar=name, round=rnd + 1, kind=kind)
                         out["catchup"].append(r)
@@ -96,12 +113,14 @@ def main(argv):
     for r in out["twoway"]:
         print(f"{r['jar']:8} round {r['round']} two-way TPC-B: {r['transactions']} tx, exact {r['exact']}, drain {r['drain_s']}")
     ceil = {c["rows"]: max(x["rows_per_s"] for x in out["ceiling"] if x["rows"] == c["rows"]) for c in out["ceiling"]}
-    print("\njar      round rows     kind      rows/s   of COPY  peak RSS blue kB")
+    print("\njar      round rows     kind      rows/s   of COPY  peak RSS blue kB  CPU s/100k: agent peer origin")
     for r in out["catchup"]:
         rate = r.get("rows_per_s")
         frac = f"{rate / ceil[r['rows']]:.0%}" if rate else "-"
+        cpu = {k: f"{v * 100000 / r['rows']:.2f}" for k, v in (r.get("cpu_s") or {}).items()}
         print(f"{r['jar']:8} {r['round']:5} {r['rows']:8} {r['kind']:9} {rate or '-':>7}  {frac:>7}  "
-              f"{(r.get('peak_rss_kb') or {}).get('agent_blue')}")
+              f"{str((r.get('peak_rss_kb') or {}).get('agent_blue')):>16}  "
+              f"{cpu.get('agent_blue', '-'):>5} {cpu.get('peer_backend', '-'):>5} {cpu.get('origin_backend', '-'):>5}")
     print("COPY ceiling (best):", ceil, " all:", [x["rows_per_s"] for x in out["ceiling"]])
     return 0
 

@@ -106,6 +106,26 @@ def proc_status_kb(pid, field):
     return None
 
 
+def cpu_seconds(pid):
+    """CPU seconds (user + system) a process has used so far; None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def cpu_used(pids, before):
+    """CPU seconds each of pids used since before (a process gone or replaced meanwhile: left out)."""
+    out = {}
+    for name, pid in pids.items():
+        now = cpu_seconds(pid)
+        if now is not None and before.get(name) is not None:
+            out[name] = round(now - before[name], 3)
+    return out
+
+
 def reset_peak_rss(pid):
     """Resets VmHWM (peak RSS) of a process: writing 5 to clear_refs (Linux 4.0+)."""
     try:
@@ -327,6 +347,8 @@ def catchup(ctx, tool, n, per_tx):
     checkpoint(ctx)
     for pid in tool.agent_pids().values():
         reset_peak_rss(pid)
+    cpu_pids = dict(tool.agent_pids(), **tool.backend_pids())
+    cpu_before = {name: cpu_seconds(pid) for name, pid in cpu_pids.items()}
     sampler = RssSampler(tool)
     sampler.start()
     green = ctx.green.session(db)
@@ -363,6 +385,7 @@ def catchup(ctx, tool, n, per_tx):
         res["partial_rows_per_s"] = round(count / elapsed)
         ctx.note(tool, f"catch-up {n} rows x{per_tx}/tx: only {count} on green after {timeout:.0f} s")
         res["timeout_s"] = round(timeout)
+    res["cpu_s"] = cpu_used(cpu_pids, cpu_before) or None
     pids = tool.agent_pids()
     res["peak_rss_kb"] = {name: proc_status_kb(pid, "VmHWM") for name, pid in pids.items()} if tool.name == "mmsync" else None
     res["sampled_peak_rss_kb"] = sampler.peak_kb or None
