@@ -109,7 +109,9 @@ def main(argv):
         with open(os.path.join(args.out, "catchup.json"), "w") as f:
             json.dump(out, f, indent=1)
     for r in out["lag"]:
-        print(f"{r['jar']:8} round {r['round']} lag @{r['target_rate']}/s: p50 {r['p50_ms']} p99 {r['p99_ms']} max {r['max_ms']} ms")
+        cpu = " ".join(f"{k} {v:.2f}" for k, v in sorted((r.get("cpu_s") or {}).items()))
+        print(f"{r['jar']:8} round {r['round']} lag @{r['target_rate']}/s: p50 {r['p50_ms']} p99 {r['p99_ms']} max {r['max_ms']} ms"
+              f"; CPU s: {cpu}")
     for r in out["twoway"]:
         print(f"{r['jar']:8} round {r['round']} two-way TPC-B: {r['transactions']} tx, exact {r['exact']}, drain {r['drain_s']}")
     ceil = {c["rows"]: max(x["rows_per_s"] for x in out["ceiling"] if x["rows"] == c["rows"]) for c in out["ceiling"]}

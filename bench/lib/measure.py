@@ -250,6 +250,8 @@ def lag(ctx, tool, rate):
     polls = []
     green = ctx.green.session(db)
     blue = ctx.blue.session(db)
+    cpu_pids = dict(tool.agent_pids(), **tool.backend_pids())
+    cpu_before = {name: cpu_seconds(pid) for name, pid in cpu_pids.items()}
     proc = subprocess.Popen(pgbench_cmd(ctx.blue, db, seconds, ["-R", str(rate), "-f", script]),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out_lines = []
@@ -294,6 +296,7 @@ def lag(ctx, tool, rate):
         reader.join(5)
         green.close()
         blue.close()
+    cpu = cpu_used(cpu_pids, cpu_before)
     bench = parse_pgbench("".join(out_lines))
     rows = sorted((i, tw, ts) for i, (tw, ts) in seen.items() if i <= expected_max)
     lags = sorted((ts - tw) * 1000.0 for _, tw, ts in rows)
@@ -305,6 +308,8 @@ def lag(ctx, tool, rate):
         "p50_ms": rnd(percentile(lags, 50)), "p99_ms": rnd(percentile(lags, 99)), "max_ms": rnd(lags[-1] if lags else None),
         "poll_interval_ms": rnd(percentile(gaps, 50) * 1000 if gaps else None),
         "series": binned(((tw - t_first, (ts - tw) * 1000.0) for _, tw, ts in rows), 0.25),
+        # CPU seconds of the agents and the link's backends during the run (and its drain)
+        "cpu_s": cpu or None,
     }
     ctx.say(f"  {tool.name} lag @{rate}/s: p50 {res['p50_ms']} ms, p99 {res['p99_ms']} ms, max {res['max_ms']} ms"
             f" ({res['delivered']}/{res['rows']} rows, poll {res['poll_interval_ms']} ms)")
