@@ -58,7 +58,8 @@ final class RunExecutor {
     /**
      * Inserts; a long run of a keyed table tries a plain insert first, under a savepoint: in a
      * catch-up the peer has none of the rows, and the upsert costs a third more. The plain insert
-     * (and a long run of a table without key) is a COPY where the images allow (see {@link CopyRun}).
+     * (and a long run of a table without key) is a COPY where the images allow (see {@link CopyRun}):
+     * all of the run, or its first chunks, the rest by statement.
      */
     private void insertRun(Connection peer, TableShape shape, Run run) throws SQLException {
         Integer upserts = upsertRuns.remove(shape.table);
@@ -66,17 +67,18 @@ final class RunExecutor {
             upsertRuns.put(shape.table, upserts - 1);
         }
         boolean plain = run.size() >= PLAIN_INSERT_MIN && upserts == null;
-        if (shape.insertOnly && plain && CopyRun.copy(peer, shape, run)) {
-            return;
-        }
         if (shape.insertOnly || !plain) {
-            update(peer, shape.insertSql(), rows(run.changes(), Change::newRow));
+            int copied = shape.insertOnly && plain ? CopyRun.copy(peer, shape, run) : 0;
+            if (copied < run.size()) {
+                update(peer, shape.insertSql(), rows(rest(run, copied), Change::newRow));
+            }
             return;
         }
         Savepoint sp = peer.setSavepoint();
         try {
-            if (!CopyRun.copy(peer, shape, run)) {
-                update(peer, shape.plainInsertSql(), rows(run.changes(), Change::newRow));
+            int copied = CopyRun.copy(peer, shape, run);
+            if (copied < run.size()) {
+                update(peer, shape.plainInsertSql(), rows(rest(run, copied), Change::newRow));
             }
             peer.releaseSavepoint(sp);
             return;
@@ -115,6 +117,12 @@ final class RunExecutor {
             // rows missing here (deleted earlier, no newer competitor): the winning version returns
             update(peer, shape.hasDelta() ? shape.insertMissingSql() : shape.insertSql(), rows(last, Change::newRow));
         }
+    }
+
+    /** The run's changes after its first {@code done} (those a COPY took). */
+    private static List<Change> rest(Run run, int done) {
+        List<Change> all = run.changes();
+        return done == 0 ? all : all.subList(done, all.size());
     }
 
     private static int update(Connection peer, String sql, String json) throws SQLException {
