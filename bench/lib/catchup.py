@@ -5,7 +5,10 @@ With --lag RATES, each round also measures lag at those commit rates, with --two
 two-way TPC-B (both as bench/run does); --sizes 0 leaves the catch-up out.
 
   python3 bench/lib/catchup.py --jars before=/tmp/old.jar,after=pljava-module/target/mmsync.jar \
-      [--sizes 100000] [--rounds 1] [--lag 200,1000] [--twoway 10] [--out DIR]
+      [--sizes 100000] [--rounds 1] [--lag 200,1000] [--twoway 10] [--warmup 20000] [--out DIR]
+
+Each agent start is followed by an unmeasured catch-up of --warmup rows (10-row transactions), so
+that the first measured page does not pay for the JIT (bench/run's agents are warm by then).
 
 Same clusters, schema and measurements as bench/run (measure.catchup, measure.ceiling); prints
 one line per measurement and writes DIR/catchup.json. MMSYNC_LOG_LEVEL=FINE in the environment
@@ -49,6 +52,8 @@ def main(argv):
     ap.add_argument("--lag", default="", help="commit rates to measure lag at, e.g. 200,1000")
     ap.add_argument("--lag-seconds", type=int, default=8)
     ap.add_argument("--twoway", type=int, default=0, help="seconds of two-way TPC-B per round (0: none)")
+    ap.add_argument("--warmup", type=int, default=20000,
+                    help="rows of an unmeasured catch-up after each agent start (the JIT warms up, as in bench/run; 0: none)")
     ap.add_argument("--out", default=f"/tmp/mmcatchup-{int(time.time())}")
     args = ap.parse_args(argv)
     jars = dict(j.split("=", 1) for j in args.jars.split(","))
@@ -78,6 +83,9 @@ def main(argv):
                 ctx.jar = os.path.abspath(jar)
                 for node in (ctx.blue, ctx.green):
                     mm.start_agent(node)
+                if args.warmup and sizes:
+                    settle(ctx, mm)
+                    measure.catchup(ctx, mm, args.warmup, args.small_tx_rows)
                 for rate in rates:
                     settle(ctx, mm)
                     r = measure.lag(ctx, mm, rate)
