@@ -186,7 +186,7 @@ class Mmsync(Tool):
     def conflicts(self, node):
         out = node.value(self.db, "SELECT coalesce(string_agg(resolution || '=' || n, ','), '') FROM "
                          "(SELECT resolution, count(*) n FROM mmsync.conflicts GROUP BY 1 ORDER BY 1) x")
-        return dict((k, int(v)) for k, v in (x.split("=") for x in out.split(",") if x))
+        return dict((k, int(v)) for k, v in (x.split("=") for x in (out or "").split(",") if x))
 
 
 class Bucardo(Tool):
