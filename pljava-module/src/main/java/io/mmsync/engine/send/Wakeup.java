@@ -14,13 +14,10 @@ import java.time.Duration;
  * serialises committers on the server's NotifyQueueLock and wakes the sender once per commit:
  * about a third of what capture cost the writers (bench/capture-cost).
  * <p>
- * Whenever a read finds nothing new, the link declares itself idle by taking the advisory lock
+ * While changes keep coming the link polls every {@code activePoll}. Once it has found nothing
+ * for {@code idleAfter} it declares itself idle by taking the advisory lock
  * ({@link #LOCK_CLASS}, sync id) exclusively on its local connection, and then waits for a NOTIFY
- * (or the poll interval); the next writer's commit wakes it at once. While it finds changes it
- * holds no lock and writers send nothing: a stream of commits faster than a turn of the link
- * (1,000/s) costs them no NOTIFY, a slower one (200/s) about one per commit instead of a wait of
- * up to a poll interval each (issue 15: it polled every {@code activePoll}, 5 ms, while changes
- * had come within {@code idleAfter}, which now only bounds the purge steps, see {@link #busy}). The capture trigger takes the same lock shared, once per writing
+ * (or the poll interval). The capture trigger takes the same lock shared, once per writing
  * transaction, and sends a NOTIFY only when it cannot, that is when a sender is idle
  * ({@code mmsync.capture()}). A lock, not a flag in a table, because it leaves no race: the link
  * gets it only when every transaction that took it shared (and so sent no NOTIFY) has ended, and
@@ -29,8 +26,8 @@ import java.time.Duration;
  * <p>
  * Several links of one sync (more than one peer) share the lock: when another one holds it,
  * writers notify and every link listening wakes, so this link waits for the NOTIFY too. When
- * the lock is held shared (writers in flight, about to commit), the link polls again, from a
- * millisecond on and less often each time, up to the poll interval.
+ * the lock is held shared (writers in flight), the link polls again, less often each time, up to
+ * the poll interval.
  */
 final class Wakeup {
     /** First key of the advisory lock, 'mmsy' in ASCII; the second is the sync id. */
@@ -41,9 +38,6 @@ final class Wakeup {
     private static final String HELD_BY_OTHER_SQL = "SELECT EXISTS (SELECT FROM pg_catalog.pg_locks l "
             + "WHERE l.locktype = 'advisory' AND l.classid = ?::oid AND l.objid = ?::oid AND l.objsubid = 2 "
             + "AND l.mode = 'ExclusiveLock' AND l.granted AND l.pid <> pg_catalog.pg_backend_pid())";
-
-    /** The first wait while writers hold the lock shared; it doubles with each try. */
-    static final long IN_FLIGHT_FIRST_MS = 1;
 
     private final Duration activePoll;
     private final Duration idleAfter;
@@ -88,6 +82,10 @@ final class Wakeup {
             await(lc, poll);
             return;
         }
+        if (busy()) {
+            await(lc, activePoll);
+            return;
+        }
         if (query(lc, TRY_LOCK_SQL)) {
             idle = true;
             busyTries = 0;
@@ -97,13 +95,12 @@ final class Wakeup {
             await(lc, poll); // another link of this sync is idle: writers notify
             return;
         }
-        // writers in flight hold the lock shared until they commit, within a few milliseconds
-        long ms = Math.min(poll.toMillis(), IN_FLIGHT_FIRST_MS << Math.min(busyTries, 16));
+        long ms = Math.min(poll.toMillis(), activePoll.toMillis() << Math.min(busyTries, 16));
         busyTries++;
         await(lc, Duration.ofMillis(Math.max(1, ms)));
     }
 
-    /** True while changes keep coming (the link found some within the last {@code idleAfter}): purges go in bounded steps. */
+    /** True while changes keep coming: the link found some within the last {@code idleAfter}. */
     boolean busy() {
         return clock.nanoTime() - lastWork < idleAfter.toNanos();
     }
