@@ -58,8 +58,7 @@ final class RunExecutor {
     /**
      * Inserts; a long run of a keyed table tries a plain insert first, under a savepoint: in a
      * catch-up the peer has none of the rows, and the upsert costs a third more. The plain insert
-     * (and a long run of a table without key) is a COPY where the images allow (see {@link CopyRun}):
-     * all of the run, or its first chunks, the rest by statement.
+     * (and a long run of a table without key) is a COPY where the images allow (see {@link CopyRun}).
      */
     private void insertRun(Connection peer, TableShape shape, Run run) throws SQLException {
         Integer upserts = upsertRuns.remove(shape.table);
@@ -67,18 +66,17 @@ final class RunExecutor {
             upsertRuns.put(shape.table, upserts - 1);
         }
         boolean plain = run.size() >= PLAIN_INSERT_MIN && upserts == null;
+        if (shape.insertOnly && plain && CopyRun.copy(peer, shape, run)) {
+            return;
+        }
         if (shape.insertOnly || !plain) {
-            int copied = shape.insertOnly && plain ? CopyRun.copy(peer, shape, run) : 0;
-            if (copied < run.size()) {
-                update(peer, shape.insertSql(), rows(rest(run, copied), Change::newRow));
-            }
+            update(peer, shape.insertSql(), rows(run.changes(), Change::newRow));
             return;
         }
         Savepoint sp = peer.setSavepoint();
         try {
-            int copied = CopyRun.copy(peer, shape, run);
-            if (copied < run.size()) {
-                update(peer, shape.plainInsertSql(), rows(rest(run, copied), Change::newRow));
+            if (!CopyRun.copy(peer, shape, run)) {
+                update(peer, shape.plainInsertSql(), rows(run.changes(), Change::newRow));
             }
             peer.releaseSavepoint(sp);
             return;
@@ -117,12 +115,6 @@ final class RunExecutor {
             // rows missing here (deleted earlier, no newer competitor): the winning version returns
             update(peer, shape.hasDelta() ? shape.insertMissingSql() : shape.insertSql(), rows(last, Change::newRow));
         }
-    }
-
-    /** The run's changes after its first {@code done} (those a COPY took). */
-    private static List<Change> rest(Run run, int done) {
-        List<Change> all = run.changes();
-        return done == 0 ? all : all.subList(done, all.size());
     }
 
     private static int update(Connection peer, String sql, String json) throws SQLException {
