@@ -109,10 +109,16 @@ if [ "$with_jar" = yes ]; then
   tmp=$(mktemp "$prefix/bin/.mmsync.XXXXXX")
   cat > "$tmp" <<EOS
 #!/bin/sh
-# mmsync (installed by installer/install.sh): java from JAVA_HOME if set, else from PATH
+# mmsync (installed by installer/install.sh): java from JAVA_HOME if set, else from PATH.
+# The serial collector unless MMSYNC_JAVA_OPTS picks one: the agent's live data is a page or two,
+# and G1 grew the heap to its cap in a catch-up (peak RSS 265 MB at -Xmx256m, 164 MB serial).
 java=java
 [ -n "\${JAVA_HOME:-}" ] && java="\$JAVA_HOME/bin/java"
-exec "\$java" \${MMSYNC_JAVA_OPTS:--Xmx256m} -jar '$prefix/lib/mmsync/mmsync.jar' "\$@"
+case " \${MMSYNC_JAVA_OPTS:-} " in
+  *" -XX:+Use"*"GC "*) gc= ;;
+  *) gc=-XX:+UseSerialGC ;;
+esac
+exec "\$java" \$gc \${MMSYNC_JAVA_OPTS:--Xmx256m} -jar '$prefix/lib/mmsync/mmsync.jar' "\$@"
 EOS
   chmod 0755 "$tmp"
   mv -f "$tmp" "$prefix/bin/mmsync"

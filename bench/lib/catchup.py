@@ -5,7 +5,10 @@ With --lag RATES, each round also measures lag at those commit rates, with --two
 two-way TPC-B (both as bench/run does); --sizes 0 leaves the catch-up out.
 
   python3 bench/lib/catchup.py --jars before=/tmp/old.jar,after=pljava-module/target/mmsync.jar \
-      [--sizes 100000] [--rounds 1] [--lag 200,1000] [--twoway 10] [--out DIR]
+      [--sizes 100000] [--rounds 1] [--lag 200,1000] [--twoway 10] [--warmup 20000] [--out DIR]
+
+Each agent start is followed by an unmeasured catch-up of --warmup rows (10-row transactions), so
+that the first measured page does not pay for the JIT (bench/run's agents are warm by then).
 
 Same clusters, schema and measurements as bench/run (measure.catchup, measure.ceiling); prints
 one line per measurement and writes DIR/catchup.json. MMSYNC_LOG_LEVEL=FINE in the environment
@@ -24,6 +27,21 @@ import tools
 import twoway
 
 
+def settle(ctx, mm, timeout=90):
+    """Waits until both queues are empty (purged behind the links): a new snapshot range's first
+    read walks what is left of the queue, so a measurement right after a catch-up would pay for
+    the one before it (lag p50 went from about 20 to 225 ms), and every later jar more."""
+    t0 = time.monotonic()
+    left = None
+    while time.monotonic() - t0 < timeout:
+        left = sum(int(n.value(mm.db, "SELECT count(*) FROM mmsync.change_queue")) for n in (ctx.blue, ctx.green))
+        if left == 0:
+            return round(time.monotonic() - t0, 1)
+        time.sleep(0.5)
+    ctx.say(f"  queues still hold {left} changes after {timeout} s; measuring anyway")
+    return None
+
+
 def main(argv):
     ap = argparse.ArgumentParser()
     ap.add_argument("--jars", required=True, help="name=path,name=path")
@@ -34,6 +52,8 @@ def main(argv):
     ap.add_argument("--lag", default="", help="commit rates to measure lag at, e.g. 200,1000")
     ap.add_argument("--lag-seconds", type=int, default=8)
     ap.add_argument("--twoway", type=int, default=0, help="seconds of two-way TPC-B per round (0: none)")
+    ap.add_argument("--warmup", type=int, default=20000,
+                    help="rows of an unmeasured catch-up after each agent start (the JIT warms up, as in bench/run; 0: none)")
     ap.add_argument("--out", default=f"/tmp/mmcatchup-{int(time.time())}")
     args = ap.parse_args(argv)
     jars = dict(j.split("=", 1) for j in args.jars.split(","))
@@ -63,7 +83,11 @@ def main(argv):
                 ctx.jar = os.path.abspath(jar)
                 for node in (ctx.blue, ctx.green):
                     mm.start_agent(node)
+                if args.warmup and sizes:
+                    settle(ctx, mm)
+                    measure.catchup(ctx, mm, args.warmup, args.small_tx_rows)
                 for rate in rates:
+                    settle(ctx, mm)
                     r = measure.lag(ctx, mm, rate)
                     r = {k: v for k, v in r.items() if k != "series"}
                     r.update(jar=name, round=rnd + 1)
@@ -76,7 +100,8 @@ def main(argv):
                 for n in sizes:
                     for kind in kinds:
                         per_tx = n if kind == "one_tx" else args.small_tx_rows
-                        ctx.say(f"round {rnd + 1} {name}: {n} rows, {kind}")
+                        settled = settle(ctx, mm)
+                        ctx.say(f"round {rnd + 1} {name}: {n} rows, {kind} (queues empty after {settled} s)")
                         r = measure.catchup(ctx, mm, n, per_tx)
                         r.update(jar=name, round=rnd + 1, kind=kind)
                         out["catchup"].append(r)
@@ -92,16 +117,20 @@ def main(argv):
         with open(os.path.join(args.out, "catchup.json"), "w") as f:
             json.dump(out, f, indent=1)
     for r in out["lag"]:
-        print(f"{r['jar']:8} round {r['round']} lag @{r['target_rate']}/s: p50 {r['p50_ms']} p99 {r['p99_ms']} max {r['max_ms']} ms")
+        cpu = " ".join(f"{k} {v:.2f}" for k, v in sorted((r.get("cpu_s") or {}).items()))
+        print(f"{r['jar']:8} round {r['round']} lag @{r['target_rate']}/s: p50 {r['p50_ms']} p99 {r['p99_ms']} max {r['max_ms']} ms"
+              f"; CPU s: {cpu}")
     for r in out["twoway"]:
         print(f"{r['jar']:8} round {r['round']} two-way TPC-B: {r['transactions']} tx, exact {r['exact']}, drain {r['drain_s']}")
     ceil = {c["rows"]: max(x["rows_per_s"] for x in out["ceiling"] if x["rows"] == c["rows"]) for c in out["ceiling"]}
-    print("\njar      round rows     kind      rows/s   of COPY  peak RSS blue kB")
+    print("\njar      round rows     kind      rows/s   of COPY  peak RSS blue kB  CPU s/100k: agent peer origin")
     for r in out["catchup"]:
         rate = r.get("rows_per_s")
         frac = f"{rate / ceil[r['rows']]:.0%}" if rate else "-"
+        cpu = {k: f"{v * 100000 / r['rows']:.2f}" for k, v in (r.get("cpu_s") or {}).items()}
         print(f"{r['jar']:8} {r['round']:5} {r['rows']:8} {r['kind']:9} {rate or '-':>7}  {frac:>7}  "
-              f"{(r.get('peak_rss_kb') or {}).get('agent_blue')}")
+              f"{str((r.get('peak_rss_kb') or {}).get('agent_blue')):>16}  "
+              f"{cpu.get('agent_blue', '-'):>5} {cpu.get('peer_backend', '-'):>5} {cpu.get('origin_backend', '-'):>5}")
     print("COPY ceiling (best):", ceil, " all:", [x["rows_per_s"] for x in out["ceiling"]])
     return 0
 

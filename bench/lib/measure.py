@@ -106,6 +106,26 @@ def proc_status_kb(pid, field):
     return None
 
 
+def cpu_seconds(pid):
+    """CPU seconds (user + system) a process has used so far; None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def cpu_used(pids, before):
+    """CPU seconds each of pids used since before (a process gone or replaced meanwhile: left out)."""
+    out = {}
+    for name, pid in pids.items():
+        now = cpu_seconds(pid)
+        if now is not None and before.get(name) is not None:
+            out[name] = round(now - before[name], 3)
+    return out
+
+
 def reset_peak_rss(pid):
     """Resets VmHWM (peak RSS) of a process: writing 5 to clear_refs (Linux 4.0+)."""
     try:
@@ -230,6 +250,8 @@ def lag(ctx, tool, rate):
     polls = []
     green = ctx.green.session(db)
     blue = ctx.blue.session(db)
+    cpu_pids = dict(tool.agent_pids(), **tool.backend_pids())
+    cpu_before = {name: cpu_seconds(pid) for name, pid in cpu_pids.items()}
     proc = subprocess.Popen(pgbench_cmd(ctx.blue, db, seconds, ["-R", str(rate), "-f", script]),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out_lines = []
@@ -274,6 +296,7 @@ def lag(ctx, tool, rate):
         reader.join(5)
         green.close()
         blue.close()
+    cpu = cpu_used(cpu_pids, cpu_before)
     bench = parse_pgbench("".join(out_lines))
     rows = sorted((i, tw, ts) for i, (tw, ts) in seen.items() if i <= expected_max)
     lags = sorted((ts - tw) * 1000.0 for _, tw, ts in rows)
@@ -285,6 +308,8 @@ def lag(ctx, tool, rate):
         "p50_ms": rnd(percentile(lags, 50)), "p99_ms": rnd(percentile(lags, 99)), "max_ms": rnd(lags[-1] if lags else None),
         "poll_interval_ms": rnd(percentile(gaps, 50) * 1000 if gaps else None),
         "series": binned(((tw - t_first, (ts - tw) * 1000.0) for _, tw, ts in rows), 0.25),
+        # CPU seconds of the agents and the link's backends during the run (and its drain)
+        "cpu_s": cpu or None,
     }
     ctx.say(f"  {tool.name} lag @{rate}/s: p50 {res['p50_ms']} ms, p99 {res['p99_ms']} ms, max {res['max_ms']} ms"
             f" ({res['delivered']}/{res['rows']} rows, poll {res['poll_interval_ms']} ms)")
@@ -327,6 +352,8 @@ def catchup(ctx, tool, n, per_tx):
     checkpoint(ctx)
     for pid in tool.agent_pids().values():
         reset_peak_rss(pid)
+    cpu_pids = dict(tool.agent_pids(), **tool.backend_pids())
+    cpu_before = {name: cpu_seconds(pid) for name, pid in cpu_pids.items()}
     sampler = RssSampler(tool)
     sampler.start()
     green = ctx.green.session(db)
@@ -363,6 +390,7 @@ def catchup(ctx, tool, n, per_tx):
         res["partial_rows_per_s"] = round(count / elapsed)
         ctx.note(tool, f"catch-up {n} rows x{per_tx}/tx: only {count} on green after {timeout:.0f} s")
         res["timeout_s"] = round(timeout)
+    res["cpu_s"] = cpu_used(cpu_pids, cpu_before) or None
     pids = tool.agent_pids()
     res["peak_rss_kb"] = {name: proc_status_kb(pid, "VmHWM") for name, pid in pids.items()} if tool.name == "mmsync" else None
     res["sampled_peak_rss_kb"] = sampler.peak_kb or None

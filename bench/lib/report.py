@@ -112,6 +112,24 @@ def rss_cell(results, tool):
     return "–"
 
 
+def cpu_cell(results, tool):
+    """CPU seconds per 100,000 changes in each catch-up of the largest size: sending agent, the
+    peer's apply backend and the origin's read backend (mmsync; other tools: not measured)."""
+    sizes = sorted(int(n) for n in (get(results, "tools", tool, "catchup") or {}))
+    if not sizes:
+        return "–"
+    n = sizes[-1]
+    parts = []
+    for kind, label in (("one_tx", "one tx"), ("small_tx", "small tx")):
+        cpu = get(results, "tools", tool, "catchup", str(n), kind, "cpu_s") or {}
+        if not cpu:
+            continue
+        per = {k: v * 100000 / n for k, v in cpu.items()}
+        parts.append(f"{label}: agent {per.get('agent_blue', 0):.2f}, peer backend {per.get('peer_backend', 0):.2f}, "
+                     f"origin backend {per.get('origin_backend', 0):.2f}")
+    return "; ".join(parts) if parts else ("n/a (not measured)" if tool != "none" else "")
+
+
 def twoway_cell(results, tool):
     r = get(results, "tools", tool, "twoway")
     if not r:
@@ -161,6 +179,8 @@ def markdown(results):
         rows.append((f"COPY ceiling, {num(n)} rows into green (same machine, no tool)",
                      {t: (f"{num(c)}/s" if c else "–") if k == 0 else "" for k, t in enumerate(tools)}))
     rows.append(("peak RSS during catch-up", {t: rss_cell(results, t) if t != "none" else "" for t in tools}))
+    rows.append(("CPU s per 100,000 changes in catch-up (largest size)",
+                 {t: cpu_cell(results, t) if t != "none" else "" for t in tools}))
     rows.append(("two-way TPC-B on both nodes: balances", {t: twoway_cell(results, t) if t != "none" else ""
                                                             for t in tools}))
     rows.append(("seconds spent: setup + measuring (its budget)", {

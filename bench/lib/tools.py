@@ -68,6 +68,10 @@ class Tool:
     def agent_pids(self):
         return {}
 
+    def backend_pids(self):
+        """Server processes that do the tool's work, whose CPU time catch-up reports (name: pid)."""
+        return {}
+
     def conflicts(self, node):
         """The tool's own count of conflicts it resolved on node, by resolution (None: not kept)."""
         return None
@@ -123,7 +127,9 @@ class Mmsync(Tool):
         log = os.path.join(self.ctx.logs, f"mmsync-agent-{node.name}.log")
         self.logs[node.name] = log
         f = open(log, "a")
-        cmd = ["java", "-Xmx256m", "-jar", self.ctx.jar, "agent", "--db", node.dsn(self.db)]
+        # the JVM options the installed wrapper (installer/install.sh) runs the agent with by default
+        opts = os.environ.get("MMSYNC_BENCH_JAVA_OPTS", "-XX:+UseSerialGC -Xmx256m").split()
+        cmd = ["java"] + opts + ["-jar", self.ctx.jar, "agent", "--db", node.dsn(self.db)]
         self.agents[node.name] = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=self.ctx.work)
         f.close()
         self.ctx.remember_pid(self.agents[node.name].pid)
@@ -166,10 +172,21 @@ class Mmsync(Tool):
     def agent_pids(self):
         return {f"agent_{n}": p.pid for n, p in self.agents.items() if p.poll() is None}
 
+    def backend_pids(self):
+        # blue's link: its applier session on green, its sender session (queue reads) on blue
+        out = {}
+        for name, node, app in (("peer_backend", self.green, "mmsync applier % from blue"),
+                                ("origin_backend", self.blue, "mmsync sender % to green")):
+            pid = node.value(self.db, "SELECT pid FROM pg_catalog.pg_stat_activity WHERE datname = "
+                             f"current_database() AND application_name LIKE '{app}' LIMIT 1")
+            if pid:
+                out[name] = int(pid)
+        return out
+
     def conflicts(self, node):
         out = node.value(self.db, "SELECT coalesce(string_agg(resolution || '=' || n, ','), '') FROM "
                          "(SELECT resolution, count(*) n FROM mmsync.conflicts GROUP BY 1 ORDER BY 1) x")
-        return dict((k, int(v)) for k, v in (x.split("=") for x in out.split(",") if x))
+        return dict((k, int(v)) for k, v in (x.split("=") for x in (out or "").split(",") if x))
 
 
 class Bucardo(Tool):

@@ -17,7 +17,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * (NaN, big scales), floats (Infinity, NaN, tiny), timestamps (infinity), json (exact text:
  * white space, duplicate keys), jsonb, arrays (two dimensions, NULLs, quotes, braces, empty),
  * bytea, uuid, enum, range, domain, an identity column and a generated one. A table with a
- * composite column is applied by statement (logged at FINE) and arrives exactly too.
+ * composite column is applied by statement (logged at FINE) and arrives exactly too. A COPY that
+ * meets a row the peer already has goes again as an upsert.
  */
 @Timeout(value = 600, unit = TimeUnit.SECONDS)
 class CopyCatchUpIT {
@@ -28,7 +29,8 @@ class CopyCatchUpIT {
             + "n2 numeric(12,4), f float8, r real, i int, si smallint, b boolean, ts timestamptz, tsn timestamp, d date, "
             + "tm time, iv interval, j json, jb jsonb, ia int[], ta text[], ba bytea, u uuid, m mood, st short_text, "
             + "rg int4range, ip inet, twice bigint GENERATED ALWAYS AS (id * 2) STORED); "
-            + "CREATE TABLE composite_col (id int PRIMARY KEY, p pair_t, note text)";
+            + "CREATE TABLE composite_col (id int PRIMARY KEY, p pair_t, note text); "
+            + "CREATE TABLE plaintext (id int PRIMARY KEY, t text)";
 
     /** Rows {@code from..to} of everything, each column's value cycling through its hard cases. */
     static String rows(int from, int to) {
@@ -81,6 +83,18 @@ class CopyCatchUpIT {
             String log = Files.readString(pair.agentLog(pair.blue));
             assertFalse(log.contains("into \"public\".\"everything\" by statement"), "everything went by COPY:\n" + log);
             assertTrue(log.contains("into \"public\".\"composite_col\" by statement"), "composite_col went by statement (FINE log)");
+
+            // a COPY that meets a row green already has (written there uncaptured, so no conflict):
+            // the run goes again as an upsert, and the incoming version wins
+            blueAgent.stop();
+            pair.green.execute(Pair.DB, "BEGIN; SET LOCAL mmsync.origin = 'test'; "
+                    + "INSERT INTO plaintext VALUES (2300, 'green only'); COMMIT");
+            pair.blue.execute(Pair.DB, "INSERT INTO plaintext SELECT g, 'row ' || g FROM generate_series(2001, 2600) g");
+            blueAgent.start();
+            Waits.until(java.time.Duration.ofSeconds(120), "600 plaintext rows on green",
+                    () -> pair.green.queryLong(Pair.DB, "SELECT count(*) FROM plaintext") == 600);
+            assertEquals(600, pair.green.queryLong(Pair.DB, "SELECT count(*) FROM plaintext WHERE id > 2000 AND t = 'row ' || id"),
+                    "every row of the run as blue wrote it, 2300 included");
         }
     }
 }

@@ -14,17 +14,42 @@ import java.time.Instant;
 /**
  * The end of a page's apply transaction: the re-check for local changes that raced the decisions,
  * the new position in the peer's {@code mmsync.progress}, and the commit, in two round trips (the
- * re-check and the position as one multi-statement request, then the commit), or in one when the
- * page has nothing to re-check (the position and COMMIT together). They were three.
+ * re-check, gated by a cheap check whether anything local committed meanwhile, and the position as
+ * one multi-statement request, then the commit), or in one when the page has nothing to re-check
+ * (the position and COMMIT together). A page of many keys asks the cheap check first and sends its
+ * keys in a third request only when it says so.
  */
 final class PageEnd {
+    private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(PageEnd.class.getName());
     private static final String PROGRESS_SQL = "INSERT INTO mmsync.progress AS p "
             + "(sync_name, origin, lo, hi, last_id, applied, batches, last_change_at, applied_at) "
             + "VALUES (?, ?, ?::pg_snapshot, ?::pg_snapshot, ?, ?, 1, ?, pg_catalog.now()) "
             + "ON CONFLICT (sync_name, origin) DO UPDATE SET lo = EXCLUDED.lo, hi = EXCLUDED.hi, "
             + "last_id = EXCLUDED.last_id, applied = p.applied + EXCLUDED.applied, batches = p.batches + 1, "
             + "last_change_at = coalesce(EXCLUDED.last_change_at, p.last_change_at), applied_at = pg_catalog.now()";
-    private static final String RACED_AND_PROGRESS_SQL = Resolver.LATE_COMPETITORS_SQL + "; " + PROGRESS_SQL;
+    /**
+     * Whether a transaction other than this one committed after the lookup's snapshot (the
+     * parameter) and before this statement's: one that was in progress in the first, or began
+     * after it. Only such a transaction can have queued a change the lookup did not see, so
+     * without one the re-check would find nothing. It costs a look at the commit log per
+     * transaction begun while the page applied (more than {@link #MAX_XIDS}: assumed yes), not a
+     * pass over the queue and the page's keys.
+     */
+    static final String LATE_COMMITS_SQL = "SELECT v.b - v.a > " + PageEnd.MAX_XIDS + " OR EXISTS (SELECT 1 FROM "
+            + "(SELECT pg_catalog.pg_snapshot_xip(v.s1) AS x UNION ALL SELECT g::text::xid8 FROM pg_catalog.generate_series(v.a, "
+            + "v.b - 1) AS g) AS t WHERE pg_catalog.pg_visible_in_snapshot(t.x, v.s2) AND pg_catalog.pg_xact_status(t.x) = 'committed') "
+            + "FROM (SELECT w.s1, w.s2, pg_catalog.pg_snapshot_xmax(w.s1)::text::bigint AS a, "
+            + "pg_catalog.pg_snapshot_xmax(w.s2)::text::bigint AS b FROM (SELECT ?::pg_snapshot AS s1, "
+            + "pg_catalog.pg_current_snapshot() AS s2) AS w) AS v";
+    /** Transactions begun during a page beyond which the check above does not look at each. */
+    static final int MAX_XIDS = 10_000;
+    /** Pages of at most this many candidates send their keys with the check (one request); larger ones only if it says so. */
+    static final int KEYS_WITH_CHECK = 256;
+    // the re-check, run only when the check says a transaction committed since the lookup
+    private static final String GATED_RACED_SQL = "SELECT r.* FROM (" + Resolver.LATE_COMPETITORS_SQL + ") AS r WHERE ("
+            + LATE_COMMITS_SQL + ")";
+    private static final String GATED_RACED_AND_PROGRESS_SQL = GATED_RACED_SQL + "; " + PROGRESS_SQL;
+    private static final String LATE_COMMITS_AND_PROGRESS_SQL = LATE_COMMITS_SQL + "; " + PROGRESS_SQL;
     private static final String PROGRESS_AND_COMMIT_SQL = PROGRESS_SQL + "; COMMIT";
 
     private PageEnd() {
@@ -39,10 +64,14 @@ final class PageEnd {
      * key waits for it on the unique index, so by now it has committed (or aborted) and is visible
      * here; a later local change of the row waits for this transaction instead, so it builds on the
      * applied version and is no competitor.
+     * <p>
+     * The re-check runs only when some transaction of this node committed since the lookup's
+     * snapshot ({@link #LATE_COMMITS_SQL}); a page of many keys asks that first, without its keys,
+     * and sends them only then (a catch-up's peer, where nothing local commits, never does).
      */
     static boolean commit(Connection peer, Resolver.Outcome out, String syncName, String origin, Page page)
             throws SQLException {
-        if (out.keys == null) {
+        if (out.recheck == null) {
             try (PreparedStatement st = peer.prepareStatement(PROGRESS_AND_COMMIT_SQL)) {
                 progress(st, 1, syncName, origin, page);
                 st.execute();
@@ -51,18 +80,27 @@ final class PageEnd {
             peer.commit();
             return true;
         }
-        boolean raced = false;
-        try (PreparedStatement st = peer.prepareStatement(RACED_AND_PROGRESS_SQL)) {
-            st.setObject(1, out.keys.toString(), Types.OTHER);
-            st.setObject(2, out.snapshot, Types.OTHER);
-            progress(st, 3, syncName, origin, page);
-            st.execute();
-            try (ResultSet rs = st.getResultSet()) {
-                while (rs.next() && !raced) {
-                    Long decidedAgainst = out.competitorIds.get(rs.getInt(1));
-                    raced = decidedAgainst == null || rs.getLong(4) > decidedAgainst;
+        boolean raced;
+        if (out.recheck.size() <= KEYS_WITH_CHECK) {
+            try (PreparedStatement st = peer.prepareStatement(GATED_RACED_AND_PROGRESS_SQL)) {
+                st.setObject(1, out.keys(), Types.OTHER);
+                st.setObject(2, out.snapshot, Types.OTHER);
+                st.setObject(3, out.snapshot, Types.OTHER);
+                progress(st, 4, syncName, origin, page);
+                st.execute();
+                raced = raced(st, out);
+            }
+        } else {
+            boolean late;
+            try (PreparedStatement st = peer.prepareStatement(LATE_COMMITS_AND_PROGRESS_SQL)) {
+                st.setObject(1, out.snapshot, Types.OTHER);
+                progress(st, 2, syncName, origin, page);
+                st.execute();
+                try (ResultSet rs = st.getResultSet()) {
+                    late = rs.next() && rs.getBoolean(1);
                 }
             }
+            raced = late && recheck(peer, out);
         }
         if (raced) {
             peer.rollback();
@@ -70,6 +108,30 @@ final class PageEnd {
         }
         peer.commit();
         return true;
+    }
+
+    /** The re-check of a page of many keys, once local transactions committed since the lookup. */
+    private static boolean recheck(Connection peer, Resolver.Outcome out) throws SQLException {
+        LOG.fine(() -> "re-check of " + out.recheck.size() + " keys: local transactions committed since the lookup");
+        try (PreparedStatement st = peer.prepareStatement(Resolver.LATE_COMPETITORS_SQL)) {
+            st.setObject(1, out.keys(), Types.OTHER);
+            st.setObject(2, out.snapshot, Types.OTHER);
+            st.execute();
+            return raced(st, out);
+        }
+    }
+
+    /** Whether the re-check's rows name a change newer than the one a decision was made against. */
+    private static boolean raced(PreparedStatement st, Resolver.Outcome out) throws SQLException {
+        try (ResultSet rs = st.getResultSet()) {
+            while (rs.next()) {
+                Long decidedAgainst = out.competitorIds.get(rs.getInt(1));
+                if (decidedAgainst == null || rs.getLong(4) > decidedAgainst) {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     private static void progress(PreparedStatement st, int from, String syncName, String origin, Page page)

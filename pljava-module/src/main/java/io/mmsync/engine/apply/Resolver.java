@@ -83,8 +83,8 @@ final class Resolver {
         boolean pending;
         /** whether set-aside changes of the origin wait at the peer (see SetAside#markOrigin) */
         boolean hadSetAside;
-        /** every candidate's key (index i, table, key), for the re-check; null when nothing to check */
-        JsonArray keys;
+        /** every candidate by index, for the re-check (see {@link #keys()}); null when nothing to check */
+        Map<Integer, Change> recheck;
         /** the snapshot in which the lookup began: a change of this node not visible in it is late */
         String snapshot;
         /** per candidate index: the id of the competitor the decision was made against */
@@ -96,6 +96,11 @@ final class Resolver {
 
         Action action(Change c) {
             return actions.getOrDefault(c, Action.APPLY);
+        }
+
+        /** Every candidate's key (index i, table, key) as JSON, built only when the re-check needs it. */
+        String keys() {
+            return Resolver.keys(recheck).toString();
         }
     }
 
@@ -126,7 +131,7 @@ final class Resolver {
         Set<TableRef> queued = PageBegin.lockAndMark(peer, origin, candidates.values(), tables, out,
                 many ? RowVersions.lockKeys(candidates.values()) : null);
         long t1 = clock.nanoTime();
-        out.keys = keys(candidates);
+        out.recheck = new LinkedHashMap<>(candidates);
         Map<Integer, RowVersions.Version> versions = Map.of();
         if (many) {
             out.versioned = new ArrayList<>(candidates.values());
