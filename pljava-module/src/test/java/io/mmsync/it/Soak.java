@@ -208,6 +208,13 @@ final class Soak {
         return c.queryString(Pair.DB, "SELECT state || ', backlog ' || backlog || ', ' || coalesce(last_error, 'no error') FROM mmsync.status()");
     }
 
+    /** The queue tables' size on disk (with index), live and dead rows (issue 14: cleared by TRUNCATE, never vacuumed). */
+    private static String queue(PgCluster c) {
+        return c.queryString(Pair.DB, "SELECT pg_size_pretty(sum(pg_total_relation_size(relid))) || ', ' || sum(n_live_tup) "
+                + "|| ' live, ' || sum(n_dead_tup) || ' dead rows' FROM pg_stat_user_tables "
+                + "WHERE schemaname = 'mmsync' AND relname IN ('changes_0', 'changes_1', 'changes_2')");
+    }
+
     private Verdict verdict(Pair pair, int faults, List<Writer> blueWriters, List<Writer> greenWriters) {
         long madeOnBlue = blueWriters.stream().mapToLong(Writer::changes).sum();
         long madeOnGreen = greenWriters.stream().mapToLong(Writer::changes).sum();
@@ -215,6 +222,7 @@ final class Soak {
         long appliedOnBlue = Pair.applied(pair.blue, "green");
         note("blue made " + madeOnBlue + " changes, green applied " + appliedOnGreen + "; green made " + madeOnGreen
                 + ", blue applied " + appliedOnBlue);
+        note("queue at the end: blue " + queue(pair.blue) + "; green " + queue(pair.green));
         int differing = 0;
         for (String t : TABLES) {
             String b = Pair.fingerprint(pair.blue, t);
