@@ -141,7 +141,9 @@ final class Decision {
      * replaced: its delta is not added. An incoming insert meeting a row here starts a newer
      * incarnation unless this node inserted the row later: whoever wins the other columns, the
      * row's delta columns become the insert's plus this node's deltas made after it
-     * ({@link Action#REBASE}, made concrete by the Resolver).
+     * ({@link Action#REBASE}, made concrete by the Resolver). Remove wins: a delete beats every
+     * update concurrent with it (an incoming delete beats a local update unless this node inserted
+     * the row again later; an incoming update of a row deleted here is dropped).
      */
     private static Result incarnation(Facts f, boolean remoteWins) {
         Instant ins = f.incarnation().localInsertAt();
