@@ -28,8 +28,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * column at once for a few seconds, agents running. Each writer transaction copies the changes it
  * queued (mmsync.changes of its own transaction: op, time, delta) into a local ledger, so the test
  * knows every change with the time latest compares. At the end both nodes are identical and every
- * row is what the rule of docs/conflicts.md says: absent if its newest change is a delete, else
- * the value of its newest insert plus the deltas of the updates made after that insert.
+ * row is what the rule of docs/conflicts.md says: absent if no insert is newer than its newest
+ * delete (remove wins over later updates), else the value of its newest insert plus the deltas of
+ * the updates made after that insert. The writers also delete rows without inserting them again
+ * (and insert a row they find deleted), in a second run.
  */
 @Timeout(value = 300, unit = TimeUnit.SECONDS)
 class DeltaIncarnationRaceIT {
@@ -49,7 +51,7 @@ class DeltaIncarnationRaceIT {
     private static final Comparator<Event> ORDER = Comparator.comparing(Event::at)
             .thenComparing(Event::node, Comparator.reverseOrder());
 
-    private static int write(PgCluster node, long until) throws SQLException {
+    private static int write(PgCluster node, long until, boolean deletes) throws SQLException {
         int done = 0;
         try (Connection c = node.connect(Pair.DB); Statement st = c.createStatement()) {
             c.setAutoCommit(false);
@@ -60,11 +62,18 @@ class DeltaIncarnationRaceIT {
                 int p = r.nextInt(10);
                 try {
                     if (p < 7) {
-                        st.execute("UPDATE acct SET v = v + " + (1 + r.nextInt(3)) + ", note = '" + node.name() + "' WHERE id = " + k);
-                    } else {
-                        // a delete alone, later brought back by an update, is outside the rule (docs: limits)
+                        int n = st.executeUpdate("UPDATE acct SET v = v + " + (1 + r.nextInt(3)) + ", note = '"
+                                + node.name() + "' WHERE id = " + k);
+                        if (n == 0 && r.nextInt(4) == 0) {
+                            // deleted here: sometimes inserted again (a re-insert ends what a delete began)
+                            st.execute("INSERT INTO acct VALUES (" + k + ", " + r.nextInt(5) + ", '" + node.name() + " back')");
+                        }
+                    } else if (p < 8 || !deletes) {
                         st.execute("DELETE FROM acct WHERE id = " + k + "; INSERT INTO acct VALUES (" + k + ", "
                                 + r.nextInt(5) + ", '" + node.name() + " new')");
+                    } else {
+                        // a delete alone: it wins over the other node's concurrent updates (remove wins)
+                        st.execute("DELETE FROM acct WHERE id = " + k);
                     }
                     st.execute(ledger);
                     c.commit();
@@ -100,14 +109,17 @@ class DeltaIncarnationRaceIT {
         for (Map.Entry<Integer, List<Event>> e : byKey.entrySet()) {
             List<Event> ev = e.getValue();
             ev.sort(ORDER);
-            if (ev.get(ev.size() - 1).op() == 'D') {
-                continue;
-            }
             int ins = 0;
+            int del = -1;
             for (int i = 0; i < ev.size(); i++) {
                 if (ev.get(i).op() == 'I') {
                     ins = i;
+                } else if (ev.get(i).op() == 'D') {
+                    del = i;
                 }
+            }
+            if (del > ins) {
+                continue; // remove wins: no insert after the newest delete, whatever updates came later
             }
             long v = ev.get(ins).d();
             for (int i = ins + 1; i < ev.size(); i++) {
@@ -126,6 +138,15 @@ class DeltaIncarnationRaceIT {
 
     @Test
     void bothNodesDeletingReinsertingAndIncrementingTheSameRows() throws Exception {
+        race(false);
+    }
+
+    @Test
+    void bothNodesAlsoDeletingRowsWithoutReinsertingThem() throws Exception {
+        race(true);
+    }
+
+    private static void race(boolean deletes) throws Exception {
         try (Pair pair = Pair.start(SCHEMA)) {
             pair.addSync("tables => 'acct', initial => 'none'");
             pair.blue.execute(Pair.DB, "SELECT mmsync.set_column_policy('acct', 'v', 'delta')");
@@ -136,8 +157,8 @@ class DeltaIncarnationRaceIT {
             ExecutorService pool = Executors.newFixedThreadPool(2);
             try {
                 long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(6);
-                Future<Integer> b = pool.submit(() -> write(pair.blue, until));
-                Future<Integer> g = pool.submit(() -> write(pair.green, until));
+                Future<Integer> b = pool.submit(() -> write(pair.blue, until, deletes));
+                Future<Integer> g = pool.submit(() -> write(pair.green, until, deletes));
                 assertTrue(b.get() > 0 && g.get() > 0, "both wrote");
                 System.out.println("DeltaIncarnationRaceIT: transactions blue " + b.get() + ", green " + g.get());
             } finally {

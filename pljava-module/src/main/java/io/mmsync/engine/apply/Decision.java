@@ -68,10 +68,17 @@ final class Decision {
     /**
      * The incarnation rule of delta columns under latest, for two-node syncs (docs/conflicts.md
      * "Additive (delta) columns"): a row's delta column is the value of its newest insert plus the
-     * deltas of the updates made after that insert (by the clock). {@code localInsertAt}: when this
-     * node last inserted the row (its newest queued insert of the key), or null.
+     * deltas of the updates made after that insert (by the clock); and a delete wins over every
+     * update concurrent with it ("remove wins"), while a re-insert newer than the delete brings the
+     * row back. {@code localInsertAt}: when this node last inserted the row (its newest queued insert
+     * of the key), or null; {@code rowHere}: the row exists here when the change is applied (it is
+     * here now, or an earlier change of the same page inserts it).
      */
-    record Incarnation(Instant localInsertAt) {
+    record Incarnation(Instant localInsertAt, boolean rowHere) {
+        /** The row is here (the facts of a change that does not depend on it). */
+        Incarnation(Instant localInsertAt) {
+            this(localInsertAt, true);
+        }
     }
 
     /**
@@ -134,13 +141,31 @@ final class Decision {
      * replaced: its delta is not added. An incoming insert meeting a row here starts a newer
      * incarnation unless this node inserted the row later: whoever wins the other columns, the
      * row's delta columns become the insert's plus this node's deltas made after it
-     * ({@link Action#REBASE}, made concrete by the Resolver).
+     * ({@link Action#REBASE}, made concrete by the Resolver). Remove wins: a delete beats every
+     * update concurrent with it (an incoming delete beats a local update unless this node inserted
+     * the row again later; an incoming update of a row deleted here is dropped).
      */
     private static Result incarnation(Facts f, boolean remoteWins) {
         Instant ins = f.incarnation().localInsertAt();
         boolean insertedLater = ins != null && RowVersions.greater(ins, f.here(), f.remoteAt(), f.origin());
+        if (f.remoteOp() == Op.DELETE && f.localOp() == Op.UPDATE && !insertedLater) {
+            // remove wins: the local update was made without having seen the delete, so it is
+            // concurrent with it, whatever the clock says; only a newer local re-insert keeps the row
+            return new Result(Action.APPLY, Resolution.REMOTE_APPLIED, Winner.REMOTE, false, null);
+        }
+        if (f.remoteOp() == Op.UPDATE && !f.incarnation().rowHere() && f.localOp() == Op.DELETE) {
+            // remove wins: an update of a row this node deleted (and has not inserted again) does not
+            // bring it back; the peer applies this node's delete whatever the times
+            return new Result(Action.SKIP, Resolution.LOCAL_KEPT, Winner.LOCAL, false, null);
+        }
         if (f.remoteOp() == Op.UPDATE && !remoteWins && insertedLater) {
             return new Result(Action.SKIP, Resolution.LOCAL_KEPT, Winner.LOCAL, false, null);
+        }
+        if (f.remoteOp() == Op.INSERT && f.asExpected() && f.localOp() == Op.UPDATE && !remoteWins && !insertedLater) {
+            // the row was here, updated by this node after the insert's time, then removed by the
+            // origin's delete (remove wins): the insert's incarnation gets this node's later deltas,
+            // the other columns of the newer local update ({@link Action#REBASE} on that image)
+            return new Result(Action.REBASE, Resolution.MERGED, Winner.LOCAL, false, null);
         }
         if (f.remoteOp() == Op.INSERT && !f.asExpected() && !insertedLater) {
             return new Result(Action.REBASE, remoteWins ? Resolution.REMOTE_APPLIED : Resolution.MERGED,

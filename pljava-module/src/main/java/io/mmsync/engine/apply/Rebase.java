@@ -49,6 +49,20 @@ final class Rebase {
         }
     }
 
+    /** The new image of this node's queued change {@code id} (an update), as jsonb text. */
+    static String localImage(Connection peer, long id) throws SQLException {
+        try (PreparedStatement st = peer.prepareStatement("SELECT c.new::text FROM mmsync.changes c WHERE c.id = ?")) {
+            st.setLong(1, id);
+            try (ResultSet rs = st.executeQuery()) {
+                if (!rs.next() || rs.getString(1) == null) {
+                    throw new SQLException("mmsync.changes has no new image for change " + id
+                            + " (the competitor of a re-insert); it was purged during the apply: retry the page");
+                }
+                return rs.getString(1);
+            }
+        }
+    }
+
     private static String sql(TableShape shape) {
         List<String> sums = new ArrayList<>();
         List<String> sets = new ArrayList<>();

@@ -175,6 +175,8 @@ final class Resolver {
                     (clock.nanoTime() - t2) / 1e6));
         }
         Map<Long, Decision.Dba> decisions = sync.conflict == ConflictStrategy.ABORT ? decisions(peer, origin) : Map.of();
+        // table and key -> whether the row is here after the page's earlier changes of it (insert, delete)
+        Map<String, Boolean> hereAfter = new HashMap<>();
         for (Map.Entry<Integer, Object[]> e : competitors.entrySet()) {
             Change c = candidates.get(e.getKey());
             Op localOp = (Op) e.getValue()[0];
@@ -187,8 +189,10 @@ final class Resolver {
             String currentRow = cur == null ? null : cur[0];
             boolean asExpected = c.op() == Op.INSERT ? cur == null : cur != null && "t".equals(cur[1]);
             // the incarnation rule of delta columns: latest, two nodes (see Decision.Incarnation)
+            String rowKey = c.table() + "\u0000" + c.key();
+            boolean rowHere = c.movesKey() || hereAfter.getOrDefault(rowKey, cur != null);
             Decision.Incarnation inc = many || sync.conflict != ConflictStrategy.LATEST ? null
-                    : new Decision.Incarnation(insertedAt.get(e.getKey()));
+                    : new Decision.Incarnation(insertedAt.get(e.getKey()), rowHere);
             Decision.Facts facts = new Decision.Facts(sync.conflict, sync.prefer, origin, versionNode, c.op(), c.at(),
                     localOp, localAt, asExpected, tables.get(c).hasDelta(), decisions.get(c.id().asLong()), inc);
             // table, key and local change time: the local change that would beat this origin
@@ -197,8 +201,18 @@ final class Resolver {
             record(out, sync, origin, c, facts, d, lost, currentRow);
             if (d.action() == Action.REBASE) {
                 boolean won = d.winner() == Decision.Winner.REMOTE;
-                out.rebased.put(c, Rebase.rewrite(peer, c, tables.get(c), won ? c.newRow() : currentRow, origin, peerName));
+                // the row gone here (an incoming delete won over this node's newer update): the other
+                // columns of that update's image
+                String base = won ? c.newRow() : currentRow != null ? currentRow
+                        : Rebase.localImage(peer, out.competitorIds.get(e.getKey()));
+                out.rebased.put(c, Rebase.rewrite(peer, c, tables.get(c), base, origin, peerName));
                 out.actions.put(c, won ? Action.APPLY : Action.SKIP);
+            }
+            Action done = out.action(c);
+            if (c.op() == Op.INSERT && (done == Action.APPLY || d.action() == Action.REBASE)) {
+                hereAfter.put(rowKey, true);
+            } else if (c.op() == Op.DELETE && done == Action.APPLY) {
+                hereAfter.put(rowKey, false);
             }
         }
         return out;

@@ -45,9 +45,13 @@ class IncarnationTest {
         // blue: green's update wins over the re-inserted row and adds its delta (0 + 1)
         assertResult(at("green", Op.UPDATE, t3, Op.INSERT, T2, false, T2), Action.APPLY, Resolution.REMOTE_APPLIED,
                 Winner.REMOTE);
-        // green: blue's delete loses; blue's insert loses the other columns, but its incarnation is
-        // newer than green's row: delta columns become the insert's plus green's later deltas (0 + 1)
-        assertResult(at("blue", Op.DELETE, T1, Op.UPDATE, t3, false, null), Action.SKIP, Resolution.LOCAL_KEPT, Winner.LOCAL);
+        // green: blue's delete wins over green's concurrent update (remove wins); blue's insert loses
+        // the other columns, but its incarnation is newer than green's row: delta columns become the
+        // insert's plus green's later deltas (0 + 1), whether the insert finds the row gone (a later
+        // page) or still here (the delete in the same page)
+        assertResult(at("blue", Op.DELETE, T1, Op.UPDATE, t3, false, null), Action.APPLY, Resolution.REMOTE_APPLIED,
+                Winner.REMOTE);
+        assertResult(at("blue", Op.INSERT, T2, Op.UPDATE, t3, true, null), Action.REBASE, Resolution.MERGED, Winner.LOCAL);
         assertResult(at("blue", Op.INSERT, T2, Op.UPDATE, t3, false, null), Action.REBASE, Resolution.MERGED, Winner.LOCAL);
     }
 
@@ -66,9 +70,11 @@ class IncarnationTest {
     void incrementBetweenDeleteAndInsertIsGoneWithTheOldRow() throws SQLException {
         Instant t3 = Instant.parse("2026-01-01T10:00:01.5Z");
         assertResult(at("green", Op.UPDATE, t3, Op.INSERT, T2, false, T2), Action.SKIP, Resolution.LOCAL_KEPT, Winner.LOCAL);
-        // green: the delete loses, the insert wins over the row green kept: the insert's row, deltas
-        // made after it added (none: 0)
-        assertResult(at("blue", Op.DELETE, T1, Op.UPDATE, t3, false, null), Action.SKIP, Resolution.LOCAL_KEPT, Winner.LOCAL);
+        // green: the delete wins (remove wins); the insert then meets no row: no conflict (0), or,
+        // in the same page, wins over the row the delete removes: the insert's row (0)
+        assertResult(at("blue", Op.DELETE, T1, Op.UPDATE, t3, false, null), Action.APPLY, Resolution.REMOTE_APPLIED,
+                Winner.REMOTE);
+        assertSame(Result.NO_CONFLICT, at("blue", Op.INSERT, T2, Op.UPDATE, t3, true, null));
         assertResult(at("blue", Op.INSERT, T2, Op.UPDATE, t3, false, null), Action.REBASE, Resolution.REMOTE_APPLIED,
                 Winner.REMOTE);
     }
