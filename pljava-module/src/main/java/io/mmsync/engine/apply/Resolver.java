@@ -142,18 +142,21 @@ final class Resolver {
         if (candidates.isEmpty()) {
             return out;
         }
-        Map<Integer, Object[]> competitors = new TreeMap<>();
+        Map<Integer, Competitor> competitors = new TreeMap<>();
         Map<Integer, Instant> insertedAt = new HashMap<>();
-        Map<Integer, Change> inQueued = new LinkedHashMap<>(candidates);
-        inQueued.entrySet().removeIf(e -> !queued.contains(e.getValue().table()));
+        Map<Integer, Change> inQueued = candidates;
+        if (!versions.isEmpty()) {
+            inQueued = new LinkedHashMap<>(candidates);
+            inQueued.entrySet().removeIf(e -> !queued.contains(e.getValue().table()));
+        }
         if (!inQueued.isEmpty()) {
             try (PreparedStatement st = peer.prepareStatement(COMPETITORS_SQL)) {
                 st.setObject(1, keys(inQueued).toString(), Types.OTHER);
                 try (ResultSet rs = st.executeQuery()) {
                     while (rs.next()) {
                         Timestamp at = rs.getTimestamp(3);
-                        competitors.put(rs.getInt(1), new Object[] {Op.fromCode(rs.getString(2)),
-                            at == null ? null : at.toInstant(), peerName});
+                        competitors.put(rs.getInt(1), new Competitor(Op.fromCode(rs.getString(2)),
+                            at == null ? null : at.toInstant(), peerName));
                         out.competitorIds.put(rs.getInt(1), rs.getLong(4));
                         Timestamp ins = rs.getTimestamp(5);
                         if (ins != null) {
@@ -177,11 +180,11 @@ final class Resolver {
         Map<Long, Decision.Dba> decisions = sync.conflict == ConflictStrategy.ABORT ? decisions(peer, origin) : Map.of();
         // table and key -> whether the row is here after the page's earlier changes of it (insert, delete)
         Map<String, Boolean> hereAfter = new HashMap<>();
-        for (Map.Entry<Integer, Object[]> e : competitors.entrySet()) {
+        for (Map.Entry<Integer, Competitor> e : competitors.entrySet()) {
             Change c = candidates.get(e.getKey());
-            Op localOp = (Op) e.getValue()[0];
-            Instant localAt = (Instant) e.getValue()[1];
-            String versionNode = (String) e.getValue()[2];
+            Op localOp = e.getValue().op();
+            Instant localAt = e.getValue().at();
+            String versionNode = e.getValue().node();
             if (many && origin.equals(versionNode)) {
                 continue; // the row's version is the origin's own earlier change: this one comes after it
             }
@@ -218,17 +221,20 @@ final class Resolver {
         return out;
     }
 
+    /** The version a candidate is decided against: this node's newest change of the key, or its row_versions entry. */
+    private record Competitor(Op op, Instant at, String node) {
+    }
+
     /**
      * Where a candidate's row was last written by an apply after this node's own newest change of
      * it (or has no such change), its version is that entry: op, time and node of the entry.
      */
-    private static void newerVersions(Map<Integer, Object[]> competitors, Map<Integer, RowVersions.Version> versions) {
+    private static void newerVersions(Map<Integer, Competitor> competitors, Map<Integer, RowVersions.Version> versions) {
         for (Map.Entry<Integer, RowVersions.Version> e : versions.entrySet()) {
             RowVersions.Version v = e.getValue();
-            Object[] local = competitors.get(e.getKey());
-            if (local == null || local[1] == null
-                    || RowVersions.greater(v.at(), v.node(), (Instant) local[1], (String) local[2])) {
-                competitors.put(e.getKey(), new Object[] {v.op(), v.at(), v.node()});
+            Competitor local = competitors.get(e.getKey());
+            if (local == null || local.at() == null || RowVersions.greater(v.at(), v.node(), local.at(), local.node())) {
+                competitors.put(e.getKey(), new Competitor(v.op(), v.at(), v.node()));
             }
         }
     }
@@ -305,7 +311,7 @@ final class Resolver {
 
     /** For candidates that have a competitor: the peer's current row and whether it is the expected one. */
     private static Map<Integer, String[]> currentRows(Connection peer, Map<Integer, Change> candidates,
-                                                      Map<Integer, Object[]> competitors, PeerTables tables) throws SQLException {
+                                                      Map<Integer, Competitor> competitors, PeerTables tables) throws SQLException {
         Map<TableRef, List<Integer>> byTable = new LinkedHashMap<>();
         for (Integer i : competitors.keySet()) {
             byTable.computeIfAbsent(candidates.get(i).table(), t -> new ArrayList<>()).add(i);
