@@ -80,6 +80,8 @@ class FileConflictIT {
         assertEquals("{\"v\": \"blue\"}\n", Files.readString(onGreen), "the later version (blue's) is kept on green");
         assertEquals("{\"v\": \"blue\"}\n", Files.readString(onBlue), "and on blue");
         assertEquals("{\"v\": \"green\"}\n", Files.readString(greenDir.resolve(copies.get(0))), "green's version kept beside it");
+        // the copy is made on green while it settles the conflict, then travels to blue like any file
+        Waits.until(Duration.ofSeconds(60), "the conflict copy on blue", () -> Files.exists(blueDir.resolve(copies.get(0))));
         assertEquals("{\"v\": \"green\"}\n", Files.readString(blueDir.resolve(copies.get(0))), "the conflict copy reached blue too");
         assertEquals(1, pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.file_conflicts WHERE path = 'conf/settings.json' "
                 + "AND kept = 'remote' AND peer = 'blue' AND strategy = 'latest' AND copy_path = '" + copies.get(0) + "'"), "logged on green");
