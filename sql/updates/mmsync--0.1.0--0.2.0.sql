@@ -1282,12 +1282,12 @@ END
 $$;
 
 -- status() of 0.2.0 (a new signature: DROP + CREATE): state 'copying' (issue 12) and 'differs' (issue 17),
--- merged_deltas (issue 14), engine: which host runs this node's engine (issue 13)
+-- merged_deltas (issue 14), engine: which host runs this node's engine (issue 13), verified_at: the last compare that found the nodes identical (issue 17)
 DROP FUNCTION @extschema@.status();
 CREATE FUNCTION @extschema@.status()
 RETURNS TABLE (sync text, peer text, state text, backlog bigint, lag_seconds numeric,
                rows_sent bigint, rows_applied bigint, last_error text, conflicts bigint, set_aside bigint,
-               merged_deltas bigint, engine text)
+               merged_deltas bigint, engine text, verified_at timestamptz)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_local text := @extschema@.local_node();
@@ -1379,6 +1379,9 @@ BEGIN
                 || ' (the first: table %I.%I: %s); they are retried until they apply',
                 v_sa.n, v_r.peer, v_local, v_sa.schema_name, v_sa.table_name, v_sa.error));
         END IF;
+        -- the newest compare of the pair (from either node, by hand or scheduled) that found them identical
+        SELECT max(r.finished_at) INTO verified_at FROM @extschema@.compare_runs r
+        WHERE r.sync_name = v_r.name AND r.peer = v_r.peer AND r.outcome = 'identical';
         IF state IN ('in sync', 'catching up') THEN
             -- never "in sync" while the last compare here found rows that still differ (issue 17)
             SELECT r.id, r.finished_at,
@@ -1755,3 +1758,58 @@ $$;
 REVOKE ALL ON FUNCTION @extschema@._row_images(regclass, jsonb, boolean),
     @extschema@._repair_enqueue(text, regclass, text, bigint, jsonb),
     @extschema@._in_flight_keys(text, regclass, jsonb) FROM PUBLIC;
+
+-- issue 17: scheduled compares (verify_schedule, set_verify, _verify_due; status().verified_at above)
+CREATE TABLE @extschema@.verify_schedule (
+    sync_name   text PRIMARY KEY REFERENCES @extschema@.syncs (name) ON DELETE CASCADE,
+    every       interval CHECK (every >= interval '1 second'),
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE @extschema@.verify_schedule IS
+    'mmsync scheduled compares per sync on this node (set_verify()); no row: once a day';
+
+-- Sets how often this node's engine compares sync `sync` with each of its peers (NULL: never on a
+-- schedule). The first scheduled compare runs `every` after the sync was added, or after the last
+-- compare of the pair (from either node), whichever is later.
+CREATE FUNCTION @extschema@.set_verify(sync text, every interval)
+RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM @extschema@._sync_id(set_verify.sync);
+    IF set_verify.every < interval '1 second' THEN
+        RAISE EXCEPTION 'mmsync: the compare interval of sync "%" must be at least 1 second, not %', set_verify.sync, set_verify.every
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'NULL turns scheduled compares off.';
+    END IF;
+    INSERT INTO @extschema@.verify_schedule AS v (sync_name, every) VALUES (set_verify.sync, set_verify.every)
+    ON CONFLICT (sync_name) DO UPDATE SET every = EXCLUDED.every, updated_at = now();
+    PERFORM pg_notify('mmsync_config', set_verify.sync);
+    RETURN CASE WHEN set_verify.every IS NULL
+                THEN format('sync "%s": no scheduled compares on node %s (mmsync compare by hand)', set_verify.sync, @extschema@.local_node())
+                ELSE format('sync "%s": node %s compares it with each peer every %s', set_verify.sync, @extschema@.local_node(), set_verify.every) END;
+END
+$$;
+
+-- For the local engine: the (sync, peer) pairs whose scheduled compare is due: the sync is
+-- running (not paused, no copy under way, the peer not waiting for a resync) and neither node has
+-- compared the pair (or run a scheduled compare that failed) within the interval.
+CREATE FUNCTION @extschema@._verify_due()
+RETURNS TABLE (sync text, peer text, every interval)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT s.name, p.peer, coalesce(v.every, CASE WHEN v.sync_name IS NULL THEN interval '1 day' END)
+    FROM @extschema@.syncs s
+    CROSS JOIN LATERAL unnest(s.nodes) AS p(peer)
+    LEFT JOIN @extschema@.verify_schedule v ON v.sync_name = s.name
+    WHERE NOT s.removed AND NOT s.paused
+      AND p.peer IS DISTINCT FROM @extschema@.local_node()
+      AND @extschema@.local_node() = ANY (s.nodes)
+      AND (v.sync_name IS NULL OR v.every IS NOT NULL)
+      AND s.created_at < now() - coalesce(v.every, interval '1 day')
+      AND NOT EXISTS (SELECT 1 FROM @extschema@.compare_runs r
+                      WHERE r.sync_name = s.name AND r.peer = p.peer
+                        AND r.started_at >= now() - coalesce(v.every, interval '1 day'))
+      AND NOT EXISTS (SELECT 1 FROM @extschema@.resync_needed x WHERE x.sync_name = s.name AND x.peer = p.peer)
+      AND NOT @extschema@._copying(s.name, p.peer)
+    ORDER BY s.name, p.peer
+$$;
+REVOKE ALL ON TABLE @extschema@.verify_schedule FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.set_verify(text, interval), @extschema@._verify_due() FROM PUBLIC;

@@ -27,10 +27,12 @@ $$;
 --   @extschema@.engine_host();
 --   merged_deltas: conflicts of changes from the peer that lost nothing (the two versions differed
 --   only in delta columns, added up): counted in @extschema@.conflict_counts, not logged.
+--   verified_at: when a compare of the two nodes (mmsync compare, or the engine's scheduled one,
+--   see set_verify) last found them identical; NULL: never.
 CREATE FUNCTION @extschema@.status()
 RETURNS TABLE (sync text, peer text, state text, backlog bigint, lag_seconds numeric,
                rows_sent bigint, rows_applied bigint, last_error text, conflicts bigint, set_aside bigint,
-               merged_deltas bigint, engine text)
+               merged_deltas bigint, engine text, verified_at timestamptz)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_local text := @extschema@.local_node();
@@ -122,6 +124,9 @@ BEGIN
                 || ' (the first: table %I.%I: %s); they are retried until they apply',
                 v_sa.n, v_r.peer, v_local, v_sa.schema_name, v_sa.table_name, v_sa.error));
         END IF;
+        -- the newest compare of the pair (from either node, by hand or scheduled) that found them identical
+        SELECT max(r.finished_at) INTO verified_at FROM @extschema@.compare_runs r
+        WHERE r.sync_name = v_r.name AND r.peer = v_r.peer AND r.outcome = 'identical';
         IF state IN ('in sync', 'catching up') THEN
             -- never "in sync" while the last compare here found rows that still differ (issue 17)
             SELECT r.id, r.finished_at,

@@ -1,5 +1,6 @@
 package io.mmsync.engine;
 
+import io.mmsync.engine.compare.Verifier;
 import io.mmsync.engine.conn.Connector;
 import io.mmsync.engine.error.ErrorPolicy;
 import io.mmsync.engine.files.FileSettings;
@@ -57,6 +58,8 @@ public final class Engine implements Runnable {
     private volatile boolean lockHeld;
     /** the file-sync part (issue 16): a worker per synced directory */
     private final FileSyncs files;
+    /** scheduled compares (issue 17): mmsync.set_verify, status().verified_at */
+    private final Verifier verifier;
     /** the file syncs last named in the warning that this host does not run them */
     private String fileSyncsWarned;
 
@@ -74,6 +77,7 @@ public final class Engine implements Runnable {
         this.lastLoop = clock.instant();
         this.local = new Connector("local", config.localConninfo());
         this.files = new FileSyncs(FileSettings.of(config.poll(), config.heartbeat(), clock), threads, local);
+        this.verifier = new Verifier(local, threads);
     }
 
     /** When the supervising loop last completed a round (for liveness checks). */
@@ -183,6 +187,7 @@ public final class Engine implements Runnable {
             }
         }
         enforceRetention(c);
+        verifier.poll(c);
         if (config.fileSync()) {
             files.reconcile(c, me);
         } else {
@@ -263,6 +268,7 @@ public final class Engine implements Runnable {
     }
 
     private synchronized void stopLinks() {
+        verifier.stop();
         files.stop();
         links.values().forEach(Link::stop);
         links.clear();

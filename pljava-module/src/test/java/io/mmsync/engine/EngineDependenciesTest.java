@@ -40,7 +40,8 @@ class EngineDependenciesTest {
             Map.entry(E + ".copy", Set.of(E + ".model", E + ".conn", E + ".error")),
             Map.entry(E + ".send", Set.of(E + ".apply", E + ".model", E + ".time", E + ".error", E + ".conn", E + ".copy",
                     E + ".compare")),
-            Map.entry(E, Set.of(E + ".send", E + ".files", E + ".model", E + ".time", E + ".error", E + ".conn")),
+            // the engine runs scheduled compares (issue 17: compare.Verifier)
+            Map.entry(E, Set.of(E + ".send", E + ".files", E + ".compare", E + ".model", E + ".time", E + ".error", E + ".conn")),
             Map.entry("io.mmsync.health", Set.of(E, E + ".conn", E + ".error", E + ".time")),
             Map.entry("io.mmsync.pljava", Set.of(E, E + ".conn")),
             Map.entry("io.mmsync.agent", Set.of(E, E + ".time", "io.mmsync.health", E + ".compare", E + ".conn")));

@@ -34,16 +34,30 @@ public final class SyncTarget {
      * null for all) must be one of its keyed tables. Fails with a message naming what is wrong.
      */
     public static SyncTarget load(Connection local, String sync, String table) throws SQLException {
+        return load(local, sync, table, null);
+    }
+
+    /**
+     * As {@link #load(Connection, String, String)}, with the peer {@code peerName} of a sync of
+     * three or more nodes (null: the first peer in the sync's node list).
+     */
+    public static SyncTarget load(Connection local, String sync, String table, String peerName) throws SQLException {
         String here;
         String peer = null;
         String conninfo = null;
         try (PreparedStatement st = local.prepareStatement("SELECT mmsync.local_node(), p.peer, n.conninfo "
                 + "FROM mmsync.syncs s CROSS JOIN LATERAL pg_catalog.unnest(s.nodes) AS p(peer) "
-                + "JOIN mmsync.nodes n ON n.name = p.peer AND NOT n.is_local WHERE s.name = ? AND NOT s.removed")) {
+                + "JOIN mmsync.nodes n ON n.name = p.peer AND NOT n.is_local WHERE s.name = ? AND NOT s.removed "
+                + "AND (?::text IS NULL OR p.peer = ?) ORDER BY array_position(s.nodes, p.peer)")) {
             st.setString(1, sync);
+            st.setString(2, peerName);
+            st.setString(3, peerName);
             try (ResultSet rs = st.executeQuery()) {
                 if (!rs.next()) {
-                    throw new SQLException("mmsync: sync \"" + sync + "\" does not exist on this node; see mmsync.status()", "42704");
+                    throw new SQLException(peerName == null
+                            ? "mmsync: sync \"" + sync + "\" does not exist on this node; see mmsync.status()"
+                            : "mmsync: node " + peerName + " is not a peer in sync \"" + sync + "\" on this node; see mmsync.status()",
+                            "42704");
                 }
                 here = rs.getString(1);
                 peer = rs.getString(2);
