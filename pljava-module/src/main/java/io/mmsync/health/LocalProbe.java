@@ -14,8 +14,9 @@ import java.util.List;
 final class LocalProbe {
     private static final String LOCAL_SQL = "SELECT node, in_recovery, read_only, primary_node, started_at FROM mmsync._health_local()";
     private static final String STATUS_SQL = "SELECT sync, peer, state, backlog, lag_seconds, rows_sent, rows_applied, "
-            + "last_error, conflicts, set_aside, (pg_catalog.to_jsonb(s) ->> 'merged_deltas')::bigint "
-            // merged_deltas: from extension 0.2.0 (to_jsonb: the query works with 0.1.0 as well)
+            + "last_error, conflicts, set_aside, (pg_catalog.to_jsonb(s) ->> 'merged_deltas')::bigint, "
+            + "(pg_catalog.to_jsonb(s) ->> 'verified_at')::timestamptz "
+            // merged_deltas, verified_at: from extension 0.2.0 (to_jsonb: the query works with 0.1.0 as well)
             + "FROM mmsync.status() s";
 
     /** Which host (agent or in-database worker) holds this node's engine lock. */
@@ -80,7 +81,7 @@ final class LocalProbe {
                 while (rs.next()) {
                     rows.add(new LocalState.SyncRow(rs.getString(1), rs.getString(2), rs.getString(3), rs.getLong(4),
                             rs.getDouble(5), rs.getLong(6), rs.getLong(7), Redact.text(rs.getString(8)),
-                            rs.getLong(9), rs.getLong(10), rs.getLong(11)));
+                            rs.getLong(9), rs.getLong(10), rs.getLong(11), rs.getTimestamp(12) == null ? null : rs.getTimestamp(12).toInstant()));
                 }
             }
         }

@@ -33,7 +33,7 @@ record LocalState(String error, String node, boolean inRecovery, boolean readOnl
 
     /** One row of {@code mmsync.status()}: what this node sends to one peer for one sync. */
     record SyncRow(String sync, String peer, String state, long backlog, double lagSeconds, long rowsSent,
-                   long rowsApplied, String lastError, long conflicts, long setAside, long mergedDeltas) {
+                   long rowsApplied, String lastError, long conflicts, long setAside, long mergedDeltas, Instant verifiedAt) {
     }
 
     /**

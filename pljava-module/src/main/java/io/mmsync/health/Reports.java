@@ -59,6 +59,7 @@ final class Reports {
             m.put("conflicts", r.conflicts());
             m.put("set_aside", r.setAside());
             m.put("merged_deltas", r.mergedDeltas());
+            m.put("verified_at", r.verifiedAt() == null ? null : r.verifiedAt().toString());
             syncs.add(m);
         }
         root.put("syncs", syncs);

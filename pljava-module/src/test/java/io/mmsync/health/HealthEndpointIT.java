@@ -197,6 +197,17 @@ class HealthEndpointIT {
         assertEquals("green", peer.get("node").getAsString());
         assertTrue(peer.get("reachable").getAsBoolean(), r.body());
         assertFalse(r.body().contains("host=") || r.body().contains("port=") || r.body().contains("dbname"), r.body());
+        assertTrue(sync.get("verified_at").isJsonNull(), r.body());
+        // issue 17: when a compare (by hand or scheduled) last found the nodes identical
+        pair.blue.sql("INSERT INTO mmsync.compare_runs (sync_name, peer, tables, finished_at, outcome) "
+                + "VALUES ('s', 'green', '{public.t}', '2026-12-07 01:02:03+00', 'identical')");
+        try {
+            Http.Response v = pair.blue.get("/status");
+            assertEquals("2026-12-07T01:02:03Z", json(v).getAsJsonArray("syncs").get(0).getAsJsonObject().get("verified_at").getAsString(),
+                    v.body());
+        } finally {
+            pair.blue.sql("DELETE FROM mmsync.compare_runs WHERE sync_name = 's'");
+        }
     }
 
     /** Issue 12: the progress of an initial copy (mmsync.copy_status()) is in /status while it runs. */
