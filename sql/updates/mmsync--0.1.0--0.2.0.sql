@@ -983,8 +983,13 @@ INSERT INTO @extschema@.queue_state DEFAULT VALUES;
 -- _queue_maintain. Rows below floor are skipped by the index, not filtered one by one. DELETE
 -- (drop_sync, retention) and INSERT (a capture function of 0.1.0 still running while the
 -- extension is updated) go to the right table through @extschema@._changes_write().
+-- old is the row before the change, whole: the C capture trigger queues of an update's old row
+-- only the columns the update changed (new || old is the whole row; an update that changed
+-- nothing has {}), which saves the writer the encoding and storing of the unchanged columns.
+-- PL/pgSQL and 0.1.0 queue the whole old row, which || leaves as it is.
 CREATE VIEW @extschema@.changes AS
-SELECT c.id, c.xid, c.sync_id, c.relid, c.op, c.at, c.old, c.new
+SELECT c.id, c.xid, c.sync_id, c.relid, c.op, c.at,
+       CASE WHEN c.op OPERATOR(pg_catalog.=) 'U' THEN c.new OPERATOR(pg_catalog.||) c.old ELSE c.old END AS old, c.new
 FROM @extschema@.change_queue c
 WHERE c.id >= (SELECT q.floor FROM @extschema@.queue_state q)
   AND NOT coalesce(pg_catalog.pg_visible_in_snapshot(c.xid, (SELECT q.purged FROM @extschema@.queue_state q)), false);
