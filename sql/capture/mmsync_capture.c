@@ -144,6 +144,7 @@ static QueueCache queue = {false};
  * while it was a placeholder, before this library was loaded, is kept)
  */
 static char *origin_setting = NULL;
+static bool origin_defined = false;	/* else (another copy of this library defined it) by name */
 
 /* the queue tables (bit i: changes_i) and their indexes locked in this (sub)transaction */
 static LocalTransactionId lock_lxid = InvalidLocalTransactionId;
@@ -225,10 +226,15 @@ _PG_init(void)
 	trig_cxt = AllocSetContextCreate(CacheMemoryContext, "mmsync capture trigger cache", ALLOCSET_SMALL_SIZES);
 	CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
 	/* no MarkGUCPrefixReserved("mmsync"): other mmsync.* settings are placeholders */
-	DefineCustomStringVariable("mmsync.origin",
-							   "The node whose changes this session applies: they are not captured again.",
-							   "Set by the mmsync applier (set_config('mmsync.origin', <node>, true)).",
-							   &origin_setting, "", PGC_USERSET, GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
+	if (GetConfigOption("mmsync.origin", true, false) == NULL
+		|| (GetConfigOptionFlags("mmsync.origin", true) & GUC_CUSTOM_PLACEHOLDER) != 0)
+	{
+		DefineCustomStringVariable("mmsync.origin",
+								   "The node whose changes this session applies: they are not captured again.",
+								   "Set by the mmsync applier (set_config('mmsync.origin', <node>, true)).",
+								   &origin_setting, "", PGC_USERSET, GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
+		origin_defined = true;
+	}
 }
 
 /* The queue tables, their indexes and the id sequence, in the schema of the trigger function. */
@@ -579,6 +585,90 @@ column_value(ColInfo *c, Datum d, bool isnull, JsonbValue *v, Jsonb **other)
 }
 
 /*
+ * JsonbValueToJsonb of an object whose values are all scalars, without its general machinery
+ * (a growing buffer, a recursive walk): the same bytes, as jsonb_util.c's convertToJsonb,
+ * convertJsonbObject and convertJsonbScalar write them (PostgreSQL 15): the object's header, a
+ * JEntry per key then per value (every JB_OFFSET_STRIDE'th one an end offset, the others
+ * lengths), the keys' text, then the values' (a numeric aligned to 4 bytes, the padding counted
+ * in its length). The pairs are in jsonb's key order, the keys distinct. Built with
+ * -DMMSYNC_CHECK_JSONB it compares every image with JsonbValueToJsonb's (CaptureImplIT was run so).
+ */
+static Jsonb *
+scalar_object_jsonb(JsonbPair *pairs, int n)
+{
+	Size		size = VARHDRSZ + sizeof(uint32) + sizeof(JEntry) * 2 * n;
+	char	   *buf;
+	JEntry	   *je;
+	Size		pos,
+				base;
+	uint32		header = (uint32) n | JB_FOBJECT;
+	uint32		totallen = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		size += pairs[i].key.val.string.len;
+		if (pairs[i].value.type == jbvString)
+			size += pairs[i].value.val.string.len;
+		else if (pairs[i].value.type == jbvNumeric)
+			size += 3 + VARSIZE_ANY(pairs[i].value.val.numeric);
+	}
+	buf = palloc(size);
+	memcpy(buf + VARHDRSZ, &header, sizeof(uint32));
+	je = (JEntry *) (buf + VARHDRSZ + sizeof(uint32));
+	base = pos = VARHDRSZ + sizeof(uint32) + sizeof(JEntry) * 2 * n;
+	for (i = 0; i < 2 * n; i++)
+	{
+		JsonbValue *v = i < n ? &pairs[i].key : &pairs[i - n].value;
+		uint32		len;
+		JEntry		meta;
+
+		switch (v->type)
+		{
+			case jbvString:
+				len = v->val.string.len;
+				memcpy(buf + pos, v->val.string.val, len);
+				meta = JENTRY_ISSTRING;
+				break;
+			case jbvNumeric:
+				{
+					uint32		numlen = VARSIZE_ANY(v->val.numeric);
+					int			pad = INTALIGN(pos) - pos;
+
+					memset(buf + pos, 0, pad);
+					memcpy(buf + pos + pad, v->val.numeric, numlen);
+					len = pad + numlen;
+					meta = JENTRY_ISNUMERIC;
+					break;
+				}
+			case jbvBool:
+				len = 0;
+				meta = v->val.boolean ? JENTRY_ISBOOL_TRUE : JENTRY_ISBOOL_FALSE;
+				break;
+			case jbvNull:
+				len = 0;
+				meta = JENTRY_ISNULL;
+				break;
+			default:
+				elog(ERROR, "mmsync capture: unexpected jsonb value type %d", (int) v->type);
+		}
+		pos += len;
+		totallen += len;
+		if (totallen > JENTRY_OFFLENMASK)
+			ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+							errmsg("total size of jsonb object elements exceeds the maximum of %u bytes",
+								   JENTRY_OFFLENMASK)));
+		je[i] = (i % JB_OFFSET_STRIDE) == 0 ? meta | totallen | JENTRY_HAS_OFF : meta | len;
+	}
+	if (pos - base > JENTRY_OFFLENMASK)
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						errmsg("total size of jsonb array elements exceeds the maximum of %u bytes",
+							   JENTRY_OFFLENMASK)));
+	SET_VARSIZE(buf, pos);
+	return (Jsonb *) buf;
+}
+
+/*
  * to_jsonb(row), with the json columns of COL_JSON_TEXT kept as text (as _keep_json_text does),
  * from the row's deformed values. With cmp (an update's old image): only the columns whose value
  * differs from cmp's (the new row's), since new || old is the whole old row (the view
@@ -622,10 +712,20 @@ row_to_jsonb(TrigCache *t, Datum *values, bool *nulls, Datum *cmp_values, bool *
 	}
 	if (st == NULL)
 	{
+		Jsonb	   *j = scalar_object_jsonb(pairs, n);
+
+#ifdef MMSYNC_CHECK_JSONB
+		Jsonb	   *ref;
+
 		obj.type = jbvObject;
 		obj.val.object.nPairs = n;
 		obj.val.object.pairs = pairs;
-		return JsonbValueToJsonb(&obj);
+		ref = JsonbValueToJsonb(&obj);
+		if (VARSIZE(ref) != VARSIZE(j) || memcmp(ref, j, VARSIZE(ref)) != 0)
+			elog(ERROR, "mmsync capture: scalar_object_jsonb differs from JsonbValueToJsonb (%u, %u bytes)",
+				 VARSIZE(j), VARSIZE(ref));
+#endif
+		return j;
 	}
 	st = NULL;
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
@@ -743,7 +843,7 @@ mmsync_capture(PG_FUNCTION_ARGS)
 						errmsg("mmsync.capture() must be an AFTER ... FOR EACH ROW trigger")));
 
 	/* the applier's own writes (mmsync.origin set) are not captured again */
-	origin = origin_setting;
+	origin = origin_defined ? origin_setting : GetConfigOption("mmsync.origin", true, false);
 	if (origin != NULL && origin[0] != '\0')
 		return PointerGetDatum(NULL);
 

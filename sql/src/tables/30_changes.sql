@@ -18,7 +18,10 @@
 -- after later-started ones is never skipped. Within a snapshot range rows are sent in id order.
 --
 -- no CACHE: ids must follow the order in which changes were made across all sessions (a later
--- change of a row waits for the earlier one's row lock, then takes a higher id)
+-- change of a row waits for the earlier one's row lock, then takes a higher id). Neither would
+-- the transaction id and a counter per transaction do: a transaction that waits for another's row
+-- lock may have taken its transaction id before that one, and the sender, which sends a snapshot
+-- range's rows in id order, would then send the row's later change first.
 CREATE SEQUENCE @extschema@.change_queue_id_seq NO CYCLE;
 CREATE TABLE @extschema@.changes_0 (
     id          bigint NOT NULL DEFAULT pg_catalog.nextval('@extschema@.change_queue_id_seq'::pg_catalog.regclass),
