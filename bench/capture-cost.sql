@@ -14,6 +14,11 @@
 --   plain      current, but always into one table (what choosing one of the three costs)
 --   c          current with capture() in C (mmsync.set_capture('c'): the library mmsync_capture)
 --   plpgsql    current with capture() in PL/pgSQL (mmsync.set_capture('plpgsql'))
+--   cprev      capture() in C from the library mmsync_capture_prev, an earlier mmsync_capture.c built
+--              under that name, to compare two versions side by side, e.g. (from the worktree):
+--                mkdir /tmp/cprev; git show <commit>:sql/capture/mmsync_capture.c >/tmp/cprev/mmsync_capture_prev.c
+--                printf 'MODULES = mmsync_capture_prev\nPG_CONFIG ?= pg_config\nPGXS := $(shell $(PG_CONFIG) --pgxs)\ninclude $(PGXS)\n' >/tmp/cprev/Makefile
+--                make -C /tmp/cprev PG_CONFIG=<pg_config> with_llvm=no install
 --   bucardo    Bucardo 5.6's capture as its validate_sync creates it (bucardo.schema): per table a
 --              delta table (primary key columns, txntime DEFAULT now(); indexes on txntime and on
 --              the key), a SECURITY DEFINER PL/pgSQL row trigger inserting the key (an update: the
@@ -229,6 +234,10 @@ BEGIN
             PERFORM mmsync._attach_table(v_t.sync_id, v_t.relid);
         WHEN 'c', 'plpgsql' THEN
             PERFORM mmsync.set_capture(p_variant);
+            PERFORM mmsync._attach_table(v_t.sync_id, v_t.relid);
+        WHEN 'cprev' THEN
+            PERFORM mmsync.set_capture('plpgsql');
+            CREATE OR REPLACE FUNCTION mmsync.capture() RETURNS trigger LANGUAGE c AS 'mmsync_capture_prev', 'mmsync_capture';
             PERFORM mmsync._attach_table(v_t.sync_id, v_t.relid);
         WHEN 'bucardo' THEN
             PERFORM capcost.bucardo_setup(v_t.relid);
