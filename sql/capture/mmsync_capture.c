@@ -63,7 +63,7 @@ PG_MODULE_MAGIC;
 PG_FUNCTION_INFO_V1(mmsync_capture);
 PG_FUNCTION_INFO_V1(mmsync_capture_version);
 
-#define CAPTURE_VERSION "mmsync_capture 1"
+#define CAPTURE_VERSION "mmsync_capture 2"	/* 2: an update's old image holds the changed columns */
 #define WAKE_LOCK_KEY 1835889529	/* 'mmsy', as io.mmsync.engine.send.Wakeup */
 #define QUEUE_TABLES 3
 
