@@ -14,6 +14,12 @@
 --   plain      current, but always into one table (what choosing one of the three costs)
 --   c          current with capture() in C (mmsync.set_capture('c'): the library mmsync_capture)
 --   plpgsql    current with capture() in PL/pgSQL (mmsync.set_capture('plpgsql'))
+--   cidx       c with the queue's indexes at fillfactor 100 and without deduplication
+--   cprev      capture() in C from the library mmsync_capture_prev, an earlier mmsync_capture.c built
+--              under that name, to compare two versions side by side, e.g. (from the worktree):
+--                mkdir /tmp/cprev; git show <commit>:sql/capture/mmsync_capture.c >/tmp/cprev/mmsync_capture_prev.c
+--                printf 'MODULES = mmsync_capture_prev\nPG_CONFIG ?= pg_config\nPGXS := $(shell $(PG_CONFIG) --pgxs)\ninclude $(PGXS)\n' >/tmp/cprev/Makefile
+--                make -C /tmp/cprev PG_CONFIG=<pg_config> with_llvm=no install
 --   bucardo    Bucardo 5.6's capture as its validate_sync creates it (bucardo.schema): per table a
 --              delta table (primary key columns, txntime DEFAULT now(); indexes on txntime and on
 --              the key), a SECURITY DEFINER PL/pgSQL row trigger inserting the key (an update: the
@@ -215,6 +221,15 @@ DECLARE
     v_t record;
 BEGIN
     ALTER TABLE mmsync.changes_0 DROP CONSTRAINT IF EXISTS capcost_op_check;
+    IF p_variant = 'cidx' THEN
+        ALTER INDEX mmsync.changes_0_sync_id_id SET (fillfactor = 100, deduplicate_items = off);
+        ALTER INDEX mmsync.changes_1_sync_id_id SET (fillfactor = 100, deduplicate_items = off);
+        ALTER INDEX mmsync.changes_2_sync_id_id SET (fillfactor = 100, deduplicate_items = off);
+    ELSE
+        ALTER INDEX mmsync.changes_0_sync_id_id RESET (fillfactor, deduplicate_items);
+        ALTER INDEX mmsync.changes_1_sync_id_id RESET (fillfactor, deduplicate_items);
+        ALTER INDEX mmsync.changes_2_sync_id_id RESET (fillfactor, deduplicate_items);
+    END IF;
     IF p_variant = 'v010' THEN
         ALTER TABLE mmsync.changes_0 ADD CONSTRAINT capcost_op_check CHECK (op IN ('I', 'U', 'D', 'T'));
     END IF;
@@ -227,8 +242,12 @@ BEGIN
             NULL;
         WHEN 'current' THEN
             PERFORM mmsync._attach_table(v_t.sync_id, v_t.relid);
-        WHEN 'c', 'plpgsql' THEN
-            PERFORM mmsync.set_capture(p_variant);
+        WHEN 'c', 'plpgsql', 'cidx' THEN
+            PERFORM mmsync.set_capture(CASE p_variant WHEN 'cidx' THEN 'c' ELSE p_variant END);
+            PERFORM mmsync._attach_table(v_t.sync_id, v_t.relid);
+        WHEN 'cprev' THEN
+            PERFORM mmsync.set_capture('plpgsql');
+            CREATE OR REPLACE FUNCTION mmsync.capture() RETURNS trigger LANGUAGE c AS 'mmsync_capture_prev', 'mmsync_capture';
             PERFORM mmsync._attach_table(v_t.sync_id, v_t.relid);
         WHEN 'bucardo' THEN
             PERFORM capcost.bucardo_setup(v_t.relid);

@@ -6,15 +6,19 @@
  * sync_id = TG_ARGV[0], relid, op 'I'/'U'/'D', at = clock_timestamp(), old and new as
  * to_jsonb(OLD/NEW), with the json columns named in TG_ARGV[1] kept as their exact text (a JSON
  * string; JSON null and SQL NULL as null) -- then the idle-sender wake-up (shared advisory lock
- * 1835889529/sync id, NOTIFY mmsync_changes when it cannot be had).
+ * 1835889529/sync id, NOTIFY mmsync_changes when it cannot be had). One difference: the old image
+ * of an UPDATE holds only the columns the update changed (new || old is the whole old row; the
+ * view mmsync.changes, which every reader uses, shows that), where PL/pgSQL queues all of it.
  *
  * What it saves per row: PL/pgSQL's interpreter, the SQL INSERT's executor start-up and
  * shut-down (the row goes in with heap_insert and index_insert; indexes of plain columns only),
  * to_jsonb's per-column type lookups for common column types (bool, int2/4/8, text, varchar,
  * char, date, timestamp, timestamptz are encoded here the way to_jsonb encodes them; every other
  * type goes through to_jsonb itself, one column at a time), the SECURITY DEFINER switch (nothing
- * here checks privileges: it writes the queue as the extension's own code), and the advisory
- * lock after the first row of a (sub)transaction.
+ * here checks privileges: it writes the queue as the extension's own code), the advisory
+ * lock after the first row of a (sub)transaction, the queue table's and index's locks after the
+ * first row into that table in a (sub)transaction, the search for mmsync.origin by name (the
+ * library defines that setting), and the unchanged columns of an update's old image.
  *
  * Per trigger it caches the columns' encodings; per database the queue tables, their indexes and
  * the sequence; both are dropped on any relcache invalidation of the tables concerned.
@@ -41,6 +45,8 @@
 #include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/json.h"
@@ -57,7 +63,7 @@ PG_MODULE_MAGIC;
 PG_FUNCTION_INFO_V1(mmsync_capture);
 PG_FUNCTION_INFO_V1(mmsync_capture_version);
 
-#define CAPTURE_VERSION "mmsync_capture 1"
+#define CAPTURE_VERSION "mmsync_capture 2"	/* 2: an update's old image holds the changed columns */
 #define WAKE_LOCK_KEY 1835889529	/* 'mmsy', as io.mmsync.engine.send.Wakeup */
 #define QUEUE_TABLES 3
 
@@ -78,6 +84,8 @@ typedef struct ColInfo
 	int			namelen;
 	ColKind		kind;
 	Oid			typid;
+	int16		typlen;
+	bool		typbyval;
 	FmgrInfo	tojsonb;		/* COL_OTHER: to_jsonb with this column's type */
 } ColInfo;
 
@@ -130,6 +138,19 @@ static MemoryContext trig_cxt = NULL;	/* the triggers' column encodings */
 static TrigCache *trig_caches = NULL;
 static QueueCache queue = {false};
 
+/*
+ * mmsync.origin, defined here so that reading it per row is a pointer's deref, not a search of
+ * the settings by name (the applier sets it with set_config or SET LOCAL as before; a value set
+ * while it was a placeholder, before this library was loaded, is kept)
+ */
+static char *origin_setting = NULL;
+static bool origin_defined = false;	/* else (another copy of this library defined it) by name */
+
+/* the queue tables (bit i: changes_i) and their indexes locked in this (sub)transaction */
+static LocalTransactionId lock_lxid = InvalidLocalTransactionId;
+static SubTransactionId lock_subxid = InvalidSubTransactionId;
+static int	locked_slots = 0;
+
 /* the wake-up was done for this sync in this (sub)transaction */
 static LocalTransactionId wake_lxid = InvalidLocalTransactionId;
 static SubTransactionId wake_subxid = InvalidSubTransactionId;
@@ -157,6 +178,7 @@ reset_caches(void)
 	int			i;
 
 	need_reset = false;
+	locked_slots = 0;			/* the tables may be others now: lock them again */
 	for (i = 0; i < QUEUE_TABLES; i++)
 	{
 		if (queue.valid && queue.tables[i].plan != NULL)
@@ -203,6 +225,16 @@ _PG_init(void)
 	cache_cxt = AllocSetContextCreate(CacheMemoryContext, "mmsync capture queue cache", ALLOCSET_SMALL_SIZES);
 	trig_cxt = AllocSetContextCreate(CacheMemoryContext, "mmsync capture trigger cache", ALLOCSET_SMALL_SIZES);
 	CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
+	/* no MarkGUCPrefixReserved("mmsync"): other mmsync.* settings are placeholders */
+	if (GetConfigOption("mmsync.origin", true, false) == NULL
+		|| (GetConfigOptionFlags("mmsync.origin", true) & GUC_CUSTOM_PLACEHOLDER) != 0)
+	{
+		DefineCustomStringVariable("mmsync.origin",
+								   "The node whose changes this session applies: they are not captured again.",
+								   "Set by the mmsync applier (set_config('mmsync.origin', <node>, true)).",
+								   &origin_setting, "", PGC_USERSET, GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
+		origin_defined = true;
+	}
 }
 
 /* The queue tables, their indexes and the id sequence, in the schema of the trigger function. */
@@ -365,6 +397,8 @@ load_trigger(Trigger *tg, Relation rel)
 		c->name = pstrdup(NameStr(att->attname));
 		c->namelen = strlen(c->name);
 		c->typid = att->atttypid;
+		c->typlen = att->attlen;
+		c->typbyval = att->attbyval;
 		switch (att->atttypid)
 		{
 			case BOOLOID:
@@ -431,6 +465,58 @@ set_string(JsonbValue *v, char *s, int len)
 }
 
 /*
+ * int64_to_numeric(v) without its general machinery (a work buffer, then a copy): the same bytes,
+ * a numeric in the short format (what make_result writes for an integer: dscale 0, weight 0..4,
+ * base-10000 digits without leading or trailing zeros; 0 has no digits). Layout and bits as
+ * numeric.c's NumericShort. Checked equal, byte for byte, to int64_to_numeric's for 700,000
+ * values (every one in -200,000..200,000, powers of ten and their neighbours, the int64 limits,
+ * random ones); CaptureImplIT compares the queued images with PL/pgSQL's.
+ */
+#define CAP_NUMERIC_SHORT 0x8000
+#define CAP_NUMERIC_SHORT_SIGN_MASK 0x2000
+#define CAP_NUMERIC_SHORT_WEIGHT_MASK 0x003F
+
+static Numeric
+int64_numeric(int64 v)
+{
+	uint64		u = v < 0 ? (uint64) 0 - (uint64) v : (uint64) v;
+	int16		digits[5];
+	int			n = 0,
+				first,
+				weight,
+				len,
+				i;
+	uint16		header;
+	char	   *res;
+
+	while (u != 0)
+	{
+		digits[4 - n] = (int16) (u % 10000);
+		u /= 10000;
+		n++;
+	}
+	/* digits[5 - n .. 4], most significant first; weight: base-10000 digits before the point - 1 */
+	first = 5 - n;
+	weight = n - 1;
+	while (n > 0 && digits[first + n - 1] == 0)
+		n--;
+	if (n == 0)
+	{
+		weight = 0;
+		header = CAP_NUMERIC_SHORT;
+	}
+	else
+		header = CAP_NUMERIC_SHORT | (v < 0 ? CAP_NUMERIC_SHORT_SIGN_MASK : 0) | (weight & CAP_NUMERIC_SHORT_WEIGHT_MASK);
+	len = VARHDRSZ + sizeof(uint16) + n * sizeof(int16);
+	res = palloc(len);
+	SET_VARSIZE(res, len);
+	memcpy(res + VARHDRSZ, &header, sizeof(uint16));
+	for (i = 0; i < n; i++)
+		memcpy(res + VARHDRSZ + sizeof(uint16) + i * sizeof(int16), &digits[first + i], sizeof(int16));
+	return (Numeric) res;
+}
+
+/*
  * One column's value as to_jsonb encodes it. Returns false, with *other set, only for a
  * COL_OTHER value whose jsonb is not a scalar (an array, an object): the caller then builds the
  * image with pushJsonbValue, which can embed it.
@@ -451,7 +537,7 @@ column_value(ColInfo *c, Datum d, bool isnull, JsonbValue *v, Jsonb **other)
 			return true;
 		case COL_INT:
 			v->type = jbvNumeric;
-			v->val.numeric = int64_to_numeric(c->typid == INT8OID ? DatumGetInt64(d)
+			v->val.numeric = int64_numeric(c->typid == INT8OID ? DatumGetInt64(d)
 											  : c->typid == INT4OID ? (int64) DatumGetInt32(d)
 											  : (int64) DatumGetInt16(d));
 			return true;
@@ -499,50 +585,151 @@ column_value(ColInfo *c, Datum d, bool isnull, JsonbValue *v, Jsonb **other)
 }
 
 /*
- * to_jsonb(row), with the json columns of COL_JSON_TEXT kept as text (as _keep_json_text does).
+ * JsonbValueToJsonb of an object whose values are all scalars, without its general machinery
+ * (a growing buffer, a recursive walk): the same bytes, as jsonb_util.c's convertToJsonb,
+ * convertJsonbObject and convertJsonbScalar write them (PostgreSQL 15): the object's header, a
+ * JEntry per key then per value (every JB_OFFSET_STRIDE'th one an end offset, the others
+ * lengths), the keys' text, then the values' (a numeric aligned to 4 bytes, the padding counted
+ * in its length). The pairs are in jsonb's key order, the keys distinct. Built with
+ * -DMMSYNC_CHECK_JSONB it compares every image with JsonbValueToJsonb's (CaptureImplIT was run so).
+ */
+static Jsonb *
+scalar_object_jsonb(JsonbPair *pairs, int n)
+{
+	Size		size = VARHDRSZ + sizeof(uint32) + sizeof(JEntry) * 2 * n;
+	char	   *buf;
+	JEntry	   *je;
+	Size		pos,
+				base;
+	uint32		header = (uint32) n | JB_FOBJECT;
+	uint32		totallen = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		size += pairs[i].key.val.string.len;
+		if (pairs[i].value.type == jbvString)
+			size += pairs[i].value.val.string.len;
+		else if (pairs[i].value.type == jbvNumeric)
+			size += 3 + VARSIZE_ANY(pairs[i].value.val.numeric);
+	}
+	buf = palloc(size);
+	memcpy(buf + VARHDRSZ, &header, sizeof(uint32));
+	je = (JEntry *) (buf + VARHDRSZ + sizeof(uint32));
+	base = pos = VARHDRSZ + sizeof(uint32) + sizeof(JEntry) * 2 * n;
+	for (i = 0; i < 2 * n; i++)
+	{
+		JsonbValue *v = i < n ? &pairs[i].key : &pairs[i - n].value;
+		uint32		len;
+		JEntry		meta;
+
+		switch (v->type)
+		{
+			case jbvString:
+				len = v->val.string.len;
+				memcpy(buf + pos, v->val.string.val, len);
+				meta = JENTRY_ISSTRING;
+				break;
+			case jbvNumeric:
+				{
+					uint32		numlen = VARSIZE_ANY(v->val.numeric);
+					int			pad = INTALIGN(pos) - pos;
+
+					memset(buf + pos, 0, pad);
+					memcpy(buf + pos + pad, v->val.numeric, numlen);
+					len = pad + numlen;
+					meta = JENTRY_ISNUMERIC;
+					break;
+				}
+			case jbvBool:
+				len = 0;
+				meta = v->val.boolean ? JENTRY_ISBOOL_TRUE : JENTRY_ISBOOL_FALSE;
+				break;
+			case jbvNull:
+				len = 0;
+				meta = JENTRY_ISNULL;
+				break;
+			default:
+				elog(ERROR, "mmsync capture: unexpected jsonb value type %d", (int) v->type);
+		}
+		pos += len;
+		totallen += len;
+		if (totallen > JENTRY_OFFLENMASK)
+			ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+							errmsg("total size of jsonb object elements exceeds the maximum of %u bytes",
+								   JENTRY_OFFLENMASK)));
+		je[i] = (i % JB_OFFSET_STRIDE) == 0 ? meta | totallen | JENTRY_HAS_OFF : meta | len;
+	}
+	if (pos - base > JENTRY_OFFLENMASK)
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						errmsg("total size of jsonb array elements exceeds the maximum of %u bytes",
+							   JENTRY_OFFLENMASK)));
+	SET_VARSIZE(buf, pos);
+	return (Jsonb *) buf;
+}
+
+/*
+ * to_jsonb(row), with the json columns of COL_JSON_TEXT kept as text (as _keep_json_text does),
+ * from the row's deformed values. With cmp (an update's old image): only the columns whose value
+ * differs from cmp's (the new row's), since new || old is the whole old row (the view
+ * mmsync.changes shows that); a column whose datum is the same (a toasted value the update did not
+ * touch keeps its pointer) is neither detoasted nor encoded.
  * The object is built with its keys already in jsonb's order (sorted once per trigger), so
  * JsonbValueToJsonb writes it at once; an array or object value needs pushJsonbValue instead.
  */
 static Jsonb *
-row_to_jsonb(TrigCache *t, TupleDesc desc, HeapTuple tuple)
+row_to_jsonb(TrigCache *t, Datum *values, bool *nulls, Datum *cmp_values, bool *cmp_nulls)
 {
-	Datum	   *values = palloc(sizeof(Datum) * t->natts);
-	bool	   *nulls = palloc(sizeof(bool) * t->natts);
 	JsonbPair  *pairs = palloc(sizeof(JsonbPair) * Max(t->nkeys, 1));
 	JsonbValue	obj;
 	JsonbParseState *st = NULL;
-	int			k;
+	int			k,
+				n = 0;
 
-	/* not heap_getattr: in later 15.x it calls a function older 15.x servers lack */
-	heap_deform_tuple(tuple, desc, values, nulls);
 	for (k = 0; k < t->nkeys; k++)
 	{
 		int			a = t->order[k];
+		ColInfo    *c = &t->cols[a];
 		Jsonb	   *other = NULL;
+		JsonbPair  *p = &pairs[n];
 
-		pairs[k].key.type = jbvString;
-		pairs[k].key.val.string.val = t->cols[a].name;
-		pairs[k].key.val.string.len = t->cols[a].namelen;
-		pairs[k].order = k;
-		if (!column_value(&t->cols[a], values[a], nulls[a], &pairs[k].value, &other))
+		if (cmp_values != NULL && nulls[a] == cmp_nulls[a]
+			&& (nulls[a] || datumIsEqual(values[a], cmp_values[a], c->typbyval, c->typlen)))
+			continue;
+		p->key.type = jbvString;
+		p->key.val.string.val = c->name;
+		p->key.val.string.len = c->namelen;
+		p->order = n;
+		if (!column_value(c, values[a], nulls[a], &p->value, &other))
 		{
 			/* a container value: hand it over as binary, pushJsonbValue unpacks it */
-			pairs[k].value.type = jbvBinary;
-			pairs[k].value.val.binary.data = &other->root;
-			pairs[k].value.val.binary.len = VARSIZE(other) - VARHDRSZ;
+			p->value.type = jbvBinary;
+			p->value.val.binary.data = &other->root;
+			p->value.val.binary.len = VARSIZE(other) - VARHDRSZ;
 			st = (JsonbParseState *) 1;		/* marks: build by pushing */
 		}
+		n++;
 	}
 	if (st == NULL)
 	{
+		Jsonb	   *j = scalar_object_jsonb(pairs, n);
+
+#ifdef MMSYNC_CHECK_JSONB
+		Jsonb	   *ref;
+
 		obj.type = jbvObject;
-		obj.val.object.nPairs = t->nkeys;
+		obj.val.object.nPairs = n;
 		obj.val.object.pairs = pairs;
-		return JsonbValueToJsonb(&obj);
+		ref = JsonbValueToJsonb(&obj);
+		if (VARSIZE(ref) != VARSIZE(j) || memcmp(ref, j, VARSIZE(ref)) != 0)
+			elog(ERROR, "mmsync capture: scalar_object_jsonb differs from JsonbValueToJsonb (%u, %u bytes)",
+				 VARSIZE(j), VARSIZE(ref));
+#endif
+		return j;
 	}
 	st = NULL;
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	for (k = 0; k < t->nkeys; k++)
+	for (k = 0; k < n; k++)
 	{
 		pushJsonbValue(&st, WJB_KEY, &pairs[k].key);
 		pushJsonbValue(&st, WJB_VALUE, &pairs[k].value);
@@ -590,7 +777,7 @@ queue_insert_sql(QueueTable *q, Datum *cols, bool *nulls)
 }
 
 static void
-queue_insert(Relation rel, QueueTable *q, Datum *cols, bool *nulls)
+queue_insert(Relation rel, QueueTable *q, Datum *cols, bool *nulls, bool locked)
 {
 	Datum	   *values = palloc(sizeof(Datum) * q->natts);
 	bool	   *isnull = palloc(sizeof(bool) * q->natts);
@@ -619,7 +806,8 @@ queue_insert(Relation rel, QueueTable *q, Datum *cols, bool *nulls)
 
 		if (!ii->ii_ReadyForInserts)
 			continue;
-		irel = index_open(q->indexes[i], RowExclusiveLock);
+		/* the lock is taken once per (sub)transaction, as the table's (it is held to its end) */
+		irel = index_open(q->indexes[i], locked ? NoLock : RowExclusiveLock);
 		for (k = 0; k < ii->ii_NumIndexAttrs; k++)
 		{
 			AttrNumber	an = ii->ii_IndexAttrNumbers[k];
@@ -655,7 +843,7 @@ mmsync_capture(PG_FUNCTION_ARGS)
 						errmsg("mmsync.capture() must be an AFTER ... FOR EACH ROW trigger")));
 
 	/* the applier's own writes (mmsync.origin set) are not captured again */
-	origin = GetConfigOption("mmsync.origin", true, false);
+	origin = origin_defined ? origin_setting : GetConfigOption("mmsync.origin", true, false);
 	if (origin != NULL && origin[0] != '\0')
 		return PointerGetDatum(NULL);
 
@@ -692,17 +880,43 @@ mmsync_capture(PG_FUNCTION_ARGS)
 						errmsg("mmsync.capture() fires on INSERT, UPDATE or DELETE only")));
 	cols[Q_OP] = CharGetDatum(op);
 	cols[Q_AT] = TimestampTzGetDatum(GetCurrentTimestamp());
-	if (op == 'I')
-		nulls[Q_OLD] = true;
-	else
-		cols[Q_OLD] = JsonbPGetDatum(row_to_jsonb(t, desc, td->tg_trigtuple));
-	if (op == 'D')
-		nulls[Q_NEW] = true;
-	else
-		cols[Q_NEW] = JsonbPGetDatum(row_to_jsonb(t, desc, op == 'U' ? td->tg_newtuple : td->tg_trigtuple));
+	{
+		/* not heap_getattr: in later 15.x it calls a function older 15.x servers lack */
+		Datum	   *values = palloc(sizeof(Datum) * t->natts * 2);
+		bool	   *isnull = palloc(sizeof(bool) * t->natts * 2);
+
+		heap_deform_tuple(td->tg_trigtuple, desc, values, isnull);
+		if (op == 'U')
+		{
+			/* the new row, and of the old one what the update changed (new || old is all of it) */
+			heap_deform_tuple(td->tg_newtuple, desc, values + t->natts, isnull + t->natts);
+			cols[Q_NEW] = JsonbPGetDatum(row_to_jsonb(t, values + t->natts, isnull + t->natts, NULL, NULL));
+			cols[Q_OLD] = JsonbPGetDatum(row_to_jsonb(t, values, isnull, values + t->natts, isnull + t->natts));
+		}
+		else if (op == 'I')
+		{
+			nulls[Q_OLD] = true;
+			cols[Q_NEW] = JsonbPGetDatum(row_to_jsonb(t, values, isnull, NULL, NULL));
+		}
+		else
+		{
+			cols[Q_OLD] = JsonbPGetDatum(row_to_jsonb(t, values, isnull, NULL, NULL));
+			nulls[Q_NEW] = true;
+		}
+	}
 	{
 		int			slot = (id >> 24) % QUEUE_TABLES;
-		Relation	rel = table_open(queue.tables[slot].relid, RowExclusiveLock);
+		bool		locked;
+		Relation	rel;
+
+		if (lock_lxid != MyProc->lxid || lock_subxid != GetCurrentSubTransactionId())
+		{
+			lock_lxid = MyProc->lxid;
+			lock_subxid = GetCurrentSubTransactionId();
+			locked_slots = 0;
+		}
+		locked = (locked_slots & (1 << slot)) != 0 && !need_reset && queue.valid;
+		rel = table_open(queue.tables[slot].relid, locked ? NoLock : RowExclusiveLock);
 
 		/* the lock may have brought news of the table (an index added): reload before writing */
 		while (need_reset || !queue.valid)
@@ -722,7 +936,9 @@ mmsync_capture(PG_FUNCTION_ARGS)
 			queue_insert_sql(&queue.tables[slot], cols, nulls);
 		}
 		else
-			queue_insert(rel, &queue.tables[slot], cols, nulls);
+			queue_insert(rel, &queue.tables[slot], cols, nulls, locked);
+		/* the table's and its indexes' locks are held to the (sub)transaction's end */
+		locked_slots |= 1 << slot;
 	}
 
 	/* wake an idle sender (see 10_capture.sql); once per sync and (sub)transaction */

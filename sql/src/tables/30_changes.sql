@@ -18,7 +18,10 @@
 -- after later-started ones is never skipped. Within a snapshot range rows are sent in id order.
 --
 -- no CACHE: ids must follow the order in which changes were made across all sessions (a later
--- change of a row waits for the earlier one's row lock, then takes a higher id)
+-- change of a row waits for the earlier one's row lock, then takes a higher id). Neither would
+-- the transaction id and a counter per transaction do: a transaction that waits for another's row
+-- lock may have taken its transaction id before that one, and the sender, which sends a snapshot
+-- range's rows in id order, would then send the row's later change first.
 CREATE SEQUENCE @extschema@.change_queue_id_seq NO CYCLE;
 CREATE TABLE @extschema@.changes_0 (
     id          bigint NOT NULL DEFAULT pg_catalog.nextval('@extschema@.change_queue_id_seq'::pg_catalog.regclass),
@@ -101,8 +104,13 @@ INSERT INTO @extschema@.queue_state DEFAULT VALUES;
 -- _queue_maintain. Rows below floor are skipped by the index, not filtered one by one. DELETE
 -- (drop_sync, retention) and INSERT (a capture function of 0.1.0 still running while the
 -- extension is updated) go to the right table through @extschema@._changes_write().
+-- old is the row before the change, whole: the C capture trigger queues of an update's old row
+-- only the columns the update changed (new || old is the whole row; an update that changed
+-- nothing has {}), which saves the writer the encoding and storing of the unchanged columns.
+-- PL/pgSQL and 0.1.0 queue the whole old row, which || leaves as it is.
 CREATE VIEW @extschema@.changes AS
-SELECT c.id, c.xid, c.sync_id, c.relid, c.op, c.at, c.old, c.new
+SELECT c.id, c.xid, c.sync_id, c.relid, c.op, c.at,
+       CASE WHEN c.op OPERATOR(pg_catalog.=) 'U' THEN c.new OPERATOR(pg_catalog.||) c.old ELSE c.old END AS old, c.new
 FROM @extschema@.change_queue c
 WHERE c.id >= (SELECT q.floor FROM @extschema@.queue_state q)
   AND NOT coalesce(pg_catalog.pg_visible_in_snapshot(c.xid, (SELECT q.purged FROM @extschema@.queue_state q)), false);
