@@ -16,8 +16,8 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
-import java.sql.Timestamp;
 import java.sql.Types;
+import java.time.OffsetDateTime;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -103,8 +103,10 @@ final class ChangeReader {
             st.setObject(5, pos.lo(), Types.OTHER);
             st.setInt(6, maxRows);
             try (ResultSet rs = st.executeQuery()) {
+                TableRef table = null;
                 while (rs.next()) {
-                    Change c = toChange(rs);
+                    table = table(rs, table);
+                    Change c = toChange(rs, table);
                     changes.add(c);
                     bytes += c.weight();
                     if (changes.size() == FIRST_FETCH) {
@@ -130,9 +132,20 @@ final class ChangeReader {
         return new Page(changes, next, complete);
     }
 
-    private static Change toChange(ResultSet rs) throws SQLException {
-        Timestamp at = rs.getTimestamp(5);
-        return new Change(ChangeId.valueOf(rs.getLong(1)), new TableRef(rs.getString(2), rs.getString(3)),
+    /**
+     * The row's table: {@code last} if it is the same (a page's changes share a few tables, whose
+     * map look-ups then compare the same instance).
+     */
+    private static TableRef table(ResultSet rs, TableRef last) throws SQLException {
+        String schema = rs.getString(2);
+        String name = rs.getString(3);
+        return last != null && last.name().equals(name) && last.schema().equals(schema) ? last : new TableRef(schema, name);
+    }
+
+    private static Change toChange(ResultSet rs, TableRef table) throws SQLException {
+        // as OffsetDateTime: pgJDBC's Timestamp goes through a Calendar per value
+        OffsetDateTime at = rs.getObject(5, OffsetDateTime.class);
+        return new Change(ChangeId.valueOf(rs.getLong(1)), table,
                 Op.fromCode(rs.getString(4)), at == null ? null : at.toInstant(),
                 rs.getString(8), rs.getString(9), rs.getString(6), rs.getString(7), rs.getBoolean(10));
     }
