@@ -112,13 +112,19 @@ if [ "$with_jar" = yes ]; then
 # mmsync (installed by installer/install.sh): java from JAVA_HOME if set, else from PATH.
 # The serial collector unless MMSYNC_JAVA_OPTS picks one: the agent's live data is a page or two,
 # and G1 grew the heap to its cap in a catch-up (peak RSS 265 MB at -Xmx256m, 164 MB serial).
+# C1 only unless MMSYNC_JAVA_OPTS sets the tiers: C2 recompiled the agent's row paths for seconds
+# after each start, 0.5-1.0 CPU s per 100,000 caught-up rows where C1 code needs 0.4 (bench/README.md).
 java=java
 [ -n "\${JAVA_HOME:-}" ] && java="\$JAVA_HOME/bin/java"
 case " \${MMSYNC_JAVA_OPTS:-} " in
   *" -XX:+Use"*"GC "*) gc= ;;
   *) gc=-XX:+UseSerialGC ;;
 esac
-exec "\$java" \$gc \${MMSYNC_JAVA_OPTS:--Xmx256m} -jar '$prefix/lib/mmsync/mmsync.jar' "\$@"
+case " \${MMSYNC_JAVA_OPTS:-} " in
+  *" -XX:TieredStopAtLevel="*|*"TieredCompilation "*) jit= ;;
+  *) jit=-XX:TieredStopAtLevel=1 ;;
+esac
+exec "\$java" \$gc \$jit \${MMSYNC_JAVA_OPTS:--Xmx256m} -jar '$prefix/lib/mmsync/mmsync.jar' "\$@"
 EOS
   chmod 0755 "$tmp"
   mv -f "$tmp" "$prefix/bin/mmsync"

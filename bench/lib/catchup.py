@@ -5,7 +5,8 @@ With --lag RATES, each round also measures lag at those commit rates, with --two
 two-way TPC-B (both as bench/run does); --sizes 0 leaves the catch-up out.
 
   python3 bench/lib/catchup.py --jars before=/tmp/old.jar,after=pljava-module/target/mmsync.jar \
-      [--sizes 100000] [--rounds 1] [--lag 200,1000] [--twoway 10] [--warmup 20000] [--out DIR]
+      [--sizes 100000] [--rounds 1] [--lag 200,1000] [--twoway 10] [--warmup 20000] [--out DIR] \
+      [--java-opts after='-XX:+UseSerialGC -Xmx256m ...']
 
 Each agent start is followed by an unmeasured catch-up of --warmup rows (10-row transactions), so
 that the first measured page does not pay for the JIT (bench/run's agents are warm by then).
@@ -45,6 +46,9 @@ def settle(ctx, mm, timeout=90):
 def main(argv):
     ap = argparse.ArgumentParser()
     ap.add_argument("--jars", required=True, help="name=path,name=path")
+    ap.add_argument("--java-opts", action="append", default=[], metavar="NAME=OPTS",
+                    help="JVM options of the agents of jar NAME (else MMSYNC_BENCH_JAVA_OPTS or the default); "
+                         "the same jar under two names compares JVM options, e.g. --java-opts c1='-XX:TieredStopAtLevel=1'")
     ap.add_argument("--sizes", default="100000")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--small-tx-rows", type=int, default=10)
@@ -57,6 +61,8 @@ def main(argv):
     ap.add_argument("--out", default=f"/tmp/mmcatchup-{int(time.time())}")
     args = ap.parse_args(argv)
     jars = dict(j.split("=", 1) for j in args.jars.split(","))
+    java_opts = dict(o.split("=", 1) for o in args.java_opts)
+    default_opts = os.environ.get("MMSYNC_BENCH_JAVA_OPTS")
     sizes = [int(s) for s in args.sizes.split(",") if int(s) > 0]
     rates = [int(r) for r in args.lag.split(",") if r]
     cfg = dict(scale=1, fsync="off", drain_timeout=600, small_tx_rows=args.small_tx_rows, tool_budget=0,
@@ -81,6 +87,12 @@ def main(argv):
                 for node in (ctx.blue, ctx.green):
                     mm.stop_agent(node.name)
                 ctx.jar = os.path.abspath(jar)
+                if name in java_opts:
+                    os.environ["MMSYNC_BENCH_JAVA_OPTS"] = java_opts[name]
+                elif default_opts is not None:
+                    os.environ["MMSYNC_BENCH_JAVA_OPTS"] = default_opts
+                else:
+                    os.environ.pop("MMSYNC_BENCH_JAVA_OPTS", None)
                 for node in (ctx.blue, ctx.green):
                     mm.start_agent(node)
                 if args.warmup and sizes:

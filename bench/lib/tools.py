@@ -128,7 +128,7 @@ class Mmsync(Tool):
         self.logs[node.name] = log
         f = open(log, "a")
         # the JVM options the installed wrapper (installer/install.sh) runs the agent with by default
-        opts = os.environ.get("MMSYNC_BENCH_JAVA_OPTS", "-XX:+UseSerialGC -Xmx256m").split()
+        opts = os.environ.get("MMSYNC_BENCH_JAVA_OPTS", "-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xmx256m").split()
         cmd = ["java"] + opts + ["-jar", self.ctx.jar, "agent", "--db", node.dsn(self.db)]
         self.agents[node.name] = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=self.ctx.work)
         f.close()

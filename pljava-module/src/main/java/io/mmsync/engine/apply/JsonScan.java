@@ -44,6 +44,133 @@ final class JsonScan {
         return k;
     }
 
+    /**
+     * An object's key and its colon, as its index in {@code names}, or -1 if it is none of them;
+     * {@code guess} is tried first (jsonb prints a table's keys in the same order in every row).
+     * Allocates nothing unless the key has escapes.
+     */
+    int key(String[] names, int guess) {
+        ws();
+        if (pos >= s.length() || s.charAt(pos) != '"') {
+            throw new IllegalArgumentException("key expected at " + pos);
+        }
+        int start = pos + 1;
+        int end = start;
+        while (end < s.length() && s.charAt(end) != '"' && s.charAt(end) != '\\') {
+            end++;
+        }
+        int found = -1;
+        if (end < s.length() && s.charAt(end) == '"') {
+            pos = end + 1;
+            int len = end - start;
+            if (guess >= 0 && guess < names.length && matches(names[guess], start, len)) {
+                found = guess;
+            } else {
+                for (int i = 0; i < names.length && found < 0; i++) {
+                    found = matches(names[i], start, len) ? i : -1;
+                }
+            }
+        } else {
+            String k = scalar().toString(); // escapes, or unterminated (throws)
+            for (int i = 0; i < names.length && found < 0; i++) {
+                found = names[i].equals(k) ? i : -1;
+            }
+        }
+        expect(':');
+        return found;
+    }
+
+    private boolean matches(String name, int start, int len) {
+        return name.length() == len && s.regionMatches(start, name, 0, len);
+    }
+
+    /**
+     * Appends the next scalar to {@code out} as COPY text: a string decoded, a number or boolean
+     * its JSON text; what {@link #scalar()} returns, escaped as {@code CopyText} does, without the
+     * intermediate copy.
+     */
+    void copyScalar(StringBuilder out) {
+        ws();
+        int n = s.length();
+        if (pos >= n) {
+            throw new IllegalArgumentException("value expected at " + pos);
+        }
+        if (s.charAt(pos) != '"') {
+            int start = pos;
+            while (pos < n && literal(s.charAt(pos))) {
+                pos++;
+            }
+            if (pos == start) {
+                throw new IllegalArgumentException("value expected at " + pos);
+            }
+            out.append(s, start, pos);
+            return;
+        }
+        pos++;
+        while (true) {
+            int start = pos;
+            char ch = 0;
+            while (pos < n && (ch = s.charAt(pos)) != '"' && ch != '\\' && ch >= ' ') {
+                pos++;
+            }
+            out.append(s, start, pos);
+            if (pos >= n) {
+                throw new IllegalArgumentException("unterminated string");
+            }
+            pos++;
+            if (ch == '"') {
+                return;
+            }
+            if (ch != '\\') {
+                copyChar(ch, out); // a raw control character (jsonb escapes them; kept exact anyway)
+                continue;
+            }
+            if (pos >= n) {
+                throw new IllegalArgumentException("unterminated string");
+            }
+            char e = s.charAt(pos++);
+            switch (e) {
+                case 'b':
+                    out.append('\b');
+                    break;
+                case 'f':
+                    out.append('\f');
+                    break;
+                case 'u':
+                    copyChar((char) Integer.parseInt(s, pos, pos + 4, 16), out);
+                    pos += 4;
+                    break;
+                default: // " \ / n r t
+                    copyChar(e == 'n' ? '\n' : e == 'r' ? '\r' : e == 't' ? '\t' : e, out);
+            }
+        }
+    }
+
+    /** One decoded character as COPY text (backslash, newline, carriage return and tab escaped). */
+    private static void copyChar(char ch, StringBuilder out) {
+        switch (ch) {
+            case '\\':
+                out.append("\\\\");
+                break;
+            case '\n':
+                out.append("\\n");
+                break;
+            case '\r':
+                out.append("\\r");
+                break;
+            case '\t':
+                out.append("\\t");
+                break;
+            default:
+                out.append(ch);
+        }
+    }
+
+    /** A character of a JSON number, true, false or null. */
+    private static boolean literal(char ch) {
+        return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || ch == '-' || ch == '+' || ch == '.' || ch == 'E';
+    }
+
     /** Consumes a {@code null} if it is next. */
     boolean nullValue() {
         ws();

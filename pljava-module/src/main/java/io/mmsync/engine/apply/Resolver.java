@@ -1,7 +1,5 @@
 package io.mmsync.engine.apply;
 
-import com.google.gson.JsonArray;
-import com.google.gson.JsonObject;
 import io.mmsync.engine.model.Change;
 import io.mmsync.engine.model.ConflictStrategy;
 import io.mmsync.engine.model.KeySql;
@@ -100,7 +98,7 @@ final class Resolver {
 
         /** Every candidate's key (index i, table, key) as JSON, built only when the re-check needs it. */
         String keys() {
-            return Resolver.keys(recheck).toString();
+            return Resolver.keys(recheck);
         }
     }
 
@@ -151,7 +149,7 @@ final class Resolver {
         }
         if (!inQueued.isEmpty()) {
             try (PreparedStatement st = peer.prepareStatement(COMPETITORS_SQL)) {
-                st.setObject(1, keys(inQueued).toString(), Types.OTHER);
+                st.setObject(1, keys(inQueued), Types.OTHER);
                 try (ResultSet rs = st.executeQuery()) {
                     while (rs.next()) {
                         Timestamp at = rs.getTimestamp(3);
@@ -275,18 +273,17 @@ final class Resolver {
         }
     }
 
-    private static JsonArray keys(Map<Integer, Change> candidates) {
-        JsonArray keys = new JsonArray();
+    /** The candidates as a JSON array of {i, s, t, key} (written by hand: see {@link JsonText}). */
+    private static String keys(Map<Integer, Change> candidates) {
+        StringBuilder sb = new StringBuilder(32 + 48 * candidates.size()).append('[');
         for (Map.Entry<Integer, Change> e : candidates.entrySet()) {
             Change c = e.getValue();
-            JsonObject k = new JsonObject();
-            k.addProperty("i", e.getKey());
-            k.addProperty("s", c.table().schema());
-            k.addProperty("t", c.table().name());
-            k.addProperty("key", c.key());
-            keys.add(k);
+            sb.append(sb.length() > 1 ? ",{\"i\":" : "{\"i\":").append(e.getKey().intValue()).append(",\"s\":");
+            JsonText.string(sb, c.table().schema()).append(",\"t\":");
+            JsonText.string(sb, c.table().name()).append(",\"key\":");
+            JsonText.string(sb, c.key()).append('}');
         }
-        return keys;
+        return sb.append(']').toString();
     }
 
     /** Whether this node's change made at {@code localAt} already won a conflict over {@code origin}. */

@@ -6,10 +6,13 @@ import java.util.Objects;
 public final class TableRef {
     private final String schema;
     private final String name;
+    /** computed once: a page looks its changes' tables up in maps many times per change */
+    private final int hash;
 
     public TableRef(String schema, String name) {
         this.schema = Objects.requireNonNull(schema, "schema");
         this.name = Objects.requireNonNull(name, "name");
+        this.hash = Objects.hash(schema, name);
     }
 
     public String schema() {
@@ -31,12 +34,16 @@ public final class TableRef {
 
     @Override
     public boolean equals(Object o) {
-        return o instanceof TableRef && ((TableRef) o).schema.equals(schema) && ((TableRef) o).name.equals(name);
+        if (o == this) {
+            return true;
+        }
+        return o instanceof TableRef && ((TableRef) o).hash == hash && ((TableRef) o).schema.equals(schema)
+                && ((TableRef) o).name.equals(name);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(schema, name);
+        return hash;
     }
 
     @Override
