@@ -40,6 +40,16 @@ public final class InitialCopy {
     static final long RANGE_ROWS = Long.getLong("mmsync.copy.rangeRows", 50_000);
     /** Parallel readers and writers; -Dmmsync.copy.workers changes it. */
     static final int WORKERS = Integer.getInteger("mmsync.copy.workers", 4);
+    /**
+     * Whether a target table empty when its copy begins loses its plain secondary indexes until its
+     * ranges are done, then gets them built from the data in one pass each, in parallel (as
+     * pg_restore does); -Dmmsync.copy.deferIndexes=false keeps them (every copied row then updates
+     * every index). The target records them (mmsync.copy_indexes) in the transaction that drops
+     * them, so they come back after an interruption too: when the resumed copy has done the table,
+     * before the hand-over, or when the sync is added again (mmsync.copy_restore_indexes() for a
+     * sync removed mid-copy).
+     */
+    static final boolean DEFER_INDEXES = Boolean.parseBoolean(System.getProperty("mmsync.copy.deferIndexes", "true"));
     private static final long LOG_EVERY_NANOS = 10_000_000_000L;
     /**
      * Read timeout of the copy's connections (the link's 20 s is for bounded batches; planning the
@@ -115,6 +125,11 @@ public final class InitialCopy {
                 rows += done[0];
                 bytes += done[1];
             }
+            // normally none left: each table's were built after its ranges
+            int late = store.restoreIndexes(pc, null, null);
+            if (late > 0) {
+                LOG.info(logPrefix + late + " indexes dropped by an earlier run of this copy built again");
+            }
             store.handOver(pc, snapshot);
             store.finishedHere(lc, snapshot);
             try (Statement st = exporter.createStatement()) {
@@ -135,6 +150,13 @@ public final class InitialCopy {
         if (ranges.isEmpty()) {
             ranges = plan(exporter, s);
             store.plan(pc, ranges);
+            if (DEFER_INDEXES) {
+                int n = store.deferIndexes(pc, s.table);
+                if (n > 0) {
+                    LOG.info(logPrefix + s.table + ": " + n + " secondary indexes on " + peer.nodeName() + " dropped until its rows "
+                            + "are copied, then built (recorded in its mmsync.copy_indexes)");
+                }
+            }
         }
         long[] done = store.doneSoFar(pc, s.table);
         List<CopyRange> todo = new ArrayList<>();
@@ -151,29 +173,76 @@ public final class InitialCopy {
         }
         long started = System.nanoTime();
         store.tableProgress(lc, s.table, done[0], done[1], false);
-        List<Future<long[]>> results = new ArrayList<>();
+        List<Future<?>> results = new ArrayList<>();
         List<CopyRange> queue = java.util.Collections.synchronizedList(new ArrayList<>(todo));
         for (int w = 0; w < Math.min(WORKERS, todo.size()); w++) {
             results.add(pool.submit(() -> worker(s, queue, exported, snapshot)));
         }
-        long lastLog = System.nanoTime();
-        for (Future<long[]> f : results) {
+        long[] lastLog = {System.nanoTime()};
+        await(results, () -> {
+            long[] now = store.doneSoFar(pc, s.table);
+            store.tableProgress(lc, s.table, now[0], now[1], false);
+            if (System.nanoTime() - lastLog[0] > LOG_EVERY_NANOS) {
+                lastLog[0] = System.nanoTime();
+                logProgress(s, now, started);
+            }
+        });
+        buildIndexes(s.table, pc, pool);
+        done = store.doneSoFar(pc, s.table);
+        store.tableProgress(lc, s.table, done[0], done[1], true);
+        logProgress(s, done, started);
+        return done;
+    }
+
+    /** Builds the table's indexes dropped for its copy, in parallel (one connection each), and forgets them. */
+    private void buildIndexes(TableRef t, Connection pc, ExecutorService pool) throws SQLException, InterruptedException {
+        List<String> indexes = store.deferredIndexes(pc, t);
+        if (indexes.isEmpty()) {
+            return;
+        }
+        long started = System.nanoTime();
+        List<String> queue = java.util.Collections.synchronizedList(new ArrayList<>(indexes));
+        List<Future<?>> results = new ArrayList<>();
+        for (int w = 0; w < Math.min(WORKERS, indexes.size()); w++) {
+            results.add(pool.submit(() -> {
+                try (Connection c = peer.open("copy " + sync + " index")) {
+                    c.setNetworkTimeout(Runnable::run, 0); // a big table's index takes its time
+                    while (!Thread.currentThread().isInterrupted()) {
+                        String ix;
+                        synchronized (queue) {
+                            if (queue.isEmpty()) {
+                                break;
+                            }
+                            ix = queue.remove(0);
+                        }
+                        store.restoreIndexes(c, t, ix);
+                    }
+                }
+                return null;
+            }));
+        }
+        await(results, () -> { });
+        LOG.info(String.format("%s%s: %d secondary indexes built on %s in %.1f s", logPrefix, t, indexes.size(), peer.nodeName(),
+                (System.nanoTime() - started) / 1e9));
+    }
+
+    /** A step of the main thread while it waits (about every second). */
+    private interface Tick {
+        void run() throws SQLException;
+    }
+
+    /** Waits for the tasks, beating the heartbeat and running {@code tick} about every second; the first failure cancels the rest. */
+    private void await(List<Future<?>> tasks, Tick tick) throws SQLException, InterruptedException {
+        for (Future<?> f : tasks) {
             while (true) {
                 try {
-                    long[] d = f.get(1, TimeUnit.SECONDS);
-                    done[0] += d[0];
-                    done[1] += d[1];
+                    f.get(1, TimeUnit.SECONDS);
                     break;
                 } catch (TimeoutException e) {
                     heartbeat.beat();
-                    long[] now = store.doneSoFar(pc, s.table);
-                    store.tableProgress(lc, s.table, now[0], now[1], false);
-                    if (System.nanoTime() - lastLog > LOG_EVERY_NANOS) {
-                        lastLog = System.nanoTime();
-                        logProgress(s, now, started);
-                    }
+                    tick.run();
                 } catch (java.util.concurrent.ExecutionException e) {
-                    results.forEach(x -> x.cancel(true));
+                    tasks.forEach(x -> x.cancel(true));
                     Throwable c = e.getCause();
                     if (c instanceof SQLException) {
                         throw (SQLException) c;
@@ -182,10 +251,6 @@ public final class InitialCopy {
                 }
             }
         }
-        done = store.doneSoFar(pc, s.table);
-        store.tableProgress(lc, s.table, done[0], done[1], true);
-        logProgress(s, done, started);
-        return done;
     }
 
     private void logProgress(CopyPlan s, long[] done, long started) {
