@@ -271,6 +271,11 @@ def run_agents(blue, green, db, jar, opts, base, tag, timeout, after=None):
         else:
             raise RuntimeError("copy did not finish; log " + logs[0])
         wall = time.time() - t
+        for _ in range(100):  # the origin's agent logs its `done:` line just after the hand-over
+            with open(logs[0], errors="replace") as f:
+                if "done: " in f.read() or tag == "merge":
+                    break
+            time.sleep(0.1)
         jvm = sum(proc_cpu(a.pid) for a in agents)
         if after:
             after()

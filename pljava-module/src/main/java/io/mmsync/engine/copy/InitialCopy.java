@@ -25,9 +25,11 @@ import java.util.logging.Logger;
 /**
  * The initial copy of a sync (add_sync(..., initial => 'copy')) from this node (the origin) to a
  * peer, run by the link before it sends changes. One REPEATABLE READ transaction on the origin
- * exports its snapshot S; parallel readers import it and stream the tables' key ranges into the
- * peer, parents before children (foreign keys), each range in one peer transaction that records
- * it done. Then, in one peer transaction, the link's position becomes S: changes visible in S are
+ * exports its snapshot S; parallel workers import it and stream the tables' key ranges into the
+ * peer, each range in one peer transaction that records it done ({@link CopyWork}). Where the peer
+ * runs the copy in replica mode (no foreign key checked) all tables' ranges go in one queue, parents
+ * first, so workers move on to the next tables while the last ranges of one finish; otherwise table
+ * by table, parents before children. Then, in one peer transaction, the link's position becomes S: changes visible in S are
  * in the copy, later ones are sent by the link; none lost, none applied twice.
  * <p>
  * Resumed after an interruption with a new snapshot S2: ranges not done are copied at S2; ranges
@@ -118,13 +120,27 @@ public final class InitialCopy {
                 plans.put(t, s);
                 store.tableRegistered(lc, t, ord++, s.estimatedRows);
             }
-            long rows = 0;
-            long bytes = 0;
-            for (CopyPlan s : plans.values()) {
-                long[] done = copyTable(s, exporter, pc, lc, pool, exported, snapshot);
-                rows += done[0];
-                bytes += done[1];
+            long[] total = new long[2];
+            // in replica mode no foreign key is checked: all tables' ranges in one queue, parents first
+            boolean together = RangeCopier.REPLICA_ROLE && RangeCopier.mayUseReplicaRole(pc);
+            try (CopyWork work = new CopyWork(() -> newCopier(exported, snapshot), () -> peer.open("copy " + sync + " index"),
+                    store, logPrefix)) {
+                List<CopyWork.TableJob> jobs = new ArrayList<>();
+                for (CopyPlan s : plans.values()) {
+                    jobs.add(prepare(s, exporter, pc, snapshot));
+                }
+                if (together) {
+                    jobs.forEach(work::add);
+                    runJobs(work, jobs, pool, pc, lc, total);
+                } else {
+                    for (CopyWork.TableJob j : jobs) { // parents' rows committed before their children's are checked
+                        work.add(j);
+                        runJobs(work, List.of(j), pool, pc, lc, total);
+                    }
+                }
             }
+            long rows = total[0];
+            long bytes = total[1];
             // normally none left: each table's were built after its ranges
             int late = store.restoreIndexes(pc, null, null);
             if (late > 0) {
@@ -144,8 +160,8 @@ public final class InitialCopy {
         }
     }
 
-    private long[] copyTable(CopyPlan s, Connection exporter, Connection pc, Connection lc, ExecutorService pool,
-                             String exported, String snapshot) throws SQLException, InterruptedException {
+    /** A table's ranges (planned now the first time, its indexes deferred then) and what is left of them. */
+    private CopyWork.TableJob prepare(CopyPlan s, Connection exporter, Connection pc, String snapshot) throws SQLException {
         List<CopyRange> ranges = store.ranges(pc, s.table);
         if (ranges.isEmpty()) {
             ranges = plan(exporter, s);
@@ -158,7 +174,6 @@ public final class InitialCopy {
                 }
             }
         }
-        long[] done = store.doneSoFar(pc, s.table);
         List<CopyRange> todo = new ArrayList<>();
         int doneBefore = 0;
         for (CopyRange r : ranges) {
@@ -171,59 +186,45 @@ public final class InitialCopy {
             LOG.info(logPrefix + s.table + ": resuming, " + doneBefore + " of " + ranges.size() + " ranges already done"
                     + " (each copied again only if its rows changed here since)");
         }
-        long started = System.nanoTime();
-        store.tableProgress(lc, s.table, done[0], done[1], false);
-        List<Future<?>> results = new ArrayList<>();
-        List<CopyRange> queue = java.util.Collections.synchronizedList(new ArrayList<>(todo));
-        for (int w = 0; w < Math.min(WORKERS, todo.size()); w++) {
-            results.add(pool.submit(() -> worker(s, queue, exported, snapshot)));
-        }
-        long[] lastLog = {System.nanoTime()};
-        await(results, () -> {
-            long[] now = store.doneSoFar(pc, s.table);
-            store.tableProgress(lc, s.table, now[0], now[1], false);
-            if (System.nanoTime() - lastLog[0] > LOG_EVERY_NANOS) {
-                lastLog[0] = System.nanoTime();
-                logProgress(s, now, started);
-            }
-        });
-        buildIndexes(s.table, pc, pool);
-        done = store.doneSoFar(pc, s.table);
-        store.tableProgress(lc, s.table, done[0], done[1], true);
-        logProgress(s, done, started);
-        return done;
+        return new CopyWork.TableJob(s, todo, store.deferredIndexes(pc, s.table));
     }
 
-    /** Builds the table's indexes dropped for its copy, in parallel (one connection each), and forgets them. */
-    private void buildIndexes(TableRef t, Connection pc, ExecutorService pool) throws SQLException, InterruptedException {
-        List<String> indexes = store.deferredIndexes(pc, t);
-        if (indexes.isEmpty()) {
-            return;
-        }
+    /** Runs the queued work of {@code jobs} to its end, reporting each table's progress; adds rows and bytes to {@code total}. */
+    private void runJobs(CopyWork work, List<CopyWork.TableJob> jobs, ExecutorService pool, Connection pc, Connection lc, long[] total)
+            throws SQLException, InterruptedException {
         long started = System.nanoTime();
-        List<String> queue = java.util.Collections.synchronizedList(new ArrayList<>(indexes));
-        List<Future<?>> results = new ArrayList<>();
-        for (int w = 0; w < Math.min(WORKERS, indexes.size()); w++) {
-            results.add(pool.submit(() -> {
-                try (Connection c = peer.open("copy " + sync + " index")) {
-                    c.setNetworkTimeout(Runnable::run, 0); // a big table's index takes its time
-                    while (!Thread.currentThread().isInterrupted()) {
-                        String ix;
-                        synchronized (queue) {
-                            if (queue.isEmpty()) {
-                                break;
-                            }
-                            ix = queue.remove(0);
-                        }
-                        store.restoreIndexes(c, t, ix);
-                    }
+        long[] lastLog = {started};
+        await(work.start(pool, WORKERS), () -> {
+            boolean log = System.nanoTime() - lastLog[0] > LOG_EVERY_NANOS;
+            if (log) {
+                lastLog[0] = System.nanoTime();
+            }
+            for (CopyWork.TableJob j : jobs) {
+                if (j.started() && !j.reported) {
+                    report(j, pc, lc, started, log, total);
                 }
-                return null;
-            }));
+            }
+        });
+        for (CopyWork.TableJob j : jobs) {
+            if (!j.reported) {
+                report(j, pc, lc, started, true, total);
+            }
         }
-        await(results, () -> { });
-        LOG.info(String.format("%s%s: %d secondary indexes built on %s in %.1f s", logPrefix, t, indexes.size(), peer.nodeName(),
-                (System.nanoTime() - started) / 1e9));
+    }
+
+    /** The table's progress on the origin (finished once its ranges and indexes are done), and in the log. */
+    private void report(CopyWork.TableJob j, Connection pc, Connection lc, long started, boolean log, long[] total) throws SQLException {
+        long[] now = store.doneSoFar(pc, j.plan.table);
+        boolean finished = j.done();
+        store.tableProgress(lc, j.plan.table, now[0], now[1], finished);
+        if (finished) {
+            j.reported = true;
+            total[0] += now[0];
+            total[1] += now[1];
+        }
+        if (log || finished) {
+            logProgress(j.plan, now, started);
+        }
     }
 
     /** A step of the main thread while it waits (about every second). */
@@ -259,9 +260,8 @@ public final class InitialCopy {
                 Math.max(done[0], s.estimatedRows), done[1] / 1e6, secs));
     }
 
-    /** One worker: its own reader in the exported snapshot and its own peer connection; takes ranges until none are left. */
-    private long[] worker(CopyPlan s, List<CopyRange> queue, String exported, String snapshot) throws SQLException {
-        long[] total = new long[2];
+    /** A worker's pair of connections: a reader in the exported snapshot, a writer on the target. */
+    private RangeCopier newCopier(String exported, String snapshot) throws SQLException {
         Connection reader = local.open("copy " + sync + " reader");
         Connection writer;
         try {
@@ -270,21 +270,16 @@ public final class InitialCopy {
             reader.close();
             throw e;
         }
-        try (RangeCopier rc = new RangeCopier(reader, writer, exported, snapshot, origin, store)) {
-            while (!Thread.currentThread().isInterrupted()) {
-                CopyRange r;
-                synchronized (queue) {
-                    if (queue.isEmpty()) {
-                        break;
-                    }
-                    r = queue.remove(0);
-                }
-                long[] d = rc.copy(s, r);
-                total[0] += d[0];
-                total[1] += d[1];
+        try {
+            return new RangeCopier(reader, writer, exported, snapshot, origin, store);
+        } catch (SQLException | RuntimeException e) {
+            try {
+                reader.close();
+            } finally {
+                writer.close();
             }
+            throw e;
         }
-        return total;
     }
 
     private List<CopyRange> plan(Connection exporter, CopyPlan s) throws SQLException {

@@ -58,7 +58,7 @@ final class RangeCopier implements AutoCloseable {
     }
 
     /** Whether the target's role may set session_replication_role (a superuser, or GRANT SET ON PARAMETER). */
-    private static boolean mayUseReplicaRole(Connection target) throws SQLException {
+    static boolean mayUseReplicaRole(Connection target) throws SQLException {
         try (Statement st = target.createStatement();
              ResultSet rs = st.executeQuery("SELECT pg_catalog.has_parameter_privilege('session_replication_role', 'SET')")) {
             rs.next();
