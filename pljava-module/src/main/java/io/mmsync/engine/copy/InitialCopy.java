@@ -271,7 +271,10 @@ public final class InitialCopy {
             throw e;
         }
         try {
-            return new RangeCopier(reader, writer, exported, snapshot, origin, store);
+            RangeCopier rc = new RangeCopier(reader, writer, exported, snapshot, origin, store);
+            LOG.info(logPrefix + "worker connected: a reader here in the snapshot, a writer on " + peer.nodeName()
+                    + (rc.replicaRole() ? " in replica mode" : ""));
+            return rc;
         } catch (SQLException | RuntimeException e) {
             try {
                 reader.close();

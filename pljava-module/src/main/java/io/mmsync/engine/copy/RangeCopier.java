@@ -57,6 +57,11 @@ final class RangeCopier implements AutoCloseable {
         target.setAutoCommit(false);
     }
 
+    /** Whether this copier's target transactions run in replica mode. */
+    boolean replicaRole() {
+        return replicaRole;
+    }
+
     /** Whether the target's role may set session_replication_role (a superuser, or GRANT SET ON PARAMETER). */
     static boolean mayUseReplicaRole(Connection target) throws SQLException {
         try (Statement st = target.createStatement();
