@@ -105,6 +105,7 @@ def main():
                 for c in clusters:
                     c.psql(db, "CHECKPOINT")
                 cpu0 = server_cpu(blue) + server_cpu(green)
+                blue0 = server_cpu(blue)
                 kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 if what.startswith("dump"):
                     row[what] = dump(blue, green, db, full=(what == "dumpfull"))
@@ -122,11 +123,16 @@ def main():
                     quiet(c, db)
                 if what != "compare":  # compare checked the rows, then changed some
                     row[what + " cpu"] = server_cpu(blue) + server_cpu(green) - cpu0 + client
+                    row[what + " cpu blue"] = server_cpu(blue) - blue0  # the origin's backends alone
                     fp_check(blue, green, db, what)
                 for c in clusters:
                     c.psql("postgres", f"DROP DATABASE {db}")
             results.append(row)
             print(f"round {r}: " + ", ".join(f"{k} {v:.2f} s" for k, v in row.items() if v is not None), flush=True)
+            for tag, (rss, before, after) in sorted(MEMORY.items()):
+                print(f"  {tag}: origin's agent peak RSS {rss:.0f} MB, heap in use before a collection at most {before} MB, "
+                      f"live after one at most {after} MB", flush=True)
+            MEMORY.clear()
         if args.only == "both":
             for d in dumps:
                 for v in variants:
@@ -177,6 +183,27 @@ def compare(blue, green, db, jar):
     return out
 
 
+MEMORY = {}  # run tag -> the origin's agent's memory (peak RSS, heap)
+
+
+def memory(pid, gc_log):
+    """The agent's peak resident set (MB), the most heap in use before a collection and the most live after one (MB)."""
+    rss = 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                rss = int(line.split()[1]) / 1024
+    before = after = 0
+    try:
+        with open(gc_log, errors="replace") as f:
+            for m in re.finditer(r"(\d+)M->(\d+)M\((\d+)M\)", f.read()):
+                before = max(before, int(m.group(1)))
+                after = max(after, int(m.group(2)))
+    except OSError:
+        pass
+    return rss, before, after
+
+
 def len_rows(c, db):
     return int(c.value(db, "SELECT count(*) FROM big"))
 
@@ -203,6 +230,8 @@ def merge_run(blue, green, jar, opts, base, rows, missing):
         except RuntimeError:
             time.sleep(0.5)
     fp_check(blue, green, db, "merge")
+    rss, before, after = MEMORY.pop("merge", (0, 0, 0))
+    print(f"merge: origin's agent peak RSS {rss:.0f} MB, heap before a collection at most {before} MB, live after at most {after} MB")
     print(f"merge: {lacking:,} rows on blue only and 100 differing, of {rows:,}: {wall:.1f} s "
           f"({(lacking + 100) / wall:,.0f} rows/s), agents' CPU {jvm:.1f} s", flush=True)
 
@@ -257,7 +286,9 @@ def run_agents(blue, green, db, jar, opts, base, tag, timeout, after=None):
         log = os.path.join(base, f"agent-{c.name}-{tag}.log")
         logs.append(log)
         f = open(log, "w")
-        cmd = ["java", "-Xmx256m"] + opts.split() + ["-jar", jar, "agent", "--db", c.dsn(db), "--poll-ms", "200"]
+        gc = os.path.join(base, f"gc-{c.name}-{tag}.log")
+        cmd = (["java", "-Xmx256m", f"-Xlog:gc:file={gc}"] + opts.split()
+               + ["-jar", jar, "agent", "--db", c.dsn(db), "--poll-ms", "200"])
         agents.append(subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT))
     poll = green.session(db)  # one connection for the polling (a psql per poll would cost CPU of its own)
     try:
@@ -277,6 +308,7 @@ def run_agents(blue, green, db, jar, opts, base, tag, timeout, after=None):
                     break
             time.sleep(0.1)
         jvm = sum(proc_cpu(a.pid) for a in agents)
+        MEMORY[tag] = memory(agents[0].pid, os.path.join(base, f"gc-blue-{tag}.log"))
         if after:
             after()
     finally:
