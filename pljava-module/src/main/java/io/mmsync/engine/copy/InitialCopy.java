@@ -14,6 +14,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -234,24 +235,39 @@ public final class InitialCopy {
 
     /** Waits for the tasks, beating the heartbeat and running {@code tick} about every second; the first failure cancels the rest. */
     private void await(List<Future<?>> tasks, Tick tick) throws SQLException, InterruptedException {
-        for (Future<?> f : tasks) {
-            while (true) {
-                try {
-                    f.get(1, TimeUnit.SECONDS);
-                    break;
-                } catch (TimeoutException e) {
-                    heartbeat.beat();
-                    tick.run();
-                } catch (java.util.concurrent.ExecutionException e) {
-                    tasks.forEach(x -> x.cancel(true));
-                    Throwable c = e.getCause();
-                    if (c instanceof SQLException) {
-                        throw (SQLException) c;
+        int next = 0;
+        while (next < tasks.size()) {
+            try {
+                tasks.get(next).get(1, TimeUnit.SECONDS);
+                next++;
+                continue;
+            } catch (TimeoutException e) {
+                heartbeat.beat();
+                tick.run();
+            } catch (ExecutionException e) {
+                throw failed(tasks, e);
+            }
+            // a worker that failed ends the copy now, not once the others have run out of work
+            for (Future<?> f : tasks) {
+                if (f.isDone() && !f.isCancelled()) {
+                    try {
+                        f.get();
+                    } catch (ExecutionException e) {
+                        throw failed(tasks, e);
                     }
-                    throw c instanceof RuntimeException ? (RuntimeException) c : new IllegalStateException(c);
                 }
             }
         }
+    }
+
+    /** Cancels the other tasks; the failure's cause, to throw. */
+    private static SQLException failed(List<Future<?>> tasks, ExecutionException e) {
+        tasks.forEach(x -> x.cancel(true));
+        Throwable c = e.getCause();
+        if (c instanceof SQLException) {
+            return (SQLException) c;
+        }
+        throw c instanceof RuntimeException ? (RuntimeException) c : new IllegalStateException(c);
     }
 
     private void logProgress(CopyPlan s, long[] done, long started) {
