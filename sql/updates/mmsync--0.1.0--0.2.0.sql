@@ -833,9 +833,110 @@ $$;
 REVOKE ALL ON FUNCTION @extschema@._copy_bounds(regclass, bigint), @extschema@._copy_columns(regclass),
     @extschema@.copy_status(), @extschema@._copying(text, text) FROM PUBLIC;
 
--- issue 12: a sync added again under the same name forgets its earlier copy's records
+-- issue 12: a copy onto an empty table drops its plain secondary indexes until its rows are in,
+-- then builds them (as pg_restore does); the target records them meanwhile
+-- On the target: secondary indexes of a table that was empty when its copy began, dropped in the
+-- transaction that recorded them here and built again, from this definition, once the table's
+-- ranges are all done (as pg_restore builds indexes after the data): after a resume too, before
+-- the hand-over, when the sync is added again, or by mmsync.copy_restore_indexes().
+CREATE TABLE @extschema@.copy_indexes (
+    schema_name name NOT NULL,
+    index_name  name NOT NULL,
+    sync_name   text NOT NULL,
+    origin      text NOT NULL,
+    table_name  name NOT NULL,
+    -- pg_get_indexdef() of the index
+    definition  text NOT NULL,
+    dropped_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (schema_name, index_name)
+);
+
+-- Drops the plain secondary indexes of p_table (not unique, no constraint's, not the replica
+-- identity or clustered one, default tablespace, no comment or statistics target, not part of a
+-- partitioned index) when the table is empty and this role owns it, recording each in
+-- copy_indexes in the same transaction; returns how many. The copy builds them after the data.
+CREATE FUNCTION @extschema@._copy_defer_indexes(p_sync text, p_origin text, p_table regclass) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_ix   record;
+    v_n    integer := 0;
+    v_rows boolean;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = p_table AND c.relkind = 'r' AND NOT c.relispartition
+                   AND pg_has_role(current_user, c.relowner, 'USAGE')) THEN
+        RETURN 0;
+    END IF;
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s)', p_table) INTO v_rows;
+    IF v_rows THEN
+        RETURN 0;
+    END IF;
+    FOR v_ix IN
+        SELECT n.nspname, ic.relname, pg_get_indexdef(i.indexrelid) AS def
+        FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_namespace n ON n.oid = ic.relnamespace
+        WHERE i.indrelid = p_table AND NOT i.indisunique AND NOT i.indisprimary AND NOT i.indisexclusion
+          AND i.indisvalid AND i.indisready AND NOT i.indisreplident AND NOT i.indisclustered AND ic.reltablespace = 0
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
+                          AND d.deptype IN ('e', 'x', 'i'))
+          AND NOT EXISTS (SELECT 1 FROM pg_description c WHERE c.classoid = 'pg_class'::regclass AND c.objoid = i.indexrelid)
+          AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0)
+          AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
+        ORDER BY ic.relname
+    LOOP
+        INSERT INTO @extschema@.copy_indexes (schema_name, index_name, sync_name, origin, table_name, definition)
+        SELECT v_ix.nspname, v_ix.relname, p_sync, p_origin, c.relname, v_ix.def FROM pg_class c WHERE c.oid = p_table;
+        EXECUTE format('DROP INDEX %I.%I', v_ix.nspname, v_ix.relname);
+        v_n := v_n + 1;
+    END LOOP;
+    RETURN v_n;
+END
+$$;
+
+-- Builds the indexes a copy dropped (copy_indexes) and forgets their records, one transaction per
+-- call: of one sync (NULL: all), one table (NULL: all), one index (NULL: all); returns how many.
+-- An index that exists again is only forgotten; so is one whose table is gone.
+CREATE FUNCTION @extschema@._copy_restore_indexes(p_sync text, p_table regclass DEFAULT NULL, p_index name DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_ix record;
+    v_n  integer := 0;
+BEGIN
+    FOR v_ix IN
+        SELECT x.schema_name, x.index_name, x.table_name, x.definition FROM @extschema@.copy_indexes x
+        WHERE (p_sync IS NULL OR x.sync_name = p_sync) AND (p_index IS NULL OR x.index_name = p_index)
+          AND (p_table IS NULL OR (x.schema_name, x.table_name) = (SELECT n.nspname, c.relname FROM pg_class c
+                                   JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = p_table))
+        ORDER BY x.schema_name, x.index_name
+        FOR UPDATE OF x
+    LOOP
+        IF to_regclass(format('%I.%I', v_ix.schema_name, v_ix.table_name)) IS NOT NULL
+           AND to_regclass(format('%I.%I', v_ix.schema_name, v_ix.index_name)) IS NULL THEN
+            EXECUTE v_ix.definition;
+            v_n := v_n + 1;
+        END IF;
+        DELETE FROM @extschema@.copy_indexes x WHERE (x.schema_name, x.index_name) = (v_ix.schema_name, v_ix.index_name);
+    END LOOP;
+    RETURN v_n;
+END
+$$;
+
+-- For the DBA, on a copy's target: builds the indexes an initial copy of p_sync (NULL: of any
+-- sync) dropped until its tables were copied, when that copy will not finish (the sync removed
+-- meanwhile). Returns a line saying how many.
+CREATE FUNCTION @extschema@.copy_restore_indexes(sync text DEFAULT NULL) RETURNS text
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT format('%s indexes built', @extschema@._copy_restore_indexes(copy_restore_indexes.sync))
+$$;
+
+REVOKE ALL ON FUNCTION @extschema@._copy_defer_indexes(text, text, regclass),
+    @extschema@._copy_restore_indexes(text, regclass, name), @extschema@.copy_restore_indexes(text) FROM PUBLIC;
+
+-- issue 12: a sync added again under the same name forgets its earlier copy's records (and builds
+-- the indexes an unfinished copy dropped)
 CREATE FUNCTION @extschema@._forget_initial(p_sync text) RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT @extschema@._copy_restore_indexes(p_sync);
     DELETE FROM @extschema@.copies WHERE sync_name = p_sync;
     DELETE FROM @extschema@.copy_ranges WHERE sync_name = p_sync;
     DELETE FROM @extschema@.copy_tables WHERE sync_name = p_sync;

@@ -47,3 +47,19 @@ CREATE TABLE @extschema@.copy_tables (
     finished_at timestamptz,
     PRIMARY KEY (sync_name, target, schema_name, table_name)
 );
+
+-- On the target: secondary indexes of a table that was empty when its copy began, dropped in the
+-- transaction that recorded them here and built again, from this definition, once the table's
+-- ranges are all done (as pg_restore builds indexes after the data): after a resume too, before
+-- the hand-over, when the sync is added again, or by mmsync.copy_restore_indexes().
+CREATE TABLE @extschema@.copy_indexes (
+    schema_name name NOT NULL,
+    index_name  name NOT NULL,
+    sync_name   text NOT NULL,
+    origin      text NOT NULL,
+    table_name  name NOT NULL,
+    -- pg_get_indexdef() of the index
+    definition  text NOT NULL,
+    dropped_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (schema_name, index_name)
+);

@@ -6,6 +6,7 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.Statement;
 import java.sql.Types;
 import java.util.ArrayList;
 import java.util.List;
@@ -212,6 +213,58 @@ final class CopyStore {
             try (ResultSet rs = st.executeQuery()) {
                 rs.next();
                 return new long[] {rs.getLong(1), rs.getLong(2)};
+            }
+        }
+    }
+
+    /**
+     * Drops the plain secondary indexes of the target's table when it is empty, recording them in the
+     * target's mmsync.copy_indexes in the same transaction (mmsync._copy_defer_indexes); returns how many.
+     */
+    int deferIndexes(Connection peer, TableRef t) throws SQLException {
+        try (PreparedStatement st = peer.prepareStatement("SELECT mmsync._copy_defer_indexes(?, ?, ?::regclass)")) {
+            st.setString(1, sync);
+            st.setString(2, origin);
+            st.setString(3, t.quoted());
+            try (ResultSet rs = st.executeQuery()) {
+                rs.next();
+                return rs.getInt(1);
+            }
+        }
+    }
+
+    /** The target's indexes of the table this sync's copy dropped and has not built again yet. */
+    List<String> deferredIndexes(Connection peer, TableRef t) throws SQLException {
+        List<String> out = new ArrayList<>();
+        try (PreparedStatement st = peer.prepareStatement("SELECT index_name FROM mmsync.copy_indexes WHERE sync_name = ? "
+                + "AND schema_name = ? AND table_name = ? ORDER BY index_name")) {
+            st.setString(1, sync);
+            st.setString(2, t.schema());
+            st.setString(3, t.name());
+            try (ResultSet rs = st.executeQuery()) {
+                while (rs.next()) {
+                    out.add(rs.getString(1));
+                }
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Builds the target's dropped indexes of the sync (of one table and one index; null: all) and
+     * forgets their records, in one transaction; no time limit (a big table's index takes minutes).
+     */
+    int restoreIndexes(Connection peer, TableRef t, String index) throws SQLException {
+        try (Statement st = peer.createStatement()) {
+            st.execute("SET statement_timeout = 0");
+        }
+        try (PreparedStatement st = peer.prepareStatement("SELECT mmsync._copy_restore_indexes(?, ?::regclass, ?)")) {
+            st.setString(1, sync);
+            st.setString(2, t == null ? null : t.quoted());
+            st.setString(3, index);
+            try (ResultSet rs = st.executeQuery()) {
+                rs.next();
+                return rs.getInt(1);
             }
         }
     }

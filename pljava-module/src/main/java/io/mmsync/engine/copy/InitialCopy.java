@@ -14,6 +14,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -25,9 +26,11 @@ import java.util.logging.Logger;
 /**
  * The initial copy of a sync (add_sync(..., initial => 'copy')) from this node (the origin) to a
  * peer, run by the link before it sends changes. One REPEATABLE READ transaction on the origin
- * exports its snapshot S; parallel readers import it and stream the tables' key ranges into the
- * peer, parents before children (foreign keys), each range in one peer transaction that records
- * it done. Then, in one peer transaction, the link's position becomes S: changes visible in S are
+ * exports its snapshot S; parallel workers import it and stream the tables' key ranges into the
+ * peer, each range in one peer transaction that records it done ({@link CopyWork}). Where the peer
+ * runs the copy in replica mode (no foreign key checked) all tables' ranges go in one queue, parents
+ * first, so workers move on to the next tables while the last ranges of one finish; otherwise table
+ * by table, parents before children. Then, in one peer transaction, the link's position becomes S: changes visible in S are
  * in the copy, later ones are sent by the link; none lost, none applied twice.
  * <p>
  * Resumed after an interruption with a new snapshot S2: ranges not done are copied at S2; ranges
@@ -40,6 +43,16 @@ public final class InitialCopy {
     static final long RANGE_ROWS = Long.getLong("mmsync.copy.rangeRows", 50_000);
     /** Parallel readers and writers; -Dmmsync.copy.workers changes it. */
     static final int WORKERS = Integer.getInteger("mmsync.copy.workers", 4);
+    /**
+     * Whether a target table empty when its copy begins loses its plain secondary indexes until its
+     * ranges are done, then gets them built from the data in one pass each, in parallel (as
+     * pg_restore does); -Dmmsync.copy.deferIndexes=false keeps them (every copied row then updates
+     * every index). The target records them (mmsync.copy_indexes) in the transaction that drops
+     * them, so they come back after an interruption too: when the resumed copy has done the table,
+     * before the hand-over, or when the sync is added again (mmsync.copy_restore_indexes() for a
+     * sync removed mid-copy).
+     */
+    static final boolean DEFER_INDEXES = Boolean.parseBoolean(System.getProperty("mmsync.copy.deferIndexes", "true"));
     private static final long LOG_EVERY_NANOS = 10_000_000_000L;
     /**
      * Read timeout of the copy's connections (the link's 20 s is for bounded batches; planning the
@@ -108,12 +121,31 @@ public final class InitialCopy {
                 plans.put(t, s);
                 store.tableRegistered(lc, t, ord++, s.estimatedRows);
             }
-            long rows = 0;
-            long bytes = 0;
-            for (CopyPlan s : plans.values()) {
-                long[] done = copyTable(s, exporter, pc, lc, pool, exported, snapshot);
-                rows += done[0];
-                bytes += done[1];
+            long[] total = new long[2];
+            // in replica mode no foreign key is checked: all tables' ranges in one queue, parents first
+            boolean together = RangeCopier.REPLICA_ROLE && RangeCopier.mayUseReplicaRole(pc);
+            try (CopyWork work = new CopyWork(() -> newCopier(exported, snapshot), () -> peer.open("copy " + sync + " index"),
+                    store, logPrefix)) {
+                List<CopyWork.TableJob> jobs = new ArrayList<>();
+                for (CopyPlan s : plans.values()) {
+                    jobs.add(prepare(s, exporter, pc, snapshot));
+                }
+                if (together) {
+                    jobs.forEach(work::add);
+                    runJobs(work, jobs, pool, pc, lc, total);
+                } else {
+                    for (CopyWork.TableJob j : jobs) { // parents' rows committed before their children's are checked
+                        work.add(j);
+                        runJobs(work, List.of(j), pool, pc, lc, total);
+                    }
+                }
+            }
+            long rows = total[0];
+            long bytes = total[1];
+            // normally none left: each table's were built after its ranges
+            int late = store.restoreIndexes(pc, null, null);
+            if (late > 0) {
+                LOG.info(logPrefix + late + " indexes dropped by an earlier run of this copy built again");
             }
             store.handOver(pc, snapshot);
             store.finishedHere(lc, snapshot);
@@ -129,14 +161,20 @@ public final class InitialCopy {
         }
     }
 
-    private long[] copyTable(CopyPlan s, Connection exporter, Connection pc, Connection lc, ExecutorService pool,
-                             String exported, String snapshot) throws SQLException, InterruptedException {
+    /** A table's ranges (planned now the first time, its indexes deferred then) and what is left of them. */
+    private CopyWork.TableJob prepare(CopyPlan s, Connection exporter, Connection pc, String snapshot) throws SQLException {
         List<CopyRange> ranges = store.ranges(pc, s.table);
         if (ranges.isEmpty()) {
             ranges = plan(exporter, s);
             store.plan(pc, ranges);
+            if (DEFER_INDEXES) {
+                int n = store.deferIndexes(pc, s.table);
+                if (n > 0) {
+                    LOG.info(logPrefix + s.table + ": " + n + " secondary indexes on " + peer.nodeName() + " dropped until its rows "
+                            + "are copied, then built (recorded in its mmsync.copy_indexes)");
+                }
+            }
         }
-        long[] done = store.doneSoFar(pc, s.table);
         List<CopyRange> todo = new ArrayList<>();
         int doneBefore = 0;
         for (CopyRange r : ranges) {
@@ -149,43 +187,87 @@ public final class InitialCopy {
             LOG.info(logPrefix + s.table + ": resuming, " + doneBefore + " of " + ranges.size() + " ranges already done"
                     + " (each copied again only if its rows changed here since)");
         }
+        return new CopyWork.TableJob(s, todo, store.deferredIndexes(pc, s.table));
+    }
+
+    /** Runs the queued work of {@code jobs} to its end, reporting each table's progress; adds rows and bytes to {@code total}. */
+    private void runJobs(CopyWork work, List<CopyWork.TableJob> jobs, ExecutorService pool, Connection pc, Connection lc, long[] total)
+            throws SQLException, InterruptedException {
         long started = System.nanoTime();
-        store.tableProgress(lc, s.table, done[0], done[1], false);
-        List<Future<long[]>> results = new ArrayList<>();
-        List<CopyRange> queue = java.util.Collections.synchronizedList(new ArrayList<>(todo));
-        for (int w = 0; w < Math.min(WORKERS, todo.size()); w++) {
-            results.add(pool.submit(() -> worker(s, queue, exported, snapshot)));
+        long[] lastLog = {started};
+        await(work.start(pool, WORKERS), () -> {
+            boolean log = System.nanoTime() - lastLog[0] > LOG_EVERY_NANOS;
+            if (log) {
+                lastLog[0] = System.nanoTime();
+            }
+            for (CopyWork.TableJob j : jobs) {
+                if (j.started() && !j.reported) {
+                    report(j, pc, lc, started, log, total);
+                }
+            }
+        });
+        for (CopyWork.TableJob j : jobs) {
+            if (!j.reported) {
+                report(j, pc, lc, started, true, total);
+            }
         }
-        long lastLog = System.nanoTime();
-        for (Future<long[]> f : results) {
-            while (true) {
-                try {
-                    long[] d = f.get(1, TimeUnit.SECONDS);
-                    done[0] += d[0];
-                    done[1] += d[1];
-                    break;
-                } catch (TimeoutException e) {
-                    heartbeat.beat();
-                    long[] now = store.doneSoFar(pc, s.table);
-                    store.tableProgress(lc, s.table, now[0], now[1], false);
-                    if (System.nanoTime() - lastLog > LOG_EVERY_NANOS) {
-                        lastLog = System.nanoTime();
-                        logProgress(s, now, started);
+    }
+
+    /** The table's progress on the origin (finished once its ranges and indexes are done), and in the log. */
+    private void report(CopyWork.TableJob j, Connection pc, Connection lc, long started, boolean log, long[] total) throws SQLException {
+        long[] now = store.doneSoFar(pc, j.plan.table);
+        boolean finished = j.done();
+        store.tableProgress(lc, j.plan.table, now[0], now[1], finished);
+        if (finished) {
+            j.reported = true;
+            total[0] += now[0];
+            total[1] += now[1];
+        }
+        if (log || finished) {
+            logProgress(j.plan, now, started);
+        }
+    }
+
+    /** A step of the main thread while it waits (about every second). */
+    private interface Tick {
+        void run() throws SQLException;
+    }
+
+    /** Waits for the tasks, beating the heartbeat and running {@code tick} about every second; the first failure cancels the rest. */
+    private void await(List<Future<?>> tasks, Tick tick) throws SQLException, InterruptedException {
+        int next = 0;
+        while (next < tasks.size()) {
+            try {
+                tasks.get(next).get(1, TimeUnit.SECONDS);
+                next++;
+                continue;
+            } catch (TimeoutException e) {
+                heartbeat.beat();
+                tick.run();
+            } catch (ExecutionException e) {
+                throw failed(tasks, e);
+            }
+            // a worker that failed ends the copy now, not once the others have run out of work
+            for (Future<?> f : tasks) {
+                if (f.isDone() && !f.isCancelled()) {
+                    try {
+                        f.get();
+                    } catch (ExecutionException e) {
+                        throw failed(tasks, e);
                     }
-                } catch (java.util.concurrent.ExecutionException e) {
-                    results.forEach(x -> x.cancel(true));
-                    Throwable c = e.getCause();
-                    if (c instanceof SQLException) {
-                        throw (SQLException) c;
-                    }
-                    throw c instanceof RuntimeException ? (RuntimeException) c : new IllegalStateException(c);
                 }
             }
         }
-        done = store.doneSoFar(pc, s.table);
-        store.tableProgress(lc, s.table, done[0], done[1], true);
-        logProgress(s, done, started);
-        return done;
+    }
+
+    /** Cancels the other tasks; the failure's cause, to throw. */
+    private static SQLException failed(List<Future<?>> tasks, ExecutionException e) {
+        tasks.forEach(x -> x.cancel(true));
+        Throwable c = e.getCause();
+        if (c instanceof SQLException) {
+            return (SQLException) c;
+        }
+        throw c instanceof RuntimeException ? (RuntimeException) c : new IllegalStateException(c);
     }
 
     private void logProgress(CopyPlan s, long[] done, long started) {
@@ -194,9 +276,8 @@ public final class InitialCopy {
                 Math.max(done[0], s.estimatedRows), done[1] / 1e6, secs));
     }
 
-    /** One worker: its own reader in the exported snapshot and its own peer connection; takes ranges until none are left. */
-    private long[] worker(CopyPlan s, List<CopyRange> queue, String exported, String snapshot) throws SQLException {
-        long[] total = new long[2];
+    /** A worker's pair of connections: a reader in the exported snapshot, a writer on the target. */
+    private RangeCopier newCopier(String exported, String snapshot) throws SQLException {
         Connection reader = local.open("copy " + sync + " reader");
         Connection writer;
         try {
@@ -205,21 +286,19 @@ public final class InitialCopy {
             reader.close();
             throw e;
         }
-        try (RangeCopier rc = new RangeCopier(reader, writer, exported, snapshot, origin, store)) {
-            while (!Thread.currentThread().isInterrupted()) {
-                CopyRange r;
-                synchronized (queue) {
-                    if (queue.isEmpty()) {
-                        break;
-                    }
-                    r = queue.remove(0);
-                }
-                long[] d = rc.copy(s, r);
-                total[0] += d[0];
-                total[1] += d[1];
+        try {
+            RangeCopier rc = new RangeCopier(reader, writer, exported, snapshot, origin, store);
+            LOG.info(logPrefix + "worker connected: a reader here in the snapshot, a writer on " + peer.nodeName()
+                    + (rc.replicaRole() ? " in replica mode" : ""));
+            return rc;
+        } catch (SQLException | RuntimeException e) {
+            try {
+                reader.close();
+            } finally {
+                writer.close();
             }
+            throw e;
         }
-        return total;
     }
 
     private List<CopyRange> plan(Connection exporter, CopyPlan s) throws SQLException {

@@ -57,8 +57,13 @@ final class RangeCopier implements AutoCloseable {
         target.setAutoCommit(false);
     }
 
+    /** Whether this copier's target transactions run in replica mode. */
+    boolean replicaRole() {
+        return replicaRole;
+    }
+
     /** Whether the target's role may set session_replication_role (a superuser, or GRANT SET ON PARAMETER). */
-    private static boolean mayUseReplicaRole(Connection target) throws SQLException {
+    static boolean mayUseReplicaRole(Connection target) throws SQLException {
         try (Statement st = target.createStatement();
              ResultSet rs = st.executeQuery("SELECT pg_catalog.has_parameter_privilege('session_replication_role', 'SET')")) {
             rs.next();
