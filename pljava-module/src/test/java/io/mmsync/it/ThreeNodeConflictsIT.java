@@ -20,11 +20,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The two-way suites' conflict cases on a sync of three nodes (latest, n a delta column): every
- * node changes the same rows while the agents are down, then the agents start one by one, so that
- * a node receives a newer version from one node before an older one from another; and the three
- * writing the same rows at once with the agents running. The three end identical, with the
- * newest version of every row, and every delta added once.
+ * The two-way suites' conflict cases on a sync of three nodes (latest; n a plain column: a delta
+ * column is refused with three nodes, ThreeNodeRefusalIT): every node changes the same rows while
+ * the agents are down, then the agents start one by one, so that a node receives a newer version
+ * from one node before an older one from another; and the three writing the same rows at once
+ * with the agents running. The three end identical, with the newest version of every row.
  */
 @Timeout(value = 300, unit = TimeUnit.SECONDS)
 class ThreeNodeConflictsIT {
@@ -59,7 +59,7 @@ class ThreeNodeConflictsIT {
         {"blue", "UPDATE rows SET v = 'blue' WHERE id = 6"},
         {"green", "DELETE FROM rows WHERE id = 6"},
         {"red", "DELETE FROM rows WHERE id = 6; INSERT INTO rows (id, v) VALUES (6, 'red new')"},
-        // 7 delta column: every increment counts, v is the newest
+        // 7 three increments of n: the newest update (red's, made on n = 0) wins, as any column
         {"blue", "UPDATE rows SET v = 'blue', n = n + 1 WHERE id = 7"},
         {"green", "UPDATE rows SET v = 'green', n = n + 10 WHERE id = 7"},
         {"red", "UPDATE rows SET v = 'red', n = n + 100 WHERE id = 7"},
@@ -72,15 +72,13 @@ class ThreeNodeConflictsIT {
         {"blue", "DELETE FROM rows WHERE id = 9"},
         {"green", "INSERT INTO rows (id, v) VALUES (9, 'green') ON CONFLICT (id) DO UPDATE SET v = 'green'"},
     };
-    private static final String EXPECTED = "1=red:0 2=red:0 4=red:0 6=red new:0 7=red:111 9=green:0";
+    private static final String EXPECTED = "1=red:0 2=red:0 4=red:0 6=red new:0 7=red:100 9=green:0";
 
     private static Trio trio() {
         Trio trio = Trio.start(SCHEMA);
         trio.addSync("tables => 'rows, counters', initial => 'none'"); // all three start from the same rows
-        trio.blue.execute(Trio.DB, "SELECT mmsync.set_column_policy('rows', 'n', 'delta');"
-                + "SELECT mmsync.set_column_policy('counters', 'n', 'delta')");
         trio.startAgents();
-        trio.awaitSyncEverywhere(2);
+        trio.awaitSyncEverywhere(0);
         return trio;
     }
 
@@ -124,11 +122,9 @@ class ThreeNodeConflictsIT {
     }
 
     /**
-     * The three nodes update, delete and re-insert the same 20 rows, and add to 10 counters, at
-     * once for a few seconds with the agents running: the three end identical, every counter the
-     * sum of what the three added to it. (The rows' delta column n is left alone here: increments
-     * of a row that another node deletes and re-inserts meanwhile are exact for two nodes only,
-     * DeltaIncarnationRaceIT; docs/conflicts.md, "Three or more nodes", limits.)
+     * The three nodes update, delete and re-insert the same 20 rows, and add to 10 counters (a
+     * plain column: the newest increment wins), at once for a few seconds with the agents running:
+     * the three end identical, every counter at most the sum of what the three added to it.
      */
     @Test
     void threeNodesWritingAtOnce() throws Exception {
@@ -149,14 +145,15 @@ class ThreeNodeConflictsIT {
             }
             trio.awaitSame("rows");
             trio.awaitSame("counters");
-            StringBuilder expected = new StringBuilder();
-            for (int i = 1; i <= 10; i++) {
-                expected.append(i > 1 ? " " : "").append(i).append('=').append(added.get(i));
-            }
-            for (PgCluster c : trio.all()) {
-                assertEquals(expected.toString(), c.queryString(Trio.DB,
-                        "SELECT string_agg(id || '=' || n, ' ' ORDER BY id) FROM counters"), "counters on " + c.name());
-            }
+            assertCountersAtMost(trio, added);
+        }
+    }
+
+    /** Every counter (a plain column: concurrent increments overwrite each other) at most the sum added to it. */
+    static void assertCountersAtMost(Trio trio, AtomicLongArray added) {
+        for (int i = 1; i <= 10; i++) {
+            long n = trio.blue.queryLong(Trio.DB, "SELECT n FROM counters WHERE id = " + i);
+            assertTrue(n <= added.get(i) && (added.get(i) == 0 || n > 0), "counter " + i + ": " + n + " of " + added.get(i));
         }
     }
 

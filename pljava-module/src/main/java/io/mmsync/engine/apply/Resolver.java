@@ -125,6 +125,9 @@ final class Resolver {
             out.hadSetAside = SetAside.markOrigin(peer, origin);
             return out;
         }
+        if (many) {
+            refuseDelta(sync, candidates.values(), tables);
+        }
         long t0 = clock.nanoTime();
         // only tables of which the peer's queue holds a change can have competitors: for the others
         // (in a catch-up, usually all) the per-key lookup is skipped
@@ -219,6 +222,25 @@ final class Resolver {
             }
         }
         return out;
+    }
+
+    /**
+     * Delta columns are refused in syncs of three or more nodes (issue 17): add_sync,
+     * set_column_policy and a pushed definition refuse them, but a sync made before 0.2.0 may have
+     * one; its changes are not applied (the link stops with this error) rather than let the nodes drift.
+     */
+    private static void refuseDelta(SyncState sync, java.util.Collection<Change> candidates, PeerTables tables)
+            throws SQLException {
+        for (Change c : candidates) {
+            TableShape shape = tables.get(c);
+            if (shape.hasDelta()) {
+                throw new SQLException("mmsync: sync \"" + sync.name + "\" has three or more nodes and its table "
+                        + c.table() + " has the delta column " + shape.deltaColumns.get(0) + "; delta columns are not "
+                        + "exact with three or more nodes when rows are deleted, so its changes are not applied. Set it "
+                        + "back with SELECT mmsync.set_column_policy('" + c.table() + "', '"
+                        + shape.deltaColumns.get(0) + "', 'overwrite'), or sync the table between two nodes", "0A000");
+            }
+        }
     }
 
     /** The version a candidate is decided against: this node's newest change of the key, or its row_versions entry. */
