@@ -11,7 +11,7 @@ BEGIN
         RAISE WARNING 'mmsync: syncs of three or more nodes can diverge under a conflict strategy other than latest: %',
             (SELECT string_agg(name || ' (' || conflict || ')', ', ') FROM @extschema@.syncs
              WHERE NOT removed AND cardinality(nodes) > 2 AND conflict <> 'latest')
-            USING HINT = 'SELECT mmsync.set_conflict(name, ''latest''); 0.2.0 refuses new ones.';
+            USING HINT = 'SELECT mmsync.set_conflict(name, ''latest''), with delta columns for counters; 0.2.0 refuses new ones.';
     END IF;
 END
 $$;
@@ -438,11 +438,6 @@ BEGIN
     IF v_n = 0 THEN
         RAISE EXCEPTION 'mmsync: sync "%" would have no tables', add_sync.name;
     END IF;
-    -- no delta column in a sync of three or more nodes (issue 17): undoes the sync with the error
-    PERFORM @extschema@._refuse_many_delta(add_sync.name, add_sync.nodes, d.schema_name, d.table_name, d.column_name)
-    FROM (SELECT p.schema_name, p.table_name, p.column_name FROM @extschema@.column_policies p
-          JOIN @extschema@.sync_tables t ON t.schema_name = p.schema_name AND t.table_name = p.table_name
-          WHERE t.sync_id = v_id AND p.policy = 'delta' ORDER BY 1, 2, 3 LIMIT 1) d;
     IF add_sync.initial IS NULL THEN
         PERFORM @extschema@._refuse_unchosen_initial(v_id, v_local);
     END IF;
@@ -544,12 +539,6 @@ BEGIN
     FROM @extschema@.syncs s WHERE s.id = v_id;
     PERFORM @extschema@._detach_table(t.relid) FROM @extschema@.sync_tables t
     WHERE t.sync_id = v_id AND NOT t.relid = ANY (v_want);
-    -- a delta column in a sync of three or more nodes is refused here too (issue 17): a peer older
-    -- than 0.2.0 does not refuse it; the push fails with the reason and nothing of it is kept
-    PERFORM @extschema@._refuse_many_delta(v_name, ARRAY(SELECT jsonb_array_elements_text(p_def->'members')),
-        d.x->>0, d.x->>1, d.x->>2)
-    FROM (SELECT x FROM jsonb_array_elements(coalesce(p_def->'policies', '[]')) x
-          WHERE x->>3 = 'delta' ORDER BY x->>0, x->>1, x->>2 LIMIT 1) d;
     DELETE FROM @extschema@.column_policies p USING @extschema@.sync_tables t
     WHERE t.sync_id = v_id AND p.schema_name = t.schema_name AND p.table_name = t.table_name;
     INSERT INTO @extschema@.column_policies
@@ -1489,9 +1478,21 @@ DECLARE
     v_n     bigint;
     v_total bigint := 0;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM @extschema@.row_versions) OR NOT pg_try_advisory_xact_lock(1835889520, 1) THEN
+    IF (NOT EXISTS (SELECT 1 FROM @extschema@.row_versions) AND NOT EXISTS (SELECT 1 FROM @extschema@.row_deltas))
+       OR NOT pg_try_advisory_xact_lock(1835889520, 1) THEN
         RETURN 0;
     END IF;
+    -- the delta logs (row_deltas) go by the same rules as the row versions, below
+    DELETE FROM @extschema@.row_deltas d
+    WHERE d.relid IN (
+        WITH RECURSIVE r(relid) AS (
+            SELECT min(x.relid) FROM @extschema@.row_deltas x
+            UNION ALL
+            SELECT (SELECT min(x.relid) FROM @extschema@.row_deltas x WHERE x.relid > r.relid) FROM r WHERE r.relid IS NOT NULL)
+        SELECT r.relid FROM r WHERE r.relid IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM @extschema@.sync_tables st WHERE st.relid = r.relid));
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    v_total := v_n;
     -- tables no longer synced (one index probe per table that has entries)
     DELETE FROM @extschema@.row_versions v
     WHERE v.relid IN (
@@ -1502,7 +1503,7 @@ BEGIN
         SELECT r.relid FROM r WHERE r.relid IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM @extschema@.sync_tables st WHERE st.relid = r.relid));
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_total := v_n;
+    v_total := v_total + v_n;
     FOR v_sync IN
         SELECT s.id, min(h.at) - p_margin AS upto
         FROM @extschema@.syncs s
@@ -1520,6 +1521,10 @@ BEGIN
     LOOP
         DELETE FROM @extschema@.row_versions v USING @extschema@.sync_tables st
         WHERE st.sync_id = v_sync.id AND v.relid = st.relid AND v.at < v_sync.upto;
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+        v_total := v_total + v_n;
+        DELETE FROM @extschema@.row_deltas d USING @extschema@.sync_tables st
+        WHERE st.sync_id = v_sync.id AND d.relid = st.relid AND d.at < v_sync.upto;
         GET DIAGNOSTICS v_n = ROW_COUNT;
         v_total := v_total + v_n;
     END LOOP;
@@ -1557,9 +1562,9 @@ BEGIN
                       ELSE 'A node priority needs to know whether an incoming change was made on top of the preferred '
                           || 'node''s version; with three or more nodes that takes a version vector per row, which '
                           || 'mmsync does not keep, so the nodes could end with different versions.' END,
-                  HINT = 'Use conflict => ''latest'' (the change made last wins on every node); or sync two nodes '
-                      || '(where delta columns, mmsync.set_column_policy(table, column, ''delta''), also add up counters '
-                      || 'incremented on both).';
+                  HINT = 'Use conflict => ''latest'' (the change made last wins on every node), with '
+                      || 'mmsync.set_column_policy(table, column, ''delta'') for counters incremented on several nodes; '
+                      || 'or sync two nodes.';
     END IF;
     prefer := p_prefer;
     IF conflict = 'prefer' AND (prefer IS NULL OR NOT prefer = ANY (p_nodes)) THEN
@@ -1767,99 +1772,26 @@ REVOKE ALL ON FUNCTION @extschema@._row_images(regclass, jsonb, boolean),
     @extschema@._repair_enqueue(text, regclass, text, bigint, jsonb),
     @extschema@._in_flight_keys(text, regclass, jsonb) FROM PUBLIC;
 
--- issue 17: delta columns refused in syncs of three or more nodes (set_column_policy, add_sync and
--- _receive_sync above call _refuse_many_delta); a warning for such syncs made before 0.2.0
--- Delta columns in syncs of three or more nodes are refused (issue 17, docs/conflicts.md "Three
--- or more nodes", "Delta columns"): with three nodes a delta column of a row that one node deletes
--- (and may insert again) while another increments it can end different on the nodes. Raises
--- feature_not_supported naming the sync, the table and the column when p_nodes holds more than two
--- distinct nodes; does nothing otherwise. Called by set_column_policy (a table already in such a
--- sync), add_sync (a table with a delta column put in one) and _receive_sync (a definition pushed
--- by a peer, e.g. one older than 0.2.0), before anything is kept.
-CREATE FUNCTION @extschema@._refuse_many_delta(p_sync text, p_nodes text[], p_schema text, p_table text, p_column text)
-RETURNS void
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    v_n integer := cardinality(ARRAY(SELECT DISTINCT unnest(p_nodes)));
-BEGIN
-    IF v_n > 2 THEN
-        RAISE EXCEPTION 'mmsync: delta column %.%.% cannot be used by sync "%" of % nodes (%)', quote_ident(p_schema),
-            quote_ident(p_table), quote_ident(p_column), p_sync, v_n, array_to_string(p_nodes, ', ')
-            USING ERRCODE = 'feature_not_supported',
-                  DETAIL = 'With three or more nodes, increments of a row that one node deletes, or deletes and inserts '
-                      || 'again, while another node increments it are not exact: the nodes could end with different '
-                      || 'values while status() says in sync. Delta columns are exact in syncs of two nodes.',
-                  HINT = format('Sync this table between two nodes (a sync of its own), or keep %s a plain column '
-                      || 'under latest (the change made last wins on every node): '
-                      || 'SELECT mmsync.set_column_policy(%L, %L, ''overwrite'').',
-                      quote_ident(p_column), quote_ident(p_schema) || '.' || quote_ident(p_table), p_column);
-    END IF;
-END
-$$;
-REVOKE ALL ON FUNCTION @extschema@._refuse_many_delta(text, text[], text, text, text) FROM PUBLIC;
--- Sets a column's apply policy: 'delta' (an update adds old -> new to the peer's value) or
--- 'overwrite' (the default: the new value replaces the peer's).
-CREATE OR REPLACE FUNCTION @extschema@.set_column_policy(table_name text, column_name text, policy text) RETURNS text
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_column
-DECLARE
-    v_relid oid := @extschema@._resolve_table((SELECT t FROM @extschema@._parse_table_list(set_column_policy.table_name) t LIMIT 1));
-    v_nsp   name;
-    v_rel   name;
-    v_type  regtype;
-    v_sync  integer;
-BEGIN
-    SELECT n.nspname, c.relname INTO v_nsp, v_rel FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.oid = v_relid;
-    SELECT a.atttypid::regtype INTO v_type FROM pg_attribute a
-    WHERE a.attrelid = v_relid AND a.attname = set_column_policy.column_name AND a.attnum > 0 AND NOT a.attisdropped;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'mmsync: column % of table %.% does not exist', quote_ident(set_column_policy.column_name),
-            quote_ident(v_nsp), quote_ident(v_rel);
-    END IF;
-    IF set_column_policy.policy = 'delta' THEN
-        IF v_type NOT IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype, 'numeric'::regtype,
-                          'real'::regtype, 'double precision'::regtype) THEN
-            RAISE EXCEPTION 'mmsync: column %.%.% is %, a delta column must be numeric', quote_ident(v_nsp),
-                quote_ident(v_rel), quote_ident(set_column_policy.column_name), v_type;
-        END IF;
-        IF set_column_policy.column_name = ANY (@extschema@._pk_cols(v_relid)) THEN
-            RAISE EXCEPTION 'mmsync: column % is part of the primary key of %.% and cannot be a delta column',
-                quote_ident(set_column_policy.column_name), quote_ident(v_nsp), quote_ident(v_rel);
-        END IF;
-        -- not in a sync of three or more nodes (issue 17)
-        PERFORM @extschema@._refuse_many_delta(s.name, s.nodes, v_nsp, v_rel, set_column_policy.column_name)
-        FROM @extschema@.sync_tables t JOIN @extschema@.syncs s ON s.id = t.sync_id
-        WHERE t.relid = v_relid AND NOT s.removed;
-        INSERT INTO @extschema@.column_policies VALUES (v_nsp, v_rel, set_column_policy.column_name, 'delta')
-        ON CONFLICT (schema_name, table_name, column_name) DO UPDATE SET policy = EXCLUDED.policy;
-    ELSIF set_column_policy.policy = 'overwrite' THEN
-        DELETE FROM @extschema@.column_policies p
-        WHERE p.schema_name = v_nsp AND p.table_name = v_rel AND p.column_name = set_column_policy.column_name;
-    ELSE
-        RAISE EXCEPTION 'mmsync: unknown column policy %', quote_nullable(set_column_policy.policy)
-            USING HINT = 'Use delta or overwrite.';
-    END IF;
-    SELECT t.sync_id INTO v_sync FROM @extschema@.sync_tables t WHERE t.relid = v_relid;
-    IF FOUND THEN
-        UPDATE @extschema@.syncs s SET version = s.version + 1, updated_at = now() WHERE s.id = v_sync;
-        PERFORM pg_notify('mmsync_config', (SELECT s.name FROM @extschema@.syncs s WHERE s.id = v_sync));
-    END IF;
-    RETURN format('%I.%I.%I: %s', v_nsp, v_rel, set_column_policy.column_name, set_column_policy.policy);
-END
-$$;
-DO $$
-DECLARE
-    v_list text;
-BEGIN
-    SELECT string_agg(format('%s (%I.%I.%I)', s.name, p.schema_name, p.table_name, p.column_name), ', ') INTO v_list
-    FROM @extschema@.syncs s JOIN @extschema@.sync_tables t ON t.sync_id = s.id
-    JOIN @extschema@.column_policies p ON p.schema_name = t.schema_name AND p.table_name = t.table_name
-    WHERE NOT s.removed AND cardinality(s.nodes) > 2 AND p.policy = 'delta';
-    IF v_list IS NOT NULL THEN
-        RAISE WARNING 'mmsync: delta columns in syncs of three or more nodes are not exact when rows are deleted: %', v_list
-            USING HINT = 'The agents of 0.2.0 stop applying them with an error until the column is set back with '
-                || 'mmsync.set_column_policy(table, column, ''overwrite'') or the table is synced between two nodes.';
-    END IF;
-END
-$$;
+-- issue 17: delta columns exact in syncs of three or more nodes (the engine's DeltaRule): the delta logs
+-- The changes of rows of tables with delta columns in syncs of three or more nodes that this node
+-- received from the others, applied or not (issue 17, docs/conflicts.md "Three or more nodes",
+-- "Delta columns"): with this node's own queued changes, a row's log, from which the engine decides
+-- each incoming change (engine class DeltaRule): a row exists iff its newest insert is newer than
+-- its newest delete, its delta columns are that insert's values plus the deltas of every newer
+-- update. An update dropped because the row was gone is kept here, so that an older insert arriving
+-- later from a third node counts it. Written by the applying agent in its apply transaction; two-
+-- node syncs and tables without delta columns write nothing. key: as in row_versions; change_id:
+-- the change's id in its origin's queue (with at and origin, its place in the order). Entries go
+-- with the row versions (@extschema@._purge_row_versions).
+CREATE TABLE @extschema@.row_deltas (
+    relid     oid NOT NULL,
+    key       text NOT NULL,
+    origin    text NOT NULL,
+    change_id bigint NOT NULL,
+    op        "char" NOT NULL CHECK (op IN ('I', 'U', 'D')),
+    at        timestamptz NOT NULL,
+    old       jsonb,
+    new       jsonb,
+    PRIMARY KEY (relid, key, origin, change_id)
+);
+CREATE INDEX row_deltas_at ON @extschema@.row_deltas (at);

@@ -86,11 +86,6 @@ BEGIN
     IF v_n = 0 THEN
         RAISE EXCEPTION 'mmsync: sync "%" would have no tables', add_sync.name;
     END IF;
-    -- no delta column in a sync of three or more nodes (issue 17): undoes the sync with the error
-    PERFORM @extschema@._refuse_many_delta(add_sync.name, add_sync.nodes, d.schema_name, d.table_name, d.column_name)
-    FROM (SELECT p.schema_name, p.table_name, p.column_name FROM @extschema@.column_policies p
-          JOIN @extschema@.sync_tables t ON t.schema_name = p.schema_name AND t.table_name = p.table_name
-          WHERE t.sync_id = v_id AND p.policy = 'delta' ORDER BY 1, 2, 3 LIMIT 1) d;
     IF add_sync.initial IS NULL THEN
         PERFORM @extschema@._refuse_unchosen_initial(v_id, v_local);
     END IF;
@@ -200,9 +195,9 @@ BEGIN
                       ELSE 'A node priority needs to know whether an incoming change was made on top of the preferred '
                           || 'node''s version; with three or more nodes that takes a version vector per row, which '
                           || 'mmsync does not keep, so the nodes could end with different versions.' END,
-                  HINT = 'Use conflict => ''latest'' (the change made last wins on every node); or sync two nodes '
-                      || '(where delta columns, mmsync.set_column_policy(table, column, ''delta''), also add up counters '
-                      || 'incremented on both).';
+                  HINT = 'Use conflict => ''latest'' (the change made last wins on every node), with '
+                      || 'mmsync.set_column_policy(table, column, ''delta'') for counters incremented on several nodes; '
+                      || 'or sync two nodes.';
     END IF;
     prefer := p_prefer;
     IF conflict = 'prefer' AND (prefer IS NULL OR NOT prefer = ANY (p_nodes)) THEN
@@ -269,10 +264,6 @@ BEGIN
             RAISE EXCEPTION 'mmsync: column % is part of the primary key of %.% and cannot be a delta column',
                 quote_ident(set_column_policy.column_name), quote_ident(v_nsp), quote_ident(v_rel);
         END IF;
-        -- not in a sync of three or more nodes (issue 17)
-        PERFORM @extschema@._refuse_many_delta(s.name, s.nodes, v_nsp, v_rel, set_column_policy.column_name)
-        FROM @extschema@.sync_tables t JOIN @extschema@.syncs s ON s.id = t.sync_id
-        WHERE t.relid = v_relid AND NOT s.removed;
         INSERT INTO @extschema@.column_policies VALUES (v_nsp, v_rel, set_column_policy.column_name, 'delta')
         ON CONFLICT (schema_name, table_name, column_name) DO UPDATE SET policy = EXCLUDED.policy;
     ELSIF set_column_policy.policy = 'overwrite' THEN

@@ -94,12 +94,6 @@ BEGIN
     FROM @extschema@.syncs s WHERE s.id = v_id;
     PERFORM @extschema@._detach_table(t.relid) FROM @extschema@.sync_tables t
     WHERE t.sync_id = v_id AND NOT t.relid = ANY (v_want);
-    -- a delta column in a sync of three or more nodes is refused here too (issue 17): a peer older
-    -- than 0.2.0 does not refuse it; the push fails with the reason and nothing of it is kept
-    PERFORM @extschema@._refuse_many_delta(v_name, ARRAY(SELECT jsonb_array_elements_text(p_def->'members')),
-        d.x->>0, d.x->>1, d.x->>2)
-    FROM (SELECT x FROM jsonb_array_elements(coalesce(p_def->'policies', '[]')) x
-          WHERE x->>3 = 'delta' ORDER BY x->>0, x->>1, x->>2 LIMIT 1) d;
     DELETE FROM @extschema@.column_policies p USING @extschema@.sync_tables t
     WHERE t.sync_id = v_id AND p.schema_name = t.schema_name AND p.table_name = t.table_name;
     INSERT INTO @extschema@.column_policies

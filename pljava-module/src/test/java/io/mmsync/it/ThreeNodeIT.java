@@ -22,8 +22,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * Issue 17's first scenario on three clusters: 100 rows inserted on each node, then pgbench
  * updating random rows of all 300 on the three nodes at once ({@code v = v + 1} and the writing
- * node's name), agents running, v a plain column under latest: the three end identical. (A delta
- * column is refused in a sync of three nodes: ThreeNodeRefusalIT.)
+ * node's name), agents running. The three end identical; with v a delta column, every row's v is
+ * the sum of its increments (sum(v) = the transactions of the three pgbench runs).
  */
 @Timeout(value = 300, unit = TimeUnit.SECONDS)
 class ThreeNodeIT {
@@ -31,12 +31,15 @@ class ThreeNodeIT {
     static final int SECONDS = Integer.getInteger("mmsync.pgbench.seconds", 10);
     static final String SCHEMA = "CREATE TABLE t (id text PRIMARY KEY, v int NOT NULL DEFAULT 0, node text)";
 
-    /** The sync of three nodes on an empty t, agents running, 100 rows inserted per node. */
-    private static Trio trio() {
+    /** The sync of three nodes on an empty t, v a delta column or not, agents running, 100 rows inserted per node. */
+    private static Trio trio(boolean delta) {
         Trio trio = Trio.start(SCHEMA);
         trio.addSync("tables => 't'");
+        if (delta) {
+            trio.blue.execute(Trio.DB, "SELECT mmsync.set_column_policy('t', 'v', 'delta')");
+        }
         trio.startAgents();
-        trio.awaitSyncEverywhere(0);
+        trio.awaitSyncEverywhere(delta ? 1 : 0);
         for (int k = 0; k < 3; k++) {
             PgCluster c = trio.all().get(k);
             c.execute(Trio.DB, "INSERT INTO t SELECT '" + (k + 1) + "-' || i, 0, '" + c.name() + "' FROM generate_series(1, 100) i");
@@ -67,8 +70,25 @@ class ThreeNodeIT {
     }
 
     @Test
+    void pgbenchOnThreeNodesAddsUpInADeltaColumn() throws Exception {
+        try (Trio trio = trio(true)) {
+            long tx = pgbenchOnAll(trio, trio.blue.dataDir().getParent());
+            long t0 = System.nanoTime();
+            trio.awaitSame("t");
+            LOG.info(figures(trio, tx, t0));
+            for (PgCluster c : trio.all()) {
+                assertEquals(tx, c.queryLong(Trio.DB, "SELECT sum(v) FROM t"), "sum of the increments on " + c.name());
+            }
+            assertTrue(trio.blue.queryLong(Trio.DB, "SELECT count(*) FROM mmsync.row_deltas") > 0,
+                    "the changes received of a table with delta columns are in its rows' logs");
+            assertEquals(0, trio.blue.queryLong(Trio.DB, "SELECT count(*) FROM mmsync.row_versions"), "not in row_versions");
+            versionsGoOnceNoOlderChangeCanArrive(trio);
+        }
+    }
+
+    @Test
     void pgbenchOnThreeNodesConvergesUnderLatest() throws Exception {
-        try (Trio trio = trio()) {
+        try (Trio trio = trio(false)) {
             long tx = pgbenchOnAll(trio, trio.blue.dataDir().getParent());
             long t0 = System.nanoTime();
             trio.awaitSame("t");
@@ -79,9 +99,6 @@ class ThreeNodeIT {
             for (PgCluster c : trio.all()) {
                 assertEquals(0, c.queryLong(Trio.DB, "SELECT count(*) FROM mmsync.set_aside"), "nothing set aside on " + c.name());
             }
-            assertTrue(trio.blue.queryLong(Trio.DB, "SELECT count(*) FROM mmsync.row_versions") > 0,
-                    "rows written by an apply have their version");
-            versionsGoOnceNoOlderChangeCanArrive(trio);
         }
     }
 
@@ -91,12 +108,14 @@ class ThreeNodeIT {
      */
     private static void versionsGoOnceNoOlderChangeCanArrive(Trio trio) {
         for (PgCluster c : trio.all()) {
-            long before = c.queryLong(Trio.DB, "SELECT count(*) FROM mmsync.row_versions");
+            String count = "SELECT (SELECT count(*) FROM mmsync.row_versions) + (SELECT count(*) FROM mmsync.row_deltas)";
+            long before = c.queryLong(Trio.DB, count);
+            assertTrue(before > 0, "entries on " + c.name());
             assertEquals(0, c.queryLong(Trio.DB, "SELECT mmsync._purge_row_versions()"), "kept within the margin on " + c.name());
-            assertEquals(before, c.queryLong(Trio.DB, "SELECT count(*) FROM mmsync.row_versions"));
+            assertEquals(before, c.queryLong(Trio.DB, count));
             Waits.until(Duration.ofSeconds(90), Duration.ofMillis(500), "row versions purged on " + c.name(), () -> {
                 c.queryLong(Trio.DB, "SELECT mmsync._purge_row_versions('0 seconds')");
-                return c.queryLong(Trio.DB, "SELECT count(*) FROM mmsync.row_versions") == 0;
+                return c.queryLong(Trio.DB, count) == 0;
             });
         }
     }

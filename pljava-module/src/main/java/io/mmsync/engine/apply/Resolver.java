@@ -93,6 +93,10 @@ final class Resolver {
         List<Change> versioned;
         /** inserts to apply as upserts of another row ({@link Action#REBASE}): the change, its rewrite */
         final Map<Change, Change> rebased = new HashMap<>();
+        /** changes of tables with delta columns in a sync of three or more nodes, to record in row_deltas ({@link ManyDelta}) */
+        final List<Change> deltaLogged = new ArrayList<>();
+        /** key moves of tables with delta columns in a sync of three or more nodes: the delete and the insert they apply as */
+        final Map<Change, List<Change>> expanded = new HashMap<>();
 
         Action action(Change c) {
             return actions.getOrDefault(c, Action.APPLY);
@@ -125,9 +129,8 @@ final class Resolver {
             out.hadSetAside = SetAside.markOrigin(peer, origin);
             return out;
         }
-        if (many) {
-            refuseDelta(sync, candidates.values(), tables);
-        }
+        // a sync of three or more nodes: the changes of tables with delta columns follow DeltaRule (ManyDelta)
+        Map<Integer, Change> deltas = many ? ManyDelta.select(candidates, tables) : Map.of();
         long t0 = clock.nanoTime();
         // only tables of which the peer's queue holds a change can have competitors: for the others
         // (in a catch-up, usually all) the per-key lookup is skipped
@@ -136,9 +139,13 @@ final class Resolver {
         long t1 = clock.nanoTime();
         out.recheck = new LinkedHashMap<>(candidates);
         Map<Integer, RowVersions.Version> versions = Map.of();
+        if (!deltas.isEmpty()) {
+            ManyDelta.resolve(peer, sync, origin, peerName, deltas, tables, out);
+            candidates.keySet().removeAll(deltas.keySet());
+        }
         if (many) {
             out.versioned = new ArrayList<>(candidates.values());
-            versions = RowVersions.lookup(peer, candidates);
+            versions = candidates.isEmpty() ? Map.of() : RowVersions.lookup(peer, candidates);
         }
         Map<Integer, RowVersions.Version> entries = versions;
         candidates.entrySet().removeIf(e -> !queued.contains(e.getValue().table()) && !entries.containsKey(e.getKey()));
@@ -222,25 +229,6 @@ final class Resolver {
             }
         }
         return out;
-    }
-
-    /**
-     * Delta columns are refused in syncs of three or more nodes (issue 17): add_sync,
-     * set_column_policy and a pushed definition refuse them, but a sync made before 0.2.0 may have
-     * one; its changes are not applied (the link stops with this error) rather than let the nodes drift.
-     */
-    private static void refuseDelta(SyncState sync, java.util.Collection<Change> candidates, PeerTables tables)
-            throws SQLException {
-        for (Change c : candidates) {
-            TableShape shape = tables.get(c);
-            if (shape.hasDelta()) {
-                throw new SQLException("mmsync: sync \"" + sync.name + "\" has three or more nodes and its table "
-                        + c.table() + " has the delta column " + shape.deltaColumns.get(0) + "; delta columns are not "
-                        + "exact with three or more nodes when rows are deleted, so its changes are not applied. Set it "
-                        + "back with SELECT mmsync.set_column_policy('" + c.table() + "', '"
-                        + shape.deltaColumns.get(0) + "', 'overwrite'), or sync the table between two nodes", "0A000");
-            }
-        }
     }
 
     /** The version a candidate is decided against: this node's newest change of the key, or its row_versions entry. */
