@@ -1590,9 +1590,21 @@ DECLARE
     v_n     bigint;
     v_total bigint := 0;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM @extschema@.row_versions) OR NOT pg_try_advisory_xact_lock(1835889520, 1) THEN
+    IF (NOT EXISTS (SELECT 1 FROM @extschema@.row_versions) AND NOT EXISTS (SELECT 1 FROM @extschema@.row_deltas))
+       OR NOT pg_try_advisory_xact_lock(1835889520, 1) THEN
         RETURN 0;
     END IF;
+    -- the delta logs (row_deltas) go by the same rules as the row versions, below
+    DELETE FROM @extschema@.row_deltas d
+    WHERE d.relid IN (
+        WITH RECURSIVE r(relid) AS (
+            SELECT min(x.relid) FROM @extschema@.row_deltas x
+            UNION ALL
+            SELECT (SELECT min(x.relid) FROM @extschema@.row_deltas x WHERE x.relid > r.relid) FROM r WHERE r.relid IS NOT NULL)
+        SELECT r.relid FROM r WHERE r.relid IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM @extschema@.sync_tables st WHERE st.relid = r.relid));
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    v_total := v_n;
     -- tables no longer synced (one index probe per table that has entries)
     DELETE FROM @extschema@.row_versions v
     WHERE v.relid IN (
@@ -1603,7 +1615,7 @@ BEGIN
         SELECT r.relid FROM r WHERE r.relid IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM @extschema@.sync_tables st WHERE st.relid = r.relid));
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_total := v_n;
+    v_total := v_total + v_n;
     FOR v_sync IN
         SELECT s.id, min(h.at) - p_margin AS upto
         FROM @extschema@.syncs s
@@ -1621,6 +1633,10 @@ BEGIN
     LOOP
         DELETE FROM @extschema@.row_versions v USING @extschema@.sync_tables st
         WHERE st.sync_id = v_sync.id AND v.relid = st.relid AND v.at < v_sync.upto;
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+        v_total := v_total + v_n;
+        DELETE FROM @extschema@.row_deltas d USING @extschema@.sync_tables st
+        WHERE st.sync_id = v_sync.id AND d.relid = st.relid AND d.at < v_sync.upto;
         GET DIAGNOSTICS v_n = ROW_COUNT;
         v_total := v_total + v_n;
     END LOOP;
@@ -1922,3 +1938,27 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 REVOKE ALL ON TABLE @extschema@.verify_schedule FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.set_verify(text, interval), @extschema@._verify_due() FROM PUBLIC;
+
+-- issue 17: delta columns exact in syncs of three or more nodes (the engine's DeltaRule): the delta logs
+-- The changes of rows of tables with delta columns in syncs of three or more nodes that this node
+-- received from the others, applied or not (issue 17, docs/conflicts.md "Three or more nodes",
+-- "Delta columns"): with this node's own queued changes, a row's log, from which the engine decides
+-- each incoming change (engine class DeltaRule): a row exists iff its newest insert is newer than
+-- its newest delete, its delta columns are that insert's values plus the deltas of every newer
+-- update. An update dropped because the row was gone is kept here, so that an older insert arriving
+-- later from a third node counts it. Written by the applying agent in its apply transaction; two-
+-- node syncs and tables without delta columns write nothing. key: as in row_versions; change_id:
+-- the change's id in its origin's queue (with at and origin, its place in the order). Entries go
+-- with the row versions (@extschema@._purge_row_versions).
+CREATE TABLE @extschema@.row_deltas (
+    relid     oid NOT NULL,
+    key       text NOT NULL,
+    origin    text NOT NULL,
+    change_id bigint NOT NULL,
+    op        "char" NOT NULL CHECK (op IN ('I', 'U', 'D')),
+    at        timestamptz NOT NULL,
+    old       jsonb,
+    new       jsonb,
+    PRIMARY KEY (relid, key, origin, change_id)
+);
+CREATE INDEX row_deltas_at ON @extschema@.row_deltas (at);

@@ -19,9 +19,21 @@ DECLARE
     v_n     bigint;
     v_total bigint := 0;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM @extschema@.row_versions) OR NOT pg_try_advisory_xact_lock(1835889520, 1) THEN
+    IF (NOT EXISTS (SELECT 1 FROM @extschema@.row_versions) AND NOT EXISTS (SELECT 1 FROM @extschema@.row_deltas))
+       OR NOT pg_try_advisory_xact_lock(1835889520, 1) THEN
         RETURN 0;
     END IF;
+    -- the delta logs (row_deltas) go by the same rules as the row versions, below
+    DELETE FROM @extschema@.row_deltas d
+    WHERE d.relid IN (
+        WITH RECURSIVE r(relid) AS (
+            SELECT min(x.relid) FROM @extschema@.row_deltas x
+            UNION ALL
+            SELECT (SELECT min(x.relid) FROM @extschema@.row_deltas x WHERE x.relid > r.relid) FROM r WHERE r.relid IS NOT NULL)
+        SELECT r.relid FROM r WHERE r.relid IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM @extschema@.sync_tables st WHERE st.relid = r.relid));
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    v_total := v_n;
     -- tables no longer synced (one index probe per table that has entries)
     DELETE FROM @extschema@.row_versions v
     WHERE v.relid IN (
@@ -32,7 +44,7 @@ BEGIN
         SELECT r.relid FROM r WHERE r.relid IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM @extschema@.sync_tables st WHERE st.relid = r.relid));
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_total := v_n;
+    v_total := v_total + v_n;
     FOR v_sync IN
         SELECT s.id, min(h.at) - p_margin AS upto
         FROM @extschema@.syncs s
@@ -50,6 +62,10 @@ BEGIN
     LOOP
         DELETE FROM @extschema@.row_versions v USING @extschema@.sync_tables st
         WHERE st.sync_id = v_sync.id AND v.relid = st.relid AND v.at < v_sync.upto;
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+        v_total := v_total + v_n;
+        DELETE FROM @extschema@.row_deltas d USING @extschema@.sync_tables st
+        WHERE st.sync_id = v_sync.id AND d.relid = st.relid AND d.at < v_sync.upto;
         GET DIAGNOSTICS v_n = ROW_COUNT;
         v_total := v_total + v_n;
     END LOOP;

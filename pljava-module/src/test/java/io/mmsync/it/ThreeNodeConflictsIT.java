@@ -20,7 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The two-way suites' conflict cases on a sync of three nodes (latest, n a delta column): every
+ * The two-way suites' conflict cases on a sync of three nodes (latest; on rows, and on drows where n is a delta column): every
  * node changes the same rows while the agents are down, then the agents start one by one, so that
  * a node receives a newer version from one node before an older one from another; and the three
  * writing the same rows at once with the agents running. The three end identical, with the
@@ -29,7 +29,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @Timeout(value = 300, unit = TimeUnit.SECONDS)
 class ThreeNodeConflictsIT {
     static final String SCHEMA = "CREATE TABLE rows (id int PRIMARY KEY, v text NOT NULL, n int NOT NULL DEFAULT 0);"
-            + "INSERT INTO rows (id, v) SELECT i, 'orig' FROM generate_series(1, 9) i WHERE i <> 2;"
+            + "INSERT INTO rows (id, v) SELECT i, 'orig' FROM generate_series(1, 10) i WHERE i <> 2;"
+            + "CREATE TABLE drows (LIKE rows INCLUDING ALL); INSERT INTO drows SELECT * FROM rows;"
             + "CREATE TABLE counters (id int PRIMARY KEY, n bigint NOT NULL DEFAULT 0);"
             + "INSERT INTO counters (id) SELECT generate_series(1, 10);";
 
@@ -59,7 +60,7 @@ class ThreeNodeConflictsIT {
         {"blue", "UPDATE rows SET v = 'blue' WHERE id = 6"},
         {"green", "DELETE FROM rows WHERE id = 6"},
         {"red", "DELETE FROM rows WHERE id = 6; INSERT INTO rows (id, v) VALUES (6, 'red new')"},
-        // 7 delta column: every increment counts, v is the newest
+        // 7 three increments: on drows (n a delta column) every one counts; on rows red's, the newest, made on n = 0, wins
         {"blue", "UPDATE rows SET v = 'blue', n = n + 1 WHERE id = 7"},
         {"green", "UPDATE rows SET v = 'green', n = n + 10 WHERE id = 7"},
         {"red", "UPDATE rows SET v = 'red', n = n + 100 WHERE id = 7"},
@@ -71,21 +72,33 @@ class ThreeNodeConflictsIT {
         {"red", "UPDATE rows SET v = 'red' WHERE id = 9"},
         {"blue", "DELETE FROM rows WHERE id = 9"},
         {"green", "INSERT INTO rows (id, v) VALUES (9, 'green') ON CONFLICT (id) DO UPDATE SET v = 'green'"},
+        // 10 blue moves the row to key 11 between green's and red's increments of it under key 10: on rows
+        // red's newer update brings key 10 back; on drows the move's delete wins (remove wins) and
+        // key 11 starts from the row blue moved
+        {"green", "UPDATE rows SET n = n + 5, v = 'green' WHERE id = 10"},
+        {"blue", "UPDATE rows SET id = 11, v = 'moved' WHERE id = 10"},
+        {"red", "UPDATE rows SET n = n + 7, v = 'red' WHERE id = 10"},
     };
-    private static final String EXPECTED = "1=red:0 2=red:0 4=red:0 6=red new:0 7=red:111 9=green:0";
+    private static final String EXPECTED = "1=red:0 2=red:0 4=red:0 6=red new:0 7=red:100 9=green:0 10=red:7 11=moved:0";
+    /**
+     * The same changes on drows, where n is a delta column: every increment of row 7 counts, and a
+     * delete wins over the updates concurrent with it (rows 4 and 9: green's and red's updates were
+     * made without blue's delete; remove wins, docs/conflicts.md), as with two nodes.
+     */
+    private static final String EXPECTED_DELTA = "1=red:0 2=red:0 6=red new:0 7=red:111 11=moved:0";
 
     private static Trio trio() {
         Trio trio = Trio.start(SCHEMA);
-        trio.addSync("tables => 'rows, counters', initial => 'none'"); // all three start from the same rows
-        trio.blue.execute(Trio.DB, "SELECT mmsync.set_column_policy('rows', 'n', 'delta');"
+        trio.addSync("tables => 'rows, drows, counters', initial => 'none'"); // all three start from the same rows
+        trio.blue.execute(Trio.DB, "SELECT mmsync.set_column_policy('drows', 'n', 'delta');"
                 + "SELECT mmsync.set_column_policy('counters', 'n', 'delta')");
         trio.startAgents();
         trio.awaitSyncEverywhere(2);
         return trio;
     }
 
-    private static String rows(PgCluster c) {
-        return c.queryString(Trio.DB, "SELECT coalesce(string_agg(id || '=' || v || ':' || n, ' ' ORDER BY id), '') FROM rows");
+    private static String rows(PgCluster c, String table) {
+        return c.queryString(Trio.DB, "SELECT coalesce(string_agg(id || '=' || v || ':' || n, ' ' ORDER BY id), '') FROM " + table);
     }
 
     /** The changes made with the agents down, then the agents started in {@code order}, each synced before the next. */
@@ -96,6 +109,7 @@ class ThreeNodeConflictsIT {
             }
             for (String[] change : CHANGES) {
                 Pair.exec(node(trio, change[0]), change[1]);
+                Pair.exec(node(trio, change[0]), change[1].replace("rows", "drows"));
             }
             for (String name : order) {
                 PgCluster c = node(trio, name);
@@ -103,8 +117,10 @@ class ThreeNodeConflictsIT {
                 assertEquals("t", c.queryString(Trio.DB, "SELECT mmsync.wait_synced('app', '120 seconds')"), name + " synced");
             }
             trio.awaitSame("rows");
+            trio.awaitSame("drows");
             for (PgCluster c : trio.all()) {
-                assertEquals(EXPECTED, rows(c), "rows on " + c.name());
+                assertEquals(EXPECTED, rows(c, "rows"), "rows on " + c.name());
+                assertEquals(EXPECTED_DELTA, rows(c, "drows"), "drows on " + c.name());
             }
             // the losing versions are logged where they lost: red's update of row 1 won over green's at blue
             assertTrue(trio.all().stream().mapToLong(c -> c.queryLong(Trio.DB, "SELECT count(*) FROM mmsync.conflicts")).sum() > 0);
@@ -126,9 +142,8 @@ class ThreeNodeConflictsIT {
     /**
      * The three nodes update, delete and re-insert the same 20 rows, and add to 10 counters, at
      * once for a few seconds with the agents running: the three end identical, every counter the
-     * sum of what the three added to it. (The rows' delta column n is left alone here: increments
-     * of a row that another node deletes and re-inserts meanwhile are exact for two nodes only,
-     * DeltaIncarnationRaceIT; docs/conflicts.md, "Three or more nodes", limits.)
+     * sum of what the three added to it. (Delta columns of rows deleted and re-inserted meanwhile:
+     * ThreeNodeDeltaRaceIT.)
      */
     @Test
     void threeNodesWritingAtOnce() throws Exception {

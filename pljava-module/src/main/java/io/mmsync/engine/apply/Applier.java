@@ -108,9 +108,21 @@ public final class Applier {
     private Action decideAlone(Connection peer, SyncState sync, String origin, Change c) throws SQLException {
         Resolver.Outcome outcome = Resolver.resolve(peer, sync, origin, peerName, List.of(c), tables, clock, true);
         Action a = outcome.action(c);
-        if (a == Action.APPLY) {
+        if (a == Action.APPLY && outcome.deltaLogged.isEmpty()) {
             RowVersions.write(peer, origin, List.of(c));
         }
+        // ManyDelta: an insert starting the row's newest incarnation applies as its rewrite, a key move
+        // as its delete and insert
+        for (Change part : outcome.expanded.getOrDefault(c, List.of(c))) {
+            Change rewritten = outcome.rebased.get(part);
+            if (rewritten != null && outcome.action(part) == Action.APPLY) {
+                executor.execute(peer, Run.of(Action.APPLY, rewritten));
+                a = Action.SKIP;
+            } else if (part != c && outcome.action(part) == Action.APPLY) {
+                executor.execute(peer, Run.of(Action.APPLY, part));
+            }
+        }
+        ManyDelta.record(peer, origin, outcome.deltaLogged);
         ConflictLog.write(peer, outcome.conflicts, outcome.decidedConflictIds);
         return a;
     }
@@ -130,7 +142,8 @@ public final class Applier {
             long t1 = clock.nanoTime();
             int setAside = 0;
             java.util.Set<Change> failed = new java.util.HashSet<>();
-            List<Change> planned = outcome.rebased.isEmpty() ? page.changes() : page.changes().stream()
+            List<Change> planned = outcome.rebased.isEmpty() && outcome.expanded.isEmpty() ? page.changes()
+                    : page.changes().stream().flatMap(c -> outcome.expanded.getOrDefault(c, List.of(c)).stream())
                     .map(c -> outcome.rebased.getOrDefault(c, c)).collect(java.util.stream.Collectors.toList());
             List<Run> runs = RunPlanner.plan(planned, outcome::action, tables);
             for (Run run : runs) {
@@ -140,6 +153,11 @@ public final class Applier {
                 RowVersions.write(peer, origin, outcome.versioned.stream()
                         .filter(c -> outcome.action(c) == Action.APPLY && !failed.contains(outcome.rebased.getOrDefault(c, c)))
                         .collect(java.util.stream.Collectors.toList())); // a set-aside change gets its entry when retried
+            }
+            if (!outcome.deltaLogged.isEmpty()) {
+                ManyDelta.record(peer, origin, outcome.deltaLogged.stream()
+                        .filter(c -> !failed.contains(outcome.rebased.getOrDefault(c, c)))
+                        .collect(java.util.stream.Collectors.toList()));
             }
             if (outcome.hadSetAside && !page.isEmpty()) {
                 SetAside.supersede(peer, origin, page.changes());

@@ -91,6 +91,10 @@ final class Resolver {
         List<Change> versioned;
         /** inserts to apply as upserts of another row ({@link Action#REBASE}): the change, its rewrite */
         final Map<Change, Change> rebased = new HashMap<>();
+        /** changes of tables with delta columns in a sync of three or more nodes, to record in row_deltas ({@link ManyDelta}) */
+        final List<Change> deltaLogged = new ArrayList<>();
+        /** key moves of tables with delta columns in a sync of three or more nodes: the delete and the insert they apply as */
+        final Map<Change, List<Change>> expanded = new HashMap<>();
 
         Action action(Change c) {
             return actions.getOrDefault(c, Action.APPLY);
@@ -123,6 +127,8 @@ final class Resolver {
             out.hadSetAside = SetAside.markOrigin(peer, origin);
             return out;
         }
+        // a sync of three or more nodes: the changes of tables with delta columns follow DeltaRule (ManyDelta)
+        Map<Integer, Change> deltas = many ? ManyDelta.select(candidates, tables) : Map.of();
         long t0 = clock.nanoTime();
         // only tables of which the peer's queue holds a change can have competitors: for the others
         // (in a catch-up, usually all) the per-key lookup is skipped
@@ -131,9 +137,13 @@ final class Resolver {
         long t1 = clock.nanoTime();
         out.recheck = new LinkedHashMap<>(candidates);
         Map<Integer, RowVersions.Version> versions = Map.of();
+        if (!deltas.isEmpty()) {
+            ManyDelta.resolve(peer, sync, origin, peerName, deltas, tables, out);
+            candidates.keySet().removeAll(deltas.keySet());
+        }
         if (many) {
             out.versioned = new ArrayList<>(candidates.values());
-            versions = RowVersions.lookup(peer, candidates);
+            versions = candidates.isEmpty() ? Map.of() : RowVersions.lookup(peer, candidates);
         }
         Map<Integer, RowVersions.Version> entries = versions;
         candidates.entrySet().removeIf(e -> !queued.contains(e.getValue().table()) && !entries.containsKey(e.getKey()));
