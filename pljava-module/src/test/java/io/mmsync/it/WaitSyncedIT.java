@@ -30,8 +30,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 @Timeout(value = 900, unit = TimeUnit.SECONDS)
 class WaitSyncedIT {
-    /** How long the writers run, 60 s by default (-Dmmsync.waitsynced.seconds). */
-    static final int SECONDS = Integer.getInteger("mmsync.waitsynced.seconds", 60);
+    /** How long the writers run, 30 s by default (-Dmmsync.waitsynced.seconds). */
+    static final int SECONDS = Integer.getInteger("mmsync.waitsynced.seconds", 30);
     static final String SCHEMA = "CREATE TABLE load (id bigint PRIMARY KEY, n int NOT NULL, v text);";
 
     @Test
