@@ -53,7 +53,11 @@ BEGIN
 
     -- the sequence ahead of the bookkeeping: record the switch now
     SELECT * INTO v_cur FROM @extschema@.queue_tables WHERE epoch IS NOT NULL AND ended IS NULL;
-    SELECT s.last_value >> 24 INTO v_epoch FROM @extschema@.change_queue_id_seq s;
+    -- read under the sequence's buffer lock: a SELECT from the sequence can see the value 32 ids
+    -- ahead that nextval writes into its page while it logs (an epoch ended before its last id
+    -- was handed out); NULL just after the rotation's setval, when last_value is the next id
+    v_epoch := coalesce(pg_sequence_last_value('@extschema@.change_queue_id_seq'::regclass),
+                        (SELECT s.last_value FROM @extschema@.change_queue_id_seq s)) >> 24;
     WHILE v_epoch > v_cur.epoch LOOP
         UPDATE @extschema@.queue_tables SET ended = pg_current_snapshot() WHERE slot = v_cur.slot;
         UPDATE @extschema@.queue_tables t

@@ -16,9 +16,10 @@ import java.util.Iterator;
  *
  * <p>A range holds the changes not visible in its lower snapshot {@code lo}: their transactions'
  * ids are all at least {@code xmin(lo)}. A sample reads the last id the queue sequence handed out,
- * L, and then takes a transaction id N for itself, in that order. Every transaction id above N is
- * assigned after N, so after L was read; a transaction takes queue ids only once it has its id (the
- * capture triggers run after the row is written), so its queue ids are above L. Hence for a range
+ * L (one handed out already: see {@link #SAMPLE_SQL}), and then takes a transaction id N for
+ * itself, in that order. Every transaction id above N is assigned after N, so after L was read; a
+ * transaction takes queue ids only once it has its id (the capture triggers run after the row is
+ * written), so its queue ids are above L. Hence for a range
  * with {@code xmin(lo) > N}, every change in it has an id above L. Samples are taken at most every
  * {@link #EVERY_NANOS} (each costs the origin one transaction id) and kept until a newer one
  * qualifies; without a qualifying sample (a new session, a transaction open for longer than the
@@ -27,9 +28,14 @@ import java.util.Iterator;
 final class RangeFloor {
     static final long EVERY_NANOS = 100_000_000L;
     static final int MAX_SAMPLES = 2000;
-    // not is_called (after the rotation's setval): last_value is the next id handed out, not the last
-    static final String SAMPLE_SQL = "WITH l AS MATERIALIZED (SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END "
-            + "AS last_value FROM mmsync.change_queue_id_seq s) "
+    // pg_sequence_last_value reads the sequence's page under its buffer lock. A SELECT from the
+    // sequence does not: while nextval logs, it writes the value 32 fetches ahead into the page
+    // (under that lock) before the real one, so the SELECT could return ids not handed out yet, and
+    // a range started above them never sent the changes that took them (found by CompareIT: an
+    // update lost, the range confirmed). NULL (not is_called: just after the rotation's setval,
+    // nothing handed out since): no sample this time.
+    static final String LAST_ID = "pg_catalog.pg_sequence_last_value('mmsync.change_queue_id_seq'::pg_catalog.regclass)";
+    static final String SAMPLE_SQL = "WITH l AS MATERIALIZED (SELECT " + LAST_ID + " AS last_value) "
             + "SELECT l.last_value, pg_catalog.pg_current_xact_id()::text FROM l";
 
     /** {xid N, last_value L}, oldest first */
@@ -47,14 +53,13 @@ final class RangeFloor {
         if (sampled && clock.nanosSince(lastSample) < EVERY_NANOS) {
             return;
         }
-        long xid;
-        long lastValue;
         try (Statement st = local.createStatement(); ResultSet rs = st.executeQuery(SAMPLE_SQL)) {
             rs.next();
-            lastValue = rs.getLong(1);
-            xid = Long.parseLong(rs.getString(2));
+            long lastValue = rs.getLong(1);
+            if (!rs.wasNull()) {
+                add(Long.parseLong(rs.getString(2)), lastValue);
+            }
         }
-        add(xid, lastValue);
         lastSample = clock.nanoTime();
         sampled = true;
     }
