@@ -3,6 +3,7 @@ package io.mmsync.engine.apply;
 import io.mmsync.engine.error.ErrorPolicy;
 import io.mmsync.engine.model.Change;
 import io.mmsync.engine.model.Page;
+import io.mmsync.engine.model.PeerHorizon;
 import io.mmsync.engine.model.SyncState;
 import io.mmsync.engine.time.Clock;
 
@@ -47,8 +48,11 @@ public final class Applier {
         public final long resolveNanos;
         public final long runNanos;
         public final long commitNanos;
+        /** the peer's snapshot right after the commit (a purge mark's horizon) */
+        public final PeerHorizon horizon;
 
-        Result(int conflicts, int setAside, int runs, long resolveNanos, long runNanos, long commitNanos) {
+        Result(int conflicts, int setAside, int runs, long resolveNanos, long runNanos, long commitNanos, PeerHorizon horizon) {
+            this.horizon = horizon;
             this.conflicts = conflicts;
             this.setAside = setAside;
             this.runs = runs;
@@ -146,10 +150,11 @@ public final class Applier {
             }
             long t2 = clock.nanoTime();
             ConflictLog.write(peer, outcome.conflicts, outcome.decidedConflictIds);
-            if (!PageEnd.commit(peer, outcome, sync.name, origin, page)) {
+            PeerHorizon horizon = PageEnd.commit(peer, outcome, sync.name, origin, page);
+            if (horizon == null) {
                 return null; // rolled back: a local change raced the decisions
             }
-            return new Result(outcome.conflicts.size(), setAside, runs.size(), t1 - t0, t2 - t1, clock.nanoTime() - t2);
+            return new Result(outcome.conflicts.size(), setAside, runs.size(), t1 - t0, t2 - t1, clock.nanoTime() - t2, horizon);
         } catch (SQLException | RuntimeException e) {
             try {
                 peer.rollback();

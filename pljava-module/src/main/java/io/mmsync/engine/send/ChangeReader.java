@@ -2,12 +2,10 @@ package io.mmsync.engine.send;
 
 import io.mmsync.engine.model.Change;
 import io.mmsync.engine.model.ChangeId;
-import io.mmsync.engine.model.ConflictStrategy;
 import io.mmsync.engine.model.KeySql;
 import io.mmsync.engine.model.Op;
 import io.mmsync.engine.model.Page;
 import io.mmsync.engine.model.Position;
-import io.mmsync.engine.model.SyncState;
 import io.mmsync.engine.model.TableRef;
 import io.mmsync.engine.time.Clock;
 
@@ -64,34 +62,41 @@ final class ChangeReader {
         this.rangeFloor = new RangeFloor(clock);
     }
 
-    /** The sync's row as seen now, with a fresh snapshot to open the next range; null if gone. */
-    SyncState syncState(Connection local, String syncName) throws SQLException {
+    /** Samples the queue's range floor when due ({@link RangeFloor}; its own transaction, autocommit). */
+    void sampleFloor(Connection local) throws SQLException {
         rangeFloor.sampleIfDue(local);
-        try (PreparedStatement st = local.prepareStatement(STATE_SQL)) {
-            st.setString(1, syncName);
-            try (ResultSet rs = st.executeQuery()) {
-                if (!rs.next()) {
-                    return null;
-                }
-                return new SyncState(rs.getString(1), rs.getInt(2), rs.getBoolean(3), rs.getBoolean(4), rs.getLong(5),
-                        syncName, ConflictStrategy.fromSql(rs.getString(6)), rs.getString(7));
+    }
+
+    /** Reads the next page after {@code pos}, which must have an open range, in a transaction of its own. */
+    Page read(Connection local, int syncId, Position pos) throws SQLException {
+        boolean wasAuto = local.getAutoCommit();
+        local.setAutoCommit(false);
+        try {
+            try (Statement plan = local.createStatement()) {
+                plan.execute(LocalTurn.SETTINGS_SQL);
             }
+            Page page = readOpen(local, syncId, pos);
+            local.commit();
+            return page;
+        } catch (SQLException | RuntimeException e) {
+            local.rollback();
+            throw e;
+        } finally {
+            local.setAutoCommit(wasAuto);
         }
     }
 
-    /** Reads the next page after {@code pos}, which must have an open range. */
-    Page read(Connection local, int syncId, Position pos) throws SQLException {
+    /**
+     * Reads the next page after {@code pos} in the transaction open on {@code local}, which has the
+     * planner settings of {@link LocalTurn#SETTINGS_SQL}: a page walks the primary key from the last
+     * id; without them the planner, which cannot estimate the snapshot filter, sorts everything
+     * after the last id for each page (and JIT would compile the plan that enable_sort = off makes
+     * look expensive).
+     */
+    Page readOpen(Connection local, int syncId, Position pos) throws SQLException {
         List<Change> changes = new ArrayList<>();
         long bytes = 0;
         boolean cut = false;
-        boolean wasAuto = local.getAutoCommit();
-        local.setAutoCommit(false);
-        try (Statement plan = local.createStatement()) {
-            // a page walks the primary key from the last id; without these the planner, which
-            // cannot estimate the snapshot filter, sorts everything after the last id for each page
-            // (and JIT would compile the plan that enable_sort = off makes look expensive)
-            plan.execute("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off; SET LOCAL jit = off");
-        }
         try (PreparedStatement st = local.prepareStatement(PAGE_SQL)) {
             st.setFetchSize(FIRST_FETCH);
             st.setInt(1, syncId);
@@ -117,12 +122,6 @@ final class ChangeReader {
                     }
                 }
             }
-            local.commit();
-        } catch (SQLException | RuntimeException e) {
-            local.rollback();
-            throw e;
-        } finally {
-            local.setAutoCommit(wasAuto);
         }
         boolean complete = !cut && changes.size() < maxRows;
         Position next = complete ? pos.rangeDone()

@@ -47,6 +47,7 @@ public final class Link implements Runnable {
     private final Backoff backoff = new Backoff(Duration.ofMillis(100), Duration.ofSeconds(5));
     private final String logPrefix;
     private final InitialStep initialStep;
+    private final LocalTurn turn;
 
     private volatile boolean stopping;
     private volatile boolean finished;
@@ -64,6 +65,8 @@ public final class Link implements Runnable {
     private Position pos;
     /** the range start the peer has stored (idle progress moves it, see hasWork) */
     private String storedLo;
+    /** the sync's id as this session last read it (-1: not yet) */
+    private int syncIdSeen = -1;
 
     public Link(String syncName, String origin, Connector local, Connector peer, LinkSettings config, ThreadFactory threads) {
         this.syncName = syncName;
@@ -81,6 +84,7 @@ public final class Link implements Runnable {
         this.wakeup = new Wakeup(config);
         this.logPrefix = "mmsync link " + syncName + " " + origin + "->" + peer.nodeName() + ": ";
         this.initialStep = new InitialStep(syncName, origin, local, peer, threads);
+        this.turn = new LocalTurn(syncName, peer.nodeName());
     }
 
     public String name() {
@@ -146,53 +150,75 @@ public final class Link implements Runnable {
         readAhead.discard();
         pushedVersion = -1;
         pos = PeerStore.readPosition(pc, syncName, origin);
+        syncIdSeen = -1;
         storedLo = pos.lo();
         initialStep.reset();
         store.state(lc, LinkState.RUNNING, null);
         lastBeat = clock.nanoTime();
         wakeup.start(0);
         while (!stopping) {
-            SyncState sync = reader.syncState(lc, syncName);
-            if (syncRemoved(lc, pc, sync)) {
-                LOG.info(logPrefix + "sync removed; link stops");
-                return true;
-            }
-            if (sync.paused) {
-                store.state(lc, LinkState.PAUSED, null); // beats the heartbeat too
-                lastBeat = clock.nanoTime();
-                wakeup.hold(lc);
+            reader.sampleFloor(lc);
+            // the turn's first local request (LocalTurn): settings, the idle-sender lock if wanted, the sync
+            SyncState sync = turn.begin(lc, wakeup.armFor(syncIdSeen));
+            wakeup.armed(turn.armOutcome());
+            if (sync == null || sync.version > pushedVersion || sync.paused || !initialStep.checked()) {
+                LocalTurn.close(lc); // the paths that take several steps: their own transactions
+                if (slowTurn(lc, pc, sync)) {
+                    LOG.info(logPrefix + "sync removed; link stops");
+                    return true;
+                }
                 continue;
             }
-            Position started = initialStep.runIfPending(lc, pc, pos, () -> beatIfDue(lc));
-            if (started != null) {
-                pos = started;
-                storedLo = pos.lo();
-                continue;
-            }
+            syncIdSeen = sync.id;
             long readStart = clock.nanoTime();
+            boolean freshRange = !pos.hasOpenRange();
             Page page = readPage(lc, sync);
+            // the resync mark is read after the page: the retention limit marks the peer and drops its
+            // queue in one transaction, so a page read before that is whole, and one read after sees the mark
+            boolean unlock = !page.isEmpty() && wakeup.holding();
+            turn.end(lc, !page.isEmpty(), unlock ? wakeup.lockedSyncId() : null);
             long readNanos = clock.nanoTime() - readStart;
-            // Checked after the read: the retention limit marks the peer and drops its queue in one
-            // transaction, so a page read before that is whole, and one read after sees the mark.
-            if (heldForResync(lc)) {
+            if (heldForResync(turn.resyncReason())) {
                 beatIfDue(lc);
                 wakeup.hold(lc);
                 continue;
             }
             if (!page.isEmpty()) {
-                wakeup.changesFound(lc);
-                columnCheck.verify(lc, pc);
+                wakeup.changesFound(lc, page.changes().size(), unlock);
+                columnCheck.verify(lc, pc, turn.signature());
             }
             boolean beatDue = heartbeatDue();
             if (hasWork(page, beatDue)) {
                 Applied applied = applyPage(lc, pc, sync, page);
-                confirm(lc, pc, sync, page);
+                confirm(lc, sync, page, applied.result());
                 logTimings(page, readNanos, applied, readStart);
                 if (!page.rangeComplete() || !page.isEmpty()) {
                     continue;
                 }
             }
-            idleTurn(lc, pc, sync, page, beatDue);
+            idleTurn(lc, pc, sync, page, beatDue, freshRange);
+        }
+        return false;
+    }
+
+    /**
+     * A turn that is not a plain read (the sync is gone, changed, paused, or the session's initial
+     * step is not checked yet), in the statements of before: true when the sync was removed.
+     */
+    private boolean slowTurn(Connection lc, Connection pc, SyncState sync) throws SQLException, InterruptedException {
+        if (syncRemoved(lc, pc, sync)) {
+            return true;
+        }
+        if (sync.paused) {
+            store.state(lc, LinkState.PAUSED, null); // beats the heartbeat too
+            lastBeat = clock.nanoTime();
+            wakeup.hold(lc);
+            return false;
+        }
+        Position started = initialStep.runIfPending(lc, pc, pos, () -> beatIfDue(lc));
+        if (started != null) {
+            pos = started;
+            storedLo = pos.lo();
         }
         return false;
     }
@@ -212,13 +238,13 @@ public final class Link implements Runnable {
         return false;
     }
 
-    /** The next page after the position (opening a new snapshot range first if needed). */
+    /** The next page after the position (opening a new snapshot range first if needed), in the turn's transaction. */
     private Page readPage(Connection lc, SyncState sync) throws SQLException {
         if (!pos.hasOpenRange()) {
             pos = pos.openRange(sync.snapshot);
         }
         Page ahead = readAhead.take(pos);
-        return ahead != null ? ahead : reader.read(lc, sync.id, pos);
+        return ahead != null ? ahead : reader.readOpen(lc, sync.id, pos);
     }
 
     /**
@@ -256,12 +282,12 @@ public final class Link implements Runnable {
     }
 
     /** After the peer committed the page: the position is confirmed here, marked and purged when due. */
-    private void confirm(Connection lc, Connection pc, SyncState sync, Page page) throws SQLException {
+    private void confirm(Connection lc, SyncState sync, Page page, Applier.Result applied) throws SQLException {
         storedLo = page.next().lo();
-        // a purge mark (and the purge) at most every MARK_INTERVAL while pages keep coming:
-        // they cost the peer a round trip and this node three, half of a small page's turn
+        // a purge mark (and the purge) at most every MARK_INTERVAL while pages keep coming; the
+        // mark's horizon is the peer's snapshot right after the apply committed (same request)
         boolean mark = page.rangeComplete() && markDue();
-        store.confirmed(lc, page.next(), page.changes().size(), mark ? PeerStore.snapshot(pc) : null);
+        store.confirmed(lc, page.next(), page.changes().size(), mark ? applied.horizon : null);
         unmarked = page.rangeComplete() && !mark ? page.next() : null;
         working();
         lastBeat = clock.nanoTime();
@@ -276,7 +302,7 @@ public final class Link implements Runnable {
      * Nothing (more) to send: the purge mark put off after the last page, set-aside retries and
      * purges when due, the heartbeat, then a wait for new changes (see {@link Wakeup}).
      */
-    private void idleTurn(Connection lc, Connection pc, SyncState sync, Page page, boolean beatDue)
+    private void idleTurn(Connection lc, Connection pc, SyncState sync, Page page, boolean beatDue, boolean freshRange)
             throws SQLException {
         pos = page.next();
         working();
@@ -299,7 +325,7 @@ public final class Link implements Runnable {
         if (purger.behind()) {
             wakeup.soon(lc); // more to purge: the next turn (which reads first) comes soon
         } else {
-            wakeup.nothingFound(lc, sync.id);
+            wakeup.nothingFound(lc, sync.id, freshRange);
         }
     }
 
@@ -335,9 +361,8 @@ public final class Link implements Runnable {
         }
     }
 
-    /** True while the peer is marked as needing a resync (mmsync.resync_needed): nothing is sent. */
-    private boolean heldForResync(Connection lc) throws SQLException {
-        String reason = store.resyncNeeded(lc);
+    /** True while the peer is marked as needing a resync (mmsync.resync_needed, {@code reason}): nothing is sent. */
+    private boolean heldForResync(String reason) {
         if (reason != null && !heldForResync) {
             LOG.warning(logPrefix + "not sending: " + peer.nodeName() + " needs a resync (" + reason
                     + "); see mmsync.status() and docs/operations.md");
