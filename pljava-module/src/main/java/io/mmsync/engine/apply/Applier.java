@@ -137,7 +137,14 @@ public final class Applier {
             List<Change> planned = outcome.rebased.isEmpty() ? page.changes() : page.changes().stream()
                     .map(c -> outcome.rebased.getOrDefault(c, c)).collect(java.util.stream.Collectors.toList());
             List<Run> runs = RunPlanner.plan(planned, outcome::action, tables);
-            for (Run run : runs) {
+            // a short insert run last, with nothing written after it but the position: sent with the commit
+            boolean deferLast = !careful && outcome.versioned == null && !outcome.hadSetAside && outcome.conflicts.isEmpty();
+            RunExecutor.Deferred last = null;
+            for (int i = 0; i < runs.size(); i++) {
+                Run run = runs.get(i);
+                if (deferLast && i == runs.size() - 1 && (last = executor.deferred(run)) != null) {
+                    break;
+                }
                 setAside += careful ? carefully(peer, sync.name, origin, run, failed) : run(peer, run);
             }
             if (outcome.versioned != null) {
@@ -150,7 +157,7 @@ public final class Applier {
             }
             long t2 = clock.nanoTime();
             ConflictLog.write(peer, outcome.conflicts, outcome.decidedConflictIds);
-            PeerHorizon horizon = PageEnd.commit(peer, outcome, sync.name, origin, page);
+            PeerHorizon horizon = PageEnd.commit(peer, outcome, sync.name, origin, page, last);
             if (horizon == null) {
                 return null; // rolled back: a local change raced the decisions
             }

@@ -82,21 +82,26 @@ final class PageEnd {
      * snapshot ({@link #LATE_COMMITS_SQL}); a page of many keys asks that first, without its keys,
      * and sends them only then (a catch-up's peer, where nothing local commits, never does).
      */
-    static PeerHorizon commit(Connection peer, Resolver.Outcome out, String syncName, String origin, Page page)
-            throws SQLException {
+    static PeerHorizon commit(Connection peer, Resolver.Outcome out, String syncName, String origin, Page page,
+                              RunExecutor.Deferred last) throws SQLException {
+        // the page's last statement, if it was left for this request, goes first
+        String head = last == null ? "" : last.sql() + "; ";
+        int p = 1;
         if (out.recheck == null) {
-            try (PreparedStatement st = peer.prepareStatement(PROGRESS_AND_COMMIT_SQL)) {
-                progress(st, 1, syncName, origin, page);
+            try (PreparedStatement st = peer.prepareStatement(head + PROGRESS_AND_COMMIT_SQL)) {
+                p = deferred(st, last);
+                progress(st, p, syncName, origin, page);
                 return committed(peer, st);
             }
         }
         if (out.recheck.size() <= KEYS_WITH_CHECK) {
-            try (PreparedStatement st = peer.prepareStatement(FAIL_IF_RACED_AND_COMMIT_SQL)) {
-                st.setObject(1, out.keys(), Types.OTHER);
-                st.setObject(2, out.snapshot, Types.OTHER);
-                st.setObject(3, decidedAgainst(out), Types.OTHER);
-                st.setObject(4, out.snapshot, Types.OTHER);
-                progress(st, 5, syncName, origin, page);
+            try (PreparedStatement st = peer.prepareStatement(head + FAIL_IF_RACED_AND_COMMIT_SQL)) {
+                p = deferred(st, last);
+                st.setObject(p, out.keys(), Types.OTHER);
+                st.setObject(p + 1, out.snapshot, Types.OTHER);
+                st.setObject(p + 2, decidedAgainst(out), Types.OTHER);
+                st.setObject(p + 3, out.snapshot, Types.OTHER);
+                progress(st, p + 4, syncName, origin, page);
                 return committed(peer, st);
             } catch (SQLException e) {
                 if (!"22P02".equals(e.getSQLState()) || e.getMessage() == null || !e.getMessage().contains(RACED)) {
@@ -107,12 +112,16 @@ final class PageEnd {
             }
         }
         boolean late;
-        try (PreparedStatement st = peer.prepareStatement(LATE_COMMITS_AND_PROGRESS_SQL)) {
-            st.setObject(1, out.snapshot, Types.OTHER);
-            progress(st, 2, syncName, origin, page);
-            st.execute();
-            try (ResultSet rs = st.getResultSet()) {
-                late = rs.next() && rs.getBoolean(1);
+        try (PreparedStatement st = peer.prepareStatement(head + LATE_COMMITS_AND_PROGRESS_SQL)) {
+            p = deferred(st, last);
+            st.setObject(p, out.snapshot, Types.OTHER);
+            progress(st, p + 1, syncName, origin, page);
+            boolean rs = st.execute();
+            while (!rs && st.getUpdateCount() != -1) {
+                rs = st.getMoreResults();
+            }
+            try (ResultSet r = st.getResultSet()) {
+                late = r.next() && r.getBoolean(1);
             }
         }
         if (late && recheck(peer, out)) {
@@ -122,6 +131,15 @@ final class PageEnd {
         try (PreparedStatement st = peer.prepareStatement(COMMIT_SQL)) {
             return committed(peer, st);
         }
+    }
+
+    /** Binds the deferred statement's rows, if any; the index of the next parameter. */
+    private static int deferred(PreparedStatement st, RunExecutor.Deferred last) throws SQLException {
+        if (last == null) {
+            return 1;
+        }
+        st.setObject(1, last.json(), Types.OTHER);
+        return 2;
     }
 
     /**

@@ -22,8 +22,9 @@ import java.util.logging.Logger;
 /**
  * Sends one sync's local changes to one peer, forever: reads pages from the local queue, applies
  * each at the peer with its position in one peer transaction, confirms locally, purges what every
- * peer has. Polls while busy; once idle, waits for a NOTIFY from the capture trigger or the poll
- * interval (see {@link Wakeup}). Any failure closes both connections and retries with capped
+ * peer has. Reads again at once while pages come; after a small page it takes the idle-sender lock
+ * and, finding nothing, waits for a NOTIFY from the capture trigger or the poll interval (see
+ * {@link Wakeup}; a turn's local reads: {@link LocalTurn}). Any failure closes both connections and retries with capped
  * back-off: a peer that goes away never needs a kick.
  */
 public final class Link implements Runnable {
@@ -175,7 +176,9 @@ public final class Link implements Runnable {
             Page page = readPage(lc, sync);
             // the resync mark is read after the page: the retention limit marks the peer and drops its
             // queue in one transaction, so a page read before that is whole, and one read after sees the mark
-            boolean unlock = !page.isEmpty() && wakeup.holding();
+            // a small page keeps the idle-sender lock: a writer that commits meanwhile notifies (Wakeup)
+            boolean keep = wakeup.holding() && page.rangeComplete() && freshRange && page.changes().size() < Wakeup.ARM_BELOW;
+            boolean unlock = !page.isEmpty() && wakeup.holding() && !keep;
             turn.end(lc, !page.isEmpty(), unlock ? wakeup.lockedSyncId() : null);
             long readNanos = clock.nanoTime() - readStart;
             if (heldForResync(turn.resyncReason())) {
@@ -184,7 +187,7 @@ public final class Link implements Runnable {
                 continue;
             }
             if (!page.isEmpty()) {
-                wakeup.changesFound(lc, page.changes().size(), unlock);
+                wakeup.changesFound(page.changes().size(), unlock);
                 columnCheck.verify(lc, pc, turn.signature());
             }
             boolean beatDue = heartbeatDue();
@@ -192,9 +195,10 @@ public final class Link implements Runnable {
                 Applied applied = applyPage(lc, pc, sync, page);
                 confirm(lc, sync, page, applied.result());
                 logTimings(page, readNanos, applied, readStart);
-                if (!page.rangeComplete() || !page.isEmpty()) {
+                if (!page.rangeComplete() || !page.isEmpty() && !keep) {
                     continue;
                 }
+                // with the lock kept, what committed after the page's range notifies: no read to wait for it
             }
             idleTurn(lc, pc, sync, page, beatDue, freshRange);
         }
@@ -335,16 +339,10 @@ public final class Link implements Runnable {
 
     /** Per-page phase timings, at FINE: where a catch-up spends its time. */
     private void logTimings(Page page, long readNanos, Applied applied, long start) {
-        if (page.isEmpty() || !LOG.isLoggable(Level.FINE)) {
-            return;
+        if (!page.isEmpty() && LOG.isLoggable(Level.FINE)) {
+            LOG.fine(logPrefix + PageTimings.describe(page.changes().size(), applied.result(), readNanos,
+                    applied.waitedNanos(), clock.nanoTime() - start));
         }
-        Applier.Result r = applied.result();
-        long waitedNanos = applied.waitedNanos();
-        long total = clock.nanoTime() - start;
-        LOG.fine(String.format("%spage of %d changes (%d statements) in %.1f ms: read %.1f, resolve %.1f, run %.1f, "
-                + "commit %.1f, wait for read-ahead %.1f, confirm+purge %.1f", logPrefix, page.changes().size(), r.runs, total / 1e6,
-                readNanos / 1e6, r.resolveNanos / 1e6, r.runNanos / 1e6, r.commitNanos / 1e6, waitedNanos / 1e6,
-                (total - readNanos - r.resolveNanos - r.runNanos - r.commitNanos - waitedNanos) / 1e6));
     }
 
     /**

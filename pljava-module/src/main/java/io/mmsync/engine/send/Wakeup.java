@@ -25,10 +25,12 @@ import java.time.Duration;
  * agent leaves nothing behind that would make writers notify.
  * <p>
  * Issue 15: the link asks for the lock in any turn that follows a page of fewer than
- * {@link #ARM_BELOW} changes (or none), and releases it in the last request of a turn that found
- * changes: at a low commit rate each commit wakes the link at once instead of at its next poll,
- * at no round trip of its own, while under a steady stream (pages of many changes) writers never
- * notify and the link reads page after page without waiting. While the lock is held shared
+ * {@link #ARM_BELOW} changes (or none), keeps it through pages smaller than that, and releases it
+ * in the last request of a turn that found more: at a low commit rate each commit wakes the link
+ * at once instead of at its next poll, at no round trip of its own, and after a small page (of a
+ * range opened while it held the lock) the link waits at once, without a read that would find
+ * nothing: whatever committed after the range's snapshot notifies. Under a steady stream (pages of
+ * many changes) writers do not notify and the link reads page after page without waiting. While the lock is held shared
  * (writers in flight) the link polls again, less often each time, up to the poll interval.
  * <p>
  * Several links of one sync (more than one peer) share the lock: when another one holds it,
@@ -110,17 +112,15 @@ final class Wakeup {
     }
 
     /**
-     * The link read {@code count} changes: keep polling; writers stop notifying. The lock, if held,
-     * was released by the turn's last request ({@code released}) or is released here.
+     * The link read {@code count} changes; {@code released}: the turn's last request released the
+     * lock (a page of {@link #ARM_BELOW} changes or more: writers stop notifying while pages come).
      */
-    void changesFound(Connection lc, int count, boolean released) throws SQLException {
+    void changesFound(int count, boolean released) {
         lastWork = clock.nanoTime();
         busyTries = 0;
         lastFound = count;
         if (released) {
             idle = false;
-        } else {
-            release(lc);
         }
     }
 
