@@ -66,6 +66,8 @@ public final class Link implements Runnable {
     private Position pos;
     /** the range start the peer has stored (idle progress moves it, see hasWork) */
     private String storedLo;
+    /** this session's confirmation of its last page, put off to the next turn (see LinkStore.Confirm) */
+    private LinkStore.Confirm confirmLater;
     /** the sync's id as this session last read it (-1: not yet) */
     private int syncIdSeen = -1;
 
@@ -152,6 +154,7 @@ public final class Link implements Runnable {
         pushedVersion = -1;
         pos = PeerStore.readPosition(pc, syncName, origin);
         syncIdSeen = -1;
+        confirmLater = null;
         storedLo = pos.lo();
         initialStep.reset();
         store.state(lc, LinkState.RUNNING, null);
@@ -160,7 +163,8 @@ public final class Link implements Runnable {
         while (!stopping) {
             reader.sampleFloor(lc);
             // the turn's first local request (LocalTurn): settings, the idle-sender lock if wanted, the sync
-            SyncState sync = turn.begin(lc, wakeup.armFor(syncIdSeen));
+            SyncState sync = turn.begin(lc, wakeup.armFor(syncIdSeen), confirmLater);
+            confirmLater = null;
             wakeup.armed(turn.armOutcome());
             if (sync == null || sync.version > pushedVersion || sync.paused || !initialStep.checked()) {
                 LocalTurn.close(lc); // the paths that take several steps: their own transactions
@@ -175,27 +179,30 @@ public final class Link implements Runnable {
             boolean freshRange = !pos.hasOpenRange();
             Page page = readPage(lc, sync);
             // the resync mark is read after the page: the retention limit marks the peer and drops its
-            // queue in one transaction, so a page read before that is whole, and one read after sees the mark
-            // a small page keeps the idle-sender lock: a writer that commits meanwhile notifies (Wakeup)
+            // queue in one transaction, so a page read before that is whole, and one read after sees the
+            // mark. A small page keeps the idle-sender lock: a writer that commits meanwhile notifies.
             boolean keep = wakeup.holding() && page.rangeComplete() && freshRange && page.changes().size() < Wakeup.ARM_BELOW;
             boolean unlock = !page.isEmpty() && wakeup.holding() && !keep;
             turn.end(lc, !page.isEmpty(), unlock ? wakeup.lockedSyncId() : null);
             long readNanos = clock.nanoTime() - readStart;
+            if (!page.isEmpty()) {
+                wakeup.changesFound(page.changes().size(), unlock);
+            }
             if (heldForResync(turn.resyncReason())) {
                 beatIfDue(lc);
                 wakeup.hold(lc);
                 continue;
             }
             if (!page.isEmpty()) {
-                wakeup.changesFound(page.changes().size(), unlock);
                 columnCheck.verify(lc, pc, turn.signature());
             }
             boolean beatDue = heartbeatDue();
             if (hasWork(page, beatDue)) {
                 Applied applied = applyPage(lc, pc, sync, page);
-                confirm(lc, sync, page, applied.result());
+                boolean more = !page.rangeComplete() || !page.isEmpty() && !keep;
+                confirm(lc, sync, page, applied.result(), more);
                 logTimings(page, readNanos, applied, readStart);
-                if (!page.rangeComplete() || !page.isEmpty() && !keep) {
+                if (more) {
                     continue;
                 }
                 // with the lock kept, what committed after the page's range notifies: no read to wait for it
@@ -286,12 +293,16 @@ public final class Link implements Runnable {
     }
 
     /** After the peer committed the page: the position is confirmed here, marked and purged when due. */
-    private void confirm(Connection lc, SyncState sync, Page page, Applier.Result applied) throws SQLException {
+    private void confirm(Connection lc, SyncState sync, Page page, Applier.Result applied, boolean more) throws SQLException {
         storedLo = page.next().lo();
         // a purge mark (and the purge) at most every MARK_INTERVAL while pages keep coming; the
         // mark's horizon is the peer's snapshot right after the apply committed (same request)
         boolean mark = page.rangeComplete() && markDue();
-        store.confirmed(lc, page.next(), page.changes().size(), mark ? applied.horizon : null);
+        if (more && !mark && page.next().lo() != null) {
+            confirmLater = store.later(page.next(), page.changes().size()); // with the next turn's first request
+        } else {
+            store.confirmed(lc, page.next(), page.changes().size(), mark ? applied.horizon : null);
+        }
         unmarked = page.rangeComplete() && !mark ? page.next() : null;
         working();
         lastBeat = clock.nanoTime();

@@ -15,7 +15,7 @@ final class LinkStore {
             + "ON CONFLICT (sync_name, peer) DO UPDATE SET state = EXCLUDED.state, heartbeat_at = EXCLUDED.heartbeat_at, "
             + "last_error = CASE WHEN ? THEN EXCLUDED.last_error ELSE l.last_error END, "
             + "last_error_at = CASE WHEN ? THEN EXCLUDED.last_error_at ELSE l.last_error_at END";
-    private static final String CONFIRM_SQL = "UPDATE mmsync.links SET confirmed_lo = ?::pg_snapshot, "
+    static final String CONFIRM_SQL = "UPDATE mmsync.links SET confirmed_lo = ?::pg_snapshot, "
             + "sent = sent + ?, last_sent_at = pg_catalog.now(), heartbeat_at = pg_catalog.now(), state = '" + LinkState.RUNNING.sql() + "', "
             + "last_error = NULL WHERE sync_name = ? AND peer = ?";
 
@@ -66,6 +66,27 @@ final class LinkStore {
             }
             st.execute();
         }
+    }
+
+    /**
+     * A confirmation put off to the next turn's first request ({@link LocalTurn}) while pages keep
+     * coming: the peer's progress is the position's record, this row only reports it and lets the
+     * purge go on; a confirmation lost with its session is made good by the next one (the counter
+     * {@code sent} then misses that page).
+     */
+    record Confirm(String lo, long applied, String syncName, String peer) {
+        int bind(java.sql.PreparedStatement st, int from) throws SQLException {
+            st.setString(from, lo);
+            st.setLong(from + 1, applied);
+            st.setString(from + 2, syncName);
+            st.setString(from + 3, peer);
+            return from + 4;
+        }
+    }
+
+    /** A confirmation of {@code pos} with {@code applied} changes, to be sent with the next turn. */
+    Confirm later(Position pos, long applied) {
+        return new Confirm(pos.lo(), applied, syncName, peer);
     }
 
     /** Pauses the sync on the local node (the agent pushes the pause to the peers). */

@@ -10,7 +10,8 @@ import java.sql.SQLException;
 
 /**
  * A turn's reads of the local node in one transaction and three round trips (issue 15: they were
- * six, one statement each): (1) the read's planner settings, the idle-sender lock when the link
+ * six, one statement each): (1) the read's planner settings, the confirmation of the page before
+ * when the link put it off ({@link LinkStore.Confirm}), the idle-sender lock when the link
  * wants it ({@link Wakeup}, taken before the sync's snapshot is: the range that snapshot opens
  * holds every change of a writer that did not notify) and the sync's row with that snapshot;
  * (2) the page ({@link ChangeReader#readOpen}); (3) whether the peer needs a resync (after the
@@ -27,8 +28,7 @@ final class LocalTurn {
             + "WHEN EXISTS (SELECT FROM pg_catalog.pg_locks l WHERE l.locktype = 'advisory' AND l.classid = ?::oid "
             + "AND l.objid = ?::oid AND l.objsubid = 2 AND l.mode = 'ExclusiveLock' AND l.granted "
             + "AND l.pid <> pg_catalog.pg_backend_pid()) THEN 'other' ELSE 'busy' END";
-    private static final String BEGIN_SQL = SETTINGS_SQL + "; " + ChangeReader.STATE_SQL;
-    private static final String BEGIN_ARMING_SQL = SETTINGS_SQL + "; " + ARM_SQL + "; " + ChangeReader.STATE_SQL;
+    private static final String BEGIN_SQL = SETTINGS_SQL + "; ";
     private static final String END_SQL = "SELECT (SELECT r.reason FROM mmsync.resync_needed r WHERE r.sync_name = ? "
             + "AND r.peer = ?), CASE WHEN ? THEN (" + ColumnCheck.SIGNATURE_SQL + ") END, "
             + "CASE WHEN ? THEN pg_catalog.pg_advisory_unlock(?, ?) END; COMMIT";
@@ -46,14 +46,19 @@ final class LocalTurn {
     }
 
     /**
-     * Opens the turn's transaction: the settings, the lock attempt when {@code armSyncId} is not
-     * null, and the sync's row (null if the sync is gone).
+     * Opens the turn's transaction: the settings, the put-off confirmation {@code confirm} if any,
+     * the lock attempt when {@code armSyncId} is not null, and the sync's row (null if the sync is gone).
      */
-    SyncState begin(Connection local, Integer armSyncId) throws SQLException {
+    SyncState begin(Connection local, Integer armSyncId, LinkStore.Confirm confirm) throws SQLException {
         armOutcome = null;
         local.setAutoCommit(false);
-        try (PreparedStatement st = local.prepareStatement(armSyncId == null ? BEGIN_SQL : BEGIN_ARMING_SQL)) {
+        String sql = BEGIN_SQL + (confirm == null ? "" : LinkStore.CONFIRM_SQL + "; ") + (armSyncId == null ? "" : ARM_SQL + "; ")
+                + ChangeReader.STATE_SQL;
+        try (PreparedStatement st = local.prepareStatement(sql)) {
             int p = 1;
+            if (confirm != null) {
+                p = confirm.bind(st, p);
+            }
             if (armSyncId != null) {
                 st.setInt(p++, Wakeup.LOCK_CLASS);
                 st.setInt(p++, armSyncId);
