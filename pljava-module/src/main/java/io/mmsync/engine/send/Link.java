@@ -45,7 +45,7 @@ public final class Link implements Runnable {
     private final ColumnCheck columnCheck;
     private final ReadAhead readAhead;
     private final Wakeup wakeup;
-    private final Backoff backoff = new Backoff(Duration.ofMillis(100), Duration.ofSeconds(5));
+    private final Retries retries;
     private final String logPrefix;
     private final InitialStep initialStep;
     private final LocalTurn turn;
@@ -59,8 +59,6 @@ public final class Link implements Runnable {
     private long lastMark;
     /** a position applied at the peer whose purge mark was put off (see MARK_INTERVAL) */
     private Position unmarked;
-    private String lastLogged;
-    private long lastLoggedAt;
     private boolean heldForResync;
     /** the session's position: what the peer has applied, with the range being sent */
     private Position pos;
@@ -86,6 +84,7 @@ public final class Link implements Runnable {
         this.readAhead = new ReadAhead(threads);
         this.wakeup = new Wakeup(config);
         this.logPrefix = "mmsync link " + syncName + " " + origin + "->" + peer.nodeName() + ": ";
+        this.retries = new Retries(logPrefix, clock);
         this.initialStep = new InitialStep(syncName, origin, local, peer, threads);
         this.turn = new LocalTurn(syncName, peer.nodeName());
     }
@@ -304,7 +303,7 @@ public final class Link implements Runnable {
             store.confirmed(lc, page.next(), page.changes().size(), mark ? applied.horizon : null);
         }
         unmarked = page.rangeComplete() && !mark ? page.next() : null;
-        working();
+        retries.working();
         lastBeat = clock.nanoTime();
         pos = page.next();
         if (mark) {
@@ -320,7 +319,7 @@ public final class Link implements Runnable {
     private void idleTurn(Connection lc, Connection pc, SyncState sync, Page page, boolean beatDue, boolean freshRange)
             throws SQLException {
         pos = page.next();
-        working();
+        retries.working();
         boolean marked = unmarked != null && (beatDue || markDue());
         if (marked) {
             // the mark put off after the last page, before the link goes idle (a later peer
@@ -356,20 +355,6 @@ public final class Link implements Runnable {
         }
     }
 
-    /**
-     * The session got something done (a batch applied, or nothing left to send): the back-off
-     * starts again from its first step. Not on connect alone, so that an error that comes back
-     * right after every reconnect (a schema mismatch) is retried at a growing interval and logged
-     * once a minute, not every two seconds.
-     */
-    private void working() {
-        if (backoff.failures() > 0) {
-            LOG.info(logPrefix + "working again after " + backoff.failures() + " failed attempts");
-            backoff.reset();
-            lastLogged = null;
-        }
-    }
-
     /** True while the peer is marked as needing a resync (mmsync.resync_needed, {@code reason}): nothing is sent. */
     private boolean heldForResync(String reason) {
         if (reason != null && !heldForResync) {
@@ -397,24 +382,11 @@ public final class Link implements Runnable {
     }
 
     private void onFailure(Exception e) throws InterruptedException {
-        ErrorPolicy.Kind kind = ErrorPolicy.classify(e);
-        String msg = ErrorPolicy.describe(e);
-        Duration delay = backoff.nextDelay();
-        Duration min = ErrorPolicy.minimumWait(kind);
-        if (delay.compareTo(min) < 0) {
-            delay = min;
-        }
-        long now = clock.nanoTime();
-        if (!msg.equals(lastLogged) || now - lastLoggedAt > Duration.ofMinutes(1).toNanos()) {
-            LOG.log(backoff.failures() == 1 ? Level.WARNING : Level.INFO, logPrefix + kind.name().toLowerCase()
-                    + " error (attempt " + backoff.failures() + ", retrying in " + delay.toMillis() + " ms): " + msg,
-                    LOG.isLoggable(Level.FINE) ? e : null);
-            lastLogged = msg;
-            lastLoggedAt = now;
-        }
+        Retries.Failure f = retries.failed(e);
         closeQuietly();
-        recordError(kind == ErrorPolicy.Kind.CONNECTION ? LinkState.DISCONNECTED : LinkState.ERROR, peer.nodeName() + ": " + msg);
-        Thread.sleep(delay.toMillis());
+        recordError(f.kind() == ErrorPolicy.Kind.CONNECTION ? LinkState.DISCONNECTED : LinkState.ERROR,
+                peer.nodeName() + ": " + f.message());
+        Thread.sleep(f.delay().toMillis());
     }
 
     /** Best effort: the local database may be the one that is down. */
