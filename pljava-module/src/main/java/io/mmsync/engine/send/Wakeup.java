@@ -30,8 +30,10 @@ import java.time.Duration;
  * at once instead of at its next poll, at no round trip of its own, and after a small page (of a
  * range opened while it held the lock) the link waits at once, without a read that would find
  * nothing: whatever committed after the range's snapshot notifies. Under a steady stream (pages of
- * many changes) writers do not notify and the link reads page after page without waiting. While the lock is held shared
- * (writers in flight) the link polls again, less often each time, up to the poll interval.
+ * many changes) writers do not notify and the link reads page after page without waiting. While
+ * the lock is held shared (writers in flight, which will not notify) the link looks again after
+ * the active poll interval, and once no change came for {@code idleAfter}, less often each time,
+ * up to the poll interval.
  * <p>
  * Several links of one sync (more than one peer) share the lock: when another one holds it,
  * writers notify and every link listening wakes, so this link waits for the NOTIFY too.
@@ -148,8 +150,9 @@ final class Wakeup {
             return;
         }
         if ("busy".equals(outcome)) {
-            long ms = Math.min(poll.toMillis(), activePoll.toMillis() << Math.min(busyTries, 16));
-            busyTries++;
+            // writers in flight took the lock shared and will not notify: look again soon, every
+            // active poll while changes keep coming, then less often each time, up to the poll interval
+            long ms = busy() ? activePoll.toMillis() : Math.min(poll.toMillis(), activePoll.toMillis() << Math.min(busyTries++, 16));
             await(lc, Duration.ofMillis(Math.max(1, ms)));
         }
         // no attempt this turn (the page before was big): the next turn asks for the lock at once
