@@ -3,6 +3,7 @@ package io.mmsync.engine.apply;
 import io.mmsync.engine.error.ErrorPolicy;
 import io.mmsync.engine.model.Change;
 import io.mmsync.engine.model.Page;
+import io.mmsync.engine.model.PeerHorizon;
 import io.mmsync.engine.model.SyncState;
 import io.mmsync.engine.time.Clock;
 
@@ -47,8 +48,11 @@ public final class Applier {
         public final long resolveNanos;
         public final long runNanos;
         public final long commitNanos;
+        /** the peer's snapshot right after the commit (a purge mark's horizon) */
+        public final PeerHorizon horizon;
 
-        Result(int conflicts, int setAside, int runs, long resolveNanos, long runNanos, long commitNanos) {
+        Result(int conflicts, int setAside, int runs, long resolveNanos, long runNanos, long commitNanos, PeerHorizon horizon) {
+            this.horizon = horizon;
             this.conflicts = conflicts;
             this.setAside = setAside;
             this.runs = runs;
@@ -146,7 +150,14 @@ public final class Applier {
                     : page.changes().stream().flatMap(c -> outcome.expanded.getOrDefault(c, List.of(c)).stream())
                     .map(c -> outcome.rebased.getOrDefault(c, c)).collect(java.util.stream.Collectors.toList());
             List<Run> runs = RunPlanner.plan(planned, outcome::action, tables);
-            for (Run run : runs) {
+            // a short insert run last, with nothing written after it but the position: sent with the commit
+            boolean deferLast = !careful && outcome.versioned == null && !outcome.hadSetAside && outcome.conflicts.isEmpty();
+            RunExecutor.Deferred last = null;
+            for (int i = 0; i < runs.size(); i++) {
+                Run run = runs.get(i);
+                if (deferLast && i == runs.size() - 1 && (last = executor.deferred(run)) != null) {
+                    break;
+                }
                 setAside += careful ? carefully(peer, sync.name, origin, run, failed) : run(peer, run);
             }
             if (outcome.versioned != null) {
@@ -164,10 +175,11 @@ public final class Applier {
             }
             long t2 = clock.nanoTime();
             ConflictLog.write(peer, outcome.conflicts, outcome.decidedConflictIds);
-            if (!PageEnd.commit(peer, outcome, sync.name, origin, page)) {
+            PeerHorizon horizon = PageEnd.commit(peer, outcome, sync.name, origin, page, last);
+            if (horizon == null) {
                 return null; // rolled back: a local change raced the decisions
             }
-            return new Result(outcome.conflicts.size(), setAside, runs.size(), t1 - t0, t2 - t1, clock.nanoTime() - t2);
+            return new Result(outcome.conflicts.size(), setAside, runs.size(), t1 - t0, t2 - t1, clock.nanoTime() - t2, horizon);
         } catch (SQLException | RuntimeException e) {
             try {
                 peer.rollback();

@@ -2,6 +2,7 @@ package io.mmsync.engine.apply;
 
 import io.mmsync.engine.model.Change;
 import io.mmsync.engine.model.Page;
+import io.mmsync.engine.model.PeerHorizon;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -10,14 +11,15 @@ import java.sql.SQLException;
 import java.sql.Timestamp;
 import java.sql.Types;
 import java.time.Instant;
+import java.util.Map;
 
 /**
  * The end of a page's apply transaction: the re-check for local changes that raced the decisions,
- * the new position in the peer's {@code mmsync.progress}, and the commit, in two round trips (the
- * re-check, gated by a cheap check whether anything local committed meanwhile, and the position as
- * one multi-statement request, then the commit), or in one when the page has nothing to re-check
- * (the position and COMMIT together). A page of many keys asks the cheap check first and sends its
- * keys in a third request only when it says so.
+ * the new position in the peer's {@code mmsync.progress}, the commit and the peer's horizon right
+ * after it ({@link PeerHorizon}, for the link's purge mark), in one round trip: the re-check, gated
+ * by a cheap check whether anything local committed meanwhile, fails the request when the page
+ * raced (see {@link #RACED}). A page of many keys asks the cheap check first (with the position)
+ * and sends its keys in another request only when it says so, then commits.
  */
 final class PageEnd {
     private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(PageEnd.class.getName());
@@ -45,18 +47,29 @@ final class PageEnd {
     static final int MAX_XIDS = 10_000;
     /** Pages of at most this many candidates send their keys with the check (one request); larger ones only if it says so. */
     static final int KEYS_WITH_CHECK = 256;
-    // the re-check, run only when the check says a transaction committed since the lookup
-    private static final String GATED_RACED_SQL = "SELECT r.* FROM (" + Resolver.LATE_COMPETITORS_SQL + ") AS r WHERE ("
-            + LATE_COMMITS_SQL + ")";
-    private static final String GATED_RACED_AND_PROGRESS_SQL = GATED_RACED_SQL + "; " + PROGRESS_SQL;
+    /**
+     * The re-check, run only when the check says a transaction committed since the lookup, as a
+     * statement that fails when it finds a change newer than the one a decision was made against
+     * (or one where there was none): the request's later statements, the position and COMMIT, are
+     * then skipped by the server and the transaction is rolled back (issue 15: the re-check, the
+     * position and the commit in one round trip). The error is the cast of a text naming the
+     * change to integer: SQLSTATE 22P02 with {@link #RACED} in its message.
+     */
+    static final String RACED = "mmsync: a local change raced the page";
+    private static final String FAIL_IF_RACED_SQL = "SELECT ('" + RACED + ": change ' || r.id::text)::int FROM ("
+            + Resolver.LATE_COMPETITORS_SQL + ") AS r LEFT JOIN pg_catalog.jsonb_to_recordset(?::jsonb) AS d(i int, c bigint) "
+            + "ON d.i = r.i WHERE (d.c IS NULL OR r.id > d.c) AND (" + LATE_COMMITS_SQL + ")";
+    private static final String COMMIT_SQL = "COMMIT; " + PeerHorizon.SQL;
+    private static final String FAIL_IF_RACED_AND_COMMIT_SQL = FAIL_IF_RACED_SQL + "; " + PROGRESS_SQL + "; " + COMMIT_SQL;
     private static final String LATE_COMMITS_AND_PROGRESS_SQL = LATE_COMMITS_SQL + "; " + PROGRESS_SQL;
-    private static final String PROGRESS_AND_COMMIT_SQL = PROGRESS_SQL + "; COMMIT";
+    private static final String PROGRESS_AND_COMMIT_SQL = PROGRESS_SQL + "; " + COMMIT_SQL;
 
     private PageEnd() {
     }
 
     /**
-     * Records the page's new position and commits; false (rolled back) when a change of this node
+     * Records the page's new position and commits, returning the peer's horizon right after the
+     * commit; null (rolled back) when a change of this node
      * to one of the page's rows committed after the competitor lookup began and is newer than the
      * competitor the decision was made against (or there was none): the decisions are then stale
      * and the page must be resolved again. A local insert of a new key that had not committed when
@@ -69,45 +82,99 @@ final class PageEnd {
      * snapshot ({@link #LATE_COMMITS_SQL}); a page of many keys asks that first, without its keys,
      * and sends them only then (a catch-up's peer, where nothing local commits, never does).
      */
-    static boolean commit(Connection peer, Resolver.Outcome out, String syncName, String origin, Page page)
-            throws SQLException {
+    static PeerHorizon commit(Connection peer, Resolver.Outcome out, String syncName, String origin, Page page,
+                              RunExecutor.Deferred last) throws SQLException {
+        // the page's last statement, if it was left for this request, goes first
+        String head = last == null ? "" : last.sql() + "; ";
+        int p = 1;
         if (out.recheck == null) {
-            try (PreparedStatement st = peer.prepareStatement(PROGRESS_AND_COMMIT_SQL)) {
-                progress(st, 1, syncName, origin, page);
-                st.execute();
+            try (PreparedStatement st = peer.prepareStatement(head + PROGRESS_AND_COMMIT_SQL)) {
+                p = deferred(st, last);
+                progress(st, p, syncName, origin, page);
+                return committed(peer, st);
             }
-            // the server committed; the driver saw it idle, so this only checks the state
-            peer.commit();
-            return true;
         }
-        boolean raced;
         if (out.recheck.size() <= KEYS_WITH_CHECK) {
-            try (PreparedStatement st = peer.prepareStatement(GATED_RACED_AND_PROGRESS_SQL)) {
-                st.setObject(1, out.keys(), Types.OTHER);
-                st.setObject(2, out.snapshot, Types.OTHER);
-                st.setObject(3, out.snapshot, Types.OTHER);
-                progress(st, 4, syncName, origin, page);
-                st.execute();
-                raced = raced(st, out);
+            try (PreparedStatement st = peer.prepareStatement(head + FAIL_IF_RACED_AND_COMMIT_SQL)) {
+                p = deferred(st, last);
+                st.setObject(p, out.keys(), Types.OTHER);
+                st.setObject(p + 1, out.snapshot, Types.OTHER);
+                st.setObject(p + 2, decidedAgainst(out), Types.OTHER);
+                st.setObject(p + 3, out.snapshot, Types.OTHER);
+                progress(st, p + 4, syncName, origin, page);
+                return committed(peer, st);
+            } catch (SQLException e) {
+                if (!"22P02".equals(e.getSQLState()) || e.getMessage() == null || !e.getMessage().contains(RACED)) {
+                    throw e;
+                }
+                peer.rollback();
+                return null;
             }
-        } else {
-            boolean late;
-            try (PreparedStatement st = peer.prepareStatement(LATE_COMMITS_AND_PROGRESS_SQL)) {
-                st.setObject(1, out.snapshot, Types.OTHER);
-                progress(st, 2, syncName, origin, page);
-                st.execute();
-                try (ResultSet rs = st.getResultSet()) {
-                    late = rs.next() && rs.getBoolean(1);
+        }
+        boolean late;
+        try (PreparedStatement st = peer.prepareStatement(head + LATE_COMMITS_AND_PROGRESS_SQL)) {
+            p = deferred(st, last);
+            st.setObject(p, out.snapshot, Types.OTHER);
+            progress(st, p + 1, syncName, origin, page);
+            boolean rs = st.execute();
+            while (!rs && st.getUpdateCount() != -1) {
+                rs = st.getMoreResults();
+            }
+            try (ResultSet r = st.getResultSet()) {
+                late = r.next() && r.getBoolean(1);
+            }
+        }
+        if (late && recheck(peer, out)) {
+            peer.rollback();
+            return null;
+        }
+        try (PreparedStatement st = peer.prepareStatement(COMMIT_SQL)) {
+            return committed(peer, st);
+        }
+    }
+
+    /** Binds the deferred statement's rows, if any; the index of the next parameter. */
+    private static int deferred(PreparedStatement st, RunExecutor.Deferred last) throws SQLException {
+        if (last == null) {
+            return 1;
+        }
+        st.setObject(1, last.json(), Types.OTHER);
+        return 2;
+    }
+
+    /**
+     * Runs a request that ends in {@link #COMMIT_SQL}: the peer's horizon right after the commit.
+     * The server committed; the driver saw it idle, so {@code commit()} only checks the state.
+     */
+    private static PeerHorizon committed(Connection peer, PreparedStatement st) throws SQLException {
+        PeerHorizon h = null;
+        // the horizon is the one row of the last result (the re-check's, before it, has none)
+        for (boolean rs = st.execute(); rs || st.getUpdateCount() != -1; rs = st.getMoreResults()) {
+            if (rs) {
+                try (ResultSet r = st.getResultSet()) {
+                    if (r.next()) {
+                        h = new PeerHorizon(r.getString(1), r.getTimestamp(2).toInstant());
+                    }
                 }
             }
-            raced = late && recheck(peer, out);
         }
-        if (raced) {
-            peer.rollback();
-            return false;
+        if (h == null) {
+            throw new SQLException("mmsync: the apply's commit request returned no horizon (internal error)", "XX000");
         }
         peer.commit();
-        return true;
+        return h;
+    }
+
+    /** Per candidate index, the id of the competitor its decision was made against, as JSON. */
+    private static String decidedAgainst(Resolver.Outcome out) {
+        StringBuilder sb = new StringBuilder("[");
+        for (Map.Entry<Integer, Long> e : out.competitorIds.entrySet()) {
+            if (sb.length() > 1) {
+                sb.append(',');
+            }
+            sb.append("{\"i\":").append(e.getKey()).append(",\"c\":").append(e.getValue()).append('}');
+        }
+        return sb.append(']').toString();
     }
 
     /** The re-check of a page of many keys, once local transactions committed since the lookup. */

@@ -2,12 +2,10 @@ package io.mmsync.engine.send;
 
 import io.mmsync.engine.model.Change;
 import io.mmsync.engine.model.ChangeId;
-import io.mmsync.engine.model.ConflictStrategy;
 import io.mmsync.engine.model.KeySql;
 import io.mmsync.engine.model.Op;
 import io.mmsync.engine.model.Page;
 import io.mmsync.engine.model.Position;
-import io.mmsync.engine.model.SyncState;
 import io.mmsync.engine.model.TableRef;
 import io.mmsync.engine.time.Clock;
 
@@ -79,7 +77,7 @@ final class ChangeReader {
     private final long maxBytes;
     /** where a new range's first page starts walking the queue's index */
     private final RangeFloor rangeFloor;
-    /** synced tables (of any sync) at the last {@link #syncState}, -1 before: which page query to use */
+    /** synced tables (of any sync) at the last {@link #tablesSeen}, -1 before: which page query to use */
     private volatile long tables = -1;
 
     ChangeReader(int maxRows, long maxBytes, Clock clock) {
@@ -88,40 +86,53 @@ final class ChangeReader {
         this.rangeFloor = new RangeFloor(clock);
     }
 
-    /** The sync's row as seen now, with a fresh snapshot to open the next range; null if gone. */
-    SyncState syncState(Connection local, String syncName) throws SQLException {
+    /**
+     * The number of synced tables (of any sync) the turn's sync row counted ({@link #STATE_SQL}'s
+     * last column): which page query to use.
+     */
+    void tablesSeen(long n) {
+        if (tables < 0 || (n <= FEW_TABLES) != (tables <= FEW_TABLES)) {
+            LOG.fine(() -> n + " synced tables: pages are read " + (n <= FEW_TABLES
+                    ? "through a nested loop over the tables" : "as a materialized page joined to the tables"));
+        }
+        tables = n;
+    }
+
+    /** Samples the queue's range floor when due ({@link RangeFloor}; its own transaction, autocommit). */
+    void sampleFloor(Connection local) throws SQLException {
         rangeFloor.sampleIfDue(local);
-        try (PreparedStatement st = local.prepareStatement(STATE_SQL)) {
-            st.setString(1, syncName);
-            try (ResultSet rs = st.executeQuery()) {
-                if (!rs.next()) {
-                    return null;
-                }
-                long n = rs.getLong(8);
-                if (tables < 0 || (n <= FEW_TABLES) != (tables <= FEW_TABLES)) {
-                    LOG.fine(() -> n + " synced tables: pages are read " + (n <= FEW_TABLES
-                            ? "through a nested loop over the tables" : "as a materialized page joined to the tables"));
-                }
-                tables = n;
-                return new SyncState(rs.getString(1), rs.getInt(2), rs.getBoolean(3), rs.getBoolean(4), rs.getLong(5),
-                        syncName, ConflictStrategy.fromSql(rs.getString(6)), rs.getString(7));
+    }
+
+    /** Reads the next page after {@code pos}, which must have an open range, in a transaction of its own. */
+    Page read(Connection local, int syncId, Position pos) throws SQLException {
+        boolean wasAuto = local.getAutoCommit();
+        local.setAutoCommit(false);
+        try {
+            try (Statement plan = local.createStatement()) {
+                plan.execute(LocalTurn.SETTINGS_SQL);
             }
+            Page page = readOpen(local, syncId, pos);
+            local.commit();
+            return page;
+        } catch (SQLException | RuntimeException e) {
+            local.rollback();
+            throw e;
+        } finally {
+            local.setAutoCommit(wasAuto);
         }
     }
 
-    /** Reads the next page after {@code pos}, which must have an open range. */
-    Page read(Connection local, int syncId, Position pos) throws SQLException {
+    /**
+     * Reads the next page after {@code pos} in the transaction open on {@code local}, which has the
+     * planner settings of {@link LocalTurn#SETTINGS_SQL}: a page walks the primary key from the last
+     * id; without them the planner, which cannot estimate the snapshot filter, sorts everything
+     * after the last id for each page (and JIT would compile the plan that enable_sort = off makes
+     * look expensive).
+     */
+    Page readOpen(Connection local, int syncId, Position pos) throws SQLException {
         List<Change> changes = new ArrayList<>();
         long bytes = 0;
         boolean cut = false;
-        boolean wasAuto = local.getAutoCommit();
-        local.setAutoCommit(false);
-        try (Statement plan = local.createStatement()) {
-            // a page walks the primary key from the last id; without these the planner, which
-            // cannot estimate the snapshot filter, sorts everything after the last id for each page
-            // (and JIT would compile the plan that enable_sort = off makes look expensive)
-            plan.execute("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off; SET LOCAL jit = off");
-        }
         try (PreparedStatement st = local.prepareStatement(tables >= 0 && tables <= FEW_TABLES ? PAGE_SQL : PAGE_SQL_MANY_TABLES)) {
             st.setFetchSize(FIRST_FETCH);
             st.setInt(1, syncId);
@@ -149,12 +160,6 @@ final class ChangeReader {
                     }
                 }
             }
-            local.commit();
-        } catch (SQLException | RuntimeException e) {
-            local.rollback();
-            throw e;
-        } finally {
-            local.setAutoCommit(wasAuto);
         }
         boolean complete = !cut && changes.size() < maxRows;
         Position next = complete ? pos.rangeDone()

@@ -22,7 +22,8 @@ import java.util.TreeMap;
  * numeric(p,s)) are not compared: a value one node cannot hold is a per-row problem (set aside).
  * A table missing at the peer is left to the sync definition push and the applier, which name it.
  * <p>
- * The local side is fingerprinted on every page (one catalog query); the peer is compared again
+ * The local side is fingerprinted on every page (one catalog query, in the turn's last local
+ * request: {@link LocalTurn}); the peer is compared again
  * when that fingerprint changes, after a reconnect, and at least every {@link #RECHECK_NANOS}.
  */
 final class ColumnCheck {
@@ -33,7 +34,7 @@ final class ColumnCheck {
             + "JOIN mmsync.syncs s ON s.id = t.sync_id "
             + "JOIN pg_catalog.pg_attribute a ON a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped "
             + "AND a.attgenerated = '' WHERE s.name = ? ORDER BY 1, 2, 3";
-    private static final String SIGNATURE_SQL = "SELECT pg_catalog.md5(pg_catalog.string_agg(x::text, ',')) FROM ("
+    static final String SIGNATURE_SQL = "SELECT pg_catalog.md5(pg_catalog.string_agg(x::text, ',')) FROM ("
             + LOCAL_SQL + ") AS x";
     private static final String PEER_SQL = "SELECT n.nspname::text, c.relname::text, a.attname::text, "
             + "pg_catalog.format_type(a.atttypid, NULL) FROM pg_catalog.pg_class c "
@@ -72,6 +73,15 @@ final class ColumnCheck {
                 sig = String.valueOf(rs.getString(1));
             }
         }
+        verify(local, peer, sig);
+    }
+
+    /**
+     * As {@link #verify(Connection, Connection)} with the local signature already read (the
+     * turn's last local request reads it, see {@link LocalTurn}): no round trip unless it changed
+     * or the peer is due for a look.
+     */
+    void verify(Connection local, Connection peer, String sig) throws SQLException {
         if (sig.equals(verified) && clock.nanoTime() - verifiedAt < RECHECK_NANOS) {
             return;
         }

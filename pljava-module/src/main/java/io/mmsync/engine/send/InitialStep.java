@@ -48,6 +48,11 @@ final class InitialStep {
      * the peer forget an earlier copy of a sync added again). Returns the position to send from
      * after a copy; null when nothing was pending or a merge was started (beside the link).
      */
+    /** Whether this session's initial step was looked at (runIfPending then does nothing). */
+    boolean checked() {
+        return checked;
+    }
+
     Position runIfPending(Connection lc, Connection pc, Position current, InitialCopy.Beat beat) throws SQLException, InterruptedException {
         if (checked) {
             return null;

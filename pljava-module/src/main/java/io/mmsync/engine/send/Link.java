@@ -22,8 +22,9 @@ import java.util.logging.Logger;
 /**
  * Sends one sync's local changes to one peer, forever: reads pages from the local queue, applies
  * each at the peer with its position in one peer transaction, confirms locally, purges what every
- * peer has. Polls while busy; once idle, waits for a NOTIFY from the capture trigger or the poll
- * interval (see {@link Wakeup}). Any failure closes both connections and retries with capped
+ * peer has. Reads again at once while pages come; after a small page it takes the idle-sender lock
+ * and, finding nothing, waits for a NOTIFY from the capture trigger or the poll interval (see
+ * {@link Wakeup}; a turn's local reads: {@link LocalTurn}). Any failure closes both connections and retries with capped
  * back-off: a peer that goes away never needs a kick.
  */
 public final class Link implements Runnable {
@@ -44,9 +45,10 @@ public final class Link implements Runnable {
     private final ColumnCheck columnCheck;
     private final ReadAhead readAhead;
     private final Wakeup wakeup;
-    private final Backoff backoff = new Backoff(Duration.ofMillis(100), Duration.ofSeconds(5));
+    private final Retries retries;
     private final String logPrefix;
     private final InitialStep initialStep;
+    private final LocalTurn turn;
 
     private volatile boolean stopping;
     private volatile boolean finished;
@@ -57,13 +59,15 @@ public final class Link implements Runnable {
     private long lastMark;
     /** a position applied at the peer whose purge mark was put off (see MARK_INTERVAL) */
     private Position unmarked;
-    private String lastLogged;
-    private long lastLoggedAt;
     private boolean heldForResync;
     /** the session's position: what the peer has applied, with the range being sent */
     private Position pos;
     /** the range start the peer has stored (idle progress moves it, see hasWork) */
     private String storedLo;
+    /** this session's confirmation of its last page, put off to the next turn (see LinkStore.Confirm) */
+    private LinkStore.Confirm confirmLater;
+    /** the sync's id as this session last read it (-1: not yet) */
+    private int syncIdSeen = -1;
 
     public Link(String syncName, String origin, Connector local, Connector peer, LinkSettings config, ThreadFactory threads) {
         this.syncName = syncName;
@@ -80,7 +84,9 @@ public final class Link implements Runnable {
         this.readAhead = new ReadAhead(threads);
         this.wakeup = new Wakeup(config);
         this.logPrefix = "mmsync link " + syncName + " " + origin + "->" + peer.nodeName() + ": ";
+        this.retries = new Retries(logPrefix, clock);
         this.initialStep = new InitialStep(syncName, origin, local, peer, threads);
+        this.turn = new LocalTurn(syncName, peer.nodeName());
     }
 
     public String name() {
@@ -146,53 +152,84 @@ public final class Link implements Runnable {
         readAhead.discard();
         pushedVersion = -1;
         pos = PeerStore.readPosition(pc, syncName, origin);
+        syncIdSeen = -1;
+        confirmLater = null;
         storedLo = pos.lo();
         initialStep.reset();
         store.state(lc, LinkState.RUNNING, null);
         lastBeat = clock.nanoTime();
         wakeup.start(0);
         while (!stopping) {
-            SyncState sync = reader.syncState(lc, syncName);
-            if (syncRemoved(lc, pc, sync)) {
-                LOG.info(logPrefix + "sync removed; link stops");
-                return true;
-            }
-            if (sync.paused) {
-                store.state(lc, LinkState.PAUSED, null); // beats the heartbeat too
-                lastBeat = clock.nanoTime();
-                wakeup.hold(lc);
+            reader.sampleFloor(lc);
+            // the turn's first local request (LocalTurn): settings, the idle-sender lock if wanted, the sync
+            SyncState sync = turn.begin(lc, wakeup.armFor(syncIdSeen), confirmLater);
+            confirmLater = null;
+            wakeup.armed(turn.armOutcome());
+            reader.tablesSeen(turn.tables());
+            if (sync == null || sync.version > pushedVersion || sync.paused || !initialStep.checked()) {
+                LocalTurn.close(lc); // the paths that take several steps: their own transactions
+                if (slowTurn(lc, pc, sync)) {
+                    LOG.info(logPrefix + "sync removed; link stops");
+                    return true;
+                }
                 continue;
             }
-            Position started = initialStep.runIfPending(lc, pc, pos, () -> beatIfDue(lc));
-            if (started != null) {
-                pos = started;
-                storedLo = pos.lo();
-                continue;
-            }
+            syncIdSeen = sync.id;
             long readStart = clock.nanoTime();
+            boolean freshRange = !pos.hasOpenRange();
             Page page = readPage(lc, sync);
+            // the resync mark is read after the page: the retention limit marks the peer and drops its
+            // queue in one transaction, so a page read before that is whole, and one read after sees the
+            // mark. A small page keeps the idle-sender lock: a writer that commits meanwhile notifies.
+            boolean keep = wakeup.holding() && page.rangeComplete() && freshRange && page.changes().size() < Wakeup.ARM_BELOW;
+            boolean unlock = !page.isEmpty() && wakeup.holding() && !keep;
+            turn.end(lc, !page.isEmpty(), unlock ? wakeup.lockedSyncId() : null);
             long readNanos = clock.nanoTime() - readStart;
-            // Checked after the read: the retention limit marks the peer and drops its queue in one
-            // transaction, so a page read before that is whole, and one read after sees the mark.
-            if (heldForResync(lc)) {
+            if (!page.isEmpty()) {
+                wakeup.changesFound(page.changes().size(), unlock);
+            }
+            if (heldForResync(turn.resyncReason())) {
                 beatIfDue(lc);
                 wakeup.hold(lc);
                 continue;
             }
             if (!page.isEmpty()) {
-                wakeup.changesFound(lc);
-                columnCheck.verify(lc, pc);
+                columnCheck.verify(lc, pc, turn.signature());
             }
             boolean beatDue = heartbeatDue();
             if (hasWork(page, beatDue)) {
                 Applied applied = applyPage(lc, pc, sync, page);
-                confirm(lc, pc, sync, page);
+                boolean more = !page.rangeComplete() || !page.isEmpty() && !keep;
+                confirm(lc, sync, page, applied.result(), more);
                 logTimings(page, readNanos, applied, readStart);
-                if (!page.rangeComplete() || !page.isEmpty()) {
+                if (more) {
                     continue;
                 }
+                // with the lock kept, what committed after the page's range notifies: no read to wait for it
             }
-            idleTurn(lc, pc, sync, page, beatDue);
+            idleTurn(lc, pc, sync, page, beatDue, freshRange);
+        }
+        return false;
+    }
+
+    /**
+     * A turn that is not a plain read (the sync is gone, changed, paused, or the session's initial
+     * step is not checked yet), in the statements of before: true when the sync was removed.
+     */
+    private boolean slowTurn(Connection lc, Connection pc, SyncState sync) throws SQLException, InterruptedException {
+        if (syncRemoved(lc, pc, sync)) {
+            return true;
+        }
+        if (sync.paused) {
+            store.state(lc, LinkState.PAUSED, null); // beats the heartbeat too
+            lastBeat = clock.nanoTime();
+            wakeup.hold(lc);
+            return false;
+        }
+        Position started = initialStep.runIfPending(lc, pc, pos, () -> beatIfDue(lc));
+        if (started != null) {
+            pos = started;
+            storedLo = pos.lo();
         }
         return false;
     }
@@ -212,13 +249,13 @@ public final class Link implements Runnable {
         return false;
     }
 
-    /** The next page after the position (opening a new snapshot range first if needed). */
+    /** The next page after the position (opening a new snapshot range first if needed), in the turn's transaction. */
     private Page readPage(Connection lc, SyncState sync) throws SQLException {
         if (!pos.hasOpenRange()) {
             pos = pos.openRange(sync.snapshot);
         }
         Page ahead = readAhead.take(pos);
-        return ahead != null ? ahead : reader.read(lc, sync.id, pos);
+        return ahead != null ? ahead : reader.readOpen(lc, sync.id, pos);
     }
 
     /**
@@ -256,14 +293,18 @@ public final class Link implements Runnable {
     }
 
     /** After the peer committed the page: the position is confirmed here, marked and purged when due. */
-    private void confirm(Connection lc, Connection pc, SyncState sync, Page page) throws SQLException {
+    private void confirm(Connection lc, SyncState sync, Page page, Applier.Result applied, boolean more) throws SQLException {
         storedLo = page.next().lo();
-        // a purge mark (and the purge) at most every MARK_INTERVAL while pages keep coming:
-        // they cost the peer a round trip and this node three, half of a small page's turn
+        // a purge mark (and the purge) at most every MARK_INTERVAL while pages keep coming; the
+        // mark's horizon is the peer's snapshot right after the apply committed (same request)
         boolean mark = page.rangeComplete() && markDue();
-        store.confirmed(lc, page.next(), page.changes().size(), mark ? PeerStore.snapshot(pc) : null);
+        if (more && !mark && page.next().lo() != null) {
+            confirmLater = store.later(page.next(), page.changes().size()); // with the next turn's first request
+        } else {
+            store.confirmed(lc, page.next(), page.changes().size(), mark ? applied.horizon : null);
+        }
         unmarked = page.rangeComplete() && !mark ? page.next() : null;
-        working();
+        retries.working();
         lastBeat = clock.nanoTime();
         pos = page.next();
         if (mark) {
@@ -276,10 +317,10 @@ public final class Link implements Runnable {
      * Nothing (more) to send: the purge mark put off after the last page, set-aside retries and
      * purges when due, the heartbeat, then a wait for new changes (see {@link Wakeup}).
      */
-    private void idleTurn(Connection lc, Connection pc, SyncState sync, Page page, boolean beatDue)
+    private void idleTurn(Connection lc, Connection pc, SyncState sync, Page page, boolean beatDue, boolean freshRange)
             throws SQLException {
         pos = page.next();
-        working();
+        retries.working();
         boolean marked = unmarked != null && (beatDue || markDue());
         if (marked) {
             // the mark put off after the last page, before the link goes idle (a later peer
@@ -299,7 +340,7 @@ public final class Link implements Runnable {
         if (purger.behind()) {
             wakeup.soon(lc); // more to purge: the next turn (which reads first) comes soon
         } else {
-            wakeup.nothingFound(lc, sync.id);
+            wakeup.nothingFound(lc, sync.id, freshRange);
         }
     }
 
@@ -309,35 +350,14 @@ public final class Link implements Runnable {
 
     /** Per-page phase timings, at FINE: where a catch-up spends its time. */
     private void logTimings(Page page, long readNanos, Applied applied, long start) {
-        if (page.isEmpty() || !LOG.isLoggable(Level.FINE)) {
-            return;
-        }
-        Applier.Result r = applied.result();
-        long waitedNanos = applied.waitedNanos();
-        long total = clock.nanoTime() - start;
-        LOG.fine(String.format("%spage of %d changes (%d statements) in %.1f ms: read %.1f, resolve %.1f, run %.1f, "
-                + "commit %.1f, wait for read-ahead %.1f, confirm+purge %.1f", logPrefix, page.changes().size(), r.runs, total / 1e6,
-                readNanos / 1e6, r.resolveNanos / 1e6, r.runNanos / 1e6, r.commitNanos / 1e6, waitedNanos / 1e6,
-                (total - readNanos - r.resolveNanos - r.runNanos - r.commitNanos - waitedNanos) / 1e6));
-    }
-
-    /**
-     * The session got something done (a batch applied, or nothing left to send): the back-off
-     * starts again from its first step. Not on connect alone, so that an error that comes back
-     * right after every reconnect (a schema mismatch) is retried at a growing interval and logged
-     * once a minute, not every two seconds.
-     */
-    private void working() {
-        if (backoff.failures() > 0) {
-            LOG.info(logPrefix + "working again after " + backoff.failures() + " failed attempts");
-            backoff.reset();
-            lastLogged = null;
+        if (!page.isEmpty() && LOG.isLoggable(Level.FINE)) {
+            LOG.fine(logPrefix + PageTimings.describe(page.changes().size(), applied.result(), readNanos,
+                    applied.waitedNanos(), clock.nanoTime() - start));
         }
     }
 
-    /** True while the peer is marked as needing a resync (mmsync.resync_needed): nothing is sent. */
-    private boolean heldForResync(Connection lc) throws SQLException {
-        String reason = store.resyncNeeded(lc);
+    /** True while the peer is marked as needing a resync (mmsync.resync_needed, {@code reason}): nothing is sent. */
+    private boolean heldForResync(String reason) {
         if (reason != null && !heldForResync) {
             LOG.warning(logPrefix + "not sending: " + peer.nodeName() + " needs a resync (" + reason
                     + "); see mmsync.status() and docs/operations.md");
@@ -363,24 +383,11 @@ public final class Link implements Runnable {
     }
 
     private void onFailure(Exception e) throws InterruptedException {
-        ErrorPolicy.Kind kind = ErrorPolicy.classify(e);
-        String msg = ErrorPolicy.describe(e);
-        Duration delay = backoff.nextDelay();
-        Duration min = ErrorPolicy.minimumWait(kind);
-        if (delay.compareTo(min) < 0) {
-            delay = min;
-        }
-        long now = clock.nanoTime();
-        if (!msg.equals(lastLogged) || now - lastLoggedAt > Duration.ofMinutes(1).toNanos()) {
-            LOG.log(backoff.failures() == 1 ? Level.WARNING : Level.INFO, logPrefix + kind.name().toLowerCase()
-                    + " error (attempt " + backoff.failures() + ", retrying in " + delay.toMillis() + " ms): " + msg,
-                    LOG.isLoggable(Level.FINE) ? e : null);
-            lastLogged = msg;
-            lastLoggedAt = now;
-        }
+        Retries.Failure f = retries.failed(e);
         closeQuietly();
-        recordError(kind == ErrorPolicy.Kind.CONNECTION ? LinkState.DISCONNECTED : LinkState.ERROR, peer.nodeName() + ": " + msg);
-        Thread.sleep(delay.toMillis());
+        recordError(f.kind() == ErrorPolicy.Kind.CONNECTION ? LinkState.DISCONNECTED : LinkState.ERROR,
+                peer.nodeName() + ": " + f.message());
+        Thread.sleep(f.delay().toMillis());
     }
 
     /** Best effort: the local database may be the one that is down. */

@@ -2,6 +2,7 @@ package io.mmsync.engine.send;
 
 import io.mmsync.engine.model.ChangeId;
 import io.mmsync.engine.model.ExtensionVersion;
+import io.mmsync.engine.model.PeerHorizon;
 import io.mmsync.engine.model.Position;
 
 import java.sql.Connection;
@@ -60,22 +61,12 @@ final class PeerStore {
         }
     }
 
-    /**
-     * The peer's snapshot right after an apply committed (a purge mark's horizon), with the peer's
-     * clock when the statement began, before the snapshot was taken (issue 17: a node that has
-     * applied the peer up to the horizon has every change the peer made before that time, but for
-     * those of transactions still open then; see mmsync._purge_row_versions).
-     */
-    record Horizon(String snapshot, java.time.Instant at) {
-    }
-
     /** The peer's current snapshot and clock: its horizon right after an apply committed. */
-    static Horizon snapshot(Connection peer) throws SQLException {
-        try (PreparedStatement st = peer.prepareStatement(
-                "SELECT pg_catalog.pg_current_snapshot()::text, pg_catalog.statement_timestamp()");
+    static PeerHorizon snapshot(Connection peer) throws SQLException {
+        try (PreparedStatement st = peer.prepareStatement(PeerHorizon.SQL);
              ResultSet rs = st.executeQuery()) {
             rs.next();
-            return new Horizon(rs.getString(1), rs.getTimestamp(2).toInstant());
+            return new PeerHorizon(rs.getString(1), rs.getTimestamp(2).toInstant());
         }
     }
 }

@@ -7,7 +7,6 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.sql.Statement;
 import java.time.Duration;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -34,6 +33,9 @@ final class Purger {
     /** Server-side bound on one call; far above what a call takes, far below the read timeout. */
     static final Duration STATEMENT_TIMEOUT = Duration.ofSeconds(10);
 
+    private static final String CALL_SQL = "SET LOCAL statement_timeout = " + STATEMENT_TIMEOUT.toMillis()
+            + "; SELECT purged, more FROM mmsync._purge(?, ?); COMMIT";
+
     private final String logPrefix;
     private boolean behind;
     private final Clock clock;
@@ -59,18 +61,21 @@ final class Purger {
         boolean more = false;
         boolean autoCommit = local.getAutoCommit();
         local.setAutoCommit(false);
-        try (Statement set = local.createStatement();
-             PreparedStatement st = local.prepareStatement("SELECT purged, more FROM mmsync._purge(?, ?)")) {
+        // one round trip per call (issue 15: were three): BEGIN, the timeout, the call, COMMIT
+        try (PreparedStatement st = local.prepareStatement(CALL_SQL)) {
             st.setInt(1, syncId);
             st.setInt(2, ROWS_PER_CALL);
             do {
-                set.execute("SET LOCAL statement_timeout = " + STATEMENT_TIMEOUT.toMillis());
-                try (ResultSet rs = st.executeQuery()) {
-                    rs.next();
-                    total += rs.getLong(1);
-                    more = rs.getBoolean(2);
+                boolean rs = st.execute();
+                while (!rs && st.getUpdateCount() != -1) {
+                    rs = st.getMoreResults();
                 }
-                local.commit();
+                try (ResultSet r = st.getResultSet()) {
+                    r.next();
+                    total += r.getLong(1);
+                    more = r.getBoolean(2);
+                }
+                local.commit(); // the server committed; this only checks the driver's state
             } while (more && clock.nanoTime() < deadline);
         } catch (SQLException e) {
             rollbackQuietly(local);

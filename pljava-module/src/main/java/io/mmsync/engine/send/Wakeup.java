@@ -14,40 +14,53 @@ import java.time.Duration;
  * serialises committers on the server's NotifyQueueLock and wakes the sender once per commit:
  * about a third of what capture cost the writers (bench/capture-cost).
  * <p>
- * While changes keep coming the link polls every {@code activePoll}. Once it has found nothing
- * for {@code idleAfter} it declares itself idle by taking the advisory lock
- * ({@link #LOCK_CLASS}, sync id) exclusively on its local connection, and then waits for a NOTIFY
- * (or the poll interval). The capture trigger takes the same lock shared, once per writing
- * transaction, and sends a NOTIFY only when it cannot, that is when a sender is idle
- * ({@code mmsync.capture()}). A lock, not a flag in a table, because it leaves no race: the link
- * gets it only when every transaction that took it shared (and so sent no NOTIFY) has ended, and
- * the link then reads the queue once more; every later writer notifies. A lost connection
- * releases the lock, so a dead agent leaves nothing behind that would make writers notify.
+ * A link declares itself idle by holding the advisory lock ({@link #LOCK_CLASS}, sync id)
+ * exclusively on its local connection, and then waits for a NOTIFY (or the poll interval). The
+ * capture trigger takes the same lock shared, once per writing transaction, and sends a NOTIFY only
+ * when it cannot, that is when a sender is idle ({@code mmsync.capture()}). A lock, not a flag in a
+ * table, because it leaves no race: the link gets it only when every transaction that took it
+ * shared (and so sent no NOTIFY) has ended, and it takes it in the first statement of a turn, before
+ * the snapshot that opens the turn's range ({@link LocalTurn}), so the turn's read sees every such
+ * writer's changes; every later writer notifies. A lost connection releases the lock, so a dead
+ * agent leaves nothing behind that would make writers notify.
+ * <p>
+ * Issue 15: the link asks for the lock in any turn that follows a page of fewer than
+ * {@link #ARM_BELOW} changes (or none), keeps it through pages smaller than that, and releases it
+ * in the last request of a turn that found more: at a low commit rate each commit wakes the link
+ * at once instead of at its next poll, at no round trip of its own, and after a small page (of a
+ * range opened while it held the lock) the link waits at once, without a read that would find
+ * nothing: whatever committed after the range's snapshot notifies. Under a steady stream (pages of
+ * many changes) writers do not notify and the link reads page after page without waiting. While
+ * the lock is held shared (writers in flight, which will not notify) the link looks again after
+ * the active poll interval, and once no change came for {@code idleAfter}, less often each time,
+ * up to the poll interval.
  * <p>
  * Several links of one sync (more than one peer) share the lock: when another one holds it,
- * writers notify and every link listening wakes, so this link waits for the NOTIFY too. When
- * the lock is held shared (writers in flight), the link polls again, less often each time, up to
- * the poll interval.
+ * writers notify and every link listening wakes, so this link waits for the NOTIFY too.
  */
 final class Wakeup {
     /** First key of the advisory lock, 'mmsy' in ASCII; the second is the sync id. */
     static final int LOCK_CLASS = 0x6d6d7379;
+    /** A page of fewer changes than this makes the next turn take the lock (see the class comment). */
+    static final int ARM_BELOW = 8;
 
-    private static final String TRY_LOCK_SQL = "SELECT pg_catalog.pg_try_advisory_lock(?, ?)";
     private static final String UNLOCK_SQL = "SELECT pg_catalog.pg_advisory_unlock(?, ?)";
-    private static final String HELD_BY_OTHER_SQL = "SELECT EXISTS (SELECT FROM pg_catalog.pg_locks l "
-            + "WHERE l.locktype = 'advisory' AND l.classid = ?::oid AND l.objid = ?::oid AND l.objsubid = 2 "
-            + "AND l.mode = 'ExclusiveLock' AND l.granted AND l.pid <> pg_catalog.pg_backend_pid())";
 
     private final Duration activePoll;
     private final Duration idleAfter;
     private final Duration poll;
     private final Clock clock;
 
+    /** the sync whose lock this session holds (or last asked for) */
     private int syncId;
+    /** whether this session holds the lock */
     private boolean idle;
     private long lastWork;
     private int busyTries;
+    /** changes in the last page read (0: none) */
+    private int lastFound;
+    /** the lock attempt of the current turn: 'armed', 'other', 'busy', or null (none made) */
+    private String outcome;
 
     Wakeup(LinkSettings settings) {
         this.activePoll = settings.activePoll();
@@ -61,43 +74,88 @@ final class Wakeup {
         this.syncId = syncId;
         idle = false;
         busyTries = 0;
+        lastFound = ARM_BELOW;
+        outcome = null;
         lastWork = clock.nanoTime();
     }
 
-    /** The link read changes: keep polling; writers stop notifying. */
-    void changesFound(Connection lc) throws SQLException {
+    /**
+     * The sync id whose lock the coming turn should ask for in its first request, or null: asked
+     * when the lock is not held and the last page was small (see the class comment).
+     */
+    Integer armFor(int currentSyncId) {
+        outcome = null;
+        if (idle || lastFound >= ARM_BELOW) {
+            return null;
+        }
+        if (currentSyncId != syncId) {
+            return null; // see nothingFound: the old sync's lock goes first
+        }
+        return currentSyncId;
+    }
+
+    /** What the turn's lock attempt found ({@link LocalTurn#armOutcome()}). */
+    void armed(String what) {
+        outcome = what;
+        if ("armed".equals(what)) {
+            idle = true;
+            busyTries = 0;
+        }
+    }
+
+    /** Whether this session holds the lock. */
+    boolean holding() {
+        return idle;
+    }
+
+    /** The sync id of the lock held, see {@link #holding()}. */
+    int lockedSyncId() {
+        return syncId;
+    }
+
+    /**
+     * The link read {@code count} changes; {@code released}: the turn's last request released the
+     * lock (a page of {@link #ARM_BELOW} changes or more: writers stop notifying while pages come).
+     */
+    void changesFound(int count, boolean released) {
         lastWork = clock.nanoTime();
         busyTries = 0;
-        release(lc);
+        lastFound = count;
+        if (released) {
+            idle = false;
+        }
     }
 
-    /** The queue held nothing new: waits as long as fits (or not at all, right after going idle). */
-    void nothingFound(Connection lc, int currentSyncId) throws SQLException {
+    /**
+     * The queue held nothing new: waits as long as fits. {@code freshRange}: the turn's read opened a
+     * new range (with a snapshot taken after the lock attempt); only such a read covers every writer
+     * that did not notify, so a link that holds the lock but read an older range reads again at once.
+     */
+    void nothingFound(Connection lc, int currentSyncId, boolean freshRange) throws SQLException {
+        lastFound = 0;
         if (currentSyncId != syncId) {
             // the sync was removed and added again under its name: another lock
             release(lc);
             syncId = currentSyncId;
+            return;
         }
         if (idle) {
-            await(lc, poll);
+            if (freshRange) {
+                await(lc, poll);
+            }
             return;
         }
-        if (busy()) {
-            await(lc, activePoll);
-            return;
-        }
-        if (query(lc, TRY_LOCK_SQL)) {
-            idle = true;
-            busyTries = 0;
-            return; // writers that did not notify have all ended: read once more, then sleep
-        }
-        if (query(lc, HELD_BY_OTHER_SQL)) {
+        if ("other".equals(outcome)) {
             await(lc, poll); // another link of this sync is idle: writers notify
             return;
         }
-        long ms = Math.min(poll.toMillis(), activePoll.toMillis() << Math.min(busyTries, 16));
-        busyTries++;
-        await(lc, Duration.ofMillis(Math.max(1, ms)));
+        if ("busy".equals(outcome)) {
+            // writers in flight took the lock shared and will not notify: look again soon, every
+            // active poll while changes keep coming, then less often each time, up to the poll interval
+            long ms = busy() ? activePoll.toMillis() : Math.min(poll.toMillis(), activePoll.toMillis() << Math.min(busyTries++, 16));
+            await(lc, Duration.ofMillis(Math.max(1, ms)));
+        }
+        // no attempt this turn (the page before was big): the next turn asks for the lock at once
     }
 
     /** True while changes keep coming: the link found some within the last {@code idleAfter}. */
@@ -124,12 +182,12 @@ final class Wakeup {
         }
     }
 
-    private boolean query(Connection lc, String sql) throws SQLException {
+    private void query(Connection lc, String sql) throws SQLException {
         try (PreparedStatement st = lc.prepareStatement(sql)) {
             st.setInt(1, LOCK_CLASS);
             st.setInt(2, syncId);
             try (ResultSet rs = st.executeQuery()) {
-                return rs.next() && rs.getBoolean(1);
+                rs.next();
             }
         }
     }
