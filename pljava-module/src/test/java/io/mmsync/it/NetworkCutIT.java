@@ -92,9 +92,15 @@ class NetworkCutIT {
             String err = Pair.lastError(pair.blue, "green");
             assertTrue(err.startsWith("green: ") && err.contains("timed out"), "last_error names the peer and the timeout: " + err);
             // the transaction green's backend was in when its client vanished is ended by green itself
-            // (idle_in_transaction_session_timeout), so it cannot hold row locks against the retry
-            Waits.until(Duration.ofSeconds(30), "green ends the abandoned applier transaction",
-                    () -> appliersInTransaction(pair.green) == 0);
+            // (idle_in_transaction_session_timeout), so it cannot hold row locks against the retry.
+            // A backend the cut caught in the middle of a request (inside a COPY, or between the
+            // messages of a pipelined request such as the page's commit) waits for the rest of it:
+            // no server timer runs there; on a real network TCP keepalive ends it (the agent's
+            // connections set it), but this proxy's socket answers keepalives, so here it ends when
+            // the proxy resets the dead connection at restore (checked below).
+            Waits.until(Duration.ofSeconds(30), "green ends the abandoned applier transaction (or it waits mid-request)",
+                    () -> appliersInTransaction(pair.green) == appliersMidRequest(pair.green));
+            long midRequest = appliersMidRequest(pair.green);
             assertTrue(Pair.applied(pair.green, "blue") - before[0] < bulk, "the cut came before the backlog was through");
 
             Waits.until(CUT.plusSeconds(30), CUT.toSeconds() + " s of cut network",
@@ -104,6 +110,10 @@ class NetworkCutIT {
             assertTrue(blueBacklog > 0 && greenBacklog > 0, "both nodes queued changes: " + blueBacklog + ", " + greenBacklog);
             toGreen.restore();
             toBlue.restore();
+            if (midRequest > 0) {
+                Waits.until(Duration.ofSeconds(30), "green ends the applier transaction caught mid-request once the proxy resets it",
+                        () -> appliersMidRequest(pair.green) == 0);
+            }
 
             Waits.until(Duration.ofSeconds(60), "both links catch up", () -> blueSees.sawInOrder("disconnected", "catching up")
                     && greenSees.sawInOrder("disconnected", "catching up"));
@@ -165,6 +175,12 @@ class NetworkCutIT {
         }
         assertEquals(madeOnBlue, Pair.applied(pair.green, "blue") - before[0], "changes of blue applied on green exactly once");
         assertEquals(madeOnGreen, Pair.applied(pair.blue, "green") - before[1], "changes of green applied on blue exactly once");
+    }
+
+    /** Appliers in a transaction waiting for the rest of a request from their client (inside COPY, or mid-pipeline). */
+    private static long appliersMidRequest(PgCluster node) {
+        return node.queryLong(Pair.DB, "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'mmsync applier%'"
+                + " AND xact_start IS NOT NULL AND state = 'active' AND wait_event = 'ClientRead'");
     }
 
     private static long appliersInTransaction(PgCluster node) {
