@@ -95,9 +95,9 @@ class NetworkCutIT {
             // (idle_in_transaction_session_timeout), so it cannot hold row locks against the retry.
             // A backend the cut caught in the middle of a request (inside a COPY, or between the
             // messages of a pipelined request such as the page's commit) waits for the rest of it:
-            // no server timer runs there; on a real network TCP keepalive ends it (the agent's
-            // connections set it), but this proxy's socket answers keepalives, so here it ends when
-            // the proxy resets the dead connection at restore (checked below).
+            // no server timer runs there, and TCP keepalive does not end it while something between
+            // answers for the dead client (this proxy does, as a NAT box or a load balancer would):
+            // blue's next applier session ends it when it connects (StaleSessions, checked below).
             Waits.until(Duration.ofSeconds(30), "green ends the abandoned applier transaction (or it waits mid-request)",
                     () -> appliersInTransaction(pair.green) == appliersMidRequest(pair.green));
             long midRequest = appliersMidRequest(pair.green);
@@ -111,7 +111,7 @@ class NetworkCutIT {
             toGreen.restore();
             toBlue.restore();
             if (midRequest > 0) {
-                Waits.until(Duration.ofSeconds(30), "green ends the applier transaction caught mid-request once the proxy resets it",
+                Waits.until(Duration.ofSeconds(30), "blue's next applier session ends the one caught mid-request",
                         () -> appliersMidRequest(pair.green) == 0);
             }
 

@@ -54,6 +54,28 @@ public final class Connector {
         return c;
     }
 
+    /**
+     * {@link #open}, for a session that replaces an earlier one of the same purpose (the link's
+     * applier after a reconnect): sessions of that name left in a transaction by a dead connection
+     * are ended first ({@link StaleSessions}). Not done when the node's conninfo names its own
+     * application_name, which all our sessions then share.
+     */
+    public Connection openReplacing(String purpose) throws SQLException {
+        Connection c = open(purpose);
+        endStale(c, purpose);
+        return c;
+    }
+
+    /**
+     * Ends this node's sessions of {@code purpose} that started before {@code c}'s and are still in a
+     * transaction ({@link StaleSessions}); nothing when the conninfo names its own application_name.
+     */
+    public void endStale(Connection c, String purpose) {
+        if (info.get("application_name") == null) {
+            StaleSessions.end(c, "mmsync " + purpose, nodeName);
+        }
+    }
+
     /** The pgJDBC properties {@link #open} connects with. */
     Properties properties(String purpose) {
         Properties p = info.jdbcProperties("mmsync " + purpose);

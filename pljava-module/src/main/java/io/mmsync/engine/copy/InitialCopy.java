@@ -111,6 +111,8 @@ public final class InitialCopy {
                     snapshot = rs.getString(2);
                 }
             }
+            // an earlier run's writer that a dead connection left inside a COPY holds its rows' keys
+            peer.endStale(pc, "copy " + sync + " writer");
             store.started(pc, lc);
             List<TableRef> tables = tablesInOrder(lc);
             LOG.info(logPrefix + "copying " + tables.size() + " tables at snapshot " + snapshot + " with " + WORKERS + " workers");

@@ -145,7 +145,7 @@ public final class Link implements Runnable {
             st.execute("LISTEN mmsync_changes");
         }
         store.state(lc, LinkState.CONNECTING, null);
-        Connection pc = peer.open("applier " + syncName + " from " + origin);
+        Connection pc = peer.openReplacing("applier " + syncName + " from " + origin);
         openPeer = pc;
         PeerStore.requireExtension(pc, peer.nodeName());
         columnCheck.reset();
