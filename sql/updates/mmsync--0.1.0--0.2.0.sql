@@ -1727,6 +1727,14 @@ BEGIN
             -- Found through dynamic_library_path (default $libdir, i.e. pg_config --pkglibdir).
             CREATE OR REPLACE FUNCTION @extschema@.capture() RETURNS trigger
             LANGUAGE c AS 'mmsync_capture', 'mmsync_capture';
+            -- the triggers' WHEN clause (issue 15, 11_capture_when.sql) in C too
+            BEGIN
+                CREATE OR REPLACE FUNCTION @extschema@._capturing() RETURNS boolean
+                LANGUAGE c STABLE AS 'mmsync_capture', 'mmsync_capturing';
+            EXCEPTION WHEN undefined_function THEN
+                RAISE NOTICE 'mmsync: the capture triggers'' WHEN clause stays in SQL: %', SQLERRM
+                    USING HINT = 'The library mmsync_capture is older than the extension: install it again with installer/install.sh.';
+            END;
             RETURN 'c';
         EXCEPTION WHEN OTHERS THEN
             IF v_want = 'c' THEN
@@ -1739,6 +1747,10 @@ BEGIN
     END IF;
     EXECUTE format('CREATE OR REPLACE FUNCTION @extschema@.capture() RETURNS trigger '
                    'LANGUAGE plpgsql SECURITY DEFINER AS %L', v_src);
+    CREATE OR REPLACE FUNCTION @extschema@._capturing() RETURNS boolean  -- as in 11_capture_when.sql
+    LANGUAGE sql STABLE AS $f$
+        SELECT COALESCE(pg_catalog.current_setting('mmsync.origin', true), '') OPERATOR(pg_catalog.=) ''
+    $f$;
     RETURN 'plpgsql';
 END
 $$;
@@ -1967,22 +1979,12 @@ CREATE TABLE @extschema@.row_deltas (
 );
 CREATE INDEX row_deltas_at ON @extschema@.row_deltas (at);
 
--- issue 15: capture triggers WHEN (mmsync.origin is empty): the applier's rows queue no trigger event; _capture_when, _attach_table, existing triggers recreated
--- The WHEN clause of every row-level capture trigger (issue 15): false in the applier's
--- transactions (mmsync.origin set, see io.mmsync.engine.apply.PageBegin), so the rows a catch-up
--- applies queue no AFTER trigger event at all. Without it each applied row still had its event
--- queued, its tuple fetched again at the end of the statement and the trigger function called, only
--- to return at its first line (about a tenth of the peer's COPY). The capture functions keep their
--- own test of mmsync.origin (a trigger created by hand, or by 0.1.0, has no WHEN clause). The
--- setting is unknown (NULL) in a session that never set it and the C library is not loaded.
--- A trigger's WHEN clause is stored parsed, so the search_path of later sessions cannot change it.
-CREATE FUNCTION @extschema@._capture_when() RETURNS text
-LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT 'COALESCE(pg_catalog.current_setting(''mmsync.origin'', true), '''') OPERATOR(pg_catalog.=) '''''::text
-$$;
+-- issue 15: capture triggers WHEN (mmsync._capturing(), false while mmsync.origin is set): the applier's rows queue no trigger event; _capturing (made by set_capture above), _attach_table, existing triggers recreated
+-- (sql/src/functions/11_capture_when.sql, 95_capture_when.sql: the clause and why; set_capture('auto')
+-- above made mmsync._capturing() in C or SQL.)
 
 -- Puts one table under a sync: records it and installs the capture trigger, whose WHEN clause
--- (@extschema@._capture_when) keeps the rows the mmsync applier writes from queueing a trigger event.
+-- (@extschema@._capturing) keeps the rows the mmsync applier writes from queueing a trigger event.
 CREATE OR REPLACE FUNCTION @extschema@._attach_table(p_sync_id integer, p_relid oid, p_mode text DEFAULT 'keyed') RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -2012,19 +2014,20 @@ BEGIN
                    'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.capture_truncate(%L)', v_nsp, v_rel, p_sync_id);
     IF p_mode = 'insert_only' THEN
         EXECUTE format('CREATE TRIGGER mmsync_capture AFTER INSERT OR UPDATE OR DELETE ON %I.%I '
-                       'FOR EACH ROW WHEN (%s) EXECUTE FUNCTION @extschema@.capture_keyless(%L)',
-                       v_nsp, v_rel, @extschema@._capture_when(), p_sync_id);
+                       'FOR EACH ROW WHEN (@extschema@._capturing()) EXECUTE FUNCTION @extschema@.capture_keyless(%L)',
+                       v_nsp, v_rel, p_sync_id);
         RETURN;
     END IF;
     SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO v_json FROM pg_attribute a
     WHERE a.attrelid = p_relid AND a.attnum > 0 AND NOT a.attisdropped AND a.atttypid = 'json'::regtype;
     EXECUTE format('CREATE TRIGGER mmsync_capture AFTER INSERT OR UPDATE OR DELETE ON %I.%I '
-                   'FOR EACH ROW WHEN (%s) EXECUTE FUNCTION @extschema@.capture(%L%s)',
-                   v_nsp, v_rel, @extschema@._capture_when(), p_sync_id,
+                   'FOR EACH ROW WHEN (@extschema@._capturing()) EXECUTE FUNCTION @extschema@.capture(%L%s)',
+                   v_nsp, v_rel, p_sync_id,
                    CASE WHEN v_json IS NULL THEN '' ELSE format(', %L', v_json) END);
 END
 $$;
-REVOKE ALL ON FUNCTION @extschema@._capture_when() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@._capturing() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._capturing() TO PUBLIC;
 
 -- The capture triggers that exist get the WHEN clause, arguments, events and enabled state kept
 -- (CREATE OR REPLACE TRIGGER: the table is never without its trigger).
@@ -2054,8 +2057,8 @@ BEGIN
                 t.tgrelid::pg_catalog.regclass, t.tgnargs, pg_catalog.cardinality(v_args);
         END IF;
         EXECUTE pg_catalog.format('CREATE OR REPLACE TRIGGER mmsync_capture AFTER INSERT OR UPDATE OR DELETE ON %s '
-                                  'FOR EACH ROW WHEN (%s) EXECUTE FUNCTION @extschema@.%I(%s)',
-                                  t.tgrelid::pg_catalog.regclass, @extschema@._capture_when(), t.proname,
+                                  'FOR EACH ROW WHEN (@extschema@._capturing()) EXECUTE FUNCTION @extschema@.%I(%s)',
+                                  t.tgrelid::pg_catalog.regclass, t.proname,
                                   (SELECT pg_catalog.string_agg(pg_catalog.quote_literal(a), ', ' ORDER BY n)
                                    FROM pg_catalog.unnest(v_args) WITH ORDINALITY AS x(a, n)));
         IF t.tgenabled <> 'O' THEN

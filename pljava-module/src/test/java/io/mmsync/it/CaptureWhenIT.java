@@ -11,7 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Issue 15: the capture triggers' WHEN clause (mmsync._capture_when) keeps the rows the applier
+ * Issue 15: the capture triggers' WHEN clause (mmsync._capturing()) keeps the rows the applier
  * writes (mmsync.origin set) from queueing a trigger event: a catch-up into the peer calls its
  * capture functions not once (pg_stat_user_functions, track_functions = all), while the peer's own
  * writes are still captured and sent back. An extension updated from 0.1.0 gets the clause on the
@@ -83,7 +83,7 @@ class CaptureWhenIT {
 
             c.execute(Pair.DB, "ALTER EXTENSION mmsync UPDATE");
 
-            String when = " WHEN ((COALESCE(current_setting('mmsync.origin'::text, true), ''::text) = ''::text)) EXECUTE FUNCTION ";
+            String when = " WHEN (mmsync._capturing()) EXECUTE FUNCTION ";
             assertEquals(before.replace(" EXECUTE FUNCTION mmsync.capture", when + "mmsync.capture"), triggers(c));
             // a trigger created now reads the same as an updated one
             c.execute(Pair.DB, "SELECT mmsync._attach_table(1, 't'::regclass)");
@@ -93,9 +93,27 @@ class CaptureWhenIT {
                     + "INSERT INTO off VALUES (1)");
             c.execute(Pair.DB, "BEGIN; SELECT set_config('mmsync.origin', 'green', true); "
                     + "INSERT INTO t VALUES (2, 'applied', NULL, NULL); INSERT INTO k VALUES ('applied'); COMMIT");
-            assertEquals("I:t:{ \"x\" : 1 } I:k:local", c.queryString(Pair.DB, "SELECT string_agg(op::text || ':' || relid::regclass::text"
-                    + " || ':' || coalesce(new ->> 'j', new ->> 'v'), ' ' ORDER BY id) FROM mmsync.change_queue"));
+            assertEquals("I:t:{ \"x\" : 1 } I:k:local", queued(c));
+
+            // the clause in each implementation, evaluated by a role with no right on the mmsync schema
+            c.execute(Pair.DB, "CREATE ROLE writer LOGIN; GRANT INSERT ON t, k TO writer");
+            for (String impl : new String[] {"plpgsql", "c"}) {
+                assertEquals(impl, c.queryString(Pair.DB, "SELECT mmsync.set_capture('" + impl + "')"));
+                assertEquals(impl.equals("c") ? "c" : "sql", c.queryString(Pair.DB, "SELECT l.lanname FROM pg_proc p "
+                        + "JOIN pg_language l ON l.oid = p.prolang WHERE p.oid = 'mmsync._capturing()'::regprocedure"));
+                c.execute(Pair.DB, "DELETE FROM mmsync.changes");
+                c.execute(Pair.DB, "SET ROLE writer; INSERT INTO t VALUES (10, 'by writer', NULL, NULL); INSERT INTO k VALUES ('" + impl + "'); "
+                        + "BEGIN; SELECT set_config('mmsync.origin', 'green', true); INSERT INTO t VALUES (11, 'applied', NULL, NULL); "
+                        + "INSERT INTO k VALUES ('applied'); COMMIT");
+                assertEquals("I:t:by writer I:k:" + impl, queued(c), impl);
+                c.execute(Pair.DB, "DELETE FROM t WHERE id >= 10; DELETE FROM mmsync.changes");
+            }
         }
+    }
+
+    private static String queued(PgCluster c) {
+        return c.queryString(Pair.DB, "SELECT string_agg(op::text || ':' || relid::regclass::text"
+                + " || ':' || coalesce(new ->> 'j', new ->> 'v'), ' ' ORDER BY id) FROM mmsync.change_queue WHERE op = 'I'");
     }
 
     /** The capture triggers' definitions and enabled states, by table. */
