@@ -287,7 +287,7 @@ def run_agents(blue, green, db, jar, opts, base, tag, timeout, after=None):
         logs.append(log)
         f = open(log, "w")
         gc = os.path.join(base, f"gc-{c.name}-{tag}.log")
-        cmd = (["java", "-Xmx256m", f"-Xlog:gc:file={gc}"] + opts.split()
+        cmd = (["java", "-Xmx256m", f"-Xlog:gc:file={gc}"] + wrapper_defaults(opts) + opts.split()
                + ["-jar", jar, "agent", "--db", c.dsn(db), "--poll-ms", "200"])
         agents.append(subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT))
     poll = green.session(db)  # one connection for the polling (a psql per poll would cost CPU of its own)
@@ -317,6 +317,18 @@ def run_agents(blue, green, db, jar, opts, base, tag, timeout, after=None):
             a.terminate()
             a.wait(timeout=30)
     return wall, logs, jvm
+
+
+def wrapper_defaults(opts):
+    """The JVM options the installed `mmsync` wrapper adds (installer/install.sh) unless opts pick their own:
+    the serial collector and C1 only. Without them the agents ran with G1 and C2, which cost about 1 CPU
+    second more per copy (the compilers' threads), a cost the installed agent does not have."""
+    out = []
+    if not re.search(r"-XX:\+Use\w*GC", opts):
+        out.append("-XX:+UseSerialGC")
+    if "TieredStopAtLevel" not in opts and "TieredCompilation" not in opts:
+        out.append("-XX:TieredStopAtLevel=1")
+    return out
 
 
 def fp_check(blue, green, db, what):
