@@ -3,7 +3,7 @@ side by side in one run on the same two throw-away clusters (issue 12). See benc
 
   MMSYNC_PG_BIN=... python3 bench/lib/copybench.py [--rows 1000000] [--rounds 3] [--fsync off]
       [--agent-opts "-Dmmsync.copy.workers=4"] [--variant 'LABEL[@JAR]:OPTS' ...] [--dump data,full]
-      [--index] [--compare] [--merge ROWS]
+      [--index] [--key bigint|text] [--compare] [--merge ROWS]
 
 Each round gets fresh databases from templates (blue: the table filled; green: the table empty)
 for each tool, in an order that rotates between rounds (cache warmth):
@@ -53,8 +53,17 @@ def main():
     ap.add_argument("--index", action="store_true", help="two secondary indexes on big")
     ap.add_argument("--compare", action="store_true", help="time mmsync compare after the first variant's copy")
     ap.add_argument("--merge", type=int, default=0, help="rows green lacks for one merge run at the end (0: none)")
+    ap.add_argument("--key", choices=["bigint", "text"], default="bigint",
+                    help="big's key: bigint 1..N in heap order, or text (26 characters of md5, as Mattermost's ids: "
+                         "key order unrelated to heap order)")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
+    if args.key == "text":
+        if args.merge or args.compare:
+            ap.error("--key text works with the copy only (not --merge or --compare)")
+        global TABLE, FILL
+        TABLE = TABLE.replace("id bigint", "id text")
+        FILL = FILL.replace("SELECT g, md5", "SELECT substr(md5('k' || g), 1, 26), md5")
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     jar = os.path.join(root, "pljava-module", "target", "mmsync.jar")
     variants = [("mmsync", jar, args.agent_opts)]
@@ -88,7 +97,7 @@ def main():
         blue.psql("tpl", FILL.format(rows=args.rows), timeout=1800)
         size = blue.value("tpl", "SELECT pg_size_pretty(pg_total_relation_size('big'))")
         print(f"blue: {args.rows:,} rows, {size} (filled in {time.time() - t0:.1f} s); fsync={args.fsync}; "
-              f"indexes: {'primary key, n, at' if args.index else 'primary key'}; tools: "
+              f"indexes: {'primary key, n, at' if args.index else 'primary key'}; key {args.key}; tools: "
               + "; ".join(t for t in tools if t.startswith("dump"))
               + "".join(f"; {v[0]} ({v[1]} {v[2] or '(defaults)'})" for v in variants if v[0] in tools),
               flush=True)
