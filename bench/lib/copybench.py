@@ -106,6 +106,7 @@ def main():
             k = (r - 1) % len(tools)
             order = tools[k:] + tools[:k]
             row = {}
+            pkey = {}  # size of green's primary key index after each tool (MB)
             for what in order:
                 db = f"{what}{r}".replace("-", "_").lower()  # each its own fresh pair of databases
                 for c in clusters:
@@ -134,10 +135,12 @@ def main():
                     row[what + " cpu"] = server_cpu(blue) + server_cpu(green) - cpu0 + client
                     row[what + " cpu blue"] = server_cpu(blue) - blue0  # the origin's backends alone
                     fp_check(blue, green, db, what)
+                    pkey[what] = int(green.value(db, "SELECT pg_relation_size('big_pkey')")) / 1e6
                 for c in clusters:
                     c.psql("postgres", f"DROP DATABASE {db}")
             results.append(row)
             print(f"round {r}: " + ", ".join(f"{k} {v:.2f} s" for k, v in row.items() if v is not None), flush=True)
+            print("  green's primary key after each: " + ", ".join(f"{k} {v:.1f} MB" for k, v in pkey.items()), flush=True)
             for tag, (rss, before, after) in sorted(MEMORY.items()):
                 print(f"  {tag}: origin's agent peak RSS {rss:.0f} MB, heap in use before a collection at most {before} MB, "
                       f"live after one at most {after} MB", flush=True)
