@@ -69,6 +69,7 @@ class BurstEndIT {
                 }
                 bursts++;
             }
+            System.out.println("BurstEndIT: " + bursts + " bursts in " + SECONDS + " s");
             assertEquals(List.of(), failures, "after " + bursts + " bursts");
             assertTrue(bursts > 5, "only " + bursts + " bursts");
             assertEquals(Pair.fingerprint(pair.blue, "load"), Pair.fingerprint(pair.green, "load"));
