@@ -1060,9 +1060,10 @@ UNION ALL SELECT q.id, q.xid, q.sync_id, q.relid, q.op, q.at, q.old, q.new FROM 
 
 -- One row per queue table. epoch: the newest epoch of ids that went to it (NULL: never used);
 -- first_epoch: the oldest epoch that may still have rows in it; ended: a snapshot taken after
--- the next epoch began (NULL while it is the current table): every transaction that took an id
--- of this table's epochs is in progress or finished in it, so once a snapshot every peer has
--- confirmed has xmin >= xmax(ended), nobody needs a row of the table; truncated: emptied since.
+-- the next epoch began, its xmax raised to a transaction id taken then (@extschema@._queue_ended;
+-- NULL while it is the current table): every transaction that took an id of this table's epochs
+-- has a lower transaction id, so once a snapshot every peer has confirmed has xmin >=
+-- xmax(ended), nobody needs a row of the table; truncated: emptied since.
 CREATE TABLE @extschema@.queue_tables (
     slot        integer PRIMARY KEY CHECK (slot BETWEEN 0 AND 2),
     epoch       bigint CHECK (epoch % 3 = slot),
@@ -1243,7 +1244,7 @@ BEGIN
     v_epoch := coalesce(pg_sequence_last_value('@extschema@.change_queue_id_seq'::regclass),
                         (SELECT s.last_value FROM @extschema@.change_queue_id_seq s)) >> 24;
     WHILE v_epoch > v_cur.epoch LOOP
-        UPDATE @extschema@.queue_tables SET ended = pg_current_snapshot() WHERE slot = v_cur.slot;
+        UPDATE @extschema@.queue_tables SET ended = @extschema@._queue_ended() WHERE slot = v_cur.slot;
         UPDATE @extschema@.queue_tables t
         SET first_epoch = CASE WHEN t.epoch IS NULL OR t.truncated THEN v_cur.epoch + 1 ELSE t.first_epoch END,
             epoch = v_cur.epoch + 1, started = now(), ended = NULL, truncated = false
@@ -1323,8 +1324,8 @@ BEGIN
             -- never backwards (the epoch might just have run out by itself)
             PERFORM setval('@extschema@.change_queue_id_seq',
                            greatest((v_cur.epoch + 1) << 24, (SELECT s.last_value + 1 FROM @extschema@.change_queue_id_seq s)), false);
-            -- a statement after the setval, so a snapshot taken after it
-            UPDATE @extschema@.queue_tables SET ended = pg_current_snapshot() WHERE slot = v_cur.slot;
+            -- after the setval: its xmax is above every transaction that took an id of the table
+            UPDATE @extschema@.queue_tables SET ended = @extschema@._queue_ended() WHERE slot = v_cur.slot;
         END IF;
     END IF;
 END
@@ -2069,3 +2070,45 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- issue 17: a queue table is truncated only once every transaction that wrote into it is confirmed
+-- The record of a queue table's end (ended in @extschema@.queue_tables, issue 17), taken once the
+-- id sequence is past the table's epochs: the snapshot now, with its xmax raised to a transaction
+-- id taken now. A snapshot's own xmax will not do: it is one past the newest *finished*
+-- transaction, so a transaction that took its id before, took a queue id of the table, and is
+-- still running can be at or above it (and is not in the snapshot's xip either, which holds
+-- only running ids below xmax). With such an xmax, the table was truncated once every peer had
+-- confirmed a snapshot with that xmin, and the running transaction's change in it was gone before
+-- it was sent: WaitSyncedIT and BurstEndIT found a writer's insert lost, its next change (an
+-- update in the same transaction, in the next table) applied, wait_synced true. A transaction id
+-- taken now is above every id taken before, and every transaction that took an id of the table
+-- had its transaction id before that (the capture takes the queue id after the row's write): so
+-- once xmin(purged) >= xmax(ended), each of them has finished and is confirmed by every peer.
+-- The id is a subtransaction's, taken by a write in a block of its own: the transaction's own id
+-- may be older than the switch (_queue_maintain writes before its setval).
+CREATE FUNCTION @extschema@._queue_ended() RETURNS pg_snapshot
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_snap pg_snapshot := pg_current_snapshot();
+    v_top  bigint := pg_current_xact_id()::text::bigint;
+    v_sub  xid;
+    v_now  bigint;
+BEGIN
+    BEGIN
+        UPDATE @extschema@.queue_state SET floor = floor RETURNING xmin INTO v_sub;
+    EXCEPTION WHEN raise_exception THEN
+        RAISE;  -- never taken: the handler only makes the block a subtransaction, with an id of its own
+    END;
+    IF v_sub IS NULL THEN
+        RAISE EXCEPTION 'mmsync: the queue state row is missing (internal error)'
+            USING HINT = 'INSERT INTO mmsync.queue_state DEFAULT VALUES, then call mmsync._purge again';
+    END IF;
+    -- the subtransaction's 32-bit id in the top transaction's epoch (newer than it, by less than 2^31)
+    v_now := v_top + ((v_sub::text::bigint - v_top % 4294967296) + 4294967296) % 4294967296;
+    RETURN (pg_snapshot_xmin(v_snap)::text || ':' || greatest(pg_snapshot_xmax(v_snap)::text::bigint, v_now)::text || ':'
+            || coalesce((SELECT string_agg(x::text, ',' ORDER BY x) FROM pg_snapshot_xip(v_snap) x), ''))::pg_snapshot;
+END
+$$;
+REVOKE ALL ON FUNCTION @extschema@._queue_ended() FROM PUBLIC;
+-- tables ended before this update: their ended is bounded again, by a transaction id taken now
+UPDATE @extschema@.queue_tables SET ended = @extschema@._queue_ended() WHERE ended IS NOT NULL AND NOT truncated;

@@ -14,7 +14,9 @@
 -- 2. A table that is no longer current (ended is set) is truncated once pg_snapshot_xmin(purged)
 --    >= pg_snapshot_xmax(ended): every transaction that could write into it (it took an id of
 --    the table's epoch before the next epoch began, and had its transaction id before that) has
---    finished, and each committed one is visible in every peer's confirmed snapshot.
+--    finished, and each committed one is visible in every peer's confirmed snapshot. (ended's
+--    xmax is a transaction id taken after the switch, @extschema@._queue_ended: a snapshot's
+--    own xmax is one past the newest finished transaction, below a running one's id.)
 -- 3. floor: the first id of the oldest table still needed (readers skip the rest by the index).
 -- 4. Rotation: when the current table is 250 ms old and holds changes, and the next one is
 --    empty, the id sequence is set to the next epoch's first id; ended is a snapshot taken after
@@ -59,7 +61,7 @@ BEGIN
     v_epoch := coalesce(pg_sequence_last_value('@extschema@.change_queue_id_seq'::regclass),
                         (SELECT s.last_value FROM @extschema@.change_queue_id_seq s)) >> 24;
     WHILE v_epoch > v_cur.epoch LOOP
-        UPDATE @extschema@.queue_tables SET ended = pg_current_snapshot() WHERE slot = v_cur.slot;
+        UPDATE @extschema@.queue_tables SET ended = @extschema@._queue_ended() WHERE slot = v_cur.slot;
         UPDATE @extschema@.queue_tables t
         SET first_epoch = CASE WHEN t.epoch IS NULL OR t.truncated THEN v_cur.epoch + 1 ELSE t.first_epoch END,
             epoch = v_cur.epoch + 1, started = now(), ended = NULL, truncated = false
@@ -139,8 +141,8 @@ BEGIN
             -- never backwards (the epoch might just have run out by itself)
             PERFORM setval('@extschema@.change_queue_id_seq',
                            greatest((v_cur.epoch + 1) << 24, (SELECT s.last_value + 1 FROM @extschema@.change_queue_id_seq s)), false);
-            -- a statement after the setval, so a snapshot taken after it
-            UPDATE @extschema@.queue_tables SET ended = pg_current_snapshot() WHERE slot = v_cur.slot;
+            -- after the setval: its xmax is above every transaction that took an id of the table
+            UPDATE @extschema@.queue_tables SET ended = @extschema@._queue_ended() WHERE slot = v_cur.slot;
         END IF;
     END IF;
 END

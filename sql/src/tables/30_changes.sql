@@ -75,9 +75,10 @@ UNION ALL SELECT q.id, q.xid, q.sync_id, q.relid, q.op, q.at, q.old, q.new FROM 
 
 -- One row per queue table. epoch: the newest epoch of ids that went to it (NULL: never used);
 -- first_epoch: the oldest epoch that may still have rows in it; ended: a snapshot taken after
--- the next epoch began (NULL while it is the current table): every transaction that took an id
--- of this table's epochs is in progress or finished in it, so once a snapshot every peer has
--- confirmed has xmin >= xmax(ended), nobody needs a row of the table; truncated: emptied since.
+-- the next epoch began, its xmax raised to a transaction id taken then (@extschema@._queue_ended;
+-- NULL while it is the current table): every transaction that took an id of this table's epochs
+-- has a lower transaction id, so once a snapshot every peer has confirmed has xmin >=
+-- xmax(ended), nobody needs a row of the table; truncated: emptied since.
 CREATE TABLE @extschema@.queue_tables (
     slot        integer PRIMARY KEY CHECK (slot BETWEEN 0 AND 2),
     epoch       bigint CHECK (epoch % 3 = slot),
