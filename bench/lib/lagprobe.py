@@ -1,8 +1,9 @@
 """Issue 15: where the lag of a small page goes. Runs measure.lag (as bench/run) for several agent
 jars side by side (rounds interleaved) and splits each row's way from blue to green by the
 servers' commit timestamps (track_commit_timestamp): written -> blue commit -> green commit ->
-seen by the bench's poller; with an agent that prints TRACE lines (-Dmmsync.trace=true) also the
-agent's phases per page: its wake-up, the turn's requests on blue, the apply on green.
+seen by the bench's poller; with an agent that prints TRACE lines (-Dmmsync.trace=true; the
+engine has none as of issue 15's commits, the parser is kept for a build instrumented by hand)
+also the agent's phases per page: its wake-up, the turn's requests on blue, the apply on green.
 
   python3 bench/lib/lagprobe.py --jars old=/tmp/old.jar,new=pljava-module/target/mmsync.jar \
       [--rates 200,1000] [--rounds 3] [--seconds 8] [--java-opts NAME=OPTS] [--out DIR]
