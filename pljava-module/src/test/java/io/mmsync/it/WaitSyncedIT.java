@@ -79,11 +79,46 @@ class WaitSyncedIT {
             assertEquals(List.of(), stale, "rows stale at the peer after wait_synced returned true (round " + rounds + "):\n"
                     + String.join("\n", diagnosis));
             assertTrue(rounds > 5, "only " + rounds + " rounds");
+            String expected = expected(onBlue.transactions()) + "+" + expected(onGreen.transactions());
+            if (!expected.equals(contents(pair.blue)) || !expected.equals(contents(pair.green))) {
+                throw new AssertionError(endDiagnosis(pair, expected));
+            }
             for (PgCluster c : List.of(pair.blue, pair.green)) {
                 assertEquals(expected(onBlue.transactions()) + "+" + expected(onGreen.transactions()), contents(c), c.name());
             }
             assertEquals(Pair.fingerprint(pair.blue, "load"), Pair.fingerprint(pair.green, "load"));
         }
+    }
+
+    /**
+     * After a full sync the nodes do not hold what the writers' counts imply: which rows differ
+     * between the nodes, their queued changes and the links' state, and whether they arrive later
+     * (a wait_synced that returned too early) or never (a lost change).
+     */
+    private static String endDiagnosis(Pair pair, String expected) throws Exception {
+        StringBuilder out = new StringBuilder("after the writers stopped and a full sync, expected " + expected + ", blue "
+                + contents(pair.blue) + ", green " + contents(pair.green));
+        List<String> differing = new ArrayList<>();
+        try (Connection b = pair.blue.connect(Pair.DB); Connection g = pair.green.connect(Pair.DB)) {
+            Map<Long, Integer> onBlue = rows(b);
+            Map<Long, Integer> onGreen = rows(g);
+            java.util.Set<Long> ids = new java.util.TreeSet<>(onBlue.keySet());
+            ids.addAll(onGreen.keySet());
+            for (long id : ids) {
+                if (!java.util.Objects.equals(onBlue.get(id), onGreen.get(id))) {
+                    differing.add("row " + id + " of " + (id % 2 == 1 ? "blue" : "green") + "'s writer");
+                }
+            }
+            out.append("\nrows that differ between the nodes: ").append(differing.size()).append('\n')
+                    .append(Diagnose.state(pair, differing));
+            long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+            while (System.nanoTime() < deadline && !rows(b).equals(rows(g))) {
+                Thread.sleep(200);
+            }
+            out.append(rows(b).equals(rows(g)) ? "\nthe nodes became equal within 30 s more: wait_synced returned too early"
+                    : "\nstill different 30 s later: " + Diagnose.rowsOnBoth(pair, differing));
+        }
+        return out.toString();
     }
 
     private static boolean waitSynced(Connection c) throws SQLException {

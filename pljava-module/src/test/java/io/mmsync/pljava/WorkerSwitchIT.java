@@ -93,7 +93,8 @@ class WorkerSwitchIT {
             // worker -> agent: the worker stops its engine, the waiting agent takes the node over
             setWorkerEnabled(pair.blue, false);
             WorkerPair.until(Duration.ofSeconds(30), "the agent runs blue", () -> WorkerPair.engineHost(pair.blue).equals("agent"));
-            assertTrue(agent.holdsNodeLock());
+            // engine_host() sees the lock as soon as the server grants it; the agent learns it a moment later
+            WorkerPair.until(Duration.ofSeconds(30), "the agent knows it holds the node lock", agent::holdsNodeLock);
             assertTrue(pair.blue.queryString(WorkerPair.DB, "SELECT detail FROM mmsync.engine_host()").startsWith("mmsync engine (agent test)"));
             WorkerPair.until(Duration.ofSeconds(30), "the agent's links send", () -> agent.runningLinks().size() == 1);
 
