@@ -30,6 +30,10 @@ public final class Applier {
     private final RunExecutor executor;
     private final Clock clock;
     private final SyncNodes nodes = new SyncNodes();
+    private final PageAtOnce atOnce = new PageAtOnce();
+    private final OnPurpose onPurpose = new OnPurpose();
+    /** whether the peer of this session has mmsync._fail (see OnPurpose) */
+    private boolean ownFailure;
 
     public Applier(String peerName, Clock clock) {
         this.clock = clock;
@@ -64,6 +68,7 @@ public final class Applier {
 
     public Result apply(Connection peer, SyncState sync, String origin, Page page) throws SQLException {
         tables.use(peer);
+        ownFailure = onPurpose.own(peer);
         try {
             return settled(peer, sync, origin, page, false);
         } catch (SQLException e) {
@@ -134,11 +139,22 @@ public final class Applier {
     /** One attempt; null (rolled back) if a local change raced the decisions. */
     private Result attempt(Connection peer, SyncState sync, String origin, Page page, boolean careful)
             throws SQLException {
+        Run one = careful || nodes.count(peer, sync) > 2 ? null : atOnce.fits(page, tables);
+        if (one != null) {
+            // a few inserts into one table: one request (PageAtOnce); the plain way if it declines
+            long t0 = clock.nanoTime();
+            PeerHorizon h = atOnce.commit(peer, executor, sync.name, origin, page, one, ownFailure);
+            if (h != null) {
+                return new Result(0, 0, 1, 0, 0, clock.nanoTime() - t0, h);
+            }
+        }
         peer.setAutoCommit(false);
         try {
             long t0 = clock.nanoTime();
             Resolver.Outcome outcome = Resolver.resolve(peer, sync, origin, peerName, page.changes(), tables, clock,
                     nodes.count(peer, sync) > 2);
+            atOnce.learned(page.changes().stream().map(Change::table).collect(java.util.stream.Collectors.toSet()),
+                    outcome.queued, outcome.hadSetAside);
             if (outcome.pending) {
                 peer.rollback();
                 throw pending(peer, sync, origin, outcome);
@@ -175,7 +191,7 @@ public final class Applier {
             }
             long t2 = clock.nanoTime();
             ConflictLog.write(peer, outcome.conflicts, outcome.decidedConflictIds);
-            PeerHorizon horizon = PageEnd.commit(peer, outcome, sync.name, origin, page, last);
+            PeerHorizon horizon = PageEnd.commit(peer, outcome, sync.name, origin, page, last, ownFailure);
             if (horizon == null) {
                 return null; // rolled back: a local change raced the decisions
             }

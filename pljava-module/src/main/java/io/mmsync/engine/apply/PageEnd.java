@@ -23,7 +23,7 @@ import java.util.Map;
  */
 final class PageEnd {
     private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(PageEnd.class.getName());
-    private static final String PROGRESS_SQL = "INSERT INTO mmsync.progress AS p "
+    static final String PROGRESS_SQL = "INSERT INTO mmsync.progress AS p "
             + "(sync_name, origin, lo, hi, last_id, applied, batches, last_change_at, applied_at) "
             + "VALUES (?, ?, ?::pg_snapshot, ?::pg_snapshot, ?, ?, 1, ?, pg_catalog.now()) "
             + "ON CONFLICT (sync_name, origin) DO UPDATE SET lo = EXCLUDED.lo, hi = EXCLUDED.hi, "
@@ -52,19 +52,25 @@ final class PageEnd {
      * statement that fails when it finds a change newer than the one a decision was made against
      * (or one where there was none): the request's later statements, the position and COMMIT, are
      * then skipped by the server and the transaction is rolled back (issue 15: the re-check, the
-     * position and the commit in one round trip). The error is the cast of a text naming the
-     * change to integer: SQLSTATE 22P02 with {@link #RACED} in its message.
+     * position and the commit in one round trip). The error ({@link OnPurpose}) has SQLSTATE
+     * {@link OnPurpose#RACED} (22P02 on a peer without {@code mmsync._fail}) and {@link #RACED} in
+     * its message.
      */
     static final String RACED = "mmsync: a local change raced the page";
-    private static final String FAIL_IF_RACED_SQL = "SELECT ('" + RACED + ": change ' || r.id::text)::int FROM ("
-            + Resolver.LATE_COMPETITORS_SQL + ") AS r LEFT JOIN pg_catalog.jsonb_to_recordset(?::jsonb) AS d(i int, c bigint) "
-            + "ON d.i = r.i WHERE (d.c IS NULL OR r.id > d.c) AND (" + LATE_COMMITS_SQL + ")";
-    private static final String COMMIT_SQL = "COMMIT; " + PeerHorizon.SQL;
-    private static final String FAIL_IF_RACED_AND_COMMIT_SQL = FAIL_IF_RACED_SQL + "; " + PROGRESS_SQL + "; " + COMMIT_SQL;
+    static final String COMMIT_SQL = "COMMIT; " + PeerHorizon.SQL;
+    private static final String[] FAIL_IF_RACED_AND_COMMIT_SQL = {failIfRacedSql(false) + "; " + PROGRESS_SQL + "; " + COMMIT_SQL,
+        failIfRacedSql(true) + "; " + PROGRESS_SQL + "; " + COMMIT_SQL};
     private static final String LATE_COMMITS_AND_PROGRESS_SQL = LATE_COMMITS_SQL + "; " + PROGRESS_SQL;
     private static final String PROGRESS_AND_COMMIT_SQL = PROGRESS_SQL + "; " + COMMIT_SQL;
 
     private PageEnd() {
+    }
+
+    /** The re-check that fails the request when the page raced ({@code own}: with {@code mmsync._fail}, see {@link OnPurpose}). */
+    static String failIfRacedSql(boolean own) {
+        return "SELECT " + OnPurpose.raise(own, OnPurpose.RACED, "'" + RACED + ": change ' || r.id::text") + " FROM ("
+            + Resolver.LATE_COMPETITORS_SQL + ") AS r LEFT JOIN pg_catalog.jsonb_to_recordset(?::jsonb) AS d(i int, c bigint) "
+            + "ON d.i = r.i WHERE (d.c IS NULL OR r.id > d.c) AND (" + LATE_COMMITS_SQL + ")";
     }
 
     /**
@@ -83,7 +89,7 @@ final class PageEnd {
      * and sends them only then (a catch-up's peer, where nothing local commits, never does).
      */
     static PeerHorizon commit(Connection peer, Resolver.Outcome out, String syncName, String origin, Page page,
-                              RunExecutor.Deferred last) throws SQLException {
+                              RunExecutor.Deferred last, boolean ownFailure) throws SQLException {
         // the page's last statement, if it was left for this request, goes first
         String head = last == null ? "" : last.sql() + "; ";
         int p = 1;
@@ -95,7 +101,7 @@ final class PageEnd {
             }
         }
         if (out.recheck.size() <= KEYS_WITH_CHECK) {
-            try (PreparedStatement st = peer.prepareStatement(head + FAIL_IF_RACED_AND_COMMIT_SQL)) {
+            try (PreparedStatement st = peer.prepareStatement(head + FAIL_IF_RACED_AND_COMMIT_SQL[ownFailure ? 1 : 0])) {
                 p = deferred(st, last);
                 st.setObject(p, out.keys(), Types.OTHER);
                 st.setObject(p + 1, out.snapshot, Types.OTHER);
@@ -104,7 +110,7 @@ final class PageEnd {
                 progress(st, p + 4, syncName, origin, page);
                 return committed(peer, st);
             } catch (SQLException e) {
-                if (!"22P02".equals(e.getSQLState()) || e.getMessage() == null || !e.getMessage().contains(RACED)) {
+                if (!OnPurpose.is(e, OnPurpose.RACED, RACED)) {
                     throw e;
                 }
                 peer.rollback();
@@ -146,13 +152,14 @@ final class PageEnd {
      * Runs a request that ends in {@link #COMMIT_SQL}: the peer's horizon right after the commit.
      * The server committed; the driver saw it idle, so {@code commit()} only checks the state.
      */
-    private static PeerHorizon committed(Connection peer, PreparedStatement st) throws SQLException {
+    static PeerHorizon committed(Connection peer, PreparedStatement st) throws SQLException {
         PeerHorizon h = null;
-        // the horizon is the one row of the last result (the re-check's, before it, has none)
+        // the horizon is the one row of the last result (the re-check's, before it, has none; PageAtOnce's
+        // check, first, has three columns)
         for (boolean rs = st.execute(); rs || st.getUpdateCount() != -1; rs = st.getMoreResults()) {
             if (rs) {
                 try (ResultSet r = st.getResultSet()) {
-                    if (r.next()) {
+                    if (r.getMetaData().getColumnCount() == 2 && r.next()) {
                         h = new PeerHorizon(r.getString(1), r.getTimestamp(2).toInstant());
                     }
                 }
@@ -201,7 +208,7 @@ final class PageEnd {
         return false;
     }
 
-    private static void progress(PreparedStatement st, int from, String syncName, String origin, Page page)
+    static void progress(PreparedStatement st, int from, String syncName, String origin, Page page)
             throws SQLException {
         Instant last = null;
         for (Change c : page.changes()) {

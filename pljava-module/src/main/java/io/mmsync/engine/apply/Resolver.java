@@ -79,6 +79,8 @@ final class Resolver {
         /** table, key and local change time of local changes that beat this origin in this page */
         final Set<String> beaten = new HashSet<>();
         boolean pending;
+        /** the page's tables with changes in the peer's own queue, as the first request found (PageAtOnce learns from it) */
+        Set<TableRef> queued = Set.of();
         /** whether set-aside changes of the origin wait at the peer (see SetAside#markOrigin) */
         boolean hadSetAside;
         /** every candidate by index, for the re-check (see {@link #keys()}); null when nothing to check */
@@ -135,6 +137,7 @@ final class Resolver {
         Set<TableRef> queued = PageBegin.lockAndMark(peer, origin, candidates.values(), tables, out,
                 many ? RowVersions.lockKeys(candidates.values()) : null);
         long t1 = clock.nanoTime();
+        out.queued = queued;
         out.recheck = new LinkedHashMap<>(candidates);
         Map<Integer, RowVersions.Version> versions = Map.of();
         if (!deltas.isEmpty()) {

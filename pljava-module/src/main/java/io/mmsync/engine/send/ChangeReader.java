@@ -69,6 +69,15 @@ final class ChangeReader {
     static final String STATE_SQL = "SELECT pg_catalog.pg_current_snapshot()::text, s.id, s.paused, s.removed, s.version, "
             + "s.conflict, s.prefer, (SELECT pg_catalog.count(*) FROM mmsync.sync_tables) FROM mmsync.syncs s WHERE s.name = ?";
 
+    /**
+     * The page queries with the range's upper snapshot taken from the setting {@code mmsync.turn_hi}
+     * (set by the sync row's statement of the same request, {@link LocalTurn#quick}) instead of a
+     * parameter; parameters: sync id, last id, lo, lo, limit.
+     */
+    static final String QUICK_PAGE_SQL = withTurnHi(PAGE_SQL);
+    static final String QUICK_PAGE_SQL_MANY_TABLES = withTurnHi(PAGE_SQL_MANY_TABLES);
+    static final String TURN_HI = "pg_catalog.current_setting('mmsync.turn_hi', true)";
+
     /** Rows of the first fetch of a page; later fetches hold about FETCH_BYTES each. */
     private static final int FIRST_FETCH = 64;
     private static final long FETCH_BYTES = 1L << 20;
@@ -130,41 +139,81 @@ final class ChangeReader {
      * look expensive).
      */
     Page readOpen(Connection local, int syncId, Position pos) throws SQLException {
+        try (PreparedStatement st = local.prepareStatement(tables >= 0 && tables <= FEW_TABLES ? PAGE_SQL : PAGE_SQL_MANY_TABLES)) {
+            st.setFetchSize(FIRST_FETCH);
+            int p = bind(st, 1, syncId, pos);
+            // untyped parameters: the server types them pg_snapshot and parses each once, not per row
+            st.setObject(p, pos.hi(), Types.OTHER);
+            st.setObject(p + 1, pos.lo(), Types.OTHER);
+            st.setObject(p + 2, pos.lo(), Types.OTHER);
+            st.setInt(p + 3, maxRows);
+            try (ResultSet rs = st.executeQuery()) {
+                return collect(rs, pos, maxRows);
+            }
+        }
+    }
+
+    /** The quick page query of {@link #QUICK_PAGE_SQL} for the number of tables last seen. */
+    String quickSql() {
+        return tables >= 0 && tables <= FEW_TABLES ? QUICK_PAGE_SQL : QUICK_PAGE_SQL_MANY_TABLES;
+    }
+
+    /**
+     * Binds {@link #quickSql()}'s parameters from {@code from}: the first page of a new range of
+     * sync {@code syncId} after {@code pos} (which has no open range), at most {@code limit} rows;
+     * the index of the next parameter.
+     */
+    int bindQuick(PreparedStatement st, int from, int syncId, Position pos, int limit) throws SQLException {
+        int p = bind(st, from, syncId, pos);
+        st.setObject(p, pos.lo(), Types.OTHER);
+        st.setObject(p + 1, pos.lo(), Types.OTHER);
+        st.setInt(p + 2, limit);
+        return p + 3;
+    }
+
+    /** Binds the sync id and the id the page starts above; the index of the next parameter. */
+    private int bind(PreparedStatement st, int from, int syncId, Position pos) throws SQLException {
+        st.setInt(from, syncId);
+        // a range's first page starts above the ids no change of the range can have (RangeFloor)
+        st.setLong(from + 1, pos.lastId().equals(ChangeId.NONE) ? rangeFloor.below(pos.lo()) : pos.lastId().asLong());
+        return from + 2;
+    }
+
+    /** The page in {@code rs} (read at most {@code limit} rows) of the range open in {@code pos}. */
+    Page collect(ResultSet rs, Position pos, int limit) throws SQLException {
         List<Change> changes = new ArrayList<>();
         long bytes = 0;
         boolean cut = false;
-        try (PreparedStatement st = local.prepareStatement(tables >= 0 && tables <= FEW_TABLES ? PAGE_SQL : PAGE_SQL_MANY_TABLES)) {
-            st.setFetchSize(FIRST_FETCH);
-            st.setInt(1, syncId);
-            // a range's first page starts above the ids no change of the range can have (RangeFloor)
-            st.setLong(2, pos.lastId().equals(ChangeId.NONE) ? rangeFloor.below(pos.lo()) : pos.lastId().asLong());
-            // untyped parameters: the server types them pg_snapshot and parses each once, not per row
-            st.setObject(3, pos.hi(), Types.OTHER);
-            st.setObject(4, pos.lo(), Types.OTHER);
-            st.setObject(5, pos.lo(), Types.OTHER);
-            st.setInt(6, maxRows);
-            try (ResultSet rs = st.executeQuery()) {
-                TableRef table = null;
-                while (rs.next()) {
-                    table = table(rs, table);
-                    Change c = toChange(rs, table);
-                    changes.add(c);
-                    bytes += c.weight();
-                    if (changes.size() == FIRST_FETCH) {
-                        // rows fetched per round trip: as many as fit FETCH_BYTES at the size seen so far
-                        rs.setFetchSize((int) Math.max(FIRST_FETCH, Math.min(maxRows, FETCH_BYTES * FIRST_FETCH / bytes)));
-                    }
-                    if (bytes >= maxBytes && changes.size() < maxRows) {
-                        cut = true;
-                        break;
-                    }
-                }
+        TableRef table = null;
+        while (rs.next()) {
+            table = table(rs, table);
+            Change c = toChange(rs, table);
+            changes.add(c);
+            bytes += c.weight();
+            if (changes.size() == FIRST_FETCH && limit > FIRST_FETCH) {
+                // rows fetched per round trip: as many as fit FETCH_BYTES at the size seen so far
+                rs.setFetchSize((int) Math.max(FIRST_FETCH, Math.min(limit, FETCH_BYTES * FIRST_FETCH / bytes)));
+            }
+            if (bytes >= maxBytes && changes.size() < limit) {
+                cut = true;
+                break;
             }
         }
-        boolean complete = !cut && changes.size() < maxRows;
+        boolean complete = !cut && changes.size() < limit;
         Position next = complete ? pos.rangeDone()
                 : pos.advancedTo(changes.get(changes.size() - 1).id());
         return new Page(changes, next, complete);
+    }
+
+    /** {@code pageSql} with its upper snapshot parameter replaced by {@link #TURN_HI}. */
+    private static String withTurnHi(String pageSql) {
+        String hi = "AND pg_catalog.pg_visible_in_snapshot(c.xid, ?::pg_snapshot) AND (?::pg_snapshot IS NULL";
+        int at = pageSql.indexOf(hi);
+        if (at < 0 || pageSql.indexOf(hi, at + 1) >= 0) {
+            throw new IllegalStateException("ChangeReader: the page query's upper snapshot parameter is not where withTurnHi expects it");
+        }
+        return pageSql.replace(hi, "AND pg_catalog.pg_visible_in_snapshot(c.xid, NULLIF(" + TURN_HI
+                + ", '')::pg_snapshot) AND (?::pg_snapshot IS NULL");
     }
 
     /**

@@ -161,29 +161,51 @@ public final class Link implements Runnable {
         wakeup.start(0);
         while (!stopping) {
             reader.sampleFloor(lc);
-            // the turn's first local request (LocalTurn): settings, the idle-sender lock if wanted, the sync
-            SyncState sync = turn.begin(lc, wakeup.armFor(syncIdSeen), confirmLater);
+            long readStart = clock.nanoTime();
+            boolean freshRange = !pos.hasOpenRange();
+            // after a small page the whole turn is one request (LocalTurn.quick), else three
+            boolean quick = freshRange && syncIdSeen >= 0 && wakeup.quiet() && initialStep.checked();
+            LocalTurn.Quick q = null;
+            SyncState sync;
+            if (quick) {
+                q = turn.quick(lc, wakeup.armFor(syncIdSeen), confirmLater, reader, syncIdSeen, pos);
+                sync = q.sync();
+            } else {
+                // the turn's first local request (LocalTurn): settings, the idle-sender lock if wanted, the sync
+                sync = turn.begin(lc, wakeup.armFor(syncIdSeen), confirmLater);
+            }
             confirmLater = null;
             wakeup.armed(turn.armOutcome());
             reader.tablesSeen(turn.tables());
             if (sync == null || sync.version > pushedVersion || sync.paused || !initialStep.checked()) {
-                LocalTurn.close(lc); // the paths that take several steps: their own transactions
+                if (!quick) {
+                    LocalTurn.close(lc); // the paths that take several steps: their own transactions
+                }
                 if (slowTurn(lc, pc, sync)) {
                     LOG.info(logPrefix + "sync removed; link stops");
                     return true;
                 }
                 continue;
             }
+            if (quick && q.page() == null) {
+                syncIdSeen = -1; // the sync's id changed: the next turn reads as a first one (three requests)
+                continue;
+            }
             syncIdSeen = sync.id;
-            long readStart = clock.nanoTime();
-            boolean freshRange = !pos.hasOpenRange();
-            Page page = readPage(lc, sync);
+            Page page = quick ? q.page() : readPage(lc, sync);
+            if (quick) {
+                pos = pos.openRange(sync.snapshot);
+            }
             // the resync mark is read after the page: the retention limit marks the peer and drops its
             // queue in one transaction, so a page read before that is whole, and one read after sees the
             // mark. A small page keeps the idle-sender lock: a writer that commits meanwhile notifies.
             boolean keep = wakeup.holding() && page.rangeComplete() && freshRange && page.changes().size() < Wakeup.ARM_BELOW;
             boolean unlock = !page.isEmpty() && wakeup.holding() && !keep;
-            turn.end(lc, !page.isEmpty(), unlock ? wakeup.lockedSyncId() : null);
+            if (!quick) {
+                turn.end(lc, !page.isEmpty(), unlock ? wakeup.lockedSyncId() : null);
+            } else if (unlock) {
+                wakeup.releaseNow(lc); // many changes at once: writers stop notifying (a request only then)
+            }
             long readNanos = clock.nanoTime() - readStart;
             if (!page.isEmpty()) {
                 wakeup.changesFound(page.changes().size(), unlock);
@@ -199,7 +221,10 @@ public final class Link implements Runnable {
             boolean beatDue = heartbeatDue();
             if (hasWork(page, beatDue)) {
                 Applied applied = applyPage(lc, pc, sync, page);
-                boolean more = !page.rangeComplete() || !page.isEmpty() && !keep;
+                // with the lock kept, a writer that committed while the page applied (or commits within the
+                // active poll interval) has notified: the next turn comes at once, with this page's
+                // confirmation (checked once the read-ahead is over: the range is complete)
+                boolean more = !page.rangeComplete() || !page.isEmpty() && (!keep || wakeup.wokenSoon(lc));
                 confirm(lc, sync, page, applied.result(), more);
                 logTimings(page, readNanos, applied, readStart);
                 if (more) {

@@ -1,6 +1,8 @@
 package io.mmsync.engine.send;
 
 import io.mmsync.engine.model.ConflictStrategy;
+import io.mmsync.engine.model.Page;
+import io.mmsync.engine.model.Position;
 import io.mmsync.engine.model.SyncState;
 
 import java.sql.Connection;
@@ -33,6 +35,13 @@ final class LocalTurn {
             + "AND r.peer = ?), CASE WHEN ? THEN (" + ColumnCheck.SIGNATURE_SQL + ") END, "
             + "CASE WHEN ? THEN pg_catalog.pg_advisory_unlock(?, ?) END; COMMIT";
 
+    /** The sync row's statement of a quick turn: its snapshot also goes to the setting the page query reads. */
+    static final String QUICK_STATE_SQL = quickState(ChangeReader.STATE_SQL);
+    private static final String QUICK_END_SQL = "SELECT (SELECT r.reason FROM mmsync.resync_needed r WHERE r.sync_name = ? "
+            + "AND r.peer = ?), (" + ColumnCheck.SIGNATURE_SQL + "); COMMIT";
+    /** Rows a quick turn's page reads at most (more make a page cut there, whose range goes on by plain reads). */
+    static final int QUICK_ROWS = 64;
+
     private final String syncName;
     private final String peer;
     /** the lock attempt's outcome in this turn: 'armed', 'other', 'busy', or null (not tried) */
@@ -61,10 +70,7 @@ final class LocalTurn {
                 p = confirm.bind(st, p);
             }
             if (armSyncId != null) {
-                st.setInt(p++, Wakeup.LOCK_CLASS);
-                st.setInt(p++, armSyncId);
-                st.setInt(p++, Wakeup.LOCK_CLASS);
-                st.setInt(p++, armSyncId);
+                p = bindArm(st, p, armSyncId);
             }
             st.setString(p, syncName);
             boolean rs = st.execute();
@@ -89,6 +95,94 @@ final class LocalTurn {
                 rs = st.getMoreResults();
             }
         }
+    }
+
+    /** A quick turn's sync row (null if the sync is gone) and page (null then, or if the sync's id changed). */
+    record Quick(SyncState sync, Page page) {
+    }
+
+    /**
+     * Issue 15: a whole turn in one request, for a link whose last page was small (the wake-up's
+     * regime, where a turn's requests are most of a commit's lag): what {@link #begin} sends, then
+     * the first page of a new range after {@code pos} (at most {@link #QUICK_ROWS} changes; its upper
+     * snapshot is the sync row's, passed on in a setting of the transaction), then what {@link #end}
+     * reads (the column signature always, the lock is not released here: see Link) and COMMIT.
+     * The statements run in the order of the three requests, each with its own snapshot.
+     */
+    Quick quick(Connection local, Integer armSyncId, LinkStore.Confirm confirm, ChangeReader reader, int syncId,
+                Position pos) throws SQLException {
+        armOutcome = null;
+        resyncReason = null;
+        signature = null;
+        local.setAutoCommit(false);
+        String sql = BEGIN_SQL + (confirm == null ? "" : LinkStore.CONFIRM_SQL + "; ") + (armSyncId == null ? "" : ARM_SQL + "; ")
+                + QUICK_STATE_SQL + "; " + reader.quickSql() + "; " + QUICK_END_SQL;
+        SyncState sync = null;
+        Page page = null;
+        boolean ended = false;
+        try (PreparedStatement st = local.prepareStatement(sql)) {
+            int p = 1;
+            if (confirm != null) {
+                p = confirm.bind(st, p);
+            }
+            if (armSyncId != null) {
+                p = bindArm(st, p, armSyncId);
+            }
+            st.setString(p++, syncName);
+            p = reader.bindQuick(st, p, syncId, pos, QUICK_ROWS);
+            st.setString(p++, syncName);
+            st.setString(p++, peer);
+            st.setString(p, syncName);
+            for (boolean rs = st.execute(); rs || st.getUpdateCount() != -1; rs = st.getMoreResults()) {
+                if (!rs) {
+                    continue;
+                }
+                try (ResultSet r = st.getResultSet()) {
+                    int columns = r.getMetaData().getColumnCount();
+                    if (columns == 1) {
+                        r.next();
+                        armOutcome = r.getString(1);
+                    } else if (columns == 2) {
+                        r.next();
+                        resyncReason = r.getString(1);
+                        signature = String.valueOf(r.getString(2));
+                        ended = true;
+                    } else if (sync == null && columns == 8) {
+                        if (r.next()) {
+                            tables = r.getLong(8);
+                            sync = new SyncState(r.getString(1), r.getInt(2), r.getBoolean(3), r.getBoolean(4),
+                                    r.getLong(5), syncName, ConflictStrategy.fromSql(r.getString(6)), r.getString(7));
+                        }
+                    } else if (sync != null && sync.id == syncId) {
+                        page = reader.collect(r, pos.openRange(sync.snapshot), QUICK_ROWS);
+                    }
+                }
+            }
+        }
+        if (!ended) {
+            throw new SQLException("mmsync: the quick turn's request returned no resync mark (internal error)", "XX000");
+        }
+        // the server committed (the driver saw it idle): this only sets the mode back
+        local.commit();
+        local.setAutoCommit(true);
+        return new Quick(sync, page);
+    }
+
+    private static int bindArm(PreparedStatement st, int p, int armSyncId) throws SQLException {
+        st.setInt(p, Wakeup.LOCK_CLASS);
+        st.setInt(p + 1, armSyncId);
+        st.setInt(p + 2, Wakeup.LOCK_CLASS);
+        st.setInt(p + 3, armSyncId);
+        return p + 4;
+    }
+
+    private static String quickState(String stateSql) {
+        String head = "SELECT pg_catalog.pg_current_snapshot()::text, ";
+        if (!stateSql.startsWith(head)) {
+            throw new IllegalStateException("LocalTurn: the sync row's query does not start as quickState expects");
+        }
+        return "SELECT pg_catalog.set_config('mmsync.turn_hi', pg_catalog.pg_current_snapshot()::text, true), "
+                + stateSql.substring(head.length());
     }
 
     /** Synced tables (of any sync) counted by the sync row of the last {@link #begin}. */

@@ -103,6 +103,16 @@ final class Wakeup {
         }
     }
 
+    /** Whether the last page was small (or none): the regime where the link waits for a NOTIFY ({@link LocalTurn#quick}). */
+    boolean quiet() {
+        return lastFound < ARM_BELOW;
+    }
+
+    /** Releases the lock at once, in a request of its own (a quick turn that found many changes, see Link). */
+    void releaseNow(Connection lc) throws SQLException {
+        release(lc);
+    }
+
     /** Whether this session holds the lock. */
     boolean holding() {
         return idle;
@@ -161,6 +171,17 @@ final class Wakeup {
     /** True while changes keep coming: the link found some within the last {@code idleAfter}. */
     boolean busy() {
         return clock.nanoTime() - lastWork < idleAfter.toNanos();
+    }
+
+    /**
+     * Whether a NOTIFY came while the link worked (the driver read it with a reply, or it waits in
+     * the socket) or comes within the active poll interval: used up as any wait's. Issue 15: after a
+     * small page that kept the lock, a link so woken starts its next turn at once, and the page's
+     * confirmation goes with that turn's first request instead of delaying it by a round trip; a
+     * link not woken so soon confirms, then waits as before.
+     */
+    boolean wokenSoon(Connection lc) throws SQLException {
+        return lc.unwrap(PGConnection.class).getNotifications((int) Math.max(1, activePoll.toMillis())).length > 0;
     }
 
     /** Waits the active poll interval (or until a NOTIFY), whatever the state: the link has work of its own. */

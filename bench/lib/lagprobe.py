@@ -1,0 +1,130 @@
+"""Issue 15: where the lag of a small page goes. Runs measure.lag (as bench/run) for several agent
+jars side by side (rounds interleaved) and splits each row's way from blue to green by the
+servers' commit timestamps (track_commit_timestamp): written -> blue commit -> green commit ->
+seen by the bench's poller; with an agent that prints TRACE lines (-Dmmsync.trace=true; the
+engine has none as of issue 15's commits, the parser is kept for a build instrumented by hand)
+also the agent's phases per page: its wake-up, the turn's requests on blue, the apply on green.
+
+  python3 bench/lib/lagprobe.py --jars old=/tmp/old.jar,new=pljava-module/target/mmsync.jar \
+      [--rates 200,1000] [--rounds 3] [--seconds 8] [--java-opts NAME=OPTS] [--out DIR]
+"""
+import argparse, json, os, re, sys, time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench, measure, pg, tools
+from catchup import settle
+
+
+def pct(v, p):
+    v = sorted(x for x in v if x is not None)
+    return round(measure.percentile(v, p), 2) if v else None
+
+
+def rows(node, db, w0, w1):
+    out = {}
+    for line in node.psql(db, "SELECT id, extract(epoch FROM t_written), extract(epoch FROM pg_xact_commit_timestamp(xmin)) "
+                              f"FROM bench_lag WHERE id > {w0} AND id <= {w1}").splitlines():
+        if line.strip():
+            i, tw, tc = line.split("|")
+            out[int(i)] = (float(tw), float(tc) if tc else None)
+    return out
+
+
+def traces(log, since_line):
+    out = []
+    with open(log, errors="replace") as f:
+        lines = f.readlines()
+    for line in lines[since_line:]:
+        m = re.match(r"TRACE (\S+) (\S+) (.*)", line)
+        if m and m.group(1) == "bench_lag":
+            kv = dict(x.split("=") for x in m.group(3).split())
+            out.append(dict({k: int(v) for k, v in kv.items()}, key=int(m.group(2))))
+    return out, len(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--jars", required=True)
+    ap.add_argument("--rates", default="200,1000")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=8)
+    ap.add_argument("--java-opts", action="append", default=[])
+    ap.add_argument("--out", default=f"/tmp/mmlagprobe-{int(time.time())}")
+    a = ap.parse_args()
+    jars = dict(j.split("=", 1) for j in a.jars.split(","))
+    java_opts = dict(o.split("=", 1) for o in a.java_opts)
+    cfg = dict(scale=1, fsync="off", drain_timeout=600, small_tx_rows=10, tool_budget=0, lag_seconds=a.seconds,
+               twoway_seconds=0, twoway_drain_timeout=120)
+    os.makedirs(a.out, exist_ok=True)
+    ctx = bench.Ctx(cfg, a.out, pg.make_base_dir())
+    ctx.results = {"tools": {"none": {}, "mmsync": {}}}
+    res = []
+    mm = None
+    try:
+        bench.start_clusters(ctx)
+        mm = tools.Mmsync(ctx)
+        ctx.jar = os.path.abspath(next(iter(jars.values())))
+        mm.setup()
+        for rnd in range(a.rounds):
+            for name, jar in jars.items():
+                for n in (ctx.blue, ctx.green):
+                    mm.stop_agent(n.name)
+                ctx.jar = os.path.abspath(jar)
+                base = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xmx256m -Dmmsync.trace=true"
+                os.environ["MMSYNC_BENCH_JAVA_OPTS"] = java_opts.get(name, base)
+                for n in (ctx.blue, ctx.green):
+                    mm.start_agent(n)
+                settle(ctx, mm)
+                measure.catchup(ctx, mm, 5000, 10)  # warm up
+                for rate in [int(r) for r in a.rates.split(",")]:
+                    settle(ctx, mm)
+                    log = mm.logs["blue"]
+                    _, mark = traces(log, 0)
+                    w0 = int(ctx.blue.value(mm.db, "SELECT coalesce(max(id), 0) FROM bench_lag"))
+                    r = measure.lag(ctx, mm, rate)
+                    w1 = int(ctx.blue.value(mm.db, "SELECT coalesce(max(id), 0) FROM bench_lag"))
+                    b, g = rows(ctx.blue, mm.db, w0, w1), rows(ctx.green, mm.db, w0, w1)
+                    commit = [(b[i][1] - b[i][0]) * 1000 for i in b if b[i][1]]
+                    repl = [(g[i][1] - b[i][1]) * 1000 for i in b if i in g and g[i][1] and b[i][1]]
+                    d = dict(jar=name, round=rnd + 1, rate=rate, p50=r["p50_ms"], p99=r["p99_ms"],
+                             poll_ms=r["poll_interval_ms"],
+                             write_to_commit=[pct(commit, 50), pct(commit, 99)],
+                             commit_to_commit=[pct(repl, 50), pct(repl, 99)])
+                    tr, _ = traces(log, mark)
+                    if tr:
+                        ph = {k: [] for k in ("wake", "begin", "read", "end", "apply", "resolve", "run", "commit", "confirm",
+                                              "busy_at_commit", "n")}
+                        for t in tr:
+                            i = t["key"]
+                            if i not in b or not b[i][1]:
+                                continue
+                            cb = b[i][1] * 1e6
+                            waiting = t["ws"] < cb < t["wake"]
+                            ph["busy_at_commit"].append(0 if waiting else 1)
+                            ph["n"].append(t["n"])
+                            if waiting:
+                                ph["wake"].append((t["wake"] - cb) / 1000)
+                            ph["begin"].append((t["b1"] - t["b0"]) / 1000)
+                            ph["read"].append((t["r1"] - t["b1"]) / 1000)
+                            ph["end"].append((t["e1"] - t["r1"]) / 1000)
+                            ph["apply"].append((t["a1"] - t["a0"]) / 1000)
+                            ph["resolve"].append(t["res"] / 1000)
+                            ph["run"].append(t["run"] / 1000)
+                            ph["commit"].append(t["com"] / 1000)
+                            ph["confirm"].append((t["c1"] - t["a1"]) / 1000)
+                        d["phases_p50_p99"] = {k: [pct(v, 50), pct(v, 99)] for k, v in ph.items() if k not in ("busy_at_commit", "n")}
+                        d["pages"] = len(tr)
+                        d["busy_at_commit"] = round(sum(ph["busy_at_commit"]) / max(1, len(ph["busy_at_commit"])), 2)
+                        d["changes_per_page"] = round(sum(ph["n"]) / max(1, len(ph["n"])), 2)
+                    print(json.dumps(d), flush=True)
+                    res.append(d)
+    finally:
+        if mm is not None:
+            mm.teardown()
+        for c in (ctx.blue, ctx.green):
+            if c is not None:
+                c.stop()
+        pg.remove_base_dir(ctx.work)
+        json.dump(res, open(os.path.join(a.out, "lagprobe.json"), "w"), indent=1)
+
+
+main()
