@@ -59,6 +59,12 @@ final class TableShape {
      * One link's thread only, as the shape itself ({@link PeerTables}).
      */
     private final Map<String, String> built = new HashMap<>();
+    /**
+     * Whether the peer's queue held a row change of this table at the last page's look
+     * ({@link PageBegin}); true until a page has looked. Only then does a page lock the rows it
+     * updates or deletes before its competitor lookup (see {@link PageBegin#lockAndMark}).
+     */
+    boolean queuedHere = true;
 
     private TableShape(TableRef table, List<String> columns, List<String> pkColumns, List<String> jsonColumns,
                        List<String> deltaColumns, boolean insertOnly, TableConstraints constraints, String copyKinds) {
