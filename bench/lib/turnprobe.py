@@ -2,7 +2,7 @@
 several agent jars side by side (rounds interleaved), on two throw-away clusters as bench/run's.
 
   python3 bench/lib/turnprobe.py --jars before=/tmp/old.jar,after=pljava-module/target/mmsync.jar \
-      [--rounds 2] [--seconds 10] [--trace] [--out DIR]
+      [--rounds 2] [--seconds 10] [--warm S] [--rate TPS] [--pgss] [--trace] [--out DIR]
 
 --trace: in the first round, log_statement = all on both nodes while three rows are inserted on
 blue 400 ms apart; the servers' logs go to DIR/log-<jar>-<node> (read the statements between two
@@ -50,8 +50,11 @@ def main():
                     "measurement (a warm agent: its per-turn methods compiled)")
     ap.add_argument("--pgss", action="store_true", help="pg_stat_statements on both nodes: each round's statements "
                     "of the -N phase (calls, plans, time) in DIR/pgss-<jar>-<round>-<node>.txt")
+    ap.add_argument("--rate", type=int, default=0, help="pgbench -R: -N at this many transactions/s (the same stream "
+                    "for every jar, whatever the machine's load gives; the TPS ratio then says nothing)")
     ap.add_argument("--out", default=f"/tmp/mmturnprobe-{int(time.time())}")
     a = ap.parse_args()
+    nargs = ["-N"] + (["-R", str(a.rate)] if a.rate else [])
     jars = dict(j.split("=", 1) for j in a.jars.split(","))
     java_opts = dict(o.split("=", 1) for o in a.java_opts)
     default_opts = os.environ.get("MMSYNC_BENCH_JAVA_OPTS")
@@ -97,7 +100,7 @@ def main():
                 time.sleep(3)
                 measure.catchup(ctx, mm, 5000, 10)  # warm up
                 if a.warm:
-                    measure.pgbench(ctx.blue, mm.db, a.warm, ["-N"])
+                    measure.pgbench(ctx.blue, mm.db, a.warm, nargs)
                     measure.barrier(ctx, mm, ctx.blue, ctx.green, 300)
                 if a.trace and rnd == 0:
                     for c in (ctx.blue, ctx.green):
@@ -113,7 +116,7 @@ def main():
                         subprocess.run(f"cp {c.log} {a.out}/log-{name}-{c.name}", shell=True)
                 # -N: none, then mmsync running
                 measure.checkpoint(ctx)
-                r0 = measure.pgbench(ctx.blue, none.db, a.seconds, ["-N"])
+                r0 = measure.pgbench(ctx.blue, none.db, a.seconds, nargs)
                 pids = dict(mm.agent_pids(), **mm.backend_pids())
                 before = {k: measure.cpu_seconds(p) for k, p in pids.items()}
                 th0 = thread_cpu(pids["agent_blue"])
@@ -133,7 +136,7 @@ def main():
                         perfs.append(subprocess.Popen(["perf", "record", "-q", "-F", "997", "-g", "-p", str(pids[k]),
                                                        "-o", f"{perf}-{name}-{rnd + 1}-{k}.data"],
                                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-                r1 = measure.pgbench(ctx.blue, mm.db, a.seconds, ["-N"])
+                r1 = measure.pgbench(ctx.blue, mm.db, a.seconds, nargs)
                 measure.barrier(ctx, mm, ctx.blue, ctx.green, 300)
                 for pp in perfs:
                     pp.send_signal(2)
@@ -156,6 +159,7 @@ def main():
                                      "ORDER BY total_exec_time + total_plan_time DESC LIMIT 40")
                         open(os.path.join(a.out, f"pgss-{name}-{rnd + 1}-{c.name}.txt"), "w").write(str(out))
                 r = dict(jar=name, round=rnd + 1, none_tps=r0["tps"], mm_tps=r1["tps"], ratio=round(r1["tps"] / r0["tps"], 3),
+                         latency_ms=[r0["latency_ms"], r1["latency_ms"]],
                          changes=ch, pages=b1 - b0, per_page=round(ch / max(1, b1 - b0), 1), cpu_per_100k={k: round(v * 100000 / ch, 3) for k, v in cpu.items()})
                 r["agent_threads_per_100k"] = {k: [round((u - th0.get(k, (0, 0))[0]) * 100000 / ch, 2),
                                                    round((s_ - th0.get(k, (0, 0))[1]) * 100000 / ch, 2)]
