@@ -6,7 +6,7 @@ two-way TPC-B (both as bench/run does); --sizes 0 leaves the catch-up out.
 
   python3 bench/lib/catchup.py --jars before=/tmp/old.jar,after=pljava-module/target/mmsync.jar \
       [--sizes 100000] [--rounds 1] [--lag 200,1000] [--twoway 10] [--warmup 20000] [--out DIR] \
-      [--java-opts after='-XX:+UseSerialGC -Xmx256m ...']
+      [--java-opts after='-XX:+UseSerialGC -Xmx256m ...'] [--sql before=/tmp/old-triggers.sql]
 
 Each agent start is followed by an unmeasured catch-up of --warmup rows (10-row transactions), so
 that the first measured page does not pay for the JIT (bench/run's agents are warm by then).
@@ -58,10 +58,14 @@ def main(argv):
     ap.add_argument("--twoway", type=int, default=0, help="seconds of two-way TPC-B per round (0: none)")
     ap.add_argument("--warmup", type=int, default=20000,
                     help="rows of an unmeasured catch-up after each agent start (the JIT warms up, as in bench/run; 0: none)")
+    ap.add_argument("--sql", action="append", default=[], metavar="NAME=FILE",
+                    help="SQL run on both nodes (the bench database) before each round of jar NAME, agents stopped: "
+                         "compares extension states side by side, e.g. a trigger definition (the same jar under two names)")
     ap.add_argument("--out", default=f"/tmp/mmcatchup-{int(time.time())}")
     args = ap.parse_args(argv)
     jars = dict(j.split("=", 1) for j in args.jars.split(","))
     java_opts = dict(o.split("=", 1) for o in args.java_opts)
+    sql = {k: open(v).read() for k, v in (o.split("=", 1) for o in args.sql)}
     default_opts = os.environ.get("MMSYNC_BENCH_JAVA_OPTS")
     sizes = [int(s) for s in args.sizes.split(",") if int(s) > 0]
     rates = [int(r) for r in args.lag.split(",") if r]
@@ -87,6 +91,9 @@ def main(argv):
                 for node in (ctx.blue, ctx.green):
                     mm.stop_agent(node.name)
                 ctx.jar = os.path.abspath(jar)
+                if name in sql:
+                    for node in (ctx.blue, ctx.green):
+                        node.psql(mm.db, sql[name])
                 if name in java_opts:
                     os.environ["MMSYNC_BENCH_JAVA_OPTS"] = java_opts[name]
                 elif default_opts is not None:

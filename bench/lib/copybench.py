@@ -3,7 +3,7 @@ side by side in one run on the same two throw-away clusters (issue 12). See benc
 
   MMSYNC_PG_BIN=... python3 bench/lib/copybench.py [--rows 1000000] [--rounds 3] [--fsync off]
       [--agent-opts "-Dmmsync.copy.workers=4"] [--variant 'LABEL[@JAR]:OPTS' ...] [--dump data,full]
-      [--index] [--compare] [--merge ROWS]
+      [--index] [--key bigint|text] [--compare] [--merge ROWS]
 
 Each round gets fresh databases from templates (blue: the table filled; green: the table empty)
 for each tool, in an order that rotates between rounds (cache warmth):
@@ -53,8 +53,17 @@ def main():
     ap.add_argument("--index", action="store_true", help="two secondary indexes on big")
     ap.add_argument("--compare", action="store_true", help="time mmsync compare after the first variant's copy")
     ap.add_argument("--merge", type=int, default=0, help="rows green lacks for one merge run at the end (0: none)")
+    ap.add_argument("--key", choices=["bigint", "text"], default="bigint",
+                    help="big's key: bigint 1..N in heap order, or text (26 characters of md5, as Mattermost's ids: "
+                         "key order unrelated to heap order)")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
+    if args.key == "text":
+        if args.merge or args.compare:
+            ap.error("--key text works with the copy only (not --merge or --compare)")
+        global TABLE, FILL
+        TABLE = TABLE.replace("id bigint", "id text")
+        FILL = FILL.replace("SELECT g, md5", "SELECT substr(md5('k' || g), 1, 26), md5")
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     jar = os.path.join(root, "pljava-module", "target", "mmsync.jar")
     variants = [("mmsync", jar, args.agent_opts)]
@@ -88,7 +97,7 @@ def main():
         blue.psql("tpl", FILL.format(rows=args.rows), timeout=1800)
         size = blue.value("tpl", "SELECT pg_size_pretty(pg_total_relation_size('big'))")
         print(f"blue: {args.rows:,} rows, {size} (filled in {time.time() - t0:.1f} s); fsync={args.fsync}; "
-              f"indexes: {'primary key, n, at' if args.index else 'primary key'}; tools: "
+              f"indexes: {'primary key, n, at' if args.index else 'primary key'}; key {args.key}; tools: "
               + "; ".join(t for t in tools if t.startswith("dump"))
               + "".join(f"; {v[0]} ({v[1]} {v[2] or '(defaults)'})" for v in variants if v[0] in tools),
               flush=True)
@@ -97,6 +106,7 @@ def main():
             k = (r - 1) % len(tools)
             order = tools[k:] + tools[:k]
             row = {}
+            pkey = {}  # size of green's primary key index after each tool (MB)
             for what in order:
                 db = f"{what}{r}".replace("-", "_").lower()  # each its own fresh pair of databases
                 for c in clusters:
@@ -125,10 +135,12 @@ def main():
                     row[what + " cpu"] = server_cpu(blue) + server_cpu(green) - cpu0 + client
                     row[what + " cpu blue"] = server_cpu(blue) - blue0  # the origin's backends alone
                     fp_check(blue, green, db, what)
+                    pkey[what] = int(green.value(db, "SELECT pg_relation_size('big_pkey')")) / 1e6
                 for c in clusters:
                     c.psql("postgres", f"DROP DATABASE {db}")
             results.append(row)
             print(f"round {r}: " + ", ".join(f"{k} {v:.2f} s" for k, v in row.items() if v is not None), flush=True)
+            print("  green's primary key after each: " + ", ".join(f"{k} {v:.1f} MB" for k, v in pkey.items()), flush=True)
             for tag, (rss, before, after) in sorted(MEMORY.items()):
                 print(f"  {tag}: origin's agent peak RSS {rss:.0f} MB, heap in use before a collection at most {before} MB, "
                       f"live after one at most {after} MB", flush=True)
@@ -287,7 +299,7 @@ def run_agents(blue, green, db, jar, opts, base, tag, timeout, after=None):
         logs.append(log)
         f = open(log, "w")
         gc = os.path.join(base, f"gc-{c.name}-{tag}.log")
-        cmd = (["java", "-Xmx256m", f"-Xlog:gc:file={gc}"] + opts.split()
+        cmd = (["java", "-Xmx256m", f"-Xlog:gc:file={gc}"] + wrapper_defaults(opts) + opts.split()
                + ["-jar", jar, "agent", "--db", c.dsn(db), "--poll-ms", "200"])
         agents.append(subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT))
     poll = green.session(db)  # one connection for the polling (a psql per poll would cost CPU of its own)
@@ -317,6 +329,18 @@ def run_agents(blue, green, db, jar, opts, base, tag, timeout, after=None):
             a.terminate()
             a.wait(timeout=30)
     return wall, logs, jvm
+
+
+def wrapper_defaults(opts):
+    """The JVM options the installed `mmsync` wrapper adds (installer/install.sh) unless opts pick their own:
+    the serial collector and C1 only. Without them the agents ran with G1 and C2, which cost about 1 CPU
+    second more per copy (the compilers' threads), a cost the installed agent does not have."""
+    out = []
+    if not re.search(r"-XX:\+Use\w*GC", opts):
+        out.append("-XX:+UseSerialGC")
+    if "TieredStopAtLevel" not in opts and "TieredCompilation" not in opts:
+        out.append("-XX:TieredStopAtLevel=1")
+    return out
 
 
 def fp_check(blue, green, db, what):

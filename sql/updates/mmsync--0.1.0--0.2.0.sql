@@ -1727,6 +1727,14 @@ BEGIN
             -- Found through dynamic_library_path (default $libdir, i.e. pg_config --pkglibdir).
             CREATE OR REPLACE FUNCTION @extschema@.capture() RETURNS trigger
             LANGUAGE c AS 'mmsync_capture', 'mmsync_capture';
+            -- the triggers' WHEN clause (issue 15, 11_capture_when.sql) in C too
+            BEGIN
+                CREATE OR REPLACE FUNCTION @extschema@._capturing() RETURNS boolean
+                LANGUAGE c STABLE AS 'mmsync_capture', 'mmsync_capturing';
+            EXCEPTION WHEN undefined_function THEN
+                RAISE NOTICE 'mmsync: the capture triggers'' WHEN clause stays in SQL: %', SQLERRM
+                    USING HINT = 'The library mmsync_capture is older than the extension: install it again with installer/install.sh.';
+            END;
             RETURN 'c';
         EXCEPTION WHEN OTHERS THEN
             IF v_want = 'c' THEN
@@ -1739,6 +1747,10 @@ BEGIN
     END IF;
     EXECUTE format('CREATE OR REPLACE FUNCTION @extschema@.capture() RETURNS trigger '
                    'LANGUAGE plpgsql SECURITY DEFINER AS %L', v_src);
+    CREATE OR REPLACE FUNCTION @extschema@._capturing() RETURNS boolean  -- as in 11_capture_when.sql
+    LANGUAGE sql STABLE AS $f$
+        SELECT COALESCE(pg_catalog.current_setting('mmsync.origin', true), '') OPERATOR(pg_catalog.=) ''
+    $f$;
     RETURN 'plpgsql';
 END
 $$;
@@ -1966,3 +1978,94 @@ CREATE TABLE @extschema@.row_deltas (
     PRIMARY KEY (relid, key, origin, change_id)
 );
 CREATE INDEX row_deltas_at ON @extschema@.row_deltas (at);
+
+-- issue 15: capture triggers WHEN (mmsync._capturing(), false while mmsync.origin is set): the applier's rows queue no trigger event; _capturing (made by set_capture above), _attach_table, existing triggers recreated
+-- (sql/src/functions/11_capture_when.sql, 95_capture_when.sql: the clause and why; set_capture('auto')
+-- above made mmsync._capturing() in C or SQL.)
+
+-- Puts one table under a sync: records it and installs the capture trigger, whose WHEN clause
+-- (@extschema@._capturing) keeps the rows the mmsync applier writes from queueing a trigger event.
+CREATE OR REPLACE FUNCTION @extschema@._attach_table(p_sync_id integer, p_relid oid, p_mode text DEFAULT 'keyed') RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_pk    text[] := @extschema@._pk_cols(p_relid);
+    v_other text;
+    v_nsp   name;
+    v_rel   name;
+    v_json  text[];
+BEGIN
+    SELECT n.nspname, c.relname INTO v_nsp, v_rel
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = p_relid;
+    IF v_pk IS NULL AND p_mode = 'keyed' THEN
+        RAISE EXCEPTION 'mmsync: table %.% has no primary key', quote_ident(v_nsp), quote_ident(v_rel)
+            USING HINT = 'Add a primary key, leave the table out, or sync it insert-only (insert_only => ''...'').';
+    END IF;
+    SELECT s.name INTO v_other FROM @extschema@.sync_tables t JOIN @extschema@.syncs s ON s.id = t.sync_id
+    WHERE t.relid = p_relid AND t.sync_id <> p_sync_id;
+    IF FOUND THEN
+        RAISE EXCEPTION 'mmsync: table %.% already belongs to sync "%"', quote_ident(v_nsp), quote_ident(v_rel), v_other;
+    END IF;
+    INSERT INTO @extschema@.sync_tables (sync_id, relid, schema_name, table_name, pk_cols, mode)
+    VALUES (p_sync_id, p_relid, v_nsp, v_rel, coalesce(v_pk, '{}'), p_mode)
+    ON CONFLICT (sync_id, relid) DO UPDATE SET pk_cols = EXCLUDED.pk_cols, mode = EXCLUDED.mode,
+        schema_name = EXCLUDED.schema_name, table_name = EXCLUDED.table_name;
+    PERFORM @extschema@._drop_triggers(p_relid);
+    EXECUTE format('CREATE TRIGGER mmsync_truncate AFTER TRUNCATE ON %I.%I '
+                   'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.capture_truncate(%L)', v_nsp, v_rel, p_sync_id);
+    IF p_mode = 'insert_only' THEN
+        EXECUTE format('CREATE TRIGGER mmsync_capture AFTER INSERT OR UPDATE OR DELETE ON %I.%I '
+                       'FOR EACH ROW WHEN (@extschema@._capturing()) EXECUTE FUNCTION @extschema@.capture_keyless(%L)',
+                       v_nsp, v_rel, p_sync_id);
+        RETURN;
+    END IF;
+    SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO v_json FROM pg_attribute a
+    WHERE a.attrelid = p_relid AND a.attnum > 0 AND NOT a.attisdropped AND a.atttypid = 'json'::regtype;
+    EXECUTE format('CREATE TRIGGER mmsync_capture AFTER INSERT OR UPDATE OR DELETE ON %I.%I '
+                   'FOR EACH ROW WHEN (@extschema@._capturing()) EXECUTE FUNCTION @extschema@.capture(%L%s)',
+                   v_nsp, v_rel, p_sync_id,
+                   CASE WHEN v_json IS NULL THEN '' ELSE format(', %L', v_json) END);
+END
+$$;
+REVOKE ALL ON FUNCTION @extschema@._capturing() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._capturing() TO PUBLIC;
+
+-- The capture triggers that exist get the WHEN clause, arguments, events and enabled state kept
+-- (CREATE OR REPLACE TRIGGER: the table is never without its trigger).
+DO $$
+DECLARE
+    t      record;
+    v_args text[];
+    v_from int;
+BEGIN
+    FOR t IN SELECT g.tgrelid, g.tgargs, g.tgnargs, g.tgenabled, p.proname
+             FROM pg_catalog.pg_trigger g JOIN pg_catalog.pg_proc p ON p.oid = g.tgfoid
+             WHERE g.tgname = 'mmsync_capture' AND g.tgqual IS NULL AND NOT g.tgisinternal
+               AND g.tgfoid IN ('@extschema@.capture()'::pg_catalog.regprocedure,
+                                '@extschema@.capture_keyless()'::pg_catalog.regprocedure) LOOP
+        -- tgargs: the arguments, each ended by a zero byte
+        v_args := '{}';
+        v_from := 0;
+        FOR i IN 0 .. pg_catalog.length(t.tgargs) - 1 LOOP
+            IF pg_catalog.get_byte(t.tgargs, i) = 0 THEN
+                v_args := v_args || pg_catalog.convert_from(pg_catalog.substring(t.tgargs, v_from + 1, i - v_from),
+                                                            pg_catalog.getdatabaseencoding());
+                v_from := i + 1;
+            END IF;
+        END LOOP;
+        IF pg_catalog.cardinality(v_args) <> t.tgnargs THEN
+            RAISE EXCEPTION 'mmsync: the capture trigger of table % has % arguments, read %',
+                t.tgrelid::pg_catalog.regclass, t.tgnargs, pg_catalog.cardinality(v_args);
+        END IF;
+        EXECUTE pg_catalog.format('CREATE OR REPLACE TRIGGER mmsync_capture AFTER INSERT OR UPDATE OR DELETE ON %s '
+                                  'FOR EACH ROW WHEN (@extschema@._capturing()) EXECUTE FUNCTION @extschema@.%I(%s)',
+                                  t.tgrelid::pg_catalog.regclass, t.proname,
+                                  (SELECT pg_catalog.string_agg(pg_catalog.quote_literal(a), ', ' ORDER BY n)
+                                   FROM pg_catalog.unnest(v_args) WITH ORDINALITY AS x(a, n)));
+        IF t.tgenabled <> 'O' THEN
+            EXECUTE pg_catalog.format('ALTER TABLE %s %s TRIGGER mmsync_capture', t.tgrelid::pg_catalog.regclass,
+                                      CASE t.tgenabled WHEN 'D' THEN 'DISABLE' WHEN 'R' THEN 'ENABLE REPLICA'
+                                                       ELSE 'ENABLE ALWAYS' END);
+        END IF;
+    END LOOP;
+END
+$$;

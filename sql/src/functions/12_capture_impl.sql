@@ -34,6 +34,14 @@ BEGIN
             -- Found through dynamic_library_path (default $libdir, i.e. pg_config --pkglibdir).
             CREATE OR REPLACE FUNCTION @extschema@.capture() RETURNS trigger
             LANGUAGE c AS 'mmsync_capture', 'mmsync_capture';
+            -- the triggers' WHEN clause (issue 15, 11_capture_when.sql) in C too
+            BEGIN
+                CREATE OR REPLACE FUNCTION @extschema@._capturing() RETURNS boolean
+                LANGUAGE c STABLE AS 'mmsync_capture', 'mmsync_capturing';
+            EXCEPTION WHEN undefined_function THEN
+                RAISE NOTICE 'mmsync: the capture triggers'' WHEN clause stays in SQL: %', SQLERRM
+                    USING HINT = 'The library mmsync_capture is older than the extension: install it again with installer/install.sh.';
+            END;
             RETURN 'c';
         EXCEPTION WHEN OTHERS THEN
             IF v_want = 'c' THEN
@@ -46,6 +54,10 @@ BEGIN
     END IF;
     EXECUTE format('CREATE OR REPLACE FUNCTION @extschema@.capture() RETURNS trigger '
                    'LANGUAGE plpgsql SECURITY DEFINER AS %L', v_src);
+    CREATE OR REPLACE FUNCTION @extschema@._capturing() RETURNS boolean  -- as in 11_capture_when.sql
+    LANGUAGE sql STABLE AS $f$
+        SELECT COALESCE(pg_catalog.current_setting('mmsync.origin', true), '') OPERATOR(pg_catalog.=) ''
+    $f$;
     RETURN 'plpgsql';
 END
 $$;

@@ -72,6 +72,8 @@ final class CopyText {
         private final StringBuilder values = new StringBuilder();
         private final int[] from;
         private final int[] to;
+        /** whether the column's text is {@code from..to} of the image, else of {@code values} */
+        private final boolean[] inImage;
         /** the column of the n-th key of the previous row: jsonb orders a table's keys alike in every row */
         private final int[] order;
 
@@ -80,6 +82,7 @@ final class CopyText {
             this.kinds = kinds;
             this.from = new int[names.length];
             this.to = new int[names.length];
+            this.inImage = new boolean[names.length];
             this.order = new int[names.length];
             Arrays.fill(order, -1);
         }
@@ -102,12 +105,17 @@ final class CopyText {
                         scan.skipValue();
                     } else if (scan.nullValue()) {
                         from[col] = -1;
+                    } else if (kinds.charAt(col) == SCALAR && !scan.peekIs('{') && !scan.peekIs('[')
+                            && (from[col] = scan.plainScalar()) >= 0) {
+                        to[col] = scan.plainEnd(); // a range of the image itself
+                        inImage[col] = true;
                     } else {
                         from[col] = values.length();
                         if (!value(scan, kinds.charAt(col), values)) {
                             return false;
                         }
                         to[col] = values.length();
+                        inImage[col] = false;
                     }
                 } while (scan.next(','));
             }
@@ -118,6 +126,8 @@ final class CopyText {
                 }
                 if (from[i] < 0) {
                     out.append("\\N");
+                } else if (inImage[i]) {
+                    out.append(image, from[i], to[i]); // from a String: in bulk (a StringBuilder goes char by char)
                 } else {
                     out.append(values, from[i], to[i]);
                 }

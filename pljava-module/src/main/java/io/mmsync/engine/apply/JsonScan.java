@@ -8,6 +8,7 @@ package io.mmsync.engine.apply;
 final class JsonScan {
     private String s;
     private int pos;
+    private int plainEnd;
     private final StringBuilder buf = new StringBuilder();
 
     void reset(String json) {
@@ -144,6 +145,48 @@ final class JsonScan {
                     copyChar(e == 'n' ? '\n' : e == 'r' ? '\r' : e == 't' ? '\t' : e, out);
             }
         }
+    }
+
+    /**
+     * If the next scalar's COPY text is a range of the image as it stands (a number or boolean, or
+     * a string without escapes or control characters: neither JSON nor COPY text changes it), its
+     * start, with {@link #plainEnd()} its end and the scalar consumed; else -1 and nothing consumed.
+     * Not for objects and arrays. Lets {@link CopyText} copy the range in bulk from the image.
+     */
+    int plainScalar() {
+        ws();
+        int n = s.length();
+        if (pos >= n) {
+            throw new IllegalArgumentException("value expected at " + pos);
+        }
+        if (s.charAt(pos) != '"') {
+            int start = pos;
+            while (pos < n && literal(s.charAt(pos))) {
+                pos++;
+            }
+            if (pos == start) {
+                throw new IllegalArgumentException("value expected at " + pos);
+            }
+            plainEnd = pos;
+            return start;
+        }
+        int start = pos + 1;
+        int p = start;
+        char ch = 0;
+        while (p < n && (ch = s.charAt(p)) != '"' && ch != '\\' && ch >= ' ') {
+            p++;
+        }
+        if (p >= n || ch != '"') {
+            return -1;
+        }
+        pos = p + 1;
+        plainEnd = p;
+        return start;
+    }
+
+    /** The end of the range {@link #plainScalar()} found. */
+    int plainEnd() {
+        return plainEnd;
     }
 
     /** One decoded character as COPY text (backslash, newline, carriage return and tab escaped). */

@@ -51,6 +51,10 @@ final class RangeCopier implements AutoCloseable {
         target.setNetworkTimeout(Runnable::run, InitialCopy.LONG_REQUEST_MILLIS);
         try (Statement st = source.createStatement()) {
             st.execute("SET idle_in_transaction_session_timeout = 0");
+            // a range in key order by the primary key's index, not a bitmap scan sorted afterwards (a
+            // sort of the range that would spill past work_mem); no parallel workers: the copy's
+            // workers are its parallelism
+            st.execute("SET enable_sort = off; SET max_parallel_workers_per_gather = 0");
             st.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '" + exported.replace("'", "''") + "'");
         }
         replicaRole = REPLICA_ROLE && mayUseReplicaRole(target);

@@ -25,6 +25,10 @@ class CopyTextTest {
                 encode("{\"t\": \"tab\\there\\nnl\\\\bs \\u00fc\u20ac\uD83D\uDE00 \\\"q\\\"\", \"id\": 1}"));
         assertEquals("2\t\\\\x00ff\t\\N\t\\N\t\\N\t1.50\n", encode("{\"id\": 2, \"n\": 1.50, \"t\": \"\\\\x00ff\", \"extra\": {\"x\": [1, \"]\"]}}"));
         assertEquals("3\ttrue\t\\N\t\\N\t\\N\t-1e+100\n", encode("{\"id\": 3, \"t\": true, \"n\": -1e+100, \"j\": null}"));
+        // values copied in bulk from the image (no escapes) next to decoded ones, in one run
+        assertEquals("14\t\t\\N\t\\N\t\\N\t0\n15\t\u00fc\u20ac plain\t\\N\t\\N\t\\N\t\\N\n16\tx\\ty\t\\N\t\\N\t\\N\t2\n",
+                encode("{\"n\": 0, \"t\": \"\", \"id\": 14}", "{\"t\": \"\u00fc\u20ac plain\", \"id\": 15}",
+                        "{\"n\": 2, \"t\": \"x\\ty\", \"id\": 16}"));
     }
 
     @Test
