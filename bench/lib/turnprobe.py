@@ -2,7 +2,7 @@
 several agent jars side by side (rounds interleaved), on two throw-away clusters as bench/run's.
 
   python3 bench/lib/turnprobe.py --jars before=/tmp/old.jar,after=pljava-module/target/mmsync.jar \
-      [--rounds 2] [--seconds 10] [--warm S] [--rate TPS] [--pgss] [--trace] [--out DIR]
+      [--rounds 2] [--seconds 10] [--warm S] [--rate TPS] [--pgss] [--capture-only] [--trace] [--out DIR]
 
 --trace: in the first round, log_statement = all on both nodes while three rows are inserted on
 blue 400 ms apart; the servers' logs go to DIR/log-<jar>-<node> (read the statements between two
@@ -52,6 +52,8 @@ def main():
                     "of the -N phase (calls, plans, time) in DIR/pgss-<jar>-<round>-<node>.txt")
     ap.add_argument("--rate", type=int, default=0, help="pgbench -R: -N at this many transactions/s (the same stream "
                     "for every jar, whatever the machine's load gives; the TPS ratio then says nothing)")
+    ap.add_argument("--capture-only", action="store_true", help="after each round's -N with the sync running, "
+                    "the same with both agents stopped (capture's cost alone)")
     ap.add_argument("--out", default=f"/tmp/mmturnprobe-{int(time.time())}")
     a = ap.parse_args()
     nargs = ["-N"] + (["-R", str(a.rate)] if a.rate else [])
@@ -164,6 +166,14 @@ def main():
                 r["agent_threads_per_100k"] = {k: [round((u - th0.get(k, (0, 0))[0]) * 100000 / ch, 2),
                                                    round((s_ - th0.get(k, (0, 0))[1]) * 100000 / ch, 2)]
                                                for k, (u, s_) in th1.items() if (u + s_) - sum(th0.get(k, (0, 0))) >= 0.01}
+                if a.capture_only:
+                    # the same -N with both agents stopped: what capture alone costs the writers (the
+                    # next round's agents send this backlog before their warm-up's rows)
+                    for n in (ctx.blue, ctx.green):
+                        mm.stop_agent(n.name)
+                    r2 = measure.pgbench(ctx.blue, mm.db, a.seconds, nargs)
+                    r["capture_only_tps"] = r2["tps"]
+                    r["capture_only_ratio"] = round(r2["tps"] / r0["tps"], 3)
                 print(json.dumps(r), flush=True)
                 res.append(r)
     finally:
