@@ -93,6 +93,12 @@ public final class Applier {
             if (r != null) {
                 return r;
             }
+            // local writes of the page's tables: the next attempt locks its rows first (PageBegin)
+            for (Change c : page.changes()) {
+                if (c.op() != io.mmsync.engine.model.Op.TRUNCATE && !c.insertOnly()) {
+                    tables.get(c).queuedHere = true;
+                }
+            }
             if (attempt == MAX_RACED_ATTEMPTS) {
                 throw new SQLException("mmsync: applying a page of " + page.changes().size() + " changes from " + origin
                         + " at " + peerName + " raced local writes of the same rows " + attempt + " times in a row; "

@@ -13,7 +13,6 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -42,7 +41,13 @@ final class PageBegin {
      * Locks the rows that updates and deletes of the page touch (a local transaction that changed
      * one of them has then committed, so its queued change is visible to the competitor check, and
      * none can change them until the apply commits; without this a local update racing the apply
-     * would be overwritten here but win on the other node), marks the transaction as the origin's
+     * would be overwritten here but win on the other node), of the tables whose changes the peer's
+     * queue held at the last page's look ({@link TableShape#queuedHere}: where nothing local
+     * writes, as under a one-way stream, the locks were a third of the peer's statement time; issue
+     * 14). A local change of another table's row that races the apply is caught by the re-check
+     * after the statements ({@link PageEnd#commit}): the apply's write of the row waited for it, so
+     * it has committed by then, and the page is resolved again, with the locks. Then marks the
+     * transaction as the origin's
      * and returns those of the candidates' tables of which the peer's queue holds a row change.
      * Records in {@code out} the last statement's snapshot (the re-check looks at what committed
      * after it) and whether set-aside changes of the origin wait. {@code keyLocks} (a sync of three
@@ -52,9 +57,9 @@ final class PageBegin {
                                      Resolver.Outcome out, String keyLocks) throws SQLException {
         Map<TableRef, StringBuilder> byTable = new LinkedHashMap<>();
         Map<TableRef, Change> firstOf = new LinkedHashMap<>();
-        Set<TableRef> candidateTables = new LinkedHashSet<>();
+        Map<TableRef, Change> candidateTables = new LinkedHashMap<>();
         for (Change c : candidates) {
-            candidateTables.add(c.table());
+            candidateTables.putIfAbsent(c.table(), c);
             if (c.op() == Op.INSERT) {
                 continue;
             }
@@ -76,7 +81,11 @@ final class PageBegin {
             lockRows.add(keyLocks);
         }
         for (Map.Entry<TableRef, StringBuilder> e : byTable.entrySet()) {
-            sql.append(tables.get(firstOf.get(e.getKey())).lockSql()).append("; ");
+            TableShape shape = tables.get(firstOf.get(e.getKey()));
+            if (keyLocks == null && !shape.queuedHere) {
+                continue; // no local changes of the table lately: the re-check covers a racing one (issue 14)
+            }
+            sql.append(shape.lockSql()).append("; ");
             lockRows.add(e.getValue().append(']').toString());
         }
         sql.append(MARK_AND_QUEUED_SQL);
@@ -88,8 +97,8 @@ final class PageBegin {
             }
             st.setString(p++, origin);
             st.setString(p++, origin);
-            st.setArray(p++, peer.createArrayOf("text", candidateTables.stream().map(TableRef::schema).toArray()));
-            st.setArray(p, peer.createArrayOf("text", candidateTables.stream().map(TableRef::name).toArray()));
+            st.setArray(p++, peer.createArrayOf("text", candidateTables.keySet().stream().map(TableRef::schema).toArray()));
+            st.setArray(p, peer.createArrayOf("text", candidateTables.keySet().stream().map(TableRef::name).toArray()));
             st.execute();
             for (int i = 0; i < lockRows.size(); i++) {
                 st.getMoreResults();
@@ -103,6 +112,9 @@ final class PageBegin {
                     }
                 }
             }
+        }
+        for (Change c : candidateTables.values()) {
+            tables.get(c).queuedHere = queued.contains(c.table());
         }
         return queued;
     }

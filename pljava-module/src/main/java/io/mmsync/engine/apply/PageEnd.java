@@ -8,9 +8,10 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.sql.Timestamp;
 import java.sql.Types;
 import java.time.Instant;
+import java.time.OffsetDateTime;
+import java.time.ZoneOffset;
 import java.util.Map;
 
 /**
@@ -160,7 +161,8 @@ final class PageEnd {
             if (rs) {
                 try (ResultSet r = st.getResultSet()) {
                     if (r.getMetaData().getColumnCount() == 2 && r.next()) {
-                        h = new PeerHorizon(r.getString(1), r.getTimestamp(2).toInstant());
+                        // as OffsetDateTime: pgJDBC's Timestamp goes through a Calendar per value
+                        h = new PeerHorizon(r.getString(1), r.getObject(2, OffsetDateTime.class).toInstant());
                     }
                 }
             }
@@ -222,6 +224,6 @@ final class PageEnd {
         st.setString(from + 3, page.next().hi());
         st.setLong(from + 4, page.next().lastId().asLong());
         st.setLong(from + 5, page.changes().size());
-        st.setTimestamp(from + 6, last == null ? null : Timestamp.from(last));
+        st.setObject(from + 6, last == null ? null : last.atOffset(ZoneOffset.UTC), Types.TIMESTAMP_WITH_TIMEZONE);
     }
 }

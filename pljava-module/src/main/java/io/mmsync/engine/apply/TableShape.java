@@ -7,8 +7,11 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.function.Function;
+import java.util.function.Supplier;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
 
@@ -50,6 +53,18 @@ final class TableShape {
      * COPY (a view, rules, row security, or a column type COPY text cannot take exactly).
      */
     final String copyKinds;
+    /**
+     * The statements built so far, by name: a page's runs ask for the same few again and again (issue
+     * 15: building them each time was a tenth of the sending agent's CPU under a steady stream).
+     * One link's thread only, as the shape itself ({@link PeerTables}).
+     */
+    private final Map<String, String> built = new HashMap<>();
+    /**
+     * Whether the peer's queue held a row change of this table at the last page's look
+     * ({@link PageBegin}); true until a page has looked. Only then does a page lock the rows it
+     * updates or deletes before its competitor lookup (see {@link PageBegin#lockAndMark}).
+     */
+    boolean queuedHere = true;
 
     private TableShape(TableRef table, List<String> columns, List<String> pkColumns, List<String> jsonColumns,
                        List<String> deltaColumns, boolean insertOnly, TableConstraints constraints, String copyKinds) {
@@ -113,6 +128,15 @@ final class TableShape {
         return new TableShape(table, columns, pk, json, delta, insertOnly, TableConstraints.load(conn, oid), copyKinds);
     }
 
+    private String memo(String name, Supplier<String> sql) {
+        String s = built.get(name);
+        if (s == null) {
+            s = sql.get();
+            built.put(name, s);
+        }
+        return s;
+    }
+
     boolean hasDelta() {
         return !deltaColumns.isEmpty();
     }
@@ -141,40 +165,44 @@ final class TableShape {
 
     /** Plain insert: fails if one of the rows exists (for a table without key, the only insert). */
     String plainInsertSql() {
-        return "INSERT INTO " + t() + " (" + join(columns, TableShape::q) + ") OVERRIDING SYSTEM VALUE SELECT "
-                + join(columns, c -> value(c, "r", "e.v")) + " FROM " + rows();
+        return memo("plainInsert", () -> "INSERT INTO " + t() + " (" + join(columns, TableShape::q)
+                + ") OVERRIDING SYSTEM VALUE SELECT " + join(columns, c -> value(c, "r", "e.v")) + " FROM " + rows());
     }
 
     /** COPY of the rows into the table (text format, columns in {@link #columns}' order). */
     String copySql() {
-        return "COPY " + t() + " (" + join(columns, TableShape::q) + ") FROM STDIN";
+        return memo("copy", () -> "COPY " + t() + " (" + join(columns, TableShape::q) + ") FROM STDIN");
     }
 
     /** Upsert: the row images win over what the peer has. */
     String insertSql() {
-        if (insertOnly) {
-            return plainInsertSql();
-        }
-        List<String> nonKey = nonKey();
-        return "INSERT INTO " + t() + " AS d (" + join(columns, TableShape::q) + ") OVERRIDING SYSTEM VALUE SELECT "
-                + join(columns, c -> value(c, "r", "e.v")) + " FROM " + rows() + " "
-                + "ON CONFLICT (" + join(pkColumns, TableShape::q) + ") DO "
-                + (nonKey.isEmpty() ? "NOTHING" : "UPDATE SET " + join(nonKey, c -> q(c) + " = EXCLUDED." + q(c)));
+        return memo("insert", () -> {
+            if (insertOnly) {
+                return plainInsertSql();
+            }
+            List<String> nonKey = nonKey();
+            return "INSERT INTO " + t() + " AS d (" + join(columns, TableShape::q) + ") OVERRIDING SYSTEM VALUE SELECT "
+                    + join(columns, c -> value(c, "r", "e.v")) + " FROM " + rows() + " "
+                    + "ON CONFLICT (" + join(pkColumns, TableShape::q) + ") DO "
+                    + (nonKey.isEmpty() ? "NOTHING" : "UPDATE SET " + join(nonKey, c -> q(c) + " = EXCLUDED." + q(c)));
+        });
     }
 
     /** Insert the rows that are missing, leave existing ones alone. */
     String insertMissingSql() {
-        return "INSERT INTO " + t() + " AS d (" + join(columns, TableShape::q) + ") OVERRIDING SYSTEM VALUE SELECT "
-                + join(columns, c -> value(c, "r", "e.v")) + " FROM " + rows() + " "
-                + "ON CONFLICT (" + join(pkColumns, TableShape::q) + ") DO NOTHING";
+        return memo("insertMissing", () -> "INSERT INTO " + t() + " AS d (" + join(columns, TableShape::q)
+                + ") OVERRIDING SYSTEM VALUE SELECT " + join(columns, c -> value(c, "r", "e.v")) + " FROM " + rows() + " "
+                + "ON CONFLICT (" + join(pkColumns, TableShape::q) + ") DO NOTHING");
     }
 
     /** Update rows (same key) to their new images; rows missing here are not touched. */
     String updateSql() {
-        List<String> nonKey = nonKey();
-        return "UPDATE " + t() + " AS d SET "
-                + join(nonKey.isEmpty() ? pkColumns : nonKey, c -> q(c) + " = " + value(c, "r", "e.v"))
-                + " FROM " + rows() + " WHERE " + keyMatch("r");
+        return memo("update", () -> {
+            List<String> nonKey = nonKey();
+            return "UPDATE " + t() + " AS d SET "
+                    + join(nonKey.isEmpty() ? pkColumns : nonKey, c -> q(c) + " = " + value(c, "r", "e.v"))
+                    + " FROM " + rows() + " WHERE " + keyMatch("r");
+        });
     }
 
     /**
@@ -182,16 +210,18 @@ final class TableShape {
      * the new values; with {@code deltaOnly} the other columns keep the peer's values.
      */
     String deltaUpdateSql(boolean deltaOnly) {
-        List<String> sets = new ArrayList<>();
-        for (String c : nonKey()) {
-            if (deltaColumns.contains(c)) {
-                sets.add(q(c) + " = COALESCE(d." + q(c) + ", 0) + (COALESCE(n." + q(c)
-                        + ", 0) - COALESCE(o." + q(c) + ", 0))");
-            } else if (!deltaOnly) {
-                sets.add(q(c) + " = " + value(c, "n", "(e.v -> 'n')"));
+        return memo(deltaOnly ? "deltaUpdateOnly" : "deltaUpdate", () -> {
+            List<String> sets = new ArrayList<>();
+            for (String c : nonKey()) {
+                if (deltaColumns.contains(c)) {
+                    sets.add(q(c) + " = COALESCE(d." + q(c) + ", 0) + (COALESCE(n." + q(c)
+                            + ", 0) - COALESCE(o." + q(c) + ", 0))");
+                } else if (!deltaOnly) {
+                    sets.add(q(c) + " = " + value(c, "n", "(e.v -> 'n')"));
+                }
             }
-        }
-        return "UPDATE " + t() + " AS d SET " + String.join(", ", sets) + " FROM " + pairs() + " WHERE " + keyMatch("o");
+            return "UPDATE " + t() + " AS d SET " + String.join(", ", sets) + " FROM " + pairs() + " WHERE " + keyMatch("o");
+        });
     }
 
     /**
@@ -199,42 +229,44 @@ final class TableShape {
      * row, delta columns adding the sum of its deltas, the others set from its last image.
      */
     String deltaRepeatedSql(boolean deltaOnly) {
-        List<String> sets = new ArrayList<>();
-        List<String> sums = new ArrayList<>();
-        for (String c : nonKey()) {
-            if (deltaColumns.contains(c)) {
-                String alias = "d" + sums.size();
-                sums.add("pg_catalog.sum(COALESCE((p.n)." + q(c) + ", 0) - COALESCE((p.o)." + q(c) + ", 0)) AS " + alias);
-                sets.add(q(c) + " = COALESCE(d." + q(c) + ", 0) + s." + alias);
-            } else if (!deltaOnly) {
-                sets.add(q(c) + " = " + value(c, "(s.n)", "s.v"));
+        return memo(deltaOnly ? "deltaRepeatedOnly" : "deltaRepeated", () -> {
+            List<String> sets = new ArrayList<>();
+            List<String> sums = new ArrayList<>();
+            for (String c : nonKey()) {
+                if (deltaColumns.contains(c)) {
+                    String alias = "d" + sums.size();
+                    sums.add("pg_catalog.sum(COALESCE((p.n)." + q(c) + ", 0) - COALESCE((p.o)." + q(c) + ", 0)) AS " + alias);
+                    sets.add(q(c) + " = COALESCE(d." + q(c) + ", 0) + s." + alias);
+                } else if (!deltaOnly) {
+                    sets.add(q(c) + " = " + value(c, "(s.n)", "s.v"));
+                }
             }
-        }
-        List<String> keys = new ArrayList<>();
-        for (int i = 0; i < pkColumns.size(); i++) {
-            keys.add("(p.o)." + q(pkColumns.get(i)) + " AS k" + i);
-        }
-        String match = IntStream.range(0, pkColumns.size())
-                .mapToObj(i -> "d." + q(pkColumns.get(i)) + " = s.k" + i).collect(Collectors.joining(" AND "));
-        return "UPDATE " + t() + " AS d SET " + String.join(", ", sets) + " FROM (SELECT " + String.join(", ", keys)
-                + ", " + String.join(", ", sums) + ", (pg_catalog.array_agg(p.n ORDER BY p.i DESC))[1] AS n, "
-                + "(pg_catalog.array_agg(p.v ORDER BY p.i DESC))[1] AS v "
-                + "FROM (SELECT e.i, e.v -> 'n' AS v, o, n FROM pg_catalog.json_array_elements(?::json) WITH ORDINALITY AS e(v, i) "
-                + "CROSS JOIN LATERAL pg_catalog.json_populate_record(NULL::" + t() + ", e.v -> 'o') AS o "
-                + "CROSS JOIN LATERAL pg_catalog.json_populate_record(NULL::" + t() + ", e.v -> 'n') AS n) AS p "
-                + "GROUP BY " + IntStream.range(0, pkColumns.size()).mapToObj(i -> "k" + i)
-                .collect(Collectors.joining(", ")) + ") AS s WHERE " + match;
+            List<String> keys = new ArrayList<>();
+            for (int i = 0; i < pkColumns.size(); i++) {
+                keys.add("(p.o)." + q(pkColumns.get(i)) + " AS k" + i);
+            }
+            String match = IntStream.range(0, pkColumns.size())
+                    .mapToObj(i -> "d." + q(pkColumns.get(i)) + " = s.k" + i).collect(Collectors.joining(" AND "));
+            return "UPDATE " + t() + " AS d SET " + String.join(", ", sets) + " FROM (SELECT " + String.join(", ", keys)
+                    + ", " + String.join(", ", sums) + ", (pg_catalog.array_agg(p.n ORDER BY p.i DESC))[1] AS n, "
+                    + "(pg_catalog.array_agg(p.v ORDER BY p.i DESC))[1] AS v "
+                    + "FROM (SELECT e.i, e.v -> 'n' AS v, o, n FROM pg_catalog.json_array_elements(?::json) WITH ORDINALITY AS e(v, i) "
+                    + "CROSS JOIN LATERAL pg_catalog.json_populate_record(NULL::" + t() + ", e.v -> 'o') AS o "
+                    + "CROSS JOIN LATERAL pg_catalog.json_populate_record(NULL::" + t() + ", e.v -> 'n') AS n) AS p "
+                    + "GROUP BY " + IntStream.range(0, pkColumns.size()).mapToObj(i -> "k" + i)
+                    .collect(Collectors.joining(", ")) + ") AS s WHERE " + match;
+        });
     }
 
     /** An update that moves the primary key: old image names the row, every column is set. */
     String moveSql() {
-        return "UPDATE " + t() + " AS d SET " + join(columns, c -> q(c) + " = " + value(c, "n", "(e.v -> 'n')"))
-                + " FROM " + pairs() + " WHERE " + keyMatch("o");
+        return memo("move", () -> "UPDATE " + t() + " AS d SET "
+                + join(columns, c -> q(c) + " = " + value(c, "n", "(e.v -> 'n')")) + " FROM " + pairs() + " WHERE " + keyMatch("o"));
     }
 
     String deleteSql() {
-        return "DELETE FROM " + t() + " AS d USING pg_catalog.json_populate_recordset(NULL::" + t()
-                + ", ?::json) AS r WHERE " + keyMatch("r");
+        return memo("delete", () -> "DELETE FROM " + t() + " AS d USING pg_catalog.json_populate_recordset(NULL::" + t()
+                + ", ?::json) AS r WHERE " + keyMatch("r"));
     }
 
     /**
@@ -242,9 +274,9 @@ final class TableShape {
      * local transaction changes them between the conflict check and the apply.
      */
     String lockSql() {
-        return "SELECT 1 FROM " + t() + " AS d, pg_catalog.json_populate_recordset(NULL::" + t()
+        return memo("lock", () -> "SELECT 1 FROM " + t() + " AS d, pg_catalog.json_populate_recordset(NULL::" + t()
                 + ", ?::json) AS r WHERE " + keyMatch("r") + " ORDER BY "
-                + pkColumns.stream().map(c -> "d." + q(c)).collect(Collectors.joining(", ")) + " FOR UPDATE OF d";
+                + pkColumns.stream().map(c -> "d." + q(c)).collect(Collectors.joining(", ")) + " FOR UPDATE OF d");
     }
 
     /**

@@ -23,7 +23,11 @@ import java.sql.SQLException;
  * statements had.
  */
 final class LocalTurn {
-    static final String SETTINGS_SQL = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off; SET LOCAL jit = off";
+    // plan_cache_mode: the last request's CASE WHEN ? THEN (column signature) made the server plan
+    // it again at every turn (a custom plan without the sub-select looked cheaper than the generic
+    // one): 0.5 ms of the origin's CPU per turn, more than running it (issue 14, bench/README.md)
+    static final String SETTINGS_SQL = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off; SET LOCAL jit = off; "
+            + "SET LOCAL plan_cache_mode = force_generic_plan";
     // 'armed': this session holds the lock now; 'other': another session (a link of the same sync to
     // another peer) holds it, so writers notify; 'busy': writers hold it shared, nobody will notify
     static final String ARM_SQL = "SELECT CASE WHEN pg_catalog.pg_try_advisory_lock(?, ?) THEN 'armed' "
