@@ -13,7 +13,6 @@ import io.mmsync.engine.time.Clock;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;
-import java.time.Duration;
 import java.util.Objects;
 import java.util.concurrent.ThreadFactory;
 import java.util.logging.Level;
@@ -29,15 +28,6 @@ import java.util.logging.Logger;
  */
 public final class Link implements Runnable {
     private static final Logger LOG = Logger.getLogger(Link.class.getName());
-    /**
-     * While pages keep coming, purge marks and purges at most this often (issue 14: at 100 ms the
-     * purge calls were a third of the origin backend's CPU under a steady stream).
-     */
-    static final Duration MARK_INTERVAL = Duration.ofSeconds(1);
-    /** A page of a whole range this big means a steady stream: see {@link #steadyPause}. */
-    static final int STEADY_PAGE = Integer.getInteger("mmsync.steadyPage", 32);
-    static final Duration STEADY_WAIT = Duration.ofMillis(Long.getLong("mmsync.steadyWaitMs", 10));
-
     private final String syncName;
     private final String origin;
     private final Connector local;
@@ -61,8 +51,7 @@ public final class Link implements Runnable {
     private volatile Connection openLocal;
     private volatile Connection openPeer;
     private long pushedVersion = -1;
-    private long lastBeat;
-    private long lastMark;
+    private final Pacing pacing;
     /** a position applied at the peer whose purge mark was put off (see MARK_INTERVAL) */
     private Position unmarked;
     private boolean heldForResync;
@@ -93,6 +82,7 @@ public final class Link implements Runnable {
         this.retries = new Retries(logPrefix, clock);
         this.initialStep = new InitialStep(syncName, origin, local, peer, threads);
         this.turn = new LocalTurn(syncName, peer.nodeName());
+        this.pacing = new Pacing(clock, config.heartbeat());
     }
 
     public String name() {
@@ -163,7 +153,7 @@ public final class Link implements Runnable {
         storedLo = pos.lo();
         initialStep.reset();
         store.state(lc, LinkState.RUNNING, null);
-        lastBeat = clock.nanoTime();
+        pacing.beat();
         wakeup.start(0);
         while (!stopping) {
             reader.sampleFloor(lc);
@@ -224,7 +214,7 @@ public final class Link implements Runnable {
             if (!page.isEmpty()) {
                 columnCheck.verify(lc, pc, turn.signature());
             }
-            boolean beatDue = heartbeatDue();
+            boolean beatDue = pacing.heartbeatDue();
             if (hasWork(page, beatDue)) {
                 Applied applied = applyPage(lc, pc, sync, page);
                 // with the lock kept, a writer that committed while the page applied (or commits within the
@@ -234,7 +224,7 @@ public final class Link implements Runnable {
                 confirm(lc, sync, page, applied.result(), more);
                 logTimings(page, readNanos, applied, readStart);
                 if (more) {
-                    steadyPause(page);
+                    Pacing.steadyPause(page);
                     continue;
                 }
                 // with the lock kept, what committed after the page's range notifies: no read to wait for it
@@ -254,7 +244,7 @@ public final class Link implements Runnable {
         }
         if (sync.paused) {
             store.state(lc, LinkState.PAUSED, null); // beats the heartbeat too
-            lastBeat = clock.nanoTime();
+            pacing.beat();
             wakeup.hold(lc);
             return false;
         }
@@ -327,9 +317,9 @@ public final class Link implements Runnable {
     /** After the peer committed the page: the position is confirmed here, marked and purged when due. */
     private void confirm(Connection lc, SyncState sync, Page page, Applier.Result applied, boolean more) throws SQLException {
         storedLo = page.next().lo();
-        // a purge mark (and the purge) at most every MARK_INTERVAL while pages keep coming; the
+        // a purge mark (and the purge) at most every Pacing.MARK_INTERVAL while pages keep coming; the
         // mark's horizon is the peer's snapshot right after the apply committed (same request)
-        boolean mark = page.rangeComplete() && markDue();
+        boolean mark = page.rangeComplete() && pacing.markDue();
         if (more && !mark && page.next().lo() != null) {
             confirmLater = store.later(page.next(), page.changes().size()); // with the next turn's first request
         } else {
@@ -337,10 +327,10 @@ public final class Link implements Runnable {
         }
         unmarked = page.rangeComplete() && !mark ? page.next() : null;
         retries.working();
-        lastBeat = clock.nanoTime();
+        pacing.beat();
         pos = page.next();
         if (mark) {
-            lastMark = clock.nanoTime();
+            pacing.marked();
             purger.purge(lc, sync.id, true);
         }
     }
@@ -353,13 +343,13 @@ public final class Link implements Runnable {
             throws SQLException {
         pos = page.next();
         retries.working();
-        boolean marked = unmarked != null && (beatDue || markDue());
+        boolean marked = unmarked != null && (beatDue || pacing.markDue());
         if (marked) {
             // the mark put off after the last page, before the link goes idle (a later peer
             // snapshot than the page's own only holds the queue longer)
             store.confirmed(lc, unmarked, 0, PeerStore.snapshot(pc));
             unmarked = null;
-            lastMark = clock.nanoTime();
+            pacing.marked();
         }
         if (beatDue) {
             applier.retrySetAside(pc, sync, origin);
@@ -398,33 +388,10 @@ public final class Link implements Runnable {
         return heldForResync;
     }
 
-    /**
-     * Under a steady stream (a whole range read, and it held {@link #STEADY_PAGE} changes or more)
-     * the next turn waits {@link #STEADY_WAIT} first, so that it carries more changes: each turn
-     * costs about as much CPU again as its changes do at -N's rates (three requests here, two or
-     * three at the peer, their statements' planning and executor start, the agent's round trips;
-     * issue 14). Smaller pages (a low commit rate, where lag counts) and a backlog (ranges read in
-     * several pages) never wait.
-     */
-    private static void steadyPause(Page page) throws InterruptedException {
-        if (page.rangeComplete() && page.changes().size() >= STEADY_PAGE && STEADY_WAIT.toMillis() > 0) {
-            Thread.sleep(STEADY_WAIT.toMillis());
-        }
-    }
-
-    /** Whether a purge mark (and purge) may be made now, see {@link #MARK_INTERVAL}. */
-    private boolean markDue() {
-        return clock.nanoTime() - lastMark >= MARK_INTERVAL.toNanos();
-    }
-
-    private boolean heartbeatDue() {
-        return clock.nanoTime() - lastBeat >= config.heartbeat().toNanos();
-    }
-
     private void beatIfDue(Connection lc) throws SQLException {
-        if (heartbeatDue()) {
+        if (pacing.heartbeatDue()) {
             store.state(lc, LinkState.RUNNING, null);
-            lastBeat = clock.nanoTime();
+            pacing.beat();
         }
     }
 
