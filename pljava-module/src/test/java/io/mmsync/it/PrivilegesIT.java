@@ -38,6 +38,8 @@ class PrivilegesIT {
 
             assertEquals("0 0 0", rights(c, "app_user"), "PUBLIC: no function, table or schema right");
             assertEquals("0 0 0", rights(c, "PUBLIC"));
+            assertEquals("t", c.queryString(DB, "SELECT has_function_privilege('public', 'mmsync._capturing()', 'EXECUTE')"),
+                    "the one function PUBLIC may execute: the capture triggers' WHEN clause");
             for (String sql : List.of("SELECT * FROM mmsync.status()", "SELECT count(*) FROM mmsync.changes",
                     "SELECT conninfo FROM mmsync.nodes", "SELECT mmsync.add_node('red', 'host=h')",
                     "SELECT mmsync.grant_admin('app_user')", "SELECT mmsync.set_retention('app', max_changes => 1)")) {
@@ -77,7 +79,9 @@ class PrivilegesIT {
         return c.queryString(db, "SELECT concat_ws(' ', "
                 + "(SELECT CASE WHEN bool_and(ok) THEN 'all' ELSE count(*) FILTER (WHERE ok)::text END FROM ("
                 + "  SELECT has_function_privilege('" + r + "', p.oid, 'EXECUTE') AS ok FROM pg_proc p"
-                + "  WHERE p.pronamespace = 'mmsync'::regnamespace) f),"
+                // but _capturing(): the capture triggers' WHEN clause, which every writing role evaluates
+                // (it tells only whether the session is the mmsync applier's; 95_capture_when.sql)
+                + "  WHERE p.pronamespace = 'mmsync'::regnamespace AND p.proname <> '_capturing') f),"
                 + "(SELECT CASE WHEN bool_and(ok) THEN 'all' ELSE count(*) FILTER (WHERE ok)::text END FROM ("
                 + "  SELECT has_table_privilege('" + r + "', t.oid, 'SELECT') OR has_table_privilege('" + r + "', t.oid, 'INSERT') AS ok"
                 + "  FROM pg_class t WHERE t.relnamespace = 'mmsync'::regnamespace AND t.relkind IN ('r', 'S')) t),"
