@@ -98,12 +98,7 @@ final class JsonScan {
         }
         if (s.charAt(pos) != '"') {
             int start = pos;
-            while (pos < n && literal(s.charAt(pos))) {
-                pos++;
-            }
-            if (pos == start) {
-                throw new IllegalArgumentException("value expected at " + pos);
-            }
+            skipLiteral();
             out.append(s, start, pos);
             return;
         }
@@ -161,12 +156,7 @@ final class JsonScan {
         }
         if (s.charAt(pos) != '"') {
             int start = pos;
-            while (pos < n && literal(s.charAt(pos))) {
-                pos++;
-            }
-            if (pos == start) {
-                throw new IllegalArgumentException("value expected at " + pos);
-            }
+            skipLiteral();
             plainEnd = pos;
             return start;
         }
@@ -182,6 +172,18 @@ final class JsonScan {
         pos = p + 1;
         plainEnd = p;
         return start;
+    }
+
+    /** Moves past a number, boolean or null at {@code pos}; there must be one. */
+    private void skipLiteral() {
+        int start = pos;
+        int n = s.length();
+        while (pos < n && literal(s.charAt(pos))) {
+            pos++;
+        }
+        if (pos == start) {
+            throw new IllegalArgumentException("value expected at " + pos);
+        }
     }
 
     /** The end of the range {@link #plainScalar()} found. */
