@@ -127,15 +127,27 @@ final class RunExecutor {
         String deltaSql = run.repeatsRows() ? shape.deltaRepeatedSql(run.action == Action.DELTA_ONLY)
                 : shape.deltaUpdateSql(run.action == Action.DELTA_ONLY);
         if (run.action == Action.DELTA_ONLY) {
-            update(peer, deltaSql, pairs(run));
+            deltaUpdate(peer, shape, deltaSql, run);
             return;
         }
         // a row updated more than once in the run: its last image is its new version
         List<Change> last = run.lastPerRow();
-        int n = shape.hasDelta() ? update(peer, deltaSql, pairs(run)) : update(peer, shape.updateSql(), rows(last, Change::newRow));
+        int n = shape.hasDelta() ? deltaUpdate(peer, shape, deltaSql, run) : update(peer, shape.updateSql(), rows(last, Change::newRow));
         if (n < last.size()) {
             // rows missing here (deleted earlier, no newer competitor): the winning version returns
             update(peer, shape.hasDelta() ? shape.insertMissingSql() : shape.insertSql(), rows(last, Change::newRow));
+        }
+    }
+
+    /** Runs a delta update: the images as pairs, or as two arrays where the statement takes them so (TableShape#splitPairs). */
+    private static int deltaUpdate(Connection peer, TableShape shape, String sql, Run run) throws SQLException {
+        if (run.repeatsRows() || !shape.splitPairs()) {
+            return update(peer, sql, pairs(run));
+        }
+        try (PreparedStatement st = peer.prepareStatement(sql)) {
+            st.setObject(1, rows(run.changes(), Change::oldRow), Types.OTHER);
+            st.setObject(2, rows(run.changes(), Change::newRow), Types.OTHER);
+            return st.executeUpdate();
         }
     }
 
