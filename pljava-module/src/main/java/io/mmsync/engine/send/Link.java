@@ -135,7 +135,7 @@ public final class Link implements Runnable {
      * send is an idle turn (purge marks, purge, set-aside retries, heartbeat, then a wait).
      */
     private boolean session() throws SQLException, InterruptedException {
-        Connection lc = local.open("sender " + syncName + " to " + peer.nodeName());
+        Connection lc = local.openListening("sender " + syncName + " to " + peer.nodeName());
         openLocal = lc;
         try (Statement st = lc.createStatement()) {
             st.execute("LISTEN mmsync_changes");
@@ -158,6 +158,8 @@ public final class Link implements Runnable {
         while (!stopping) {
             reader.sampleFloor(lc);
             long readStart = clock.nanoTime();
+            LagTrace tr = wakeup.trace;
+            tr.turn();
             boolean freshRange = !pos.hasOpenRange();
             // after a small page the whole turn is one request (LocalTurn.quick), else three
             boolean quick = freshRange && syncIdSeen >= 0 && wakeup.quiet() && initialStep.checked();
@@ -171,6 +173,7 @@ public final class Link implements Runnable {
                 sync = turn.begin(lc, wakeup.armFor(syncIdSeen), confirmLater);
             }
             confirmLater = null;
+            tr.b1 = LagTrace.now();
             wakeup.armed(turn.armOutcome());
             reader.tablesSeen(turn.tables());
             if (sync == null || sync.version > pushedVersion || sync.paused || !initialStep.checked()) {
@@ -192,6 +195,7 @@ public final class Link implements Runnable {
             if (quick) {
                 pos = pos.openRange(sync.snapshot);
             }
+            tr.r1 = LagTrace.now();
             // the resync mark is read after the page: the retention limit marks the peer and drops its
             // queue in one transaction, so a page read before that is whole, and one read after sees the
             // mark. A small page keeps the idle-sender lock: a writer that commits meanwhile notifies.
@@ -203,6 +207,7 @@ public final class Link implements Runnable {
                 wakeup.releaseNow(lc); // many changes at once: writers stop notifying (a request only then)
             }
             long readNanos = clock.nanoTime() - readStart;
+            tr.e1 = LagTrace.now();
             if (!page.isEmpty()) {
                 wakeup.changesFound(page.changes().size(), unlock);
             }
@@ -216,13 +221,16 @@ public final class Link implements Runnable {
             }
             boolean beatDue = pacing.heartbeatDue();
             if (hasWork(page, beatDue)) {
+                tr.a0 = LagTrace.now();
                 Applied applied = applyPage(lc, pc, sync, page);
+                tr.a1 = LagTrace.now();
                 // with the lock kept, a writer that committed while the page applied (or commits within the
                 // active poll interval) has notified: the next turn comes at once, with this page's
                 // confirmation (checked once the read-ahead is over: the range is complete)
                 boolean more = !page.rangeComplete() || !page.isEmpty() && (!keep || wakeup.wokenSoon(lc));
                 confirm(lc, sync, page, applied.result(), more);
                 logTimings(page, readNanos, applied, readStart);
+                tr.page(page, applied.result());
                 if (more) {
                     Pacing.steadyPause(page);
                     continue;
