@@ -115,6 +115,7 @@ def main():
                              write_to_commit=[pct(commit, 50), pct(commit, 99)],
                              commit_to_commit=[pct(repl, 50), pct(repl, 99)])
                     tr, _ = traces(log, mark)
+                    d["traces"] = len(tr)
                     if tr:
                         ph = {k: [] for k in ("wake", "begin", "read", "end", "apply", "resolve", "run", "commit", "confirm",
                                               "busy_at_commit", "n",

@@ -47,6 +47,16 @@ final class LagTrace {
         }
     }
 
+    /** The turn was run while the last page applied ({@link NextTurn}): its marks are that thread's. */
+    void readAhead(NextTurn t) {
+        if (ON) {
+            turnWaitStart = t.waitStart;
+            turnWake = t.wake;
+            b0 = t.b0;
+            b1 = t.b1;
+        }
+    }
+
     /** The page's line, once it is confirmed. */
     void page(Page page, Applier.Result r) {
         if (!ON || page.isEmpty()) {
