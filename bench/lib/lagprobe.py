@@ -98,7 +98,9 @@ def main():
                     if a.pgss:
                         for c in (ctx.blue, ctx.green):
                             c.psql(mm.db, "SELECT pg_stat_statements_reset()")
+                    pages0 = int(ctx.green.value(mm.db, "SELECT coalesce(sum(batches), 0) FROM mmsync.progress WHERE origin = 'blue'"))
                     r = measure.lag(ctx, mm, rate)
+                    pages = int(ctx.green.value(mm.db, "SELECT coalesce(sum(batches), 0) FROM mmsync.progress WHERE origin = 'blue'")) - pages0
                     if a.pgss:
                         for c in (ctx.blue, ctx.green):
                             with open(os.path.join(a.out, f"pgss-{name}-{rnd + 1}-{rate}-{c.name}.txt"), "w") as f:
@@ -114,8 +116,10 @@ def main():
                              poll_ms=r["poll_interval_ms"],
                              write_to_commit=[pct(commit, 50), pct(commit, 99)],
                              commit_to_commit=[pct(repl, 50), pct(repl, 99)])
+                    # the peer's transactions (pages, with the warm-up's) and the CPU seconds of the agents and link backends
+                    d["peer_pages"] = pages
+                    d["cpu_s"] = r.get("cpu_s")
                     tr, _ = traces(log, mark)
-                    d["traces"] = len(tr)
                     if tr:
                         ph = {k: [] for k in ("wake", "begin", "read", "end", "apply", "resolve", "run", "commit", "confirm",
                                               "busy_at_commit", "n",
