@@ -40,6 +40,7 @@ public final class Link implements Runnable {
     private final Purger purger;
     private final ColumnCheck columnCheck;
     private final ReadAhead readAhead;
+    private final NextTurn nextTurn;
     private final Wakeup wakeup;
     private final Retries retries;
     private final String logPrefix;
@@ -77,6 +78,7 @@ public final class Link implements Runnable {
         this.purger = new Purger("mmsync link " + syncName + " to " + peer.nodeName() + ": ", clock);
         this.columnCheck = new ColumnCheck(syncName, origin, peer.nodeName(), clock);
         this.readAhead = new ReadAhead(threads);
+        this.nextTurn = new NextTurn(threads);
         this.wakeup = new Wakeup(config);
         this.logPrefix = "mmsync link " + syncName + " " + origin + "->" + peer.nodeName() + ": ";
         this.retries = new Retries(logPrefix, clock);
@@ -101,6 +103,7 @@ public final class Link implements Runnable {
             Thread.currentThread().interrupt();
         } finally {
             readAhead.close();
+            nextTurn.close();
             finished = true;
         }
     }
@@ -117,7 +120,8 @@ public final class Link implements Runnable {
                 }
                 onFailure(e);
             } finally {
-                closeQuietly();
+                closeQuietly(); // ends a next turn's wait or request (NextTurn) at once
+                nextTurn.discard();
             }
         }
     }
@@ -135,7 +139,7 @@ public final class Link implements Runnable {
      * send is an idle turn (purge marks, purge, set-aside retries, heartbeat, then a wait).
      */
     private boolean session() throws SQLException, InterruptedException {
-        Connection lc = local.open("sender " + syncName + " to " + peer.nodeName());
+        Connection lc = local.openListening("sender " + syncName + " to " + peer.nodeName());
         openLocal = lc;
         try (Statement st = lc.createStatement()) {
             st.execute("LISTEN mmsync_changes");
@@ -155,22 +159,39 @@ public final class Link implements Runnable {
         store.state(lc, LinkState.RUNNING, null);
         pacing.beat();
         wakeup.start(0);
+        // the next quick turn, run while the peer applied the last page (NextTurn)
+        LocalTurn.Quick ahead = null;
         while (!stopping) {
             reader.sampleFloor(lc);
             long readStart = clock.nanoTime();
+            LagTrace tr = wakeup.trace;
+            tr.turn();
             boolean freshRange = !pos.hasOpenRange();
             // after a small page the whole turn is one request (LocalTurn.quick), else three
             boolean quick = freshRange && syncIdSeen >= 0 && wakeup.quiet() && initialStep.checked();
             LocalTurn.Quick q = null;
             SyncState sync;
-            if (quick) {
-                q = turn.quick(lc, wakeup.armFor(syncIdSeen), confirmLater, reader, syncIdSeen, pos);
+            Integer arm = wakeup.armFor(syncIdSeen);
+            // read during the last apply: without a lock attempt (the lock was held) or a confirmation (none was due)
+            boolean readAhead = quick && ahead != null && arm == null;
+            if (readAhead) {
+                q = ahead;
+                sync = q.sync();
+            } else if (quick) {
+                q = turn.quick(lc, arm, confirmLater, reader, syncIdSeen, pos);
                 sync = q.sync();
             } else {
                 // the turn's first local request (LocalTurn): settings, the idle-sender lock if wanted, the sync
-                sync = turn.begin(lc, wakeup.armFor(syncIdSeen), confirmLater);
+                sync = turn.begin(lc, arm, confirmLater);
             }
-            confirmLater = null;
+            ahead = null;
+            if (!readAhead) {
+                confirmLater = null; // sent with this turn's request
+            }
+            tr.b1 = LagTrace.now();
+            if (readAhead) {
+                tr.readAhead(nextTurn);
+            }
             wakeup.armed(turn.armOutcome());
             reader.tablesSeen(turn.tables());
             if (sync == null || sync.version > pushedVersion || sync.paused || !initialStep.checked()) {
@@ -192,6 +213,7 @@ public final class Link implements Runnable {
             if (quick) {
                 pos = pos.openRange(sync.snapshot);
             }
+            tr.r1 = LagTrace.now();
             // the resync mark is read after the page: the retention limit marks the peer and drops its
             // queue in one transaction, so a page read before that is whole, and one read after sees the
             // mark. A small page keeps the idle-sender lock: a writer that commits meanwhile notifies.
@@ -203,6 +225,7 @@ public final class Link implements Runnable {
                 wakeup.releaseNow(lc); // many changes at once: writers stop notifying (a request only then)
             }
             long readNanos = clock.nanoTime() - readStart;
+            tr.e1 = LagTrace.now();
             if (!page.isEmpty()) {
                 wakeup.changesFound(page.changes().size(), unlock);
             }
@@ -216,14 +239,25 @@ public final class Link implements Runnable {
             }
             boolean beatDue = pacing.heartbeatDue();
             if (hasWork(page, beatDue)) {
+                if (keep && !page.isEmpty()) {
+                    // a writer that commits while the page applies notifies: its page is read meanwhile
+                    Position from = page.next();
+                    int syncId = sync.id;
+                    nextTurn.start(lc, () -> turn.quick(lc, null, null, reader, syncId, from));
+                }
+                tr.a0 = LagTrace.now();
                 Applied applied = applyPage(lc, pc, sync, page);
+                tr.a1 = LagTrace.now();
+                LocalTurn.Quick next = nextTurn.finish();
                 // with the lock kept, a writer that committed while the page applied (or commits within the
-                // active poll interval) has notified: the next turn comes at once, with this page's
+                // active poll interval) has notified: the next turn comes at once (or came), with this page's
                 // confirmation (checked once the read-ahead is over: the range is complete)
-                boolean more = !page.rangeComplete() || !page.isEmpty() && (!keep || wakeup.wokenSoon(lc));
+                boolean more = !page.rangeComplete() || !page.isEmpty() && (!keep || next != null || wakeup.wokenSoon(lc));
                 confirm(lc, sync, page, applied.result(), more);
                 logTimings(page, readNanos, applied, readStart);
+                tr.page(page, applied.result());
                 if (more) {
+                    ahead = next;
                     Pacing.steadyPause(page);
                     continue;
                 }
@@ -304,6 +338,7 @@ public final class Link implements Runnable {
             result = applier.apply(pc, sync, origin, page);
         } catch (SQLException | RuntimeException e) {
             readAhead.discard(); // before anything else uses the local connection
+            nextTurn.discard();
             if (e instanceof Applier.ConflictPendingException) {
                 store.pauseSync(lc);
             }
@@ -320,10 +355,13 @@ public final class Link implements Runnable {
         // a purge mark (and the purge) at most every Pacing.MARK_INTERVAL while pages keep coming; the
         // mark's horizon is the peer's snapshot right after the apply committed (same request)
         boolean mark = page.rangeComplete() && pacing.markDue();
+        // a confirmation still put off (the turn after it was read ahead, without it) goes with this one
+        long count = page.changes().size() + (confirmLater == null ? 0 : confirmLater.applied());
+        confirmLater = null;
         if (more && !mark && page.next().lo() != null) {
-            confirmLater = store.later(page.next(), page.changes().size()); // with the next turn's first request
+            confirmLater = store.later(page.next(), count); // with the next turn's first request
         } else {
-            store.confirmed(lc, page.next(), page.changes().size(), mark ? applied.horizon : null);
+            store.confirmed(lc, page.next(), (int) count, mark ? applied.horizon : null);
         }
         unmarked = page.rangeComplete() && !mark ? page.next() : null;
         retries.working();
@@ -342,6 +380,11 @@ public final class Link implements Runnable {
     private void idleTurn(Connection lc, Connection pc, SyncState sync, Page page, boolean beatDue, boolean freshRange)
             throws SQLException {
         pos = page.next();
+        if (confirmLater != null) {
+            // put off by a page whose next turn was read ahead and found nothing: before the link waits
+            store.confirm(lc, confirmLater);
+            confirmLater = null;
+        }
         retries.working();
         boolean marked = unmarked != null && (beatDue || pacing.markDue());
         if (marked) {
