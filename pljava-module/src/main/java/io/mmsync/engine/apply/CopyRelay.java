@@ -80,7 +80,7 @@ public final class CopyRelay {
                             + " ELSE " + text + " END");
                     break;
                 case CopyText.JSONB:
-                    cols.add("pg_catalog.nullif(" + v + ", 'null'::jsonb)");
+                    cols.add("NULLIF(" + v + ", 'null'::jsonb)");
                     break;
                 default:
                     return null;
