@@ -22,29 +22,37 @@ import java.util.logging.Logger;
  * Issue 15: the pages of a catch-up of inserts into one table, relayed as COPY text from the
  * origin's backend to the peer's ({@link CopyRelay}). After a full page of inserts into one table
  * (read and applied the plain way) the link asks the queue what the next page holds, without its
- * images ({@link #SUMMARY_SQL}: rows, last id, whether all are inserts into one table); if that
- * is so, the page (of {@link #FACTOR} times the plain page's rows: nothing of it is held in the
- * JVM) is relayed. Any other page, or one the relay gives back, goes the plain way, which
- * decides it as always; after a page given back the relay rests for {@link #REST} pages. The
- * system property {@code mmsync.relay=false} turns it off.
+ * images ({@link #SUMMARY_SQL}: how many inserts into that table it begins with, the last one's
+ * id); those (up to {@link #FACTOR} times the plain page's rows: nothing of them is held in the
+ * JVM) are relayed as a page, cut before the first change of another kind. Any other page, or
+ * one the relay gives back, goes the plain way, which decides it as always; after a page given
+ * back the relay rests for {@link #REST} pages. The system property {@code mmsync.relay=false}
+ * turns it off, {@code mmsync.relayFactor} sets the factor.
  */
 final class RelayTurn {
     private static final Logger LOG = Logger.getLogger(RelayTurn.class.getName());
     static final boolean ENABLED = !"false".equals(System.getProperty("mmsync.relay"));
-    /** A relayed page holds this many times the plain page's rows. */
-    static final int FACTOR = 4;
+    /**
+     * A relayed page holds this many times the plain page's rows (nothing of it is held in the JVM;
+     * fewer pages, fewer turns: a turn's requests cost about a fifth of a 20,000-row page's time).
+     */
+    static final int FACTOR = Integer.getInteger("mmsync.relayFactor", 10);
     /** Plain pages after a page the relay gave back before it tries again. */
     static final int REST = 20;
 
-    static final String SUMMARY_SQL = "SELECT s.n, s.last, s.at, s.ins AND s.r1 = s.r2, n.nspname, cl.relname, "
-            + "t.mode = 'insert_only', s.r1 FROM (SELECT pg_catalog.count(*) AS n, pg_catalog.max(p.id) AS last, "
-            + "pg_catalog.max(p.at) AS at, pg_catalog.bool_and(p.op = 'I') AS ins, pg_catalog.min(p.relid) AS r1, "
-            + "pg_catalog.max(p.relid) AS r2 FROM (SELECT c.id, c.op, c.relid, c.at FROM mmsync.changes c "
+    // the page's rows without their images, then the run of inserts into the expected table it begins with
+    static final String SUMMARY_SQL = "WITH p AS MATERIALIZED (SELECT c.id, c.op, c.relid, c.at FROM mmsync.changes c "
             + "WHERE c.sync_id = ? AND c.id > ? AND pg_catalog.pg_visible_in_snapshot(c.xid, ?::pg_snapshot) "
             + "AND (?::pg_snapshot IS NULL OR NOT pg_catalog.pg_visible_in_snapshot(c.xid, ?::pg_snapshot)) "
-            + "ORDER BY c.id LIMIT ?) AS p) AS s "
-            + "LEFT JOIN mmsync.sync_tables t ON t.relid = s.r1 AND t.sync_id = ? "
-            + "LEFT JOIN pg_catalog.pg_class cl ON cl.oid = s.r1 LEFT JOIN pg_catalog.pg_namespace n ON n.oid = cl.relnamespace";
+            + "ORDER BY c.id LIMIT ?), "
+            + "t AS MATERIALIZED (SELECT st.relid, st.mode = 'insert_only' AS insert_only FROM mmsync.sync_tables st "
+            + "WHERE st.sync_id = ? AND st.schema_name::text = ? AND st.table_name::text = ?), "
+            + "stop AS MATERIALIZED (SELECT pg_catalog.min(p.id) AS id FROM p WHERE p.op <> 'I' OR p.relid <> (SELECT t.relid FROM t)) "
+            + "SELECT pg_catalog.count(*), pg_catalog.max(p.id), pg_catalog.max(p.at), (SELECT stop.id FROM stop), "
+            + "(SELECT t.relid FROM t), (SELECT t.insert_only FROM t) "
+            + "FROM p WHERE p.id < coalesce((SELECT stop.id FROM stop), " + Long.MAX_VALUE + ")";
+    /** A run of inserts shorter than this goes the plain way (RunExecutor's plain insert minimum). */
+    static final int MIN_ROWS = 100;
 
     private final CopyRelay relay;
     private final int rows;
@@ -97,32 +105,38 @@ final class RelayTurn {
             st.setObject(5, pos.lo(), Types.OTHER);
             st.setInt(6, rows);
             st.setInt(7, sync.id);
+            st.setString(8, expected.schema());
+            st.setString(9, expected.name());
             try (ResultSet rs = st.executeQuery()) {
                 rs.next();
                 long n = rs.getLong(1);
-                if (n == 0 || !rs.getBoolean(4) || rs.getString(6) == null) {
-                    LOG.fine(() -> "the page after " + pos + " is read the plain way: not only inserts into " + expected);
+                rs.getLong(4);
+                boolean cut = !rs.wasNull();
+                long relid = rs.getLong(5);
+                if (n < MIN_ROWS || rs.wasNull()) {
+                    LOG.fine(() -> "the page after " + pos + " is read the plain way: it begins with " + n
+                            + " inserts into " + expected);
                     return null;
                 }
-                TableRef t = new TableRef(rs.getString(5), rs.getString(6));
-                boolean insertOnly = rs.getBoolean(7);
-                String list = relay.selectList(peer, sync, t, insertOnly, "c.new");
+                boolean insertOnly = rs.getBoolean(6);
+                String list = relay.selectList(peer, sync, expected, insertOnly, "c.new");
                 if (list == null) {
-                    LOG.fine(() -> "pages of inserts into " + t + " are read the plain way: the peer's table takes no "
-                            + "relayed COPY text (no COPY, an array column, or a sync of three or more nodes)");
+                    LOG.fine(() -> "pages of inserts into " + expected + " are read the plain way: the peer's table takes "
+                            + "no relayed COPY text (no COPY, an array column, or a sync of three or more nodes)");
                     resting = Integer.MAX_VALUE;
                     return null;
                 }
                 ChangeId last = ChangeId.valueOf(rs.getLong(2));
                 OffsetDateTime at = rs.getObject(3, OffsetDateTime.class);
-                Position next = n < rows ? pos.rangeDone() : pos.advancedTo(last);
+                // the page ends the range when it is neither full nor cut before a change of another kind
+                Position next = n < rows && !cut ? pos.rangeDone() : pos.advancedTo(last);
                 String sql = "COPY (SELECT " + list + " FROM mmsync.changes c WHERE c.sync_id = " + sync.id
                         + " AND c.id > " + pos.lastId().asLong() + " AND c.id <= " + last.asLong()
-                        + " AND c.relid = " + rs.getLong(8) + " AND c.op = 'I' AND pg_catalog.pg_visible_in_snapshot(c.xid, "
+                        + " AND c.relid = " + relid + " AND c.op = 'I' AND pg_catalog.pg_visible_in_snapshot(c.xid, "
                         + literal(pos.hi()) + "::pg_snapshot)" + (pos.lo() == null ? ""
                         : " AND NOT pg_catalog.pg_visible_in_snapshot(c.xid, " + literal(pos.lo()) + "::pg_snapshot)")
                         + " ORDER BY c.id) TO STDOUT";
-                return new CopyRelay.Rows(t, insertOnly, n, next, at == null ? null : at.toInstant(), sql);
+                return new CopyRelay.Rows(expected, insertOnly, n, next, at == null ? null : at.toInstant(), sql);
             }
         }
     }
