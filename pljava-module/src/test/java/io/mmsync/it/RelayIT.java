@@ -81,6 +81,8 @@ class RelayIT {
             assertEquals(Pair.fingerprint(pair.blue, "arr"), Pair.fingerprint(pair.green, "arr"));
             String log = Files.readString(pair.agentLog(pair.blue));
             assertTrue(log.contains("inserts into \"public\".\"kinds\" in "), "kinds went by relayed pages (FINE log):\n" + relayLines(log));
+            assertTrue(log.contains("(cut before a change of another kind)"), "a relayed page of kinds ended before the "
+                    + "first update (FINE log):\n" + relayLines(log));
             assertTrue(log.contains("pages of inserts into \"public\".\"arr\" are read the plain way"),
                     "arr (an array column) went the plain way (FINE log)");
 

@@ -193,7 +193,7 @@ public final class Link implements Runnable {
             }
             syncIdSeen = sync.id;
             // after a full page of inserts into one table: the next one relayed as COPY text, if it is one too
-            CopyRelay.Rows relayed = !quick && relay.due(pos) ? relay.summary(lc, pc, sync, pos) : null;
+            CopyRelay.Rows relayed = !quick && relay.due(pos) ? relay.prepare(lc, pc, sync, pos) : null;
             if (relayed != null) {
                 relayTurn(lc, pc, sync, relayed);
                 continue;
@@ -355,16 +355,16 @@ public final class Link implements Runnable {
     private void relayTurn(Connection lc, Connection pc, SyncState sync, CopyRelay.Rows rows) throws SQLException {
         boolean unlock = wakeup.holding();
         turn.end(lc, true, unlock ? wakeup.lockedSyncId() : null);
-        wakeup.changesFound((int) rows.rows(), unlock);
+        wakeup.changesFound(rows.window(), unlock);
         if (heldForResync(turn.resyncReason())) {
             beatIfDue(lc);
             wakeup.hold(lc);
             return;
         }
         columnCheck.verify(lc, pc, turn.signature());
-        PeerHorizon h = relay.relay(lc, pc, syncName, origin, rows);
-        if (h != null) {
-            confirm(lc, sync, rows.next(), !rows.next().hasOpenRange(), (int) rows.rows(), h, true);
+        CopyRelay.Relayed r = relay.relay(lc, pc, syncName, origin, rows, pos);
+        if (r != null) {
+            confirm(lc, sync, r.next(), !r.next().hasOpenRange(), (int) r.rows(), r.horizon(), true);
         }
     }
 
