@@ -33,6 +33,8 @@ final class RelayTurn {
      * the JVM; fewer pages, fewer turns: a turn's requests cost about a fifth of a 20,000-row page's time).
      */
     static final int FACTOR = Integer.getInteger("mmsync.relayFactor", 10);
+    /** A relayed page holds no more than this many changes, whatever the plain page's size (one peer transaction). */
+    static final int MAX_ROWS = 100_000;
     /** Plain pages after a page the relay gave back before it tries again. */
     static final int REST = 20;
     private static final String TABLE_SQL = "SELECT st.relid, st.mode = 'insert_only' FROM mmsync.sync_tables st "
@@ -46,7 +48,7 @@ final class RelayTurn {
 
     RelayTurn(String peerName, int pageRows) {
         this.relay = new CopyRelay(peerName);
-        this.rows = (int) Math.min(Integer.MAX_VALUE, (long) pageRows * FACTOR);
+        this.rows = (int) Math.max(pageRows, Math.min(MAX_ROWS, (long) pageRows * FACTOR));
     }
 
     /** A page read the plain way: whether the next one may be relayed (it is full, of inserts into one table). */
