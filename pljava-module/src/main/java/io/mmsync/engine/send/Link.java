@@ -1,11 +1,13 @@
 package io.mmsync.engine.send;
 
 import io.mmsync.engine.apply.Applier;
+import io.mmsync.engine.apply.CopyRelay;
 import io.mmsync.engine.conn.Connector;
 import io.mmsync.engine.error.ErrorPolicy;
 import io.mmsync.engine.model.ChangeId;
 import io.mmsync.engine.model.LinkState;
 import io.mmsync.engine.model.Page;
+import io.mmsync.engine.model.PeerHorizon;
 import io.mmsync.engine.model.Position;
 import io.mmsync.engine.model.SyncState;
 import io.mmsync.engine.time.Clock;
@@ -46,6 +48,7 @@ public final class Link implements Runnable {
     private final String logPrefix;
     private final InitialStep initialStep;
     private final LocalTurn turn;
+    private final RelayTurn relay;
 
     private volatile boolean stopping;
     private volatile boolean finished;
@@ -84,6 +87,7 @@ public final class Link implements Runnable {
         this.retries = new Retries(logPrefix, clock);
         this.initialStep = new InitialStep(syncName, origin, local, peer, threads);
         this.turn = new LocalTurn(syncName, peer.nodeName());
+        this.relay = new RelayTurn(peer.nodeName(), config.pageRows());
         this.pacing = new Pacing(clock, config.heartbeat());
     }
 
@@ -209,6 +213,12 @@ public final class Link implements Runnable {
                 continue;
             }
             syncIdSeen = sync.id;
+            // after a full page of inserts into one table: the next one relayed as COPY text, if it is one too
+            CopyRelay.Rows relayed = !quick && relay.due(pos) ? relay.prepare(lc, pc, sync, pos) : null;
+            if (relayed != null) {
+                relayTurn(lc, pc, sync, relayed);
+                continue;
+            }
             Page page = quick ? q.page() : readPage(lc, sync);
             if (quick) {
                 pos = pos.openRange(sync.snapshot);
@@ -245,6 +255,7 @@ public final class Link implements Runnable {
                     int syncId = sync.id;
                     nextTurn.start(lc, () -> turn.quick(lc, null, null, reader, syncId, from));
                 }
+                relay.observe(page);
                 tr.a0 = LagTrace.now();
                 Applied applied = applyPage(lc, pc, sync, page);
                 tr.a1 = LagTrace.now();
@@ -253,7 +264,7 @@ public final class Link implements Runnable {
                 // active poll interval) has notified: the next turn comes at once (or came), with this page's
                 // confirmation (checked once the read-ahead is over: the range is complete)
                 boolean more = !page.rangeComplete() || !page.isEmpty() && (!keep || next != null || wakeup.wokenSoon(lc));
-                confirm(lc, sync, page, applied.result(), more);
+                confirm(lc, sync, page.next(), page.rangeComplete(), page.changes().size(), applied.result().horizon, more);
                 logTimings(page, readNanos, applied, readStart);
                 tr.page(page, applied.result());
                 if (more) {
@@ -327,8 +338,8 @@ public final class Link implements Runnable {
     /** Applies the page at the peer (reading the next one meanwhile, if more of the range is queued). */
     private Applied applyPage(Connection lc, Connection pc, SyncState sync, Page page)
             throws SQLException, InterruptedException {
-        if (!page.rangeComplete()) {
-            // more of this range is queued: read it while the peer applies this page
+        if (!page.rangeComplete() && !relay.due(page.next())) {
+            // more of this range is queued: read it while the peer applies this page (unless it is to be relayed)
             Position from = page.next();
             int syncId = sync.id;
             readAhead.start(from, () -> reader.read(lc, syncId, from));
@@ -350,26 +361,48 @@ public final class Link implements Runnable {
     }
 
     /** After the peer committed the page: the position is confirmed here, marked and purged when due. */
-    private void confirm(Connection lc, SyncState sync, Page page, Applier.Result applied, boolean more) throws SQLException {
-        storedLo = page.next().lo();
+    private void confirm(Connection lc, SyncState sync, Position next, boolean complete, int changes, PeerHorizon horizon,
+                         boolean more) throws SQLException {
+        storedLo = next.lo();
         // a purge mark (and the purge) at most every Pacing.MARK_INTERVAL while pages keep coming; the
         // mark's horizon is the peer's snapshot right after the apply committed (same request)
-        boolean mark = page.rangeComplete() && pacing.markDue();
+        boolean mark = complete && pacing.markDue();
         // a confirmation still put off (the turn after it was read ahead, without it) goes with this one
-        long count = page.changes().size() + (confirmLater == null ? 0 : confirmLater.applied());
+        long count = changes + (confirmLater == null ? 0 : confirmLater.applied());
         confirmLater = null;
-        if (more && !mark && page.next().lo() != null) {
-            confirmLater = store.later(page.next(), count); // with the next turn's first request
+        if (more && !mark && next.lo() != null) {
+            confirmLater = store.later(next, count); // with the next turn's first request
         } else {
-            store.confirmed(lc, page.next(), (int) count, mark ? applied.horizon : null);
+            store.confirmed(lc, next, (int) count, mark ? horizon : null);
         }
-        unmarked = page.rangeComplete() && !mark ? page.next() : null;
+        unmarked = complete && !mark ? next : null;
         retries.working();
         pacing.beat();
-        pos = page.next();
+        pos = next;
         if (mark) {
             pacing.marked();
             purger.purge(lc, sync.id, true);
+        }
+    }
+
+    /**
+     * A page relayed as COPY text ({@link RelayTurn}): the turn's reads (the resync mark, the column
+     * signature), the relay and the confirmation; a page the relay gives back is read the plain way
+     * at the next turn.
+     */
+    private void relayTurn(Connection lc, Connection pc, SyncState sync, CopyRelay.Rows rows) throws SQLException {
+        boolean unlock = wakeup.holding();
+        turn.end(lc, true, unlock ? wakeup.lockedSyncId() : null);
+        wakeup.changesFound(rows.window(), unlock);
+        if (heldForResync(turn.resyncReason())) {
+            beatIfDue(lc);
+            wakeup.hold(lc);
+            return;
+        }
+        columnCheck.verify(lc, pc, turn.signature());
+        CopyRelay.Relayed r = relay.relay(lc, pc, syncName, origin, rows, pos);
+        if (r != null) {
+            confirm(lc, sync, r.next(), !r.next().hasOpenRange(), (int) r.rows(), r.horizon(), true);
         }
     }
 
