@@ -15,7 +15,6 @@ import io.mmsync.engine.time.Clock;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;
-import java.util.Objects;
 import java.util.concurrent.ThreadFactory;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -52,19 +51,13 @@ public final class Link implements Runnable {
 
     private volatile boolean stopping;
     private volatile boolean finished;
-    private volatile Connection openLocal;
-    private volatile Connection openPeer;
-    private long pushedVersion = -1;
+    private final SessionConnections open;
+    private final DefinitionPush definition;
     private final Pacing pacing;
-    /** a position applied at the peer whose purge mark was put off (see MARK_INTERVAL) */
-    private Position unmarked;
-    private boolean heldForResync;
+    private final LinkStatus status;
     /** the session's position: what the peer has applied, with the range being sent */
     private Position pos;
-    /** the range start the peer has stored (idle progress moves it, see hasWork) */
-    private String storedLo;
-    /** this session's confirmation of its last page, put off to the next turn (see LinkStore.Confirm) */
-    private LinkStore.Confirm confirmLater;
+    private final Confirmations confirmations;
     /** the sync's id as this session last read it (-1: not yet) */
     private int syncIdSeen = -1;
 
@@ -89,6 +82,10 @@ public final class Link implements Runnable {
         this.turn = new LocalTurn(syncName, peer.nodeName());
         this.relay = new RelayTurn(peer.nodeName(), config.pageRows());
         this.pacing = new Pacing(clock, config.heartbeat());
+        this.confirmations = new Confirmations(store, pacing);
+        this.open = new SessionConnections(logPrefix);
+        this.definition = new DefinitionPush(syncName, peer.nodeName());
+        this.status = new LinkStatus(store, pacing, local, peer.nodeName(), logPrefix);
     }
 
     public String name() {
@@ -124,7 +121,7 @@ public final class Link implements Runnable {
                 }
                 onFailure(e);
             } finally {
-                closeQuietly(); // ends a next turn's wait or request (NextTurn) at once
+                open.closeQuietly(); // ends a next turn's wait or request (NextTurn) at once
                 nextTurn.discard();
             }
         }
@@ -134,7 +131,7 @@ public final class Link implements Runnable {
     public void stop() {
         stopping = true;
         initialStep.stop();
-        closeQuietly();
+        open.closeQuietly();
     }
 
     /**
@@ -143,22 +140,19 @@ public final class Link implements Runnable {
      * send is an idle turn (purge marks, purge, set-aside retries, heartbeat, then a wait).
      */
     private boolean session() throws SQLException, InterruptedException {
-        Connection lc = local.openListening("sender " + syncName + " to " + peer.nodeName());
-        openLocal = lc;
+        Connection lc = open.local(local.openListening("sender " + syncName + " to " + peer.nodeName()));
         try (Statement st = lc.createStatement()) {
             st.execute("LISTEN mmsync_changes");
         }
         store.state(lc, LinkState.CONNECTING, null);
-        Connection pc = peer.openReplacing("applier " + syncName + " from " + origin);
-        openPeer = pc;
+        Connection pc = open.peer(peer.openReplacing("applier " + syncName + " from " + origin));
         PeerStore.requireExtension(pc, peer.nodeName());
         columnCheck.reset();
         readAhead.discard();
-        pushedVersion = -1;
+        definition.reset();
         pos = PeerStore.readPosition(pc, syncName, origin);
         syncIdSeen = -1;
-        confirmLater = null;
-        storedLo = pos.lo();
+        confirmations.startAt(pos);
         initialStep.reset();
         store.state(lc, LinkState.RUNNING, null);
         pacing.beat();
@@ -182,15 +176,15 @@ public final class Link implements Runnable {
                 q = ahead;
                 sync = q.sync();
             } else if (quick) {
-                q = turn.quick(lc, arm, confirmLater, reader, syncIdSeen, pos);
+                q = turn.quick(lc, arm, confirmations.pending(), reader, syncIdSeen, pos);
                 sync = q.sync();
             } else {
                 // the turn's first local request (LocalTurn): settings, the idle-sender lock if wanted, the sync
-                sync = turn.begin(lc, arm, confirmLater);
+                sync = turn.begin(lc, arm, confirmations.pending());
             }
             ahead = null;
             if (!readAhead) {
-                confirmLater = null; // sent with this turn's request
+                confirmations.sent(); // with this turn's request
             }
             tr.b1 = LagTrace.now();
             if (readAhead) {
@@ -198,7 +192,7 @@ public final class Link implements Runnable {
             }
             wakeup.armed(turn.armOutcome());
             reader.tablesSeen(turn.tables());
-            if (sync == null || sync.version > pushedVersion || sync.paused || !initialStep.checked()) {
+            if (definition.due(sync) || sync.paused || !initialStep.checked()) {
                 if (!quick) {
                     LocalTurn.close(lc); // the paths that take several steps: their own transactions
                 }
@@ -239,8 +233,8 @@ public final class Link implements Runnable {
             if (!page.isEmpty()) {
                 wakeup.changesFound(page.changes().size(), unlock);
             }
-            if (heldForResync(turn.resyncReason())) {
-                beatIfDue(lc);
+            if (status.heldForResync(turn.resyncReason())) {
+                status.beatIfDue(lc);
                 wakeup.hold(lc);
                 continue;
             }
@@ -284,7 +278,7 @@ public final class Link implements Runnable {
      * step is not checked yet), in the statements of before: true when the sync was removed.
      */
     private boolean slowTurn(Connection lc, Connection pc, SyncState sync) throws SQLException, InterruptedException {
-        if (syncRemoved(lc, pc, sync)) {
+        if (definition.removedOrPushed(lc, pc, sync)) {
             return true;
         }
         if (sync.paused) {
@@ -293,25 +287,10 @@ public final class Link implements Runnable {
             wakeup.hold(lc);
             return false;
         }
-        Position started = initialStep.runIfPending(lc, pc, pos, () -> beatIfDue(lc));
+        Position started = initialStep.runIfPending(lc, pc, pos, () -> status.beatIfDue(lc));
         if (started != null) {
             pos = started;
-            storedLo = pos.lo();
-        }
-        return false;
-    }
-
-    /**
-     * Pushes the sync's definition to the peer when it changed (or the session is new); true when
-     * the sync is gone or removed here.
-     */
-    private boolean syncRemoved(Connection lc, Connection pc, SyncState sync) throws SQLException {
-        if (sync == null || sync.version > pushedVersion) {
-            if (sync != null) {
-                PeerStore.pushDefinition(lc, pc, syncName, peer.nodeName());
-                pushedVersion = sync.version;
-            }
-            return sync == null || sync.removed;
+            confirmations.startAt(pos);
         }
         return false;
     }
@@ -331,7 +310,7 @@ public final class Link implements Runnable {
      * its own queue only once it has everything this node committed (see mmsync._purge).
      */
     private boolean hasWork(Page page, boolean beatDue) {
-        boolean idleProgress = page.isEmpty() && beatDue && !Objects.equals(page.next().lo(), storedLo);
+        boolean idleProgress = page.isEmpty() && beatDue && confirmations.idleProgress(page.next());
         return !page.isEmpty() || !pos.lastId().equals(ChangeId.NONE) || idleProgress;
     }
 
@@ -363,24 +342,12 @@ public final class Link implements Runnable {
     /** After the peer committed the page: the position is confirmed here, marked and purged when due. */
     private void confirm(Connection lc, SyncState sync, Position next, boolean complete, int changes, PeerHorizon horizon,
                          boolean more) throws SQLException {
-        storedLo = next.lo();
-        // a purge mark (and the purge) at most every Pacing.MARK_INTERVAL while pages keep coming; the
-        // mark's horizon is the peer's snapshot right after the apply committed (same request)
-        boolean mark = complete && pacing.markDue();
-        // a confirmation still put off (the turn after it was read ahead, without it) goes with this one
-        long count = changes + (confirmLater == null ? 0 : confirmLater.applied());
-        confirmLater = null;
-        if (more && !mark && next.lo() != null) {
-            confirmLater = store.later(next, count); // with the next turn's first request
-        } else {
-            store.confirmed(lc, next, (int) count, mark ? horizon : null);
-        }
-        unmarked = complete && !mark ? next : null;
+        // a purge mark (and the purge) at most every Pacing.MARK_INTERVAL while pages keep coming
+        boolean marked = confirmations.pageApplied(lc, next, complete, changes, horizon, more);
         retries.working();
         pacing.beat();
         pos = next;
-        if (mark) {
-            pacing.marked();
+        if (marked) {
             purger.purge(lc, sync.id, true);
         }
     }
@@ -394,8 +361,8 @@ public final class Link implements Runnable {
         boolean unlock = wakeup.holding();
         turn.end(lc, true, unlock ? wakeup.lockedSyncId() : null);
         wakeup.changesFound(rows.window(), unlock);
-        if (heldForResync(turn.resyncReason())) {
-            beatIfDue(lc);
+        if (status.heldForResync(turn.resyncReason())) {
+            status.beatIfDue(lc);
             wakeup.hold(lc);
             return;
         }
@@ -413,20 +380,9 @@ public final class Link implements Runnable {
     private void idleTurn(Connection lc, Connection pc, SyncState sync, Page page, boolean beatDue, boolean freshRange)
             throws SQLException {
         pos = page.next();
-        if (confirmLater != null) {
-            // put off by a page whose next turn was read ahead and found nothing: before the link waits
-            store.confirm(lc, confirmLater);
-            confirmLater = null;
-        }
+        // a confirmation or purge mark put off after the last page, before the link waits
+        boolean marked = confirmations.beforeIdle(lc, pc, beatDue);
         retries.working();
-        boolean marked = unmarked != null && (beatDue || pacing.markDue());
-        if (marked) {
-            // the mark put off after the last page, before the link goes idle (a later peer
-            // snapshot than the page's own only holds the queue longer)
-            store.confirmed(lc, unmarked, 0, PeerStore.snapshot(pc));
-            unmarked = null;
-            pacing.marked();
-        }
         if (beatDue) {
             applier.retrySetAside(pc, sync, origin);
         }
@@ -434,7 +390,7 @@ public final class Link implements Runnable {
             // a big purge goes on at every turn, a bounded step at a time
             purger.purge(lc, sync.id, wakeup.busy());
         }
-        beatIfDue(lc);
+        status.beatIfDue(lc);
         if (purger.behind()) {
             wakeup.soon(lc); // more to purge: the next turn (which reads first) comes soon
         } else {
@@ -454,51 +410,11 @@ public final class Link implements Runnable {
         }
     }
 
-    /** True while the peer is marked as needing a resync (mmsync.resync_needed, {@code reason}): nothing is sent. */
-    private boolean heldForResync(String reason) {
-        if (reason != null && !heldForResync) {
-            LOG.warning(logPrefix + "not sending: " + peer.nodeName() + " needs a resync (" + reason
-                    + "); see mmsync.status() and docs/operations.md");
-        }
-        heldForResync = reason != null;
-        return heldForResync;
-    }
-
-    private void beatIfDue(Connection lc) throws SQLException {
-        if (pacing.heartbeatDue()) {
-            store.state(lc, LinkState.RUNNING, null);
-            pacing.beat();
-        }
-    }
-
     private void onFailure(Exception e) throws InterruptedException {
         Retries.Failure f = retries.failed(e);
-        closeQuietly();
-        recordError(f.kind() == ErrorPolicy.Kind.CONNECTION ? LinkState.DISCONNECTED : LinkState.ERROR,
+        open.closeQuietly();
+        status.recordError(f.kind() == ErrorPolicy.Kind.CONNECTION ? LinkState.DISCONNECTED : LinkState.ERROR,
                 peer.nodeName() + ": " + f.message());
         Thread.sleep(f.delay().toMillis());
-    }
-
-    /** Best effort: the local database may be the one that is down. */
-    private void recordError(LinkState state, String msg) {
-        try (Connection lc = local.open("sender status")) {
-            store.state(lc, state, msg);
-        } catch (SQLException e) {
-            LOG.log(Level.FINE, logPrefix + "cannot record error locally: " + e.getMessage());
-        }
-    }
-
-    private void closeQuietly() {
-        for (Connection c : new Connection[] {openLocal, openPeer}) {
-            if (c != null) {
-                try {
-                    c.close();
-                } catch (SQLException e) {
-                    LOG.log(Level.FINE, logPrefix + "close: " + e.getMessage());
-                }
-            }
-        }
-        openLocal = null;
-        openPeer = null;
     }
 }
