@@ -73,6 +73,24 @@ final class RunExecutor {
         return new Deferred(shape.insertSql(), rows(run.changes(), Change::newRow));
     }
 
+    /**
+     * An update run of a table with delta columns as one statement for the page's commit request
+     * ({@link LateDelta}: its rows stay locked only while that request runs); null for any other
+     * run. Where rows of the run are missing here the statement fails ({@link LateDelta#MISSING}):
+     * the page is then applied the plain way, which puts them back ({@link #updateRun}).
+     */
+    Deferred lateUpdate(Run run, boolean own) throws SQLException {
+        Change first = run.first();
+        TableShape shape = tables.get(first);
+        if (first.op() != io.mmsync.engine.model.Op.UPDATE || first.movesKey() || !shape.hasDelta()
+                || (run.action != Action.APPLY && run.action != Action.DELTA_ONLY)) {
+            return null;
+        }
+        boolean deltaOnly = run.action == Action.DELTA_ONLY;
+        String sql = run.repeatsRows() ? shape.deltaRepeatedSql(deltaOnly) : shape.deltaUpdateSql(deltaOnly);
+        return new Deferred(deltaOnly ? sql : LateDelta.guarded(sql, run.lastPerRow().size(), own), pairs(run));
+    }
+
     /** An apply statement with its one parameter, the rows as JSON. */
     record Deferred(String sql, String json) {
     }
