@@ -2,9 +2,12 @@ package io.mmsync.engine.apply;
 
 import io.mmsync.engine.model.Change;
 import io.mmsync.engine.model.Op;
+import io.mmsync.engine.model.TableRef;
 
 import java.sql.SQLException;
 import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -72,23 +75,35 @@ final class LateDelta {
      * Takes out of {@code runs} those to be sent with the commit ({@code late}: the runs whose
      * statement {@link RunExecutor#lateUpdate} gives) where every run left after them may be
      * applied before them ({@link RunPlanner#commutes}): each row's changes keep their order and
-     * the page still commits as one. Returns them in page order, with their statements.
+     * the page still commits as one. Returns their statements table by table, in the order the
+     * page first names each table (a table's runs in page order): a page's updates of a row that
+     * lost and of one that won its conflict are runs of their own, and a branch row's run before a
+     * teller's would lock them in the other order than TPC-B's writers, who then met the apply in
+     * deadlocks (40P01). Updates of different tables by key may be applied in either order.
      */
     static List<RunExecutor.Deferred> split(List<Run> runs, Map<Run, RunExecutor.Deferred> late,
                                             RunPlanner.Constraints tables) {
-        List<RunExecutor.Deferred> out = new ArrayList<>();
+        Map<TableRef, Integer> tableOrder = new HashMap<>();
+        for (Run r : runs) {
+            tableOrder.putIfAbsent(r.table(), tableOrder.size());
+        }
+        List<Run> taken = new ArrayList<>();
         List<Change> after = new ArrayList<>();
         boolean barrier = false;
         for (int i = runs.size() - 1; i >= 0; i--) {
             Run r = runs.get(i);
-            RunExecutor.Deferred d = late.get(r);
-            if (d != null && !barrier && commutesWithAll(after, r, tables)) {
-                out.add(0, d);
+            if (late.containsKey(r) && !barrier && commutesWithAll(after, r, tables)) {
+                taken.add(0, r);
                 runs.remove(i);
             } else {
                 barrier |= r.isAlone();
                 after.addAll(r.changes());
             }
+        }
+        taken.sort(Comparator.comparing(r -> tableOrder.get(r.table()))); // stable: a table's runs keep their order
+        List<RunExecutor.Deferred> out = new ArrayList<>(taken.size());
+        for (Run r : taken) {
+            out.add(late.get(r));
         }
         return out;
     }
