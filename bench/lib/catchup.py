@@ -95,7 +95,8 @@ def main(argv):
             if args.twoway and args.twoway_none:
                 r = twoway.plain(ctx, none)
                 out["twoway"].append({"jar": "none", "round": rnd + 1, "transactions": r["transactions"],
-                                      "exact": None, "drain_s": None, "load1": round(os.getloadavg()[0], 2)})
+                                      "exact": None, "drain_s": None, "load1": round(os.getloadavg()[0], 2),
+                                      "cpu_s": r.get("cpu_s")})
             for name, jar in jars.items():
                 for node in (ctx.blue, ctx.green):
                     mm.stop_agent(node.name)
@@ -128,7 +129,7 @@ def main(argv):
                     out["twoway"].append({"jar": name, "round": rnd + 1, "transactions": r["transactions"],
                                           "exact": r["exact"], "drain_s": r["drain_s"], "load1": load1,
                                           "failed": r.get("failed"), "conflicts": r.get("conflicts"),
-                                          "waits": r.get("waits")})
+                                          "waits": r.get("waits"), "cpu_s": r.get("cpu_s")})
                 for n in sizes:
                     for kind in kinds:
                         per_tx = n if kind == "one_tx" else args.small_tx_rows
@@ -155,7 +156,11 @@ def main(argv):
     for r in out["twoway"]:
         total = sum(v or 0 for v in r["transactions"].values())
         print(f"{r['jar']:8} round {r['round']} two-way TPC-B: {total:.0f} tx {r['transactions']}, exact {r['exact']}, "
-              f"drain {r['drain_s']}, load1 before {r.get('load1')}, conflicts {r.get('conflicts')}")
+              f"drain {r['drain_s']}, load1 before {r.get('load1')}")
+        if r.get("cpu_s"):
+            c = r["cpu_s"]
+            per = {k: f"{v / total * 1000:.2f}" for k, v in c.items() if k != "wall" and total}
+            print(f"    CPU s: {c}; ms per transaction: {per}")
         for node, w in (r.get("waits") or {}).items():
             print(f"    {node}: {w['samples']} samples")
             for k, v in w["counts"].items():

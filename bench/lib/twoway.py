@@ -3,8 +3,11 @@ mmsync declares the balances additive (delta columns, issue 3, see tools.Mmsync)
 insert-only; Bucardo and pglogical have no such notion and resolve each concurrent update of a
 row by keeping one version. The check is the same for every tool."""
 import collections
+import os
+import resource
 import subprocess
 import threading
+import time
 
 import measure
 import pg
@@ -51,7 +54,10 @@ def twoway(ctx, tool):
     res = {"before": {n.name: balances(n, db) for n in (ctx.blue, ctx.green)}}
     args = ["-b", "tpcb-like", "--max-tries=1000"]
     sampler = Sampler(ctx, db, seconds) if ctx.cfg.get("twoway_sample") else None
+    cpu0 = cpu_split(ctx, tool)
     res.update(both(ctx, db, seconds))
+    res["cpu_s"] = {k: round(v - cpu0.get(k, 0), 2) for k, v in cpu_split(ctx, tool, cpu0["_mmsync_pids"]).items()
+                    if not k.startswith("_")}
     if sampler is not None:
         res["waits"] = sampler.result()
     res["drain_s"] = barrier_both(ctx, tool, ctx.cfg["twoway_drain_timeout"])
@@ -91,9 +97,59 @@ def both(ctx, db, seconds):
     return res
 
 
+def _ticks(pid, children=False):
+    """CPU seconds of a process (with its reaped children's: a postmaster's exited backends)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    n = int(fields[11]) + int(fields[12]) + ((int(fields[13]) + int(fields[14])) if children else 0)
+    return n / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_split(ctx, tool, mmsync_pids=None):
+    """Cumulative CPU seconds during two-way TPC-B, by who: the agents (JVMs), the tool's server
+    sessions on both nodes (its appliers and queue readers: application_name mmsync...), every
+    other server process of the two clusters (pgbench's backends, whose exited ones a postmaster
+    holds as its children's time; autovacuum, WAL), and pgbench's client processes (this
+    process's reaped children). The caller takes differences; mmsync's sessions are those alive
+    at the start (the same pids are read at the end)."""
+    out = {"agents": sum(_ticks(p) or 0 for p in getattr(tool, "agent_pids", lambda: {})().values())}
+    pids = mmsync_pids
+    if pids is None:
+        pids = []
+        for n in (ctx.blue, ctx.green):
+            got = n.psql(tool.db, "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'mmsync%'")
+            pids += [int(x) for x in got.split()]
+    out["_mmsync_pids"] = pids
+    out["mmsync_backends"] = sum(_ticks(p) or 0 for p in pids)
+    servers = 0.0
+    for n in (ctx.blue, ctx.green):
+        with open(os.path.join(n.data, "postmaster.pid")) as f:
+            pm = int(f.readline())
+        servers += _ticks(pm, children=True) or 0
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    with open(f"/proc/{d}/stat") as f:
+                        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                except (OSError, ValueError, IndexError):
+                    continue
+                if ppid == pm:
+                    servers += _ticks(int(d)) or 0
+    out["other_server"] = servers - out["mmsync_backends"]
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out["pgbench_clients"] = ru.ru_utime + ru.ru_stime
+    out["wall"] = time.monotonic()
+    return out
+
+
 def plain(ctx, tool):
     """The ceiling: the same TPC-B on both nodes in a database without replication (the none tool)."""
+    cpu0 = cpu_split(ctx, tool)
     r = both(ctx, tool.db, ctx.cfg["twoway_seconds"])
+    r["cpu_s"] = {k: round(v - cpu0.get(k, 0), 2) for k, v in cpu_split(ctx, tool, cpu0["_mmsync_pids"]).items() if not k.startswith("_")}
     ctx.say(f"  {tool.name} two-way TPC-B (no replication): {r['transactions']} tx")
     return r
 

@@ -199,7 +199,7 @@ public final class Applier {
                 }
                 if (!lateOnes.isEmpty()) {
                     runs = new java.util.ArrayList<>(runs);
-                    lateRuns = LateDelta.split(runs, lateOnes, tables);
+                    lateRuns = LateDelta.split(runs, lateOnes, tables, LateDelta.hot(outcome));
                 }
             }
             // a short insert run last, with nothing written after it but the position: sent with the commit

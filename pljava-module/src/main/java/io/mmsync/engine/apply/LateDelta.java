@@ -8,8 +8,10 @@ import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 
 /**
@@ -80,13 +82,20 @@ final class LateDelta {
      * lost and of one that won its conflict are runs of their own, and a branch row's run before a
      * teller's would lock them in the other order than TPC-B's writers, who then met the apply in
      * deadlocks (40P01). Updates of different tables by key may be applied in either order.
+     * Only tables from the first {@code hot} one on ({@link #hot}): a table whose rows no local
+     * writer touches (TPC-B's accounts) need not wait for the commit, and its statement would lengthen
+     * the request that holds the hot rows.
      */
     static List<RunExecutor.Deferred> split(List<Run> runs, Map<Run, RunExecutor.Deferred> late,
-                                            RunPlanner.Constraints tables) {
+                                            RunPlanner.Constraints tables, Set<TableRef> hot) {
         Map<TableRef, Integer> tableOrder = new HashMap<>();
         for (Run r : runs) {
             tableOrder.putIfAbsent(r.table(), tableOrder.size());
         }
+        // the tables before the first hot one keep their runs in place (and lock first, in page order)
+        int firstHot = hot.stream().filter(tableOrder::containsKey).mapToInt(tableOrder::get).min().orElse(Integer.MAX_VALUE);
+        late = new HashMap<>(late);
+        late.keySet().removeIf(r -> tableOrder.get(r.table()) < firstHot);
         List<Run> taken = new ArrayList<>();
         List<Change> after = new ArrayList<>();
         boolean barrier = false;
@@ -106,6 +115,29 @@ final class LateDelta {
             out.add(late.get(r));
         }
         return out;
+    }
+
+    /** Share of a table's updates in the page with a competitor from which it counts as hot. */
+    static final double HOT_SHARE = 0.1;
+
+    /**
+     * The page's tables of which at least {@link #HOT_SHARE} of the updates that {@code unlocked}
+     * names met a competitor: rows local writers are changing now.
+     */
+    static Set<TableRef> hot(Resolver.Outcome out) {
+        Map<TableRef, int[]> counts = new HashMap<>();
+        for (Integer i : out.unlocked) {
+            int[] n = counts.computeIfAbsent(out.recheck.get(i).table(), t -> new int[2]);
+            n[0]++;
+            n[1] += out.competitorIds.containsKey(i) ? 1 : 0;
+        }
+        Set<TableRef> hot = new HashSet<>();
+        counts.forEach((t, n) -> {
+            if (n[1] >= HOT_SHARE * n[0]) {
+                hot.add(t);
+            }
+        });
+        return hot;
     }
 
     private static boolean commutesWithAll(List<Change> after, Run r, RunPlanner.Constraints tables) {

@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.stream.Collectors;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -51,7 +52,11 @@ class LateDeltaTest {
     }
 
     private List<String> split() {
-        return LateDelta.split(runs, late, NONE).stream().map(RunExecutor.Deferred::sql).collect(Collectors.toList());
+        return split(Set.of(A, T, B, H));
+    }
+
+    private List<String> split(Set<TableRef> hot) {
+        return LateDelta.split(runs, late, NONE, hot).stream().map(RunExecutor.Deferred::sql).collect(Collectors.toList());
     }
 
     private List<String> left() {
@@ -79,6 +84,17 @@ class LateDeltaTest {
         assertEquals(List.of("tellers:DELTA_ONLY:13", "branches:APPLY:21"), split(),
                 "the tellers' first run stays before the delete of its row 12; the rest table by table");
         assertEquals(List.of("tellers:UPDATE", "tellers:DELETE"), left());
+    }
+
+    @Test
+    void tablesBeforeTheFirstHotOneKeepTheirRunsInPlace() {
+        run(A, Op.UPDATE, Action.APPLY, true, "1", "2");
+        run(T, Op.UPDATE, Action.APPLY, true, "11");
+        run(B, Op.UPDATE, Action.APPLY, true, "21");
+        run(H, Op.INSERT, Action.APPLY, false, "31");
+        assertEquals(List.of("tellers:APPLY:11", "branches:APPLY:21"), split(Set.of(T)),
+                "the accounts (no local writer) in place; the branches after the hot tellers, to keep the table order");
+        assertEquals(List.of("accounts:UPDATE", "history:INSERT"), left());
     }
 
     @Test
