@@ -129,7 +129,8 @@ def main(argv):
                     out["twoway"].append({"jar": name, "round": rnd + 1, "transactions": r["transactions"],
                                           "exact": r["exact"], "drain_s": r["drain_s"], "load1": load1,
                                           "failed": r.get("failed"), "conflicts": r.get("conflicts"),
-                                          "waits": r.get("waits"), "cpu_s": r.get("cpu_s")})
+                                          "waits": r.get("waits"), "cpu_s": r.get("cpu_s"),
+                                          "retries": r.get("retries")})
                 for n in sizes:
                     for kind in kinds:
                         per_tx = n if kind == "one_tx" else args.small_tx_rows
@@ -156,7 +157,7 @@ def main(argv):
     for r in out["twoway"]:
         total = sum(v or 0 for v in r["transactions"].values())
         print(f"{r['jar']:8} round {r['round']} two-way TPC-B: {total:.0f} tx {r['transactions']}, exact {r['exact']}, "
-              f"drain {r['drain_s']}, load1 before {r.get('load1')}")
+              f"drain {r['drain_s']}, load1 before {r.get('load1')}, pgbench retries {r.get('retries')}")
         if r.get("cpu_s"):
             c = r["cpu_s"]
             per = {k: f"{v / total * 1000:.2f}" for k, v in c.items() if k != "wall" and total}

@@ -3,6 +3,7 @@ mmsync declares the balances additive (delta columns, issue 3, see tools.Mmsync)
 insert-only; Bucardo and pglogical have no such notion and resolve each concurrent update of a
 row by keeping one version. The check is the same for every tool."""
 import collections
+import re
 import os
 import resource
 import subprocess
@@ -93,6 +94,8 @@ def both(ctx, db, seconds):
         parsed = measure.parse_pgbench(out)
         res["transactions"][name] = parsed["transactions"]
         res["failed"][name] = parsed["failed"]
+        m = re.search(r"total number of retries: (\d+)", out)
+        res.setdefault("retries", {})[name] = int(m.group(1)) if m else None
         res["pgbench_problems"] += [f"{name}: {line}" for line in out.splitlines() if "aborted" in line][:3]
     return res
 

@@ -34,6 +34,8 @@ public final class Applier {
     private final OnPurpose onPurpose = new OnPurpose();
     /** whether the peer of this session has mmsync._fail (see OnPurpose) */
     private boolean ownFailure;
+    /** per table, the most rows a page's late delta updates named: their order (LateDelta#split) */
+    private final java.util.Map<io.mmsync.engine.model.TableRef, Integer> lateWidths = new java.util.HashMap<>();
     /** the last attempt was rolled back because a late delta update found rows missing (LateDelta) */
     private boolean lateMissing;
 
@@ -199,7 +201,7 @@ public final class Applier {
                 }
                 if (!lateOnes.isEmpty()) {
                     runs = new java.util.ArrayList<>(runs);
-                    lateRuns = LateDelta.split(runs, lateOnes, tables, LateDelta.hot(outcome));
+                    lateRuns = LateDelta.split(runs, lateOnes, tables, LateDelta.hot(outcome), lateWidths);
                 }
             }
             // a short insert run last, with nothing written after it but the position: sent with the commit

@@ -77,17 +77,21 @@ final class LateDelta {
      * Takes out of {@code runs} those to be sent with the commit ({@code late}: the runs whose
      * statement {@link RunExecutor#lateUpdate} gives) where every run left after them may be
      * applied before them ({@link RunPlanner#commutes}): each row's changes keep their order and
-     * the page still commits as one. Returns their statements table by table, in the order the
-     * page first names each table (a table's runs in page order): a page's updates of a row that
-     * lost and of one that won its conflict are runs of their own, and a branch row's run before a
-     * teller's would lock them in the other order than TPC-B's writers, who then met the apply in
-     * deadlocks (40P01). Updates of different tables by key may be applied in either order.
-     * Only tables from the first {@code hot} one on ({@link #hot}): a table whose rows no local
-     * writer touches (TPC-B's accounts) need not wait for the commit, and its statement would lengthen
-     * the request that holds the hot rows.
+     * the page still commits as one. Only tables from the first {@code hot} one (in page order) on
+     * ({@link #hot}): a table whose rows no local writer touches (TPC-B's accounts) need not wait
+     * for the commit, and its statement would lengthen the request that holds the hot rows.
+     * <p>
+     * Returns their statements table by table, the table with the most distinct rows first (the
+     * most rows any page of this applier updated in it, kept in {@code widths}; then page order),
+     * a table's runs in page order: the hottest rows are locked last and held the shortest, and in
+     * the same order whatever a page holds. Page order alone deadlocked with TPC-B's writers (40P01,
+     * or their transaction aborted after a second's wait): a page's updates of a row that lost and
+     * of one that won its conflict are runs of their own, and a page that began with the end of a
+     * transaction named the branches first; a branch row locked before a teller's is the other order
+     * than the writers'. Updates of different tables by key may be applied in either order.
      */
     static List<RunExecutor.Deferred> split(List<Run> runs, Map<Run, RunExecutor.Deferred> late,
-                                            RunPlanner.Constraints tables, Set<TableRef> hot) {
+                                            RunPlanner.Constraints tables, Set<TableRef> hot, Map<TableRef, Integer> widths) {
         Map<TableRef, Integer> tableOrder = new HashMap<>();
         for (Run r : runs) {
             tableOrder.putIfAbsent(r.table(), tableOrder.size());
@@ -109,7 +113,14 @@ final class LateDelta {
                 after.addAll(r.changes());
             }
         }
-        taken.sort(Comparator.comparing(r -> tableOrder.get(r.table()))); // stable: a table's runs keep their order
+        Map<TableRef, Set<String>> rows = new HashMap<>();
+        for (Run r : taken) {
+            Set<String> keys = rows.computeIfAbsent(r.table(), t -> new HashSet<>());
+            r.changes().forEach(c -> keys.add(c.key()));
+        }
+        rows.forEach((t, keys) -> widths.merge(t, keys.size(), Math::max));
+        // stable: a table's runs keep their order
+        taken.sort(Comparator.comparing((Run r) -> -widths.get(r.table())).thenComparing(r -> tableOrder.get(r.table())));
         List<RunExecutor.Deferred> out = new ArrayList<>(taken.size());
         for (Run r : taken) {
             out.add(late.get(r));

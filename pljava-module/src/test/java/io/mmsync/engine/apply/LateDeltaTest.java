@@ -29,6 +29,7 @@ class LateDeltaTest {
 
     private final List<Run> runs = new ArrayList<>();
     private final Map<Run, RunExecutor.Deferred> late = new IdentityHashMap<>();
+    private final Map<TableRef, Integer> widths = new java.util.HashMap<>();
     private int ids;
 
     /** A run of {@code op} on {@code t} for rows {@code keys}; late ones get a statement named after it. */
@@ -56,7 +57,7 @@ class LateDeltaTest {
     }
 
     private List<String> split(Set<TableRef> hot) {
-        return LateDelta.split(runs, late, NONE, hot).stream().map(RunExecutor.Deferred::sql).collect(Collectors.toList());
+        return LateDelta.split(runs, late, NONE, hot, widths).stream().map(RunExecutor.Deferred::sql).collect(Collectors.toList());
     }
 
     private List<String> left() {
@@ -95,6 +96,24 @@ class LateDeltaTest {
         assertEquals(List.of("tellers:APPLY:11", "branches:APPLY:21"), split(Set.of(T)),
                 "the accounts (no local writer) in place; the branches after the hot tellers, to keep the table order");
         assertEquals(List.of("accounts:UPDATE", "history:INSERT"), left());
+    }
+
+    @Test
+    void tablesWithFewerRowsGoLastWhateverThePageNamesFirst() {
+        // the page begins with the end of a transaction (its branch update), as a page cut there does
+        run(B, Op.UPDATE, Action.APPLY, true, "21");
+        run(A, Op.UPDATE, Action.APPLY, true, "1", "2", "3", "4");
+        run(T, Op.UPDATE, Action.APPLY, true, "11", "12", "13");
+        run(B, Op.UPDATE, Action.DELTA_ONLY, true, "22");
+        assertEquals(List.of("accounts:APPLY:1,2,3,4", "tellers:APPLY:11,12,13", "branches:APPLY:21", "branches:DELTA_ONLY:22"),
+                split(), "the branches (2 rows) after the tellers (3), though the page names them first");
+        runs.clear();
+        late.clear();
+        run(B, Op.UPDATE, Action.APPLY, true, "23");
+        run(T, Op.UPDATE, Action.APPLY, true, "14");
+        run(A, Op.UPDATE, Action.APPLY, true, "5");
+        assertEquals(List.of("accounts:APPLY:5", "tellers:APPLY:14", "branches:APPLY:23"), split(),
+                "the next page, one row each: by the most rows each table had in a page so far, not page order");
     }
 
     @Test
