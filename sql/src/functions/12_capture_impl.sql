@@ -5,12 +5,15 @@
 -- Switching is CREATE OR REPLACE of capture() itself (its oid, which every capture trigger names,
 -- stays), so no trigger is touched. The PL/pgSQL source is kept in @extschema@._capture_plpgsql()
 -- (a copy of capture() as 10_capture.sql defines it, made here while capture() is PL/pgSQL).
--- An install or upgrade script that (re)defines capture() in PL/pgSQL must call
--- set_capture('auto') after it.
+-- The insert-only tables' trigger capture_keyless() is switched with it (its PL/pgSQL source kept in
+-- @extschema@._capture_keyless_plpgsql(), which the C one calls for an update or a delete).
+-- An install or upgrade script that (re)defines capture() or capture_keyless() in PL/pgSQL must
+-- call set_capture('auto') after it.
 CREATE FUNCTION @extschema@.set_capture(p_impl text DEFAULT 'auto') RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_src  text;
+    v_srck text;
     v_want text := lower(btrim(coalesce(p_impl, 'auto')));
 BEGIN
     IF v_want NOT IN ('auto', 'c', 'plpgsql') THEN
@@ -28,6 +31,17 @@ BEGIN
     ELSE
         SELECT p.prosrc INTO STRICT v_src FROM pg_proc p WHERE p.oid = '@extschema@._capture_plpgsql()'::regprocedure;
     END IF;
+    -- capture_keyless likewise: its PL/pgSQL source is kept in _capture_keyless_plpgsql(), which the C
+    -- one calls for an update or a delete (an insert it queues as capture() does)
+    SELECT p.prosrc INTO v_srck FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+    WHERE p.oid = '@extschema@.capture_keyless()'::regprocedure AND l.lanname = 'plpgsql';
+    IF FOUND THEN
+        EXECUTE format('CREATE OR REPLACE FUNCTION @extschema@._capture_keyless_plpgsql() RETURNS trigger '
+                       'LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS %L', v_srck);
+        REVOKE ALL ON FUNCTION @extschema@._capture_keyless_plpgsql() FROM PUBLIC;
+    ELSE
+        SELECT p.prosrc INTO STRICT v_srck FROM pg_proc p WHERE p.oid = '@extschema@._capture_keyless_plpgsql()'::regprocedure;
+    END IF;
     IF v_want IN ('auto', 'c') THEN
         BEGIN
             -- not SECURITY DEFINER: the C function checks no privilege (it writes the queue itself).
@@ -42,6 +56,15 @@ BEGIN
                 RAISE NOTICE 'mmsync: the capture triggers'' WHEN clause stays in SQL: %', SQLERRM
                     USING HINT = 'The library mmsync_capture is older than the extension: install it again with installer/install.sh.';
             END;
+            -- the insert-only tables' trigger (issue 14): not SECURITY DEFINER either (the PL/pgSQL
+            -- function it calls for an update or a delete is)
+            BEGIN
+                CREATE OR REPLACE FUNCTION @extschema@.capture_keyless() RETURNS trigger
+                LANGUAGE c AS 'mmsync_capture', 'mmsync_capture_keyless';
+            EXCEPTION WHEN undefined_function THEN
+                RAISE NOTICE 'mmsync: the insert-only tables'' capture stays PL/pgSQL: %', SQLERRM
+                    USING HINT = 'The library mmsync_capture is older than the extension: install it again with installer/install.sh.';
+            END;
             RETURN 'c';
         EXCEPTION WHEN OTHERS THEN
             IF v_want = 'c' THEN
@@ -54,6 +77,8 @@ BEGIN
     END IF;
     EXECUTE format('CREATE OR REPLACE FUNCTION @extschema@.capture() RETURNS trigger '
                    'LANGUAGE plpgsql SECURITY DEFINER AS %L', v_src);
+    EXECUTE format('CREATE OR REPLACE FUNCTION @extschema@.capture_keyless() RETURNS trigger '
+                   'LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS %L', v_srck);
     CREATE OR REPLACE FUNCTION @extschema@._capturing() RETURNS boolean  -- as in 11_capture_when.sql
     LANGUAGE sql STABLE AS $f$
         SELECT COALESCE(pg_catalog.current_setting('mmsync.origin', true), '') OPERATOR(pg_catalog.=) ''

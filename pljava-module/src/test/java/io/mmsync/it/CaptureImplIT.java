@@ -37,7 +37,10 @@ class CaptureImplIT {
             + " pt point, x xml, c pair, big text, balance bigint NOT NULL DEFAULT 0);"
             + "ALTER TABLE t DROP COLUMN dropme;"
             + "CREATE TABLE k2 (a text, b int, v text, PRIMARY KEY (a, b));"
-            + "CREATE TABLE sc (id uuid PRIMARY KEY, n numeric, f float4, iv interval, m mood, p posint, o oid, t time);";
+            + "CREATE TABLE sc (id uuid PRIMARY KEY, n numeric, f float4, iv interval, m mood, p posint, o oid, t time);"
+            // insert-only (capture_keyless, in C since issue 14's -N work: an insert as capture() queues it, an
+            // update or a delete set aside by the PL/pgSQL function it calls)
+            + "CREATE TABLE ko (a int, b text, j json);";
 
     /** Run once per implementation, each time on emptied tables. */
     static final String[] STATEMENTS = {
@@ -66,7 +69,15 @@ class CaptureImplIT {
         "INSERT INTO sc VALUES ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 1.10, 'NaN', '-1 mon', 'sad', 1, 42, '01:02:03.5'),"
             + " ('b0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', NULL, 1.25, NULL, NULL, NULL, NULL, NULL)",
         "UPDATE sc SET n = n * 3, f = '-Infinity' WHERE n IS NOT NULL",
+        "INSERT INTO ko VALUES (1, 'x', ' {\"a\" : 1} '), (2, NULL, NULL)",
+        "UPDATE ko SET b = 'y' WHERE a = 1",
+        "DELETE FROM ko WHERE a = 2",
+        "BEGIN; SAVEPOINT s; INSERT INTO ko VALUES (3, 'rolled back', NULL); ROLLBACK TO SAVEPOINT s;"
+            + " INSERT INTO ko VALUES (4, 'kept', NULL); COMMIT",
     };
+    /** What the statements set aside (updates and deletes of the insert-only table). */
+    static final String SET_ASIDE = "SELECT string_agg(a.op::text || ' ' || a.table_name || ' ' || a.old::text || ' '"
+            + " || coalesce(a.new::text, '-') || ' ' || a.error, ' | ' ORDER BY a.id) FROM mmsync.set_aside a";
 
     /** The queued rows, an update's old row whole as the view mmsync.changes shows it (new || old). */
     static final String QUEUED = "SELECT c.op, c.relid::regclass::text, c.sync_id, encode(jsonb_send(c.old), 'hex'),"
@@ -89,13 +100,13 @@ class CaptureImplIT {
             pg.execute(DB, SCHEMA);
             pg.execute(DB, "SELECT mmsync.add_node('blue', '" + pg.conninfo(DB) + "', true);"
                     + "SELECT mmsync.add_node('green', 'host=127.0.0.1 port=1 dbname=none');"
-                    + "SELECT mmsync.add_sync('s', '{blue,green}', tables => 't, k2, sc', initial => 'none');"
+                    + "SELECT mmsync.add_sync('s', '{blue,green}', tables => 't, k2, sc', insert_only => 'ko', initial => 'none');"
                     + "SELECT mmsync.set_column_policy('t', 'balance', 'delta')");
 
             List<String> byPlpgsql = run(pg, "plpgsql");
             String plpgsqlOld = pg.queryString(DB, UPDATE_OLD_KEYS);
             List<String> byC = run(pg, "c");
-            assertEquals(24, byC.size(), "changes queued by the C trigger: " + byC);
+            assertEquals(28, byC.size(), "27 changes queued by the C trigger and what it set aside: " + byC);
             assertEquals(byPlpgsql, byC, "the C and the PL/pgSQL trigger queue the same rows (an update's old row read whole)");
             // the C trigger stores of an update's old row only what the update changed (not the
             // toasted big of row 5, nothing for an update that changed nothing); PL/pgSQL all of it.
@@ -111,6 +122,15 @@ class CaptureImplIT {
             assertTrue(byC.get(0).contains("\"j2\": null"), "a json null is queued as null: " + byC.get(0));
             assertTrue(byC.stream().noneMatch(r -> r.contains("rolled back")), "a rolled-back savepoint's row is not queued");
             assertEquals("c", pg.queryString(DB, "SELECT mmsync.capture_impl()"));
+            assertEquals("c", pg.queryString(DB, "SELECT l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang"
+                    + " WHERE p.oid = 'mmsync.capture_keyless()'::regprocedure"), "the insert-only tables' trigger runs in C too");
+            assertTrue(byC.stream().anyMatch(r -> r.startsWith("I ko ") && r.contains("\"j\": {\"a\": 1}") && r.contains("\"b\": \"x\"")),
+                    "an insert into the insert-only table is queued: " + byC);
+            assertEquals("set aside: U ko {\"a\": 1, \"b\": \"x\", \"j\": {\"a\": 1}} "
+                    + "{\"a\": 1, \"b\": \"y\", \"j\": {\"a\": 1}} "
+                    + "UPDATE on insert-only table without primary key is not replicated | D ko {\"a\": 2, \"b\": null, \"j\": null} "
+                    + "- DELETE on insert-only table without primary key is not replicated", byC.get(byC.size() - 1),
+                    "the C trigger of the insert-only table sets an update and a delete aside, as PL/pgSQL does");
         }
     }
 
@@ -127,13 +147,13 @@ class CaptureImplIT {
             pg.execute(DB, SCHEMA);
             pg.execute(DB, "SELECT mmsync.add_node('blue', '" + pg.conninfo(DB) + "', true);"
                     + "SELECT mmsync.add_node('green', 'host=127.0.0.1 port=1 dbname=none');"
-                    + "SELECT mmsync.add_sync('s', '{blue,green}', tables => 't, k2, sc', initial => 'none');"
+                    + "SELECT mmsync.add_sync('s', '{blue,green}', tables => 't, k2, sc', insert_only => 'ko', initial => 'none');"
                     + "ALTER TABLE mmsync.changes_0 ADD COLUMN later text NOT NULL DEFAULT 'filled';"
                     + "CREATE INDEX changes_0_op_lower ON mmsync.changes_0 (lower(op::text))");
             List<String> byPlpgsql = run(pg, "plpgsql");
             String plpgsqlOld = pg.queryString(DB, UPDATE_OLD_KEYS);
             List<String> byC = run(pg, "c");
-            assertEquals(24, byC.size(), "changes queued by the C trigger: " + byC);
+            assertEquals(28, byC.size(), "27 changes queued by the C trigger and what it set aside: " + byC);
             assertEquals(byPlpgsql, byC, "the C and the PL/pgSQL trigger queue the same rows (an update's old row read whole)");
             // the C trigger stores of an update's old row only what the update changed (not the
             // toasted big of row 5, nothing for an update that changed nothing); PL/pgSQL all of it.
@@ -143,7 +163,7 @@ class CaptureImplIT {
             assertEquals("balance,i,tx | id | - | added,balance | added,balance | i | b,v | v | f,n", pg.queryString(DB, UPDATE_OLD_KEYS),
                     "columns of the old rows the C trigger queued for updates");
             assertTrue(plpgsqlOld.startsWith("arr,b,ba,balance,big,c,"), "PL/pgSQL queues the whole old row: " + plpgsqlOld);
-            assertEquals("24/24", pg.queryString(DB, "SELECT count(*) FILTER (WHERE later = 'filled') || '/' || count(*)"
+            assertEquals("27/27", pg.queryString(DB, "SELECT count(*) FILTER (WHERE later = 'filled') || '/' || count(*)"
                     + " FROM mmsync.changes_0 WHERE op <> 'T'"));
             try (Connection c = pg.connect(DB); Statement st = c.createStatement()) {
                 st.execute("SET enable_seqscan = off");
@@ -154,7 +174,7 @@ class CaptureImplIT {
                     }
                 }
                 assertTrue(plan.toString().contains("changes_0_op_lower"), "the expression index is used: " + plan);
-                assertEquals("24", one(st, "SELECT count(*) FROM mmsync.changes_0 WHERE lower(op::text) IN ('i', 'u', 'd')"),
+                assertEquals("27", one(st, "SELECT count(*) FROM mmsync.changes_0 WHERE lower(op::text) IN ('i', 'u', 'd')"),
                         "the expression index has every row");
             }
         }
@@ -165,7 +185,8 @@ class CaptureImplIT {
         assertEquals(impl, pg.queryString(DB, "SELECT mmsync.set_capture('" + impl + "')"));
         assertEquals(impl, pg.queryString(DB, "SELECT mmsync.capture_impl()"));
         pg.execute(DB, "ALTER TABLE t DROP COLUMN IF EXISTS added;"
-                + " DELETE FROM t; DELETE FROM k2; DELETE FROM sc; TRUNCATE mmsync.changes_0, mmsync.changes_1, mmsync.changes_2");
+                + " DELETE FROM t; DELETE FROM k2; DELETE FROM sc; TRUNCATE ko; TRUNCATE mmsync.changes_0, mmsync.changes_1, mmsync.changes_2,"
+                + " mmsync.set_aside");
         List<String> rows = new ArrayList<>();
         try (Connection c = pg.connect(DB); Statement st = c.createStatement()) {
             for (String sql : STATEMENTS) {
@@ -178,6 +199,7 @@ class CaptureImplIT {
                             + " new " + rs.getString(5) + " | " + rs.getString(6) + " | " + rs.getString(7));
                 }
             }
+            rows.add("set aside: " + one(st, SET_ASIDE));
         }
         return rows;
     }

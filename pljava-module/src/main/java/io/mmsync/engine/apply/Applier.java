@@ -192,9 +192,9 @@ public final class Applier {
             List<RunExecutor.Deferred> head = new java.util.ArrayList<>();
             List<RunExecutor.Deferred> lateRuns = List.of();
             if (late && !careful && !outcome.unlocked.isEmpty()) {
-                java.util.Map<Run, RunExecutor.Deferred> lateOnes = new java.util.HashMap<>();
+                java.util.Map<Run, List<RunExecutor.Deferred>> lateOnes = new java.util.HashMap<>();
                 for (Run run : runs) {
-                    RunExecutor.Deferred d = executor.lateUpdate(run, ownFailure);
+                    List<RunExecutor.Deferred> d = executor.lateUpdate(run, ownFailure);
                     if (d != null) {
                         lateOnes.put(run, d);
                     }

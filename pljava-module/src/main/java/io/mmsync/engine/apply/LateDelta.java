@@ -90,7 +90,7 @@ final class LateDelta {
      * transaction named the branches first; a branch row locked before a teller's is the other order
      * than the writers'. Updates of different tables by key may be applied in either order.
      */
-    static List<RunExecutor.Deferred> split(List<Run> runs, Map<Run, RunExecutor.Deferred> late,
+    static List<RunExecutor.Deferred> split(List<Run> runs, Map<Run, List<RunExecutor.Deferred>> late,
                                             RunPlanner.Constraints tables, Set<TableRef> hot, Map<TableRef, Integer> widths) {
         Map<TableRef, Integer> tableOrder = new HashMap<>();
         for (Run r : runs) {
@@ -123,7 +123,7 @@ final class LateDelta {
         taken.sort(Comparator.comparing((Run r) -> -widths.get(r.table())).thenComparing(r -> tableOrder.get(r.table())));
         List<RunExecutor.Deferred> out = new ArrayList<>(taken.size());
         for (Run r : taken) {
-            out.add(late.get(r));
+            out.addAll(late.get(r));
         }
         return out;
     }

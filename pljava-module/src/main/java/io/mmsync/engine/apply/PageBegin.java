@@ -60,7 +60,10 @@ final class PageBegin {
         for (Map.Entry<Integer, Change> e : candidates.entrySet()) {
             Change c = e.getValue();
             candidateTables.putIfAbsent(c.table(), c);
-            if (c.op() == Op.INSERT || out.unlocked.contains(e.getKey())) {
+            if (c.op() == Op.INSERT || (keyLocks == null && !tables.get(c).queuedHere)) {
+                continue; // no lock for it (below): its image is not copied (issue 15, the agent's CPU per change)
+            }
+            if (out.unlocked.contains(e.getKey())) {
                 continue; // an update of delta columns: its row is locked by its statement (LateDelta)
             }
             StringBuilder sb = byTable.get(c.table());
@@ -80,11 +83,10 @@ final class PageBegin {
             sql.append(RowVersions.LOCK_SQL).append("; ");
             lockRows.add(keyLocks);
         }
+        // byTable holds only tables to lock: with no local changes of a table lately (queuedHere false, and a
+        // sync of two nodes), the re-check covers a racing one (issue 14)
         for (Map.Entry<TableRef, StringBuilder> e : byTable.entrySet()) {
             TableShape shape = tables.get(firstOf.get(e.getKey()));
-            if (keyLocks == null && !shape.queuedHere) {
-                continue; // no local changes of the table lately: the re-check covers a racing one (issue 14)
-            }
             sql.append(shape.lockSql()).append("; ");
             lockRows.add(e.getValue().append(']').toString());
         }

@@ -161,6 +161,9 @@ final class PageEnd {
         int p = 1;
         for (RunExecutor.Deferred d : last) {
             st.setObject(p++, d.json(), Types.OTHER);
+            if (d.json2() != null) {
+                st.setObject(p++, d.json2(), Types.OTHER);
+            }
         }
         return p;
     }

@@ -159,6 +159,24 @@ final class TableShape {
                 + "CROSS JOIN LATERAL pg_catalog.json_populate_record(NULL::" + t() + ", e.v -> 'n') AS n";
     }
 
+    /**
+     * Whether {@link #deltaUpdateSql} takes the old and the new images as two JSON arrays (two
+     * parameters, {@link #splitPairs}), each parsed once, where the {"o","n"} pairs of
+     * {@link #pairs} are parsed five times (the array, each element twice, each image): a table
+     * without json columns (whose exact text is read from the element) and without a column named
+     * ordinality (the join's). Issue 15, CPU per change: the pgbench -N peer's update statement.
+     */
+    boolean splitPairs() {
+        return jsonColumns.isEmpty() && !columns.contains("ordinality");
+    }
+
+    /** FROM items for two JSON arrays, the old images and the new ones in the same order: aliases o and n. */
+    private String splitPairsFrom() {
+        return "pg_catalog.json_populate_recordset(NULL::" + t() + ", ?::json) WITH ORDINALITY AS o "
+                + "JOIN pg_catalog.json_populate_recordset(NULL::" + t() + ", ?::json) WITH ORDINALITY AS n "
+                + "ON n.ordinality = o.ordinality";
+    }
+
     private List<String> nonKey() {
         return columns.stream().filter(c -> !pkColumns.contains(c)).collect(Collectors.toList());
     }
@@ -207,7 +225,8 @@ final class TableShape {
 
     /**
      * Update from {"o","n"} pairs with delta columns: they get old -> new added, the other columns
-     * the new values; with {@code deltaOnly} the other columns keep the peer's values.
+     * the new values; with {@code deltaOnly} the other columns keep the peer's values. With
+     * {@link #splitPairs()} the pairs come as two arrays, the old images and the new ones.
      */
     String deltaUpdateSql(boolean deltaOnly) {
         return memo(deltaOnly ? "deltaUpdateOnly" : "deltaUpdate", () -> {
@@ -220,7 +239,8 @@ final class TableShape {
                     sets.add(q(c) + " = " + value(c, "n", "(e.v -> 'n')"));
                 }
             }
-            return "UPDATE " + t() + " AS d SET " + String.join(", ", sets) + " FROM " + pairs() + " WHERE " + keyMatch("o");
+            return "UPDATE " + t() + " AS d SET " + String.join(", ", sets) + " FROM "
+                    + (splitPairs() ? splitPairsFrom() : pairs()) + " WHERE " + keyMatch("o");
         });
     }
 

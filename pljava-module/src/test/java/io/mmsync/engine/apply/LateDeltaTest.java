@@ -28,7 +28,7 @@ class LateDeltaTest {
     private static final RunPlanner.Constraints NONE = c -> new TableConstraints(Map.of(), Map.of(), false);
 
     private final List<Run> runs = new ArrayList<>();
-    private final Map<Run, RunExecutor.Deferred> late = new IdentityHashMap<>();
+    private final Map<Run, List<RunExecutor.Deferred>> late = new IdentityHashMap<>();
     private final Map<TableRef, Integer> widths = new java.util.HashMap<>();
     private int ids;
 
@@ -47,7 +47,7 @@ class LateDeltaTest {
         }
         runs.add(r);
         if (isLate) {
-            late.put(r, new RunExecutor.Deferred(t.name() + ":" + action + ":" + String.join(",", keys), "[]"));
+            late.put(r, List.of(new RunExecutor.Deferred(t.name() + ":" + action + ":" + String.join(",", keys), "[]")));
         }
         return r;
     }
