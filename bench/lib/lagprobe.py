@@ -34,7 +34,7 @@ def traces(log, since_line):
     with open(log, errors="replace") as f:
         lines = f.readlines()
     for line in lines[since_line:]:
-        m = re.match(r"TRACE (\S+) (\S+) (.*)", line)
+        m = re.search(r"TRACE (\S+) (\S+) (.*)", line)
         if m and m.group(1) == "bench_lag":
             kv = dict(x.split("=") for x in m.group(3).split())
             out.append(dict({k: int(v) for k, v in kv.items()}, key=int(m.group(2))))
@@ -49,7 +49,19 @@ def main():
     ap.add_argument("--seconds", type=int, default=8)
     ap.add_argument("--java-opts", action="append", default=[])
     ap.add_argument("--out", default=f"/tmp/mmlagprobe-{int(time.time())}")
+    ap.add_argument("--pgss", action="store_true", help="pg_stat_statements on both nodes: each measure's statements "
+                    "(calls, mean planning and execution ms) in DIR/pgss-<jar>-<round>-<rate>-<node>.txt")
     a = ap.parse_args()
+    if a.pgss:
+        plain = bench.cluster_settings
+        def with_pgss(fsync):
+            st = plain(fsync)
+            libs = st.get("shared_preload_libraries", "''").strip("'")
+            st["shared_preload_libraries"] = "'" + ", ".join(x for x in (libs, "pg_stat_statements") if x) + "'"
+            st["pg_stat_statements.track_planning"] = "on"
+            st["pg_stat_statements.track"] = "all"
+            return st
+        bench.cluster_settings = with_pgss
     jars = dict(j.split("=", 1) for j in a.jars.split(","))
     java_opts = dict(o.split("=", 1) for o in a.java_opts)
     cfg = dict(scale=1, fsync="off", drain_timeout=600, small_tx_rows=10, tool_budget=0, lag_seconds=a.seconds,
@@ -64,6 +76,9 @@ def main():
         mm = tools.Mmsync(ctx)
         ctx.jar = os.path.abspath(next(iter(jars.values())))
         mm.setup()
+        if a.pgss:
+            for c in (ctx.blue, ctx.green):
+                c.psql(mm.db, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         for rnd in range(a.rounds):
             for name, jar in jars.items():
                 for n in (ctx.blue, ctx.green):
@@ -80,7 +95,19 @@ def main():
                     log = mm.logs["blue"]
                     _, mark = traces(log, 0)
                     w0 = int(ctx.blue.value(mm.db, "SELECT coalesce(max(id), 0) FROM bench_lag"))
+                    if a.pgss:
+                        for c in (ctx.blue, ctx.green):
+                            c.psql(mm.db, "SELECT pg_stat_statements_reset()")
+                    pages0 = int(ctx.green.value(mm.db, "SELECT coalesce(sum(batches), 0) FROM mmsync.progress WHERE origin = 'blue'"))
                     r = measure.lag(ctx, mm, rate)
+                    pages = int(ctx.green.value(mm.db, "SELECT coalesce(sum(batches), 0) FROM mmsync.progress WHERE origin = 'blue'")) - pages0
+                    if a.pgss:
+                        for c in (ctx.blue, ctx.green):
+                            with open(os.path.join(a.out, f"pgss-{name}-{rnd + 1}-{rate}-{c.name}.txt"), "w") as f:
+                                f.write(c.psql(mm.db, "SELECT calls, plans, round(mean_plan_time::numeric, 3) AS plan_ms, "
+                                               "round(mean_exec_time::numeric, 3) AS exec_ms, round(total_exec_time::numeric, 1) AS total_ms, "
+                                               "regexp_replace(left(query, 200), '\\s+', ' ', 'g') FROM pg_stat_statements "
+                                               "ORDER BY total_exec_time DESC LIMIT 25"))
                     w1 = int(ctx.blue.value(mm.db, "SELECT coalesce(max(id), 0) FROM bench_lag"))
                     b, g = rows(ctx.blue, mm.db, w0, w1), rows(ctx.green, mm.db, w0, w1)
                     commit = [(b[i][1] - b[i][0]) * 1000 for i in b if b[i][1]]
@@ -89,10 +116,14 @@ def main():
                              poll_ms=r["poll_interval_ms"],
                              write_to_commit=[pct(commit, 50), pct(commit, 99)],
                              commit_to_commit=[pct(repl, 50), pct(repl, 99)])
+                    # the peer's transactions (pages, with the warm-up's) and the CPU seconds of the agents and link backends
+                    d["peer_pages"] = pages
+                    d["cpu_s"] = r.get("cpu_s")
                     tr, _ = traces(log, mark)
                     if tr:
                         ph = {k: [] for k in ("wake", "begin", "read", "end", "apply", "resolve", "run", "commit", "confirm",
-                                              "busy_at_commit", "n")}
+                                              "busy_at_commit", "n",
+                                              "commit_to_turn", "turn_to_apply", "apply_to_green_commit", "green_commit_to_reply")}
                         for t in tr:
                             i = t["key"]
                             if i not in b or not b[i][1]:
@@ -103,6 +134,12 @@ def main():
                             ph["n"].append(t["n"])
                             if waiting:
                                 ph["wake"].append((t["wake"] - cb) / 1000)
+                            ph["commit_to_turn"].append((t["b0"] - cb) / 1000)
+                            ph["turn_to_apply"].append((t["a0"] - t["b0"]) / 1000)
+                            if i in g and g[i][1]:
+                                gc = g[i][1] * 1e6
+                                ph["apply_to_green_commit"].append((gc - t["a0"]) / 1000)
+                                ph["green_commit_to_reply"].append((t["a1"] - gc) / 1000)
                             ph["begin"].append((t["b1"] - t["b0"]) / 1000)
                             ph["read"].append((t["r1"] - t["b1"]) / 1000)
                             ph["end"].append((t["e1"] - t["r1"]) / 1000)

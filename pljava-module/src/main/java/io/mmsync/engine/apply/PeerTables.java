@@ -41,10 +41,14 @@ final class PeerTables implements RunPlanner.Constraints {
     }
 
     TableShape get(Change c) throws SQLException {
-        TableShape s = shapes.get(c.table());
+        return get(c.table(), c.insertOnly());
+    }
+
+    TableShape get(TableRef table, boolean insertOnly) throws SQLException {
+        TableShape s = shapes.get(table);
         if (s == null) {
-            s = TableShape.load(conn, c.table(), peerName, c.insertOnly());
-            shapes.put(c.table(), s);
+            s = TableShape.load(conn, table, peerName, insertOnly);
+            shapes.put(table, s);
         }
         return s;
     }

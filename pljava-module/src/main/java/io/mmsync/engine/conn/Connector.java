@@ -55,6 +55,19 @@ public final class Connector {
     }
 
     /**
+     * {@link #open}, for a session that waits for NOTIFYs: its sockets hand over a notification
+     * without pgJDBC's extra millisecond ({@link QuickPeekSocketFactory}; its waits for
+     * notifications must be 2 ms or more).
+     */
+    public Connection openListening(String purpose) throws SQLException {
+        Properties p = properties(purpose);
+        p.setProperty("socketFactory", QuickPeekSocketFactory.class.getName());
+        Connection c = DriverManager.getConnection(info.jdbcUrl(), p);
+        c.setAutoCommit(true);
+        return c;
+    }
+
+    /**
      * {@link #open}, for a session that replaces an earlier one of the same purpose (the link's
      * applier after a reconnect): sessions of that name left in a transaction by a dead connection
      * are ended first ({@link StaleSessions}). Not done when the node's conninfo names its own

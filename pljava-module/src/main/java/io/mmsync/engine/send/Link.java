@@ -1,11 +1,13 @@
 package io.mmsync.engine.send;
 
 import io.mmsync.engine.apply.Applier;
+import io.mmsync.engine.apply.CopyRelay;
 import io.mmsync.engine.conn.Connector;
 import io.mmsync.engine.error.ErrorPolicy;
 import io.mmsync.engine.model.ChangeId;
 import io.mmsync.engine.model.LinkState;
 import io.mmsync.engine.model.Page;
+import io.mmsync.engine.model.PeerHorizon;
 import io.mmsync.engine.model.Position;
 import io.mmsync.engine.model.SyncState;
 import io.mmsync.engine.time.Clock;
@@ -40,11 +42,13 @@ public final class Link implements Runnable {
     private final Purger purger;
     private final ColumnCheck columnCheck;
     private final ReadAhead readAhead;
+    private final NextTurn nextTurn;
     private final Wakeup wakeup;
     private final Retries retries;
     private final String logPrefix;
     private final InitialStep initialStep;
     private final LocalTurn turn;
+    private final RelayTurn relay;
 
     private volatile boolean stopping;
     private volatile boolean finished;
@@ -77,11 +81,13 @@ public final class Link implements Runnable {
         this.purger = new Purger("mmsync link " + syncName + " to " + peer.nodeName() + ": ", clock);
         this.columnCheck = new ColumnCheck(syncName, origin, peer.nodeName(), clock);
         this.readAhead = new ReadAhead(threads);
+        this.nextTurn = new NextTurn(threads);
         this.wakeup = new Wakeup(config);
         this.logPrefix = "mmsync link " + syncName + " " + origin + "->" + peer.nodeName() + ": ";
         this.retries = new Retries(logPrefix, clock);
         this.initialStep = new InitialStep(syncName, origin, local, peer, threads);
         this.turn = new LocalTurn(syncName, peer.nodeName());
+        this.relay = new RelayTurn(peer.nodeName(), config.pageRows());
         this.pacing = new Pacing(clock, config.heartbeat());
     }
 
@@ -101,6 +107,7 @@ public final class Link implements Runnable {
             Thread.currentThread().interrupt();
         } finally {
             readAhead.close();
+            nextTurn.close();
             finished = true;
         }
     }
@@ -117,7 +124,8 @@ public final class Link implements Runnable {
                 }
                 onFailure(e);
             } finally {
-                closeQuietly();
+                closeQuietly(); // ends a next turn's wait or request (NextTurn) at once
+                nextTurn.discard();
             }
         }
     }
@@ -135,7 +143,7 @@ public final class Link implements Runnable {
      * send is an idle turn (purge marks, purge, set-aside retries, heartbeat, then a wait).
      */
     private boolean session() throws SQLException, InterruptedException {
-        Connection lc = local.open("sender " + syncName + " to " + peer.nodeName());
+        Connection lc = local.openListening("sender " + syncName + " to " + peer.nodeName());
         openLocal = lc;
         try (Statement st = lc.createStatement()) {
             st.execute("LISTEN mmsync_changes");
@@ -155,22 +163,39 @@ public final class Link implements Runnable {
         store.state(lc, LinkState.RUNNING, null);
         pacing.beat();
         wakeup.start(0);
+        // the next quick turn, run while the peer applied the last page (NextTurn)
+        LocalTurn.Quick ahead = null;
         while (!stopping) {
             reader.sampleFloor(lc);
             long readStart = clock.nanoTime();
+            LagTrace tr = wakeup.trace;
+            tr.turn();
             boolean freshRange = !pos.hasOpenRange();
             // after a small page the whole turn is one request (LocalTurn.quick), else three
             boolean quick = freshRange && syncIdSeen >= 0 && wakeup.quiet() && initialStep.checked();
             LocalTurn.Quick q = null;
             SyncState sync;
-            if (quick) {
-                q = turn.quick(lc, wakeup.armFor(syncIdSeen), confirmLater, reader, syncIdSeen, pos);
+            Integer arm = wakeup.armFor(syncIdSeen);
+            // read during the last apply: without a lock attempt (the lock was held) or a confirmation (none was due)
+            boolean readAhead = quick && ahead != null && arm == null;
+            if (readAhead) {
+                q = ahead;
+                sync = q.sync();
+            } else if (quick) {
+                q = turn.quick(lc, arm, confirmLater, reader, syncIdSeen, pos);
                 sync = q.sync();
             } else {
                 // the turn's first local request (LocalTurn): settings, the idle-sender lock if wanted, the sync
-                sync = turn.begin(lc, wakeup.armFor(syncIdSeen), confirmLater);
+                sync = turn.begin(lc, arm, confirmLater);
             }
-            confirmLater = null;
+            ahead = null;
+            if (!readAhead) {
+                confirmLater = null; // sent with this turn's request
+            }
+            tr.b1 = LagTrace.now();
+            if (readAhead) {
+                tr.readAhead(nextTurn);
+            }
             wakeup.armed(turn.armOutcome());
             reader.tablesSeen(turn.tables());
             if (sync == null || sync.version > pushedVersion || sync.paused || !initialStep.checked()) {
@@ -188,10 +213,17 @@ public final class Link implements Runnable {
                 continue;
             }
             syncIdSeen = sync.id;
+            // after a full page of inserts into one table: the next one relayed as COPY text, if it is one too
+            CopyRelay.Rows relayed = !quick && relay.due(pos) ? relay.prepare(lc, pc, sync, pos) : null;
+            if (relayed != null) {
+                relayTurn(lc, pc, sync, relayed);
+                continue;
+            }
             Page page = quick ? q.page() : readPage(lc, sync);
             if (quick) {
                 pos = pos.openRange(sync.snapshot);
             }
+            tr.r1 = LagTrace.now();
             // the resync mark is read after the page: the retention limit marks the peer and drops its
             // queue in one transaction, so a page read before that is whole, and one read after sees the
             // mark. A small page keeps the idle-sender lock: a writer that commits meanwhile notifies.
@@ -203,6 +235,7 @@ public final class Link implements Runnable {
                 wakeup.releaseNow(lc); // many changes at once: writers stop notifying (a request only then)
             }
             long readNanos = clock.nanoTime() - readStart;
+            tr.e1 = LagTrace.now();
             if (!page.isEmpty()) {
                 wakeup.changesFound(page.changes().size(), unlock);
             }
@@ -216,14 +249,26 @@ public final class Link implements Runnable {
             }
             boolean beatDue = pacing.heartbeatDue();
             if (hasWork(page, beatDue)) {
+                if (keep && !page.isEmpty()) {
+                    // a writer that commits while the page applies notifies: its page is read meanwhile
+                    Position from = page.next();
+                    int syncId = sync.id;
+                    nextTurn.start(lc, () -> turn.quick(lc, null, null, reader, syncId, from));
+                }
+                relay.observe(page);
+                tr.a0 = LagTrace.now();
                 Applied applied = applyPage(lc, pc, sync, page);
+                tr.a1 = LagTrace.now();
+                LocalTurn.Quick next = nextTurn.finish();
                 // with the lock kept, a writer that committed while the page applied (or commits within the
-                // active poll interval) has notified: the next turn comes at once, with this page's
+                // active poll interval) has notified: the next turn comes at once (or came), with this page's
                 // confirmation (checked once the read-ahead is over: the range is complete)
-                boolean more = !page.rangeComplete() || !page.isEmpty() && (!keep || wakeup.wokenSoon(lc));
-                confirm(lc, sync, page, applied.result(), more);
+                boolean more = !page.rangeComplete() || !page.isEmpty() && (!keep || next != null || wakeup.wokenSoon(lc));
+                confirm(lc, sync, page.next(), page.rangeComplete(), page.changes().size(), applied.result().horizon, more);
                 logTimings(page, readNanos, applied, readStart);
+                tr.page(page, applied.result());
                 if (more) {
+                    ahead = next;
                     Pacing.steadyPause(page);
                     continue;
                 }
@@ -293,8 +338,8 @@ public final class Link implements Runnable {
     /** Applies the page at the peer (reading the next one meanwhile, if more of the range is queued). */
     private Applied applyPage(Connection lc, Connection pc, SyncState sync, Page page)
             throws SQLException, InterruptedException {
-        if (!page.rangeComplete()) {
-            // more of this range is queued: read it while the peer applies this page
+        if (!page.rangeComplete() && !relay.due(page.next())) {
+            // more of this range is queued: read it while the peer applies this page (unless it is to be relayed)
             Position from = page.next();
             int syncId = sync.id;
             readAhead.start(from, () -> reader.read(lc, syncId, from));
@@ -304,6 +349,7 @@ public final class Link implements Runnable {
             result = applier.apply(pc, sync, origin, page);
         } catch (SQLException | RuntimeException e) {
             readAhead.discard(); // before anything else uses the local connection
+            nextTurn.discard();
             if (e instanceof Applier.ConflictPendingException) {
                 store.pauseSync(lc);
             }
@@ -315,23 +361,48 @@ public final class Link implements Runnable {
     }
 
     /** After the peer committed the page: the position is confirmed here, marked and purged when due. */
-    private void confirm(Connection lc, SyncState sync, Page page, Applier.Result applied, boolean more) throws SQLException {
-        storedLo = page.next().lo();
+    private void confirm(Connection lc, SyncState sync, Position next, boolean complete, int changes, PeerHorizon horizon,
+                         boolean more) throws SQLException {
+        storedLo = next.lo();
         // a purge mark (and the purge) at most every Pacing.MARK_INTERVAL while pages keep coming; the
         // mark's horizon is the peer's snapshot right after the apply committed (same request)
-        boolean mark = page.rangeComplete() && pacing.markDue();
-        if (more && !mark && page.next().lo() != null) {
-            confirmLater = store.later(page.next(), page.changes().size()); // with the next turn's first request
+        boolean mark = complete && pacing.markDue();
+        // a confirmation still put off (the turn after it was read ahead, without it) goes with this one
+        long count = changes + (confirmLater == null ? 0 : confirmLater.applied());
+        confirmLater = null;
+        if (more && !mark && next.lo() != null) {
+            confirmLater = store.later(next, count); // with the next turn's first request
         } else {
-            store.confirmed(lc, page.next(), page.changes().size(), mark ? applied.horizon : null);
+            store.confirmed(lc, next, (int) count, mark ? horizon : null);
         }
-        unmarked = page.rangeComplete() && !mark ? page.next() : null;
+        unmarked = complete && !mark ? next : null;
         retries.working();
         pacing.beat();
-        pos = page.next();
+        pos = next;
         if (mark) {
             pacing.marked();
             purger.purge(lc, sync.id, true);
+        }
+    }
+
+    /**
+     * A page relayed as COPY text ({@link RelayTurn}): the turn's reads (the resync mark, the column
+     * signature), the relay and the confirmation; a page the relay gives back is read the plain way
+     * at the next turn.
+     */
+    private void relayTurn(Connection lc, Connection pc, SyncState sync, CopyRelay.Rows rows) throws SQLException {
+        boolean unlock = wakeup.holding();
+        turn.end(lc, true, unlock ? wakeup.lockedSyncId() : null);
+        wakeup.changesFound(rows.window(), unlock);
+        if (heldForResync(turn.resyncReason())) {
+            beatIfDue(lc);
+            wakeup.hold(lc);
+            return;
+        }
+        columnCheck.verify(lc, pc, turn.signature());
+        CopyRelay.Relayed r = relay.relay(lc, pc, syncName, origin, rows, pos);
+        if (r != null) {
+            confirm(lc, sync, r.next(), !r.next().hasOpenRange(), (int) r.rows(), r.horizon(), true);
         }
     }
 
@@ -342,6 +413,11 @@ public final class Link implements Runnable {
     private void idleTurn(Connection lc, Connection pc, SyncState sync, Page page, boolean beatDue, boolean freshRange)
             throws SQLException {
         pos = page.next();
+        if (confirmLater != null) {
+            // put off by a page whose next turn was read ahead and found nothing: before the link waits
+            store.confirm(lc, confirmLater);
+            confirmLater = null;
+        }
         retries.working();
         boolean marked = unmarked != null && (beatDue || pacing.markDue());
         if (marked) {

@@ -84,6 +84,14 @@ final class LinkStore {
         }
     }
 
+    /** Sends a put-off confirmation in a request of its own (the link goes idle before a turn took it). */
+    void confirm(Connection local, Confirm c) throws SQLException {
+        try (PreparedStatement st = local.prepareStatement(CONFIRM_SQL)) {
+            c.bind(st, 1);
+            st.execute();
+        }
+    }
+
     /** A confirmation of {@code pos} with {@code applied} changes, to be sent with the next turn. */
     Confirm later(Position pos, long applied) {
         return new Confirm(pos.lo(), applied, syncName, peer);

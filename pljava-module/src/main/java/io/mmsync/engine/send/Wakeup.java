@@ -50,6 +50,8 @@ final class Wakeup {
     private final Duration idleAfter;
     private final Duration poll;
     private final Clock clock;
+    /** the waits' marks for {@link LagTrace} */
+    final LagTrace trace = new LagTrace();
 
     /** the sync whose lock this session holds (or last asked for) */
     private int syncId;
@@ -181,7 +183,10 @@ final class Wakeup {
      * link not woken so soon confirms, then waits as before.
      */
     boolean wokenSoon(Connection lc) throws SQLException {
-        return lc.unwrap(PGConnection.class).getNotifications((int) Math.max(1, activePoll.toMillis())).length > 0;
+        trace.waitStart = LagTrace.now();
+        boolean woken = lc.unwrap(PGConnection.class).getNotifications(waitMillis(activePoll)).length > 0;
+        trace.wake = LagTrace.now();
+        return woken;
     }
 
     /** Waits the active poll interval (or until a NOTIFY), whatever the state: the link has work of its own. */
@@ -213,7 +218,14 @@ final class Wakeup {
         }
     }
 
-    private static void await(Connection lc, Duration d) throws SQLException {
-        lc.unwrap(PGConnection.class).getNotifications((int) Math.max(1, d.toMillis()));
+    /** A wait in milliseconds, 2 at least: the link's connection returns from a 1 ms wait at once (QuickPeekSocketFactory). */
+    static int waitMillis(Duration d) {
+        return (int) Math.max(2, Math.min(Integer.MAX_VALUE, d.toMillis()));
+    }
+
+    private void await(Connection lc, Duration d) throws SQLException {
+        trace.waitStart = LagTrace.now();
+        lc.unwrap(PGConnection.class).getNotifications(waitMillis(d));
+        trace.wake = LagTrace.now();
     }
 }
