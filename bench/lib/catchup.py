@@ -56,6 +56,11 @@ def main(argv):
     ap.add_argument("--lag", default="", help="commit rates to measure lag at, e.g. 200,1000")
     ap.add_argument("--lag-seconds", type=int, default=8)
     ap.add_argument("--twoway", type=int, default=0, help="seconds of two-way TPC-B per round (0: none)")
+    ap.add_argument("--scale", type=int, default=1, help="pgbench's scale (two-way TPC-B: 4 branches at 4, as bench/run --quick)")
+    ap.add_argument("--twoway-none", action="store_true",
+                    help="each round also runs the two-way TPC-B without replication (the none tool's database): the ceiling")
+    ap.add_argument("--twoway-sample", action="store_true",
+                    help="sample pg_stat_activity on both nodes during two-way TPC-B (wait events, who blocks whom)")
     ap.add_argument("--warmup", type=int, default=20000,
                     help="rows of an unmeasured catch-up after each agent start (the JIT warms up, as in bench/run; 0: none)")
     ap.add_argument("--sql", action="append", default=[], metavar="NAME=FILE",
@@ -69,7 +74,7 @@ def main(argv):
     default_opts = os.environ.get("MMSYNC_BENCH_JAVA_OPTS")
     sizes = [int(s) for s in args.sizes.split(",") if int(s) > 0]
     rates = [int(r) for r in args.lag.split(",") if r]
-    cfg = dict(scale=1, fsync="off", drain_timeout=600, small_tx_rows=args.small_tx_rows, tool_budget=0,
+    cfg = dict(scale=args.scale, twoway_sample=args.twoway_sample, fsync="off", drain_timeout=600, small_tx_rows=args.small_tx_rows, tool_budget=0,
                lag_seconds=args.lag_seconds, twoway_seconds=args.twoway, twoway_drain_timeout=120)
     os.makedirs(args.out, exist_ok=True)
     ctx = bench.Ctx(cfg, args.out, pg.make_base_dir())
@@ -87,6 +92,11 @@ def main(argv):
             out["ceiling"].append(measure.ceiling(ctx, none, n))
         kinds = [args.only] if args.only else ["one_tx", "small_tx"]
         for rnd in range(args.rounds):
+            if args.twoway and args.twoway_none:
+                r = twoway.plain(ctx, none)
+                out["twoway"].append({"jar": "none", "round": rnd + 1, "transactions": r["transactions"],
+                                      "exact": None, "drain_s": None, "load1": round(os.getloadavg()[0], 2),
+                                      "cpu_s": r.get("cpu_s")})
             for name, jar in jars.items():
                 for node in (ctx.blue, ctx.green):
                     mm.stop_agent(node.name)
@@ -113,9 +123,14 @@ def main(argv):
                     ctx.say(f"round {rnd + 1} {name}: lag @{rate}/s p50/p99/max {r.get('p50_ms')}/{r.get('p99_ms')}/{r.get('max_ms')} ms")
                     out["lag"].append(r)
                 if args.twoway:
+                    settle(ctx, mm)
+                    load1 = round(os.getloadavg()[0], 2)
                     r = twoway.twoway(ctx, mm)
                     out["twoway"].append({"jar": name, "round": rnd + 1, "transactions": r["transactions"],
-                                          "exact": r["exact"], "drain_s": r["drain_s"]})
+                                          "exact": r["exact"], "drain_s": r["drain_s"], "load1": load1,
+                                          "failed": r.get("failed"), "conflicts": r.get("conflicts"),
+                                          "waits": r.get("waits"), "cpu_s": r.get("cpu_s"),
+                                          "retries": r.get("retries")})
                 for n in sizes:
                     for kind in kinds:
                         per_tx = n if kind == "one_tx" else args.small_tx_rows
@@ -140,7 +155,17 @@ def main(argv):
         print(f"{r['jar']:8} round {r['round']} lag @{r['target_rate']}/s: p50 {r['p50_ms']} p99 {r['p99_ms']} max {r['max_ms']} ms"
               f"; CPU s: {cpu}")
     for r in out["twoway"]:
-        print(f"{r['jar']:8} round {r['round']} two-way TPC-B: {r['transactions']} tx, exact {r['exact']}, drain {r['drain_s']}")
+        total = sum(v or 0 for v in r["transactions"].values())
+        print(f"{r['jar']:8} round {r['round']} two-way TPC-B: {total:.0f} tx {r['transactions']}, exact {r['exact']}, "
+              f"drain {r['drain_s']}, load1 before {r.get('load1')}, pgbench retries {r.get('retries')}")
+        if r.get("cpu_s"):
+            c = r["cpu_s"]
+            per = {k: f"{v / total * 1000:.2f}" for k, v in c.items() if k != "wall" and total}
+            print(f"    CPU s: {c}; ms per transaction: {per}")
+        for node, w in (r.get("waits") or {}).items():
+            print(f"    {node}: {w['samples']} samples")
+            for k, v in w["counts"].items():
+                print(f"      {v:6} {k}")
     ceil = {c["rows"]: max(x["rows_per_s"] for x in out["ceiling"] if x["rows"] == c["rows"]) for c in out["ceiling"]}
     print("\njar      round rows     kind      rows/s   of COPY  peak RSS blue kB  CPU s/100k: agent peer origin")
     for r in out["catchup"]:

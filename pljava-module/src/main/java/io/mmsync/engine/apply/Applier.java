@@ -34,6 +34,10 @@ public final class Applier {
     private final OnPurpose onPurpose = new OnPurpose();
     /** whether the peer of this session has mmsync._fail (see OnPurpose) */
     private boolean ownFailure;
+    /** per table, the most rows a page's late delta updates named: their order (LateDelta#split) */
+    private final java.util.Map<io.mmsync.engine.model.TableRef, Integer> lateWidths = new java.util.HashMap<>();
+    /** the last attempt was rolled back because a late delta update found rows missing (LateDelta) */
+    private boolean lateMissing;
 
     public Applier(String peerName, Clock clock) {
         this.clock = clock;
@@ -88,10 +92,21 @@ public final class Applier {
      */
     private Result settled(Connection peer, SyncState sync, String origin, Page page, boolean careful)
             throws SQLException {
+        boolean late = !careful;
         for (int attempt = 1; ; attempt++) {
-            Result r = attempt(peer, sync, origin, page, careful);
+            // the first attempt leaves the rows of delta updates to their statements (LateDelta); a page
+            // resolved again locks them first
+            Result r = attempt(peer, sync, origin, page, careful, late && attempt == 1);
             if (r != null) {
                 return r;
+            }
+            if (lateMissing) {
+                lateMissing = false;
+                late = false;
+                attempt--;
+                LOG.fine(() -> "page from " + origin + " at " + peerName + ": rows of a delta update are missing here; "
+                        + "applying it with its rows locked first");
+                continue;
             }
             // local writes of the page's tables: the next attempt locks its rows first (PageBegin)
             for (Change c : page.changes()) {
@@ -143,7 +158,7 @@ public final class Applier {
     }
 
     /** One attempt; null (rolled back) if a local change raced the decisions. */
-    private Result attempt(Connection peer, SyncState sync, String origin, Page page, boolean careful)
+    private Result attempt(Connection peer, SyncState sync, String origin, Page page, boolean careful, boolean late)
             throws SQLException {
         Run one = careful || nodes.count(peer, sync) > 2 ? null : atOnce.fits(page, tables);
         if (one != null) {
@@ -158,7 +173,7 @@ public final class Applier {
         try {
             long t0 = clock.nanoTime();
             Resolver.Outcome outcome = Resolver.resolve(peer, sync, origin, peerName, page.changes(), tables, clock,
-                    nodes.count(peer, sync) > 2);
+                    nodes.count(peer, sync) > 2, late);
             atOnce.learned(page.changes().stream().map(Change::table).collect(java.util.stream.Collectors.toSet()),
                     outcome.queued, outcome.hadSetAside);
             if (outcome.pending) {
@@ -172,6 +187,23 @@ public final class Applier {
                     : page.changes().stream().flatMap(c -> outcome.expanded.getOrDefault(c, List.of(c)).stream())
                     .map(c -> outcome.rebased.getOrDefault(c, c)).collect(java.util.stream.Collectors.toList());
             List<Run> runs = RunPlanner.plan(planned, outcome::action, tables);
+            int runCount = runs.size();
+            // updates of delta columns whose rows were not locked first: sent with the commit (LateDelta)
+            List<RunExecutor.Deferred> head = new java.util.ArrayList<>();
+            List<RunExecutor.Deferred> lateRuns = List.of();
+            if (late && !careful && !outcome.unlocked.isEmpty()) {
+                java.util.Map<Run, List<RunExecutor.Deferred>> lateOnes = new java.util.HashMap<>();
+                for (Run run : runs) {
+                    List<RunExecutor.Deferred> d = executor.lateUpdate(run, ownFailure);
+                    if (d != null) {
+                        lateOnes.put(run, d);
+                    }
+                }
+                if (!lateOnes.isEmpty()) {
+                    runs = new java.util.ArrayList<>(runs);
+                    lateRuns = LateDelta.split(runs, lateOnes, tables, LateDelta.hot(outcome), lateWidths);
+                }
+            }
             // a short insert run last, with nothing written after it but the position: sent with the commit
             boolean deferLast = !careful && outcome.versioned == null && !outcome.hadSetAside && outcome.conflicts.isEmpty();
             RunExecutor.Deferred last = null;
@@ -197,11 +229,25 @@ public final class Applier {
             }
             long t2 = clock.nanoTime();
             ConflictLog.write(peer, outcome.conflicts, outcome.decidedConflictIds);
-            PeerHorizon horizon = PageEnd.commit(peer, outcome, sync.name, origin, page, last, ownFailure);
+            if (last != null) {
+                head.add(last);
+            }
+            head.addAll(lateRuns);
+            PeerHorizon horizon;
+            try {
+                horizon = PageEnd.commit(peer, outcome, sync.name, origin, page, head, ownFailure);
+            } catch (SQLException e) {
+                if (!LateDelta.missing(e)) {
+                    throw e;
+                }
+                peer.rollback();
+                lateMissing = true;
+                return null; // rolled back: applied again with its rows locked first
+            }
             if (horizon == null) {
                 return null; // rolled back: a local change raced the decisions
             }
-            return new Result(outcome.conflicts.size(), setAside, runs.size(), t1 - t0, t2 - t1, clock.nanoTime() - t2, horizon);
+            return new Result(outcome.conflicts.size(), setAside, runCount, t1 - t0, t2 - t1, clock.nanoTime() - t2, horizon);
         } catch (SQLException | RuntimeException e) {
             try {
                 peer.rollback();

@@ -10,7 +10,6 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Types;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -53,15 +52,19 @@ final class PageBegin {
      * after it) and whether set-aside changes of the origin wait. {@code keyLocks} (a sync of three
      * or more nodes, else null): the page's keys, locked first ({@link RowVersions#LOCK_SQL}).
      */
-    static Set<TableRef> lockAndMark(Connection peer, String origin, Collection<Change> candidates, PeerTables tables,
+    static Set<TableRef> lockAndMark(Connection peer, String origin, Map<Integer, Change> candidates, PeerTables tables,
                                      Resolver.Outcome out, String keyLocks) throws SQLException {
         Map<TableRef, StringBuilder> byTable = new LinkedHashMap<>();
         Map<TableRef, Change> firstOf = new LinkedHashMap<>();
         Map<TableRef, Change> candidateTables = new LinkedHashMap<>();
-        for (Change c : candidates) {
+        for (Map.Entry<Integer, Change> e : candidates.entrySet()) {
+            Change c = e.getValue();
             candidateTables.putIfAbsent(c.table(), c);
             if (c.op() == Op.INSERT || (keyLocks == null && !tables.get(c).queuedHere)) {
                 continue; // no lock for it (below): its image is not copied (issue 15, the agent's CPU per change)
+            }
+            if (out.unlocked.contains(e.getKey())) {
+                continue; // an update of delta columns: its row is locked by its statement (LateDelta)
             }
             StringBuilder sb = byTable.get(c.table());
             if (sb == null) {

@@ -12,7 +12,7 @@ import java.sql.Types;
 import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
-import java.util.Map;
+import java.util.List;
 
 /**
  * The end of a page's apply transaction: the re-check for local changes that raced the decisions,
@@ -59,6 +59,16 @@ final class PageEnd {
      */
     static final String RACED = "mmsync: a local change raced the page";
     static final String COMMIT_SQL = "COMMIT; " + PeerHorizon.SQL;
+    /**
+     * The late changes that make a decision stale: newer than the competitor the decision was made
+     * against (or there was none), and not an update of delta columns alone that leaves it as it is
+     * ({@link LateDelta}). Parameters: the candidates' keys, the lookup's snapshot, {@link LateDelta#decided}.
+     */
+    private static final String RACED_FROM = "(" + Resolver.LATE_COMPETITORS_SQL + ") AS r "
+            + "LEFT JOIN pg_catalog.jsonb_to_recordset(?::jsonb) AS d(i int, c bigint, x boolean, n jsonb) "
+            + "ON d.i = r.i WHERE (d.c IS NULL OR r.id > d.c) AND NOT " + LateDelta.HARMLESS_SQL;
+    private static final String RACED_SQL = "SELECT r.id FROM " + RACED_FROM;
+
     private static final String[] FAIL_IF_RACED_AND_COMMIT_SQL = {failIfRacedSql(false) + "; " + PROGRESS_SQL + "; " + COMMIT_SQL,
         failIfRacedSql(true) + "; " + PROGRESS_SQL + "; " + COMMIT_SQL};
     private static final String LATE_COMMITS_AND_PROGRESS_SQL = LATE_COMMITS_SQL + "; " + PROGRESS_SQL;
@@ -69,9 +79,8 @@ final class PageEnd {
 
     /** The re-check that fails the request when the page raced ({@code own}: with {@code mmsync._fail}, see {@link OnPurpose}). */
     static String failIfRacedSql(boolean own) {
-        return "SELECT " + OnPurpose.raise(own, OnPurpose.RACED, "'" + RACED + ": change ' || r.id::text") + " FROM ("
-            + Resolver.LATE_COMPETITORS_SQL + ") AS r LEFT JOIN pg_catalog.jsonb_to_recordset(?::jsonb) AS d(i int, c bigint) "
-            + "ON d.i = r.i WHERE (d.c IS NULL OR r.id > d.c) AND (" + LATE_COMMITS_SQL + ")";
+        return "SELECT " + OnPurpose.raise(own, OnPurpose.RACED, "'" + RACED + ": change ' || r.id::text") + " FROM "
+            + RACED_FROM + " AND (" + LATE_COMMITS_SQL + ")";
     }
 
     /**
@@ -90,9 +99,13 @@ final class PageEnd {
      * and sends them only then (a catch-up's peer, where nothing local commits, never does).
      */
     static PeerHorizon commit(Connection peer, Resolver.Outcome out, String syncName, String origin, Page page,
-                              RunExecutor.Deferred last, boolean ownFailure) throws SQLException {
-        // the page's last statement, if it was left for this request, goes first
-        String head = last == null ? "" : last.sql() + "; ";
+                              List<RunExecutor.Deferred> last, boolean ownFailure) throws SQLException {
+        // the page's last statements, if they were left for this request, go first
+        StringBuilder heads = new StringBuilder();
+        for (RunExecutor.Deferred d : last) {
+            heads.append(d.sql()).append("; ");
+        }
+        String head = heads.toString();
         int p = 1;
         if (out.recheck == null) {
             try (PreparedStatement st = peer.prepareStatement(head + PROGRESS_AND_COMMIT_SQL)) {
@@ -106,7 +119,7 @@ final class PageEnd {
                 p = deferred(st, last);
                 st.setObject(p, out.keys(), Types.OTHER);
                 st.setObject(p + 1, out.snapshot, Types.OTHER);
-                st.setObject(p + 2, decidedAgainst(out), Types.OTHER);
+                st.setObject(p + 2, LateDelta.decided(out), Types.OTHER);
                 st.setObject(p + 3, out.snapshot, Types.OTHER);
                 progress(st, p + 4, syncName, origin, page);
                 return committed(peer, st);
@@ -118,17 +131,20 @@ final class PageEnd {
                 return null;
             }
         }
-        boolean late;
+        boolean late = false;
         try (PreparedStatement st = peer.prepareStatement(head + LATE_COMMITS_AND_PROGRESS_SQL)) {
             p = deferred(st, last);
             st.setObject(p, out.snapshot, Types.OTHER);
             progress(st, p + 1, syncName, origin, page);
-            boolean rs = st.execute();
-            while (!rs && st.getUpdateCount() != -1) {
-                rs = st.getMoreResults();
-            }
-            try (ResultSet r = st.getResultSet()) {
-                late = r.next() && r.getBoolean(1);
+            // the check's is the one result with a row (a deferred statement's guard, LateDelta, has none)
+            for (boolean rs = st.execute(); rs || st.getUpdateCount() != -1; rs = st.getMoreResults()) {
+                if (rs) {
+                    try (ResultSet r = st.getResultSet()) {
+                        if (r.next()) {
+                            late = r.getBoolean(1);
+                        }
+                    }
+                }
             }
         }
         if (late && recheck(peer, out)) {
@@ -140,13 +156,16 @@ final class PageEnd {
         }
     }
 
-    /** Binds the deferred statement's rows, if any; the index of the next parameter. */
-    private static int deferred(PreparedStatement st, RunExecutor.Deferred last) throws SQLException {
-        if (last == null) {
-            return 1;
+    /** Binds the deferred statements' rows, if any; the index of the next parameter. */
+    private static int deferred(PreparedStatement st, List<RunExecutor.Deferred> last) throws SQLException {
+        int p = 1;
+        for (RunExecutor.Deferred d : last) {
+            st.setObject(p++, d.json(), Types.OTHER);
+            if (d.json2() != null) {
+                st.setObject(p++, d.json2(), Types.OTHER);
+            }
         }
-        st.setObject(1, last.json(), Types.OTHER);
-        return 2;
+        return p;
     }
 
     /**
@@ -174,40 +193,17 @@ final class PageEnd {
         return h;
     }
 
-    /** Per candidate index, the id of the competitor its decision was made against, as JSON. */
-    private static String decidedAgainst(Resolver.Outcome out) {
-        StringBuilder sb = new StringBuilder("[");
-        for (Map.Entry<Integer, Long> e : out.competitorIds.entrySet()) {
-            if (sb.length() > 1) {
-                sb.append(',');
-            }
-            sb.append("{\"i\":").append(e.getKey()).append(",\"c\":").append(e.getValue()).append('}');
-        }
-        return sb.append(']').toString();
-    }
-
     /** The re-check of a page of many keys, once local transactions committed since the lookup. */
     private static boolean recheck(Connection peer, Resolver.Outcome out) throws SQLException {
         LOG.fine(() -> "re-check of " + out.recheck.size() + " keys: local transactions committed since the lookup");
-        try (PreparedStatement st = peer.prepareStatement(Resolver.LATE_COMPETITORS_SQL)) {
+        try (PreparedStatement st = peer.prepareStatement(RACED_SQL)) {
             st.setObject(1, out.keys(), Types.OTHER);
             st.setObject(2, out.snapshot, Types.OTHER);
-            st.execute();
-            return raced(st, out);
-        }
-    }
-
-    /** Whether the re-check's rows name a change newer than the one a decision was made against. */
-    private static boolean raced(PreparedStatement st, Resolver.Outcome out) throws SQLException {
-        try (ResultSet rs = st.getResultSet()) {
-            while (rs.next()) {
-                Long decidedAgainst = out.competitorIds.get(rs.getInt(1));
-                if (decidedAgainst == null || rs.getLong(4) > decidedAgainst) {
-                    return true;
-                }
+            st.setObject(3, LateDelta.decided(out), Types.OTHER);
+            try (ResultSet rs = st.executeQuery()) {
+                return rs.next();
             }
         }
-        return false;
     }
 
     static void progress(PreparedStatement st, int from, String syncName, String origin, Page page)

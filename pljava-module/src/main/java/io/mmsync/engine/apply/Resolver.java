@@ -48,23 +48,32 @@ final class Resolver {
     static final String LATE_COMPETITORS_SQL = competitorsSql(true);
 
     private static String competitorsSql(boolean late) {
+        // the late variant also says, per key, whether every late change of it is an update of its delta
+        // columns alone (pure), with the newest one's other columns (nd) and the table's delta columns
+        // (dc): LateDelta decides from them whether the race changes a decision
         return "WITH k AS MATERIALIZED (SELECT * FROM pg_catalog.jsonb_to_recordset(?::jsonb) "
             + "  AS k(i int, s text, t text, key text)), "
             + "tabs AS MATERIALIZED (SELECT st.relid, st.pk_cols, st.schema_name::text AS s, st.table_name::text AS t "
+            + (late ? ", " + LateDelta.DELTA_COLUMNS_SQL + " AS dc " : "")
             + "  FROM mmsync.sync_tables st WHERE st.mode = 'keyed' "
             + "  AND (st.schema_name::text, st.table_name::text) IN (SELECT k.s, k.t FROM k)), "
             + "x AS MATERIALIZED (SELECT tabs.s, tabs.t, c.id, c.op, c.at, "
             + KeySql.of("tabs.pk_cols", "coalesce(c.new, c.old)") + " AS kn, "
             + "  CASE WHEN c.op = 'U' THEN " + KeySql.of("tabs.pk_cols", "c.old") + " END AS ko "
+            + (late ? ", " + LateDelta.PURE_SQL + " AS pure, c.new - tabs.dc AS nd, tabs.dc " : "")
             + "  FROM mmsync.changes c JOIN tabs ON tabs.relid = c.relid WHERE c.op <> 'T'"
             + (late ? " AND NOT pg_catalog.pg_visible_in_snapshot(c.xid, ?::pg_snapshot)" : "") + "), "
             + "keys AS MATERIALIZED (SELECT DISTINCT k.s, k.t, k.key FROM k), "
             + "newest AS (SELECT DISTINCT ON (y.s, y.t, y.key) y.s, y.t, y.key, y.id, y.op, y.at, "
+            + (late ? "pg_catalog.bool_and(y.pure) OVER (PARTITION BY y.s, y.t, y.key) AS pure, y.nd, y.dc, " : "")
             + "  pg_catalog.max(y.at) FILTER (WHERE y.op = 'I') OVER (PARTITION BY y.s, y.t, y.key) AS ins_at FROM ("
-            + "  SELECT x.s, x.t, x.kn AS key, x.id, x.op, x.at FROM x WHERE (x.s, x.t, x.kn) IN (SELECT * FROM keys) "
-            + "  UNION ALL SELECT x.s, x.t, x.ko, x.id, x.op, x.at FROM x WHERE (x.s, x.t, x.ko) IN (SELECT * FROM keys)) y "
+            + "  SELECT x.s, x.t, x.kn AS key, x.id, x.op, x.at" + (late ? ", x.pure, x.nd, x.dc" : "")
+            + " FROM x WHERE (x.s, x.t, x.kn) IN (SELECT * FROM keys) "
+            + "  UNION ALL SELECT x.s, x.t, x.ko, x.id, x.op, x.at" + (late ? ", x.pure, x.nd, x.dc" : "")
+            + " FROM x WHERE (x.s, x.t, x.ko) IN (SELECT * FROM keys)) y "
             + "  ORDER BY y.s, y.t, y.key, y.id DESC) "
-            + "SELECT k.i, newest.op, newest.at, newest.id, newest.ins_at FROM k "
+            + "SELECT k.i, newest.op, newest.at, newest.id, newest.ins_at"
+            + (late ? ", newest.pure, newest.nd, newest.dc" : "") + " FROM k "
             + "JOIN newest ON newest.s = k.s AND newest.t = k.t AND newest.key = k.key";
     }
 
@@ -89,6 +98,11 @@ final class Resolver {
         String snapshot;
         /** per candidate index: the id of the competitor the decision was made against */
         final Map<Integer, Long> competitorIds = new HashMap<>();
+        /**
+         * candidates whose rows were not locked before the lookup ({@link LateDelta}): a late local
+         * change of delta columns alone does not make their decisions stale; empty unless late
+         */
+        final Set<Integer> unlocked = new HashSet<>();
         /** a sync of three or more nodes: the candidates, whose versions are recorded if applied; else null */
         List<Change> versioned;
         /** inserts to apply as upserts of another row ({@link Action#REBASE}): the change, its rewrite */
@@ -117,12 +131,21 @@ final class Resolver {
      */
     static Outcome resolve(Connection peer, SyncState sync, String origin, String peerName,
                            List<Change> changes, PeerTables tables, Clock clock, boolean many) throws SQLException {
+        return resolve(peer, sync, origin, peerName, changes, tables, clock, many, false);
+    }
+
+    /** {@code late}: the rows of updates of delta columns are locked by the apply's statements, not first ({@link LateDelta}). */
+    static Outcome resolve(Connection peer, SyncState sync, String origin, String peerName, List<Change> changes,
+                           PeerTables tables, Clock clock, boolean many, boolean late) throws SQLException {
         Outcome out = new Outcome();
         Map<Integer, Change> candidates = new LinkedHashMap<>();
         for (int i = 0; i < changes.size(); i++) {
             Change c = changes.get(i);
             if (c.op() != Op.TRUNCATE && !c.insertOnly()) {
                 candidates.put(i, c);
+                if (late && !many && sync.conflict == ConflictStrategy.LATEST && LateDelta.unlocked(c, tables)) {
+                    out.unlocked.add(i);
+                }
             }
         }
         if (candidates.isEmpty()) {
@@ -134,7 +157,7 @@ final class Resolver {
         long t0 = clock.nanoTime();
         // only tables of which the peer's queue holds a change can have competitors: for the others
         // (in a catch-up, usually all) the per-key lookup is skipped
-        Set<TableRef> queued = PageBegin.lockAndMark(peer, origin, candidates.values(), tables, out,
+        Set<TableRef> queued = PageBegin.lockAndMark(peer, origin, candidates, tables, out,
                 many ? RowVersions.lockKeys(candidates.values()) : null);
         long t1 = clock.nanoTime();
         out.queued = queued;

@@ -75,8 +75,45 @@ final class RunExecutor {
         return new Deferred(shape.insertSql(), rows(run.changes(), Change::newRow));
     }
 
-    /** An apply statement with its one parameter, the rows as JSON. */
-    record Deferred(String sql, String json) {
+    /**
+     * An update run of a table with delta columns as statements for the page's commit request
+     * ({@link LateDelta}: its rows stay locked only while that request runs), as {@link #deltaUpdate}
+     * would run them (layers or one aggregating statement); null for any other run. Where rows of
+     * the run are missing here the first statement fails ({@link LateDelta#MISSING}): the page is
+     * then applied the plain way, which puts them back ({@link #updateRun}).
+     */
+    List<Deferred> lateUpdate(Run run, boolean own) throws SQLException {
+        Change first = run.first();
+        TableShape shape = tables.get(first);
+        if (first.op() != io.mmsync.engine.model.Op.UPDATE || first.movesKey() || !shape.hasDelta()
+                || (run.action != Action.APPLY && run.action != Action.DELTA_ONLY)) {
+            return null;
+        }
+        boolean deltaOnly = run.action == Action.DELTA_ONLY;
+        int rows = run.lastPerRow().size();
+        List<List<Change>> layers = !shape.splitPairs() ? null : run.repeatsRows() ? layers(run.changes()) : List.of(run.changes());
+        if (layers == null) {
+            String sql = run.repeatsRows() ? shape.deltaRepeatedSql(deltaOnly) : shape.deltaUpdateSql(deltaOnly);
+            return List.of(new Deferred(deltaOnly ? sql : LateDelta.guarded(sql, rows, own), pairs(run)));
+        }
+        List<Deferred> out = new java.util.ArrayList<>();
+        for (List<Change> layer : layers) {
+            // every row of the run has its first update in the first layer: it counts the rows found
+            String sql = shape.deltaUpdateSql(deltaOnly);
+            out.add(new Deferred(out.isEmpty() && !deltaOnly ? LateDelta.guarded(sql, rows, own) : sql,
+                    rows(layer, Change::oldRow), rows(layer, Change::newRow)));
+        }
+        return out;
+    }
+
+    /**
+     * An apply statement with its parameters: the rows as JSON, and for a delta update whose
+     * images go as two arrays ({@link TableShape#splitPairs}), the new images (else null).
+     */
+    record Deferred(String sql, String json, String json2) {
+        Deferred(String sql, String json) {
+            this(sql, json, null);
+        }
     }
 
     /**

@@ -111,8 +111,9 @@ class ApplyLocksIT {
             String waitedIn = null;
             long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
             while (waitedIn == null && System.nanoTime() < until) {
-                waitedIn = pg.queryString("postgres", "SELECT query FROM pg_stat_activity WHERE pid = " + applyPid
-                        + " AND wait_event_type = 'Lock'");
+                // a row always: queryString fails on none (the apply may not be waiting yet)
+                waitedIn = pg.queryString("postgres", "SELECT coalesce((SELECT query FROM pg_stat_activity WHERE pid = "
+                        + applyPid + " AND wait_event_type = 'Lock'), '')");
                 if (waitedIn != null && waitedIn.isEmpty()) {
                     waitedIn = null;
                 }

@@ -64,7 +64,7 @@ class RacedCommitIT {
             exec(apply, "UPDATE t SET v = 'from green' WHERE id = 1");
             RunExecutor.Deferred insert = new RunExecutor.Deferred(
                     "INSERT INTO t SELECT * FROM pg_catalog.json_populate_recordset(NULL::t, ?::json)", "[{\"id\": 2, \"v\": \"deferred\"}]");
-            PeerHorizon h = PageEnd.commit(apply, out, "app", "green", page(2), insert, true);
+            PeerHorizon h = PageEnd.commit(apply, out, "app", "green", page(2), java.util.List.of(insert), true);
             assertNotNull(h, "committed");
             assertEquals("from green|deferred", pg.queryString("postgres", "SELECT string_agg(v, '|' ORDER BY id) FROM t WHERE id IN (1, 2)"));
             assertEquals(2, pg.queryLong("postgres", "SELECT last_id FROM mmsync.progress WHERE origin = 'green'"));
@@ -80,7 +80,7 @@ class RacedCommitIT {
             exec(local, "UPDATE t SET v = 'local, late' WHERE id = 1"); // autocommit: queued, after the snapshot
             RunExecutor.Deferred insert = new RunExecutor.Deferred(
                     "INSERT INTO t SELECT * FROM pg_catalog.json_populate_recordset(NULL::t, ?::json)", "[{\"id\": 4, \"v\": \"deferred\"}]");
-            assertNull(PageEnd.commit(apply, out, "app", "green", page(before + 10), insert, true), "raced: rolled back");
+            assertNull(PageEnd.commit(apply, out, "app", "green", page(before + 10), java.util.List.of(insert), true), "raced: rolled back");
             exec(apply, "SELECT 1"); // the connection is usable again
         }
         assertEquals(0, pg.queryLong("postgres", "SELECT count(*) FROM t WHERE id IN (3, 4)"), "the apply's writes are gone");

@@ -1,0 +1,128 @@
+package io.mmsync.engine.apply;
+
+import io.mmsync.engine.model.Change;
+import io.mmsync.engine.model.ChangeId;
+import io.mmsync.engine.model.Op;
+import io.mmsync.engine.model.TableRef;
+import org.junit.jupiter.api.Test;
+
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.stream.Collectors;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * Which runs of a page {@link LateDelta#split} sends with the commit, and in what order (pure
+ * planning; LateDeltaIT applies such pages on a real server).
+ */
+class LateDeltaTest {
+    private static final TableRef A = new TableRef("public", "accounts");
+    private static final TableRef T = new TableRef("public", "tellers");
+    private static final TableRef B = new TableRef("public", "branches");
+    private static final TableRef H = new TableRef("public", "history");
+    private static final RunPlanner.Constraints NONE = c -> new TableConstraints(Map.of(), Map.of(), false);
+
+    private final List<Run> runs = new ArrayList<>();
+    private final Map<Run, List<RunExecutor.Deferred>> late = new IdentityHashMap<>();
+    private final Map<TableRef, Integer> widths = new java.util.HashMap<>();
+    private int ids;
+
+    /** A run of {@code op} on {@code t} for rows {@code keys}; late ones get a statement named after it. */
+    private Run run(TableRef t, Op op, Action action, boolean isLate, String... keys) {
+        Run r = null;
+        for (String k : keys) {
+            String row = "{\"id\":" + k + "}";
+            Change c = new Change(ChangeId.valueOf(++ids), t, op, Instant.EPOCH, k, k, op == Op.INSERT ? null : row,
+                    op == Op.DELETE ? null : row);
+            if (r == null) {
+                r = Run.of(action, c);
+            } else {
+                r.add(c);
+            }
+        }
+        runs.add(r);
+        if (isLate) {
+            late.put(r, List.of(new RunExecutor.Deferred(t.name() + ":" + action + ":" + String.join(",", keys), "[]")));
+        }
+        return r;
+    }
+
+    private List<String> split() {
+        return split(Set.of(A, T, B, H));
+    }
+
+    private List<String> split(Set<TableRef> hot) {
+        return LateDelta.split(runs, late, NONE, hot, widths).stream().map(RunExecutor.Deferred::sql).collect(Collectors.toList());
+    }
+
+    private List<String> left() {
+        return runs.stream().map(r -> r.table().name() + ":" + r.op()).collect(Collectors.toList());
+    }
+
+    @Test
+    void tpcbsUpdatesGoLastTableByTableAsThePageFirstNamesThem() {
+        run(A, Op.UPDATE, Action.APPLY, true, "1", "2");
+        run(T, Op.UPDATE, Action.APPLY, true, "11");
+        run(B, Op.UPDATE, Action.APPLY, true, "21");
+        run(T, Op.UPDATE, Action.DELTA_ONLY, true, "12"); // lost its conflict: a run of its own, after the branches'
+        run(H, Op.INSERT, Action.APPLY, false, "31", "32");
+        assertEquals(List.of("accounts:APPLY:1,2", "tellers:APPLY:11", "tellers:DELTA_ONLY:12", "branches:APPLY:21"), split(),
+                "a teller's update before any branch's, as TPC-B's writers lock them");
+        assertEquals(List.of("history:INSERT"), left());
+    }
+
+    @Test
+    void aRunFollowedByAChangeOfOneOfItsRowsStaysInPlace() {
+        run(T, Op.UPDATE, Action.APPLY, true, "11", "12");
+        run(B, Op.UPDATE, Action.APPLY, true, "21");
+        run(T, Op.DELETE, Action.APPLY, false, "12");
+        run(T, Op.UPDATE, Action.DELTA_ONLY, true, "13");
+        assertEquals(List.of("tellers:DELTA_ONLY:13", "branches:APPLY:21"), split(),
+                "the tellers' first run stays before the delete of its row 12; the rest table by table");
+        assertEquals(List.of("tellers:UPDATE", "tellers:DELETE"), left());
+    }
+
+    @Test
+    void tablesBeforeTheFirstHotOneKeepTheirRunsInPlace() {
+        run(A, Op.UPDATE, Action.APPLY, true, "1", "2");
+        run(T, Op.UPDATE, Action.APPLY, true, "11");
+        run(B, Op.UPDATE, Action.APPLY, true, "21");
+        run(H, Op.INSERT, Action.APPLY, false, "31");
+        assertEquals(List.of("tellers:APPLY:11", "branches:APPLY:21"), split(Set.of(T)),
+                "the accounts (no local writer) in place; the branches after the hot tellers, to keep the table order");
+        assertEquals(List.of("accounts:UPDATE", "history:INSERT"), left());
+    }
+
+    @Test
+    void tablesWithFewerRowsGoLastWhateverThePageNamesFirst() {
+        // the page begins with the end of a transaction (its branch update), as a page cut there does
+        run(B, Op.UPDATE, Action.APPLY, true, "21");
+        run(A, Op.UPDATE, Action.APPLY, true, "1", "2", "3", "4");
+        run(T, Op.UPDATE, Action.APPLY, true, "11", "12", "13");
+        run(B, Op.UPDATE, Action.DELTA_ONLY, true, "22");
+        assertEquals(List.of("accounts:APPLY:1,2,3,4", "tellers:APPLY:11,12,13", "branches:APPLY:21", "branches:DELTA_ONLY:22"),
+                split(), "the branches (2 rows) after the tellers (3), though the page names them first");
+        runs.clear();
+        late.clear();
+        run(B, Op.UPDATE, Action.APPLY, true, "23");
+        run(T, Op.UPDATE, Action.APPLY, true, "14");
+        run(A, Op.UPDATE, Action.APPLY, true, "5");
+        assertEquals(List.of("accounts:APPLY:5", "tellers:APPLY:14", "branches:APPLY:23"), split(),
+                "the next page, one row each: by the most rows each table had in a page so far, not page order");
+    }
+
+    @Test
+    void nothingMovesPastATruncate() {
+        run(B, Op.UPDATE, Action.APPLY, true, "21");
+        Run truncate = Run.of(Action.APPLY, new Change(ChangeId.valueOf(++ids), H, Op.TRUNCATE, Instant.EPOCH, "", "", null, null));
+        runs.add(truncate);
+        run(T, Op.UPDATE, Action.APPLY, true, "11");
+        assertEquals(List.of("tellers:APPLY:11"), split());
+        assertEquals(List.of("branches:UPDATE", "history:TRUNCATE"), left());
+    }
+}
