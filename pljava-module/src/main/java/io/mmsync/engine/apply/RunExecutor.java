@@ -90,18 +90,11 @@ final class RunExecutor {
             return null;
         }
         boolean deltaOnly = run.action == Action.DELTA_ONLY;
-        int rows = run.lastPerRow().size();
-        List<List<Change>> layers = !shape.splitPairs() ? null : run.repeatsRows() ? layers(run.changes()) : List.of(run.changes());
-        if (layers == null) {
-            String sql = run.repeatsRows() ? shape.deltaRepeatedSql(deltaOnly) : shape.deltaUpdateSql(deltaOnly);
-            return List.of(new Deferred(deltaOnly ? sql : LateDelta.guarded(sql, rows, own), pairs(run)));
-        }
-        List<Deferred> out = new java.util.ArrayList<>();
-        for (List<Change> layer : layers) {
-            // every row of the run has its first update in the first layer: it counts the rows found
-            String sql = shape.deltaUpdateSql(deltaOnly);
-            out.add(new Deferred(out.isEmpty() && !deltaOnly ? LateDelta.guarded(sql, rows, own) : sql,
-                    rows(layer, Change::oldRow), rows(layer, Change::newRow)));
+        List<Deferred> out = deltaStatements(shape, run, deltaOnly);
+        if (!deltaOnly) {
+            // every row of the run has its first update in the first statement: it counts the rows found
+            Deferred d = out.get(0);
+            out.set(0, new Deferred(LateDelta.guarded(d.sql(), run.lastPerRow().size(), own), d.json(), d.json2()));
         }
         return out;
     }
@@ -187,24 +180,36 @@ final class RunExecutor {
      * rows, and tables whose images go as pairs, take the aggregating statement.
      */
     private static int deltaUpdate(Connection peer, TableShape shape, Run run, boolean deltaOnly) throws SQLException {
-        if (!shape.splitPairs()) {
-            return update(peer, run.repeatsRows() ? shape.deltaRepeatedSql(deltaOnly) : shape.deltaUpdateSql(deltaOnly), pairs(run));
-        }
-        List<List<Change>> layers = run.repeatsRows() ? layers(run.changes()) : List.of(run.changes());
-        if (layers == null) {
-            return update(peer, shape.deltaRepeatedSql(deltaOnly), pairs(run));
-        }
         int found = 0;
-        for (int i = 0; i < layers.size(); i++) {
-            try (PreparedStatement st = peer.prepareStatement(shape.deltaUpdateSql(deltaOnly))) {
-                st.setObject(1, rows(layers.get(i), Change::oldRow), Types.OTHER);
-                st.setObject(2, rows(layers.get(i), Change::newRow), Types.OTHER);
+        boolean first = true;
+        for (Deferred d : deltaStatements(shape, run, deltaOnly)) {
+            try (PreparedStatement st = peer.prepareStatement(d.sql())) {
+                st.setObject(1, d.json(), Types.OTHER);
+                if (d.json2() != null) {
+                    st.setObject(2, d.json2(), Types.OTHER);
+                }
                 int n = st.executeUpdate();
-                // every row of the run has its first update in the first layer: what it found is what is here
-                found = i == 0 ? n : found;
+                // every row of the run has its first update in the first statement: what it found is what is here
+                found = first ? n : found;
+                first = false;
             }
         }
         return found;
+    }
+
+    /** A delta update run's statements, as {@link #deltaUpdate} describes: one, or a layer's each. */
+    private static List<Deferred> deltaStatements(TableShape shape, Run run, boolean deltaOnly) {
+        List<List<Change>> layers = !shape.splitPairs() ? null : run.repeatsRows() ? layers(run.changes()) : List.of(run.changes());
+        List<Deferred> out = new java.util.ArrayList<>();
+        if (layers == null) {
+            String sql = run.repeatsRows() ? shape.deltaRepeatedSql(deltaOnly) : shape.deltaUpdateSql(deltaOnly);
+            out.add(new Deferred(sql, pairs(run)));
+            return out;
+        }
+        for (List<Change> layer : layers) {
+            out.add(new Deferred(shape.deltaUpdateSql(deltaOnly), rows(layer, Change::oldRow), rows(layer, Change::newRow)));
+        }
+        return out;
     }
 
     /** A run's updates split into layers of distinct rows (the k-th update of each row in layer k), or null past MAX_LAYERS. */
