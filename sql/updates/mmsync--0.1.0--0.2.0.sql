@@ -1419,7 +1419,7 @@ BEGIN
     SELECT h.host || coalesce(' (pid ' || h.pid || ')', '') INTO v_engine FROM @extschema@.engine_host() h;
     FOR v_r IN
         SELECT s.id, s.name, s.paused, p.peer, l.state AS lstate, l.heartbeat_at, l.sent,
-               l.last_error AS lerr, pr.applied
+               l.last_error AS lerr, pr.applied, coalesce(l.peer_set_aside, 0) AS peer_set_aside
         FROM @extschema@.syncs s
         CROSS JOIN LATERAL unnest(s.nodes) AS p(peer)
         LEFT JOIN @extschema@.links l ON l.sync_name = s.name AND l.peer = p.peer
@@ -1493,6 +1493,11 @@ BEGIN
                 || ' (the first: table %I.%I: %s); they are retried until they apply',
                 v_sa.n, v_r.peer, v_local, v_sa.schema_name, v_sa.table_name, v_sa.error));
         END IF;
+        IF v_r.peer_set_aside > 0 THEN
+            v_warn := concat_ws('; ', v_warn, format('%s changes from node %s could not be applied on node %s and are set aside'
+                || ' there (mmsync.status() on node %s names the first); they are retried until they apply',
+                v_r.peer_set_aside, v_local, v_r.peer, v_r.peer));
+        END IF;
         -- the newest compare of the pair (from either node, by hand or scheduled) that found them identical
         SELECT max(r.finished_at) INTO verified_at FROM @extschema@.compare_runs r
         WHERE r.sync_name = v_r.name AND r.peer = v_r.peer AND r.outcome = 'identical';
@@ -1509,6 +1514,9 @@ BEGIN
                     || ' at %s; SELECT * FROM mmsync.compare(%L) lists them); mmsync repair makes them equal',
                     v_cmp.open, v_local, v_r.peer, v_cmp.id, to_char(v_cmp.finished_at, 'YYYY-MM-DD HH24:MI:SS TZ'), v_r.name));
             END IF;
+        END IF;
+        IF state = 'in sync' AND (set_aside > 0 OR v_r.peer_set_aside > 0) THEN
+            state := 'differs';  -- changes set aside on either node: the nodes differ until they apply
         END IF;
         IF v_warn IS NOT NULL THEN
             last_error := v_warn || coalesce('; ' || last_error, '');
@@ -2156,3 +2164,52 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION @extschema@._fail(text, text) FROM PUBLIC;
+
+-- issue 17 (follow-up): a change the peer set aside is not "synced": links.peer_set_aside (the
+-- sender's count of this node's changes set aside at the peer), status() says "differs" and names
+-- them, wait_synced waits for them
+ALTER TABLE @extschema@.links ADD COLUMN peer_set_aside bigint NOT NULL DEFAULT 0;
+-- Waits until every change of the sync committed here before the call has been applied at
+-- every peer; returns true, or false on timeout. For scripts and tests: "applied up to X". A change
+-- the peer set aside (it could not apply it, see status()) is not applied: while a peer holds
+-- changes of this node set aside, the call waits for their retries and on timeout returns false
+-- with a NOTICE naming the peer.
+CREATE OR REPLACE FUNCTION @extschema@.wait_synced(name text, timeout interval DEFAULT '60 seconds')
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_id       integer := @extschema@._sync_id(wait_synced.name);
+    v_deadline timestamptz := clock_timestamp() + wait_synced.timeout;
+    v_max      bigint := (SELECT coalesce(max(id), 0) FROM @extschema@.changes WHERE sync_id = v_id);
+    v_held     text;
+BEGIN
+    LOOP
+        IF NOT EXISTS (
+            SELECT 1 FROM @extschema@.changes c
+            JOIN @extschema@.syncs s ON s.id = c.sync_id
+            CROSS JOIN LATERAL unnest(s.nodes) AS p(peer)
+            LEFT JOIN @extschema@.links l ON l.sync_name = s.name AND l.peer = p.peer
+            WHERE c.sync_id = v_id AND c.id <= v_max AND p.peer <> @extschema@.local_node()
+              AND (l.confirmed_lo IS NULL OR NOT pg_visible_in_snapshot(c.xid, l.confirmed_lo))) THEN
+            -- every change confirmed: applied, unless the peer set it aside (links.peer_set_aside,
+            -- written before the confirmation of the page that set it aside)
+            SELECT string_agg(format('%s on node %s', l.peer_set_aside, l.peer), ', ' ORDER BY l.peer) INTO v_held
+            FROM @extschema@.links l JOIN @extschema@.syncs s ON s.name = l.sync_name
+            WHERE s.id = v_id AND l.peer_set_aside > 0 AND l.peer = ANY (s.nodes);
+            IF v_held IS NULL THEN
+                RETURN true;
+            END IF;
+        END IF;
+        IF clock_timestamp() > v_deadline THEN
+            IF v_held IS NOT NULL THEN
+                RAISE NOTICE 'mmsync.wait_synced(%): changes of node % are set aside (could not be applied): %',
+                    wait_synced.name, @extschema@.local_node(), v_held
+                    USING HINT = 'mmsync.status() on that node names the first change and its error; they are retried until they apply';
+            END IF;
+            RETURN false;
+        END IF;
+        v_held := NULL;
+        PERFORM pg_sleep(0.02);
+    END LOOP;
+END
+$$;

@@ -27,5 +27,10 @@ CREATE TABLE @extschema@.links (
     last_error_at   timestamptz,
     last_sent_at    timestamptz,
     heartbeat_at    timestamptz NOT NULL DEFAULT now(),
+    -- changes of this node the peer could not apply and holds set aside (its mmsync.set_aside),
+    -- as the sender last counted them there: after a page that set any aside (before that page
+    -- is confirmed here, so wait_synced never sees the one without the other) and at every
+    -- heartbeat, after the set-aside retries
+    peer_set_aside  bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (sync_name, peer)
 );

@@ -192,6 +192,18 @@ class ConflictsIT {
             assertEquals("1 0", pair.green.queryString(Pair.DB, "SELECT set_aside || ' ' || conflicts FROM mmsync.status() WHERE peer = 'blue'"),
                     "status on green counts the change from blue set aside there");
             assertEquals("1 0", pair.blue.queryString(Pair.DB, "SELECT set_aside || ' ' || conflicts FROM mmsync.status() WHERE peer = 'green'"));
+            // neither node says "in sync" while a change is set aside on either (issue 17): the
+            // origin learns of its own change set aside at the peer from its sender
+            Waits.until(Duration.ofSeconds(60), "blue's sender counted its change set aside on green",
+                    () -> pair.blue.queryLong(Pair.DB, "SELECT peer_set_aside FROM mmsync.links WHERE peer = 'green'") == 1
+                            && pair.green.queryLong(Pair.DB, "SELECT peer_set_aside FROM mmsync.links WHERE peer = 'blue'") == 1);
+            for (PgCluster c : List.of(pair.blue, pair.green)) {
+                assertEquals("differs", c.queryString(Pair.DB, "SELECT state FROM mmsync.status()"), c.name());
+                assertTrue(c.queryString(Pair.DB, "SELECT last_error FROM mmsync.status()")
+                        .contains("1 changes from node " + c.name() + " could not be applied on node "), c.name());
+                assertEquals("f", c.queryString(Pair.DB, "SELECT mmsync.wait_synced('app', '300 milliseconds')"),
+                        "wait_synced on " + c.name() + " while the peer holds its change set aside");
+            }
             // the DBA renames one of them: the set-aside change is superseded or retried, both converge
             Pair.exec(pair.green, "UPDATE users SET username = 'alice2' WHERE id = 2");
             pair.awaitSynced();
@@ -199,6 +211,10 @@ class ConflictsIT {
                     pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.set_aside") == 0
                             && pair.blue.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.set_aside") == 0);
             assertEquals(0, pair.green.queryLong(Pair.DB, "SELECT set_aside FROM mmsync.status() WHERE peer = 'blue'"));
+            Waits.until(Duration.ofSeconds(60), "both nodes in sync again", () ->
+                    "in sync".equals(pair.blue.queryString(Pair.DB, "SELECT state FROM mmsync.status()"))
+                            && "in sync".equals(pair.green.queryString(Pair.DB, "SELECT state FROM mmsync.status()")));
+            assertEquals("t", pair.blue.queryString(Pair.DB, "SELECT mmsync.wait_synced('app', '10 seconds')"));
             assertEquals("1=alice 2=alice2", pair.blue.queryString(Pair.DB,
                     "SELECT string_agg(id || '=' || username, ' ' ORDER BY id) FROM users"));
             assertEquals(Pair.fingerprint(pair.blue, "users"), Pair.fingerprint(pair.green, "users"));

@@ -258,6 +258,9 @@ public final class Link implements Runnable {
                 // active poll interval) has notified: the next turn comes at once (or came), with this page's
                 // confirmation (checked once the read-ahead is over: the range is complete)
                 boolean more = !page.rangeComplete() || !page.isEmpty() && (!keep || next != null || wakeup.wokenSoon(lc));
+                if (applied.result().setAside > 0) {
+                    status.peerSetAside(lc, pc, syncName, origin); // before the page's confirmation
+                }
                 confirm(lc, sync, page.next(), page.rangeComplete(), page.changes().size(), applied.result().horizon, more);
                 logTimings(page, readNanos, applied, readStart);
                 tr.page(page, applied.result());
@@ -385,6 +388,7 @@ public final class Link implements Runnable {
         retries.working();
         if (beatDue) {
             applier.retrySetAside(pc, sync, origin);
+            status.peerSetAside(lc, pc, syncName, origin);
         }
         if (marked || beatDue || purger.behind()) {
             // a big purge goes on at every turn, a bounded step at a time

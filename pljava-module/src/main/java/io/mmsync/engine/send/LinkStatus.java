@@ -4,6 +4,8 @@ import io.mmsync.engine.conn.Connector;
 import io.mmsync.engine.model.LinkState;
 
 import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -20,6 +22,8 @@ final class LinkStatus {
     private final String peerNode;
     private final String logPrefix;
     private boolean heldForResync;
+    /** the peer's set-aside count last written locally (-1: not yet this session) */
+    private long peerSetAside = -1;
 
     LinkStatus(LinkStore store, Pacing pacing, Connector local, String peerNode, String logPrefix) {
         this.store = store;
@@ -45,6 +49,34 @@ final class LinkStatus {
         }
         heldForResync = reason != null;
         return heldForResync;
+    }
+
+    /**
+     * Counts the changes of {@code origin} the peer holds set aside (could not apply) and writes
+     * the count to the local mmsync.links when it changed: status() and wait_synced read it there.
+     * Called after a page that set changes aside, before that page is confirmed here (so
+     * wait_synced never sees the confirmation without the count), and at every heartbeat, after
+     * the set-aside retries.
+     */
+    void peerSetAside(Connection lc, Connection pc, String syncName, String origin) throws SQLException {
+        long n;
+        try (PreparedStatement st = pc.prepareStatement(
+                "SELECT count(*) FROM mmsync.set_aside WHERE sync_name = ? AND origin = ?")) {
+            st.setString(1, syncName);
+            st.setString(2, origin);
+            try (ResultSet rs = st.executeQuery()) {
+                rs.next();
+                n = rs.getLong(1);
+            }
+        }
+        if (n != peerSetAside) {
+            store.peerSetAside(lc, n);
+            if (n > 0 && n > peerSetAside) {
+                LOG.warning(logPrefix + n + " changes of this node are set aside at " + peerNode
+                        + " (they could not be applied there; mmsync.status() there names the first)");
+            }
+            peerSetAside = n;
+        }
     }
 
     /** Best effort, on a connection of its own: the local database may be the one that is down. */

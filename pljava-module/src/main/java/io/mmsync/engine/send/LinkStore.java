@@ -97,6 +97,17 @@ final class LinkStore {
         return new Confirm(pos.lo(), applied, syncName, peer);
     }
 
+    /** Records how many changes of this node the peer holds set aside (mmsync.links.peer_set_aside). */
+    void peerSetAside(Connection local, long count) throws SQLException {
+        try (PreparedStatement st = local.prepareStatement(
+                "UPDATE mmsync.links SET peer_set_aside = ? WHERE sync_name = ? AND peer = ?")) {
+            st.setLong(1, count);
+            st.setString(2, syncName);
+            st.setString(3, peer);
+            st.executeUpdate();
+        }
+    }
+
     /** Pauses the sync on the local node (the agent pushes the pause to the peers). */
     void pauseSync(Connection local) throws SQLException {
         try (PreparedStatement st = local.prepareStatement("SELECT mmsync.pause(?)")) {
