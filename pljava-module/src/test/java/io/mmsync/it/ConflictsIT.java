@@ -222,6 +222,34 @@ class ConflictsIT {
         }
     }
 
+    /**
+     * An update or delete from blue whose row green does not have (deleted there behind the sync's
+     * back, no competing change queued): the update puts the row back, the delete finds nothing,
+     * and green logs each as a conflict (update_missing, delete_missing), once, with blue's
+     * version as the winning row; the nodes end identical.
+     */
+    @Test
+    void updateAndDeleteOfMissingRowsAreLogged() throws Exception {
+        try (Pair pair = Pair.start("CREATE TABLE rows (id int PRIMARY KEY, v text NOT NULL);"
+                + "INSERT INTO rows SELECT g, 'orig' FROM generate_series(1, 20) g;")) {
+            pair.addSync("initial => 'none'");
+            pair.startAgents();
+            pair.awaitSyncOnGreen();
+            Pair.exec(pair.green, "BEGIN; SET LOCAL mmsync.origin = 'test'; DELETE FROM rows WHERE id IN (3, 4, 5, 6); COMMIT");
+            Pair.exec(pair.blue, "UPDATE rows SET v = 'blue' WHERE id IN (1, 3, 4)");   // 3, 4 missing on green
+            Pair.exec(pair.blue, "DELETE FROM rows WHERE id IN (2, 5, 6)");             // 5, 6 missing on green
+            pair.awaitSynced();
+            assertEquals("3|update_missing|remote_applied|blue 4|update_missing|remote_applied|blue "
+                            + "5|delete_missing|remote_applied| 6|delete_missing|remote_applied|",
+                    pair.green.queryString(Pair.DB, "SELECT string_agg(key || '|' || kind || '|' || resolution || '|' "
+                            + "|| coalesce(winning_row ->> 'v', ''), ' ' ORDER BY key) FROM mmsync.conflicts"));
+            assertEquals(0, pair.blue.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.conflicts"));
+            assertEquals("1=blue 3=blue 4=blue", pair.green.queryString(Pair.DB,
+                    "SELECT string_agg(id || '=' || v, ' ' ORDER BY id) FROM rows WHERE id <= 6"));
+            assertEquals(Pair.fingerprint(pair.blue, "rows"), Pair.fingerprint(pair.green, "rows"));
+        }
+    }
+
     @Test
     void truncateAndInterleavedSequences() throws Exception {
         try (Pair pair = Pair.start("CREATE TABLE msgs (id bigserial PRIMARY KEY, body text);"

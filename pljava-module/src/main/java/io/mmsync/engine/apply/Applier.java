@@ -170,6 +170,7 @@ public final class Applier {
             }
         }
         peer.setAutoCommit(false);
+        executor.missing.clear();
         try {
             long t0 = clock.nanoTime();
             Resolver.Outcome outcome = Resolver.resolve(peer, sync, origin, peerName, page.changes(), tables, clock,
@@ -228,6 +229,7 @@ public final class Applier {
                 SetAside.supersede(peer, origin, page.changes());
             }
             long t2 = clock.nanoTime();
+            outcome.conflicts.addAll(executor.missing.entries(sync.name, sync.conflict, origin));
             ConflictLog.write(peer, outcome.conflicts, outcome.decidedConflictIds);
             if (last != null) {
                 head.add(last);
@@ -273,6 +275,7 @@ public final class Applier {
     private int carefully(Connection peer, String sync, String origin, Run run, java.util.Set<Change> failed)
             throws SQLException {
         Savepoint sp = peer.setSavepoint();
+        int found = executor.missing.size();
         try {
             executor.execute(peer, run);
             peer.releaseSavepoint(sp);
@@ -282,12 +285,14 @@ public final class Applier {
                 throw e;
             }
             peer.rollback(sp);
+            executor.missing.keep(found);
             tables.clear();
         }
         int count = 0;
         for (Change c : run.changes()) {
             Run single = Run.of(run.action, c);
             Savepoint one = peer.setSavepoint();
+            int before = executor.missing.size();
             try {
                 executor.execute(peer, single);
                 peer.releaseSavepoint(one);
@@ -296,6 +301,7 @@ public final class Applier {
                     throw e;
                 }
                 peer.rollback(one);
+                executor.missing.keep(before);
                 tables.clear();
                 SetAside.record(peer, sync, origin, c, e);
                 failed.add(c);

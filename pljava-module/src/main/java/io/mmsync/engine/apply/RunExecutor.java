@@ -28,6 +28,8 @@ final class RunExecutor {
 
     private final PeerTables tables;
     private final Map<TableRef, Integer> upsertRuns = new HashMap<>();
+    /** updates and deletes whose rows were not here, logged as conflicts with the page ({@link MissingRows}) */
+    final MissingRows missing = new MissingRows();
 
     RunExecutor(PeerTables tables) {
         this.tables = tables;
@@ -41,9 +43,11 @@ final class RunExecutor {
                 insertRun(peer, shape, run);
                 break;
             case DELETE:
-                if (update(peer, shape.deleteSql(), rows(run.changes(), Change::oldRow)) < run.size()) {
+                List<Change> gone = MissingRows.delete(peer, shape, run.changes());
+                if (!gone.isEmpty()) {
                     // some rows were gone already: a local insert of such a key may still be open
                     KeyProbe.probe(peer, shape, run.changes());
+                    missing.add(gone);
                 }
                 break;
             case TRUNCATE:
@@ -166,6 +170,7 @@ final class RunExecutor {
         int n = shape.hasDelta() ? deltaUpdate(peer, shape, run, deltaOnly) : update(peer, shape.updateSql(), rows(last, Change::newRow));
         if (n < last.size()) {
             // rows missing here (deleted earlier, no newer competitor): the winning version returns
+            missing.add(MissingRows.ofUpdates(peer, shape, last));
             update(peer, shape.hasDelta() ? shape.insertMissingSql() : shape.insertSql(), rows(last, Change::newRow));
         }
     }
@@ -236,7 +241,7 @@ final class RunExecutor {
         }
     }
 
-    private static String rows(List<Change> changes, Function<Change, String> row) {
+    static String rows(List<Change> changes, Function<Change, String> row) {
         StringBuilder sb = new StringBuilder(capacity(changes));
         sb.append('[');
         for (int i = 0; i < changes.size(); i++) {

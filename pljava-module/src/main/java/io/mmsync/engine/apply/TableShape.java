@@ -23,6 +23,7 @@ import java.util.stream.IntStream;
  * column type round-trips through PostgreSQL's own input functions.
  */
 final class TableShape {
+    private static final String ELEMENTS = "pg_catalog.json_array_elements(?::json) WITH ORDINALITY AS e(v, i)";
     private static final String COLUMNS_SQL = "SELECT a.attname, "
             + "pg_catalog.array_position(i.indkey::int2[], a.attnum) AS pk_pos, "
             + "a.atttypid = 'pg_catalog.json'::pg_catalog.regtype AS is_json, "
@@ -284,9 +285,18 @@ final class TableShape {
                 + join(columns, c -> q(c) + " = " + value(c, "n", "(e.v -> 'n')")) + " FROM " + pairs() + " WHERE " + keyMatch("o"));
     }
 
-    String deleteSql() {
-        return memo("delete", () -> "DELETE FROM " + t() + " AS d USING pg_catalog.json_populate_recordset(NULL::" + t()
-                + ", ?::json) AS r WHERE " + keyMatch("r"));
+    /** Deletes the rows named by a JSON array of key-bearing images; returns the ordinals (from 1) of those not here. */
+    String deleteReportingSql() {
+        return memo("deleteReporting", () -> "WITH e AS MATERIALIZED (SELECT e.v, e.i FROM " + ELEMENTS + "), "
+                + "x AS (DELETE FROM " + t() + " AS d USING e CROSS JOIN LATERAL pg_catalog.json_populate_record(NULL::"
+                + t() + ", e.v) AS r WHERE " + keyMatch("r") + " RETURNING e.i) "
+                + "SELECT e.i FROM e WHERE NOT EXISTS (SELECT 1 FROM x WHERE x.i = e.i) ORDER BY e.i");
+    }
+
+    /** For a JSON array of key-bearing images: the ordinals (from 1) of those whose rows are not here. */
+    String missingSql() {
+        return memo("missing", () -> "SELECT e.i FROM " + ELEMENTS + " CROSS JOIN LATERAL pg_catalog.json_populate_record(NULL::"
+                + t() + ", e.v) AS r WHERE NOT EXISTS (SELECT 1 FROM " + t() + " AS d WHERE " + keyMatch("r") + ") ORDER BY e.i");
     }
 
     /**
