@@ -37,10 +37,33 @@ def parse_pgbench(out):
             "latency_ms": num(r"latency average = ([\d.]+) ms")}
 
 
+def children_cpu(node):
+    """CPU seconds (user + system) of the node's exited backends so far (the postmaster's
+    cutime + cstime), or None: pgbench's backends exit at the end of a run, so the difference over
+    a run is what its transactions cost the server, a figure that, unlike TPS, barely moves with
+    what else runs on this shared machine."""
+    try:
+        with open(os.path.join(node.data, "postmaster.pid")) as f:
+            pm = int(f.readline())
+        with open(f"/proc/{pm}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def pgbench(node, db, seconds, args, clients=CLIENTS, threads=THREADS):
     load = os.getloadavg()[0]
+    cpu0 = children_cpu(node)
     p = pg.run(pgbench_cmd(node, db, seconds, args, clients, threads), timeout=seconds + 120)
-    return dict(parse_pgbench(p.stdout + p.stderr), load1_before=round(load, 2))
+    out = dict(parse_pgbench(p.stdout + p.stderr), load1_before=round(load, 2))
+    # pgbench's backends gone (their CPU is then the postmaster's children's)
+    gone = pg.wait_until(lambda: node.value("postgres", "SELECT count(*) FROM pg_stat_activity "
+                                                        "WHERE application_name = 'pgbench'") == "0", 10)
+    cpu1 = children_cpu(node)
+    if gone and cpu0 is not None and cpu1 is not None and out.get("transactions"):
+        out["server_cpu_us"] = round((cpu1 - cpu0) * 1e6 / out["transactions"], 1)
+    return out
 
 
 _marker = itertools.count(int(time.time() * 1000))  # next() is atomic: barrier_both uses two threads
@@ -216,7 +239,18 @@ def summarize(runs, kind):
         base = [v for v in before + after if v]
         if base:
             ratios.append(x["tps"] / (sum(base) / len(base)))
-    return {"tps": rnd(median(tps_values), 1), "ratio": rnd(median(ratios), 3), "ratios": [rnd(v, 3) for v in ratios]}
+    cpu_values, cpu_ratios = [], []
+    for i, x in enumerate(runs):
+        if x["kind"] != kind or not x.get("server_cpu_us"):
+            continue
+        cpu_values.append(x["server_cpu_us"])
+        base = [runs[j].get("server_cpu_us") for j in nones if j < i][-1:] + \
+            [runs[j].get("server_cpu_us") for j in nones if j > i][:1]
+        base = [v for v in base if v]
+        if base:
+            cpu_ratios.append((sum(base) / len(base)) / x["server_cpu_us"])
+    return {"tps": rnd(median(tps_values), 1), "ratio": rnd(median(ratios), 3), "ratios": [rnd(v, 3) for v in ratios],
+            "server_cpu_us": rnd(median(cpu_values), 1), "cpu_ratio": rnd(median(cpu_ratios), 3)}
 
 
 def median(values):

@@ -38,13 +38,25 @@ def num(v, digits=0):
     return f"{v:,.{digits}f}"
 
 
-def none_runs(results, script):
-    """Every TPS figure without replication for a script: the none tool's own runs (start and
-    end of the run) and those interleaved with each other tool's runs."""
-    vals = [get(results, "tools", "none", k, script, "no_replication", "tps") for k in ("tps", "tps_end")]
+def none_runs(results, script, key="tps"):
+    """Every TPS figure (or another figure of a run, key) without replication for a script: the
+    none tool's own runs (start and end of the run) and those interleaved with each other tool's runs."""
+    vals = [get(results, "tools", "none", k, script, "no_replication", key) for k in ("tps", "tps_end")]
     for t in TOOLS[1:]:
-        vals += [x.get("tps") for x in get(results, "tools", t, "tps", script, "runs") or [] if x["kind"] == "none"]
+        vals += [x.get(key) for x in get(results, "tools", t, "tps", script, "runs") or [] if x["kind"] == "none"]
     return [v for v in vals if v]
+
+
+def cpu_tx_cell(results, tool, script, mode):
+    """Server CPU per transaction of pgbench's backends; the tool's as none's ÷ its own (what TPS
+    would be, were the server CPU-bound), against the bracketing runs without replication."""
+    if tool == "none":
+        vals = sorted(none_runs(results, script, "server_cpu_us"))
+        return f"{num(vals[len(vals) // 2], 1)} µs (median of {len(vals)} runs)" if vals else "–"
+    r = get(results, "tools", tool, "tps", script, mode)
+    if not r or r.get("server_cpu_us") is None:
+        return "–"
+    return f"{num(r['server_cpu_us'], 1)} µs ({r['cpu_ratio']:.2f}×)" if r.get("cpu_ratio") else f"{num(r['server_cpu_us'], 1)} µs"
 
 
 def tps_cell(results, tool, script, mode):
@@ -168,6 +180,8 @@ def markdown(results):
     for script, label in (("simple_update", "-N"), ("tpcb", "TPC-B")):
         for mode, mlabel in (("capture_only", "capture only (sync paused)"), ("sync_running", "sync running")):
             rows.append((f"TPS {label}, {mlabel}; × none", {t: tps_cell(results, t, script, mode) for t in tools}))
+        rows.append((f"server CPU per {label} transaction (pgbench's backends), capture only; none ÷ tool",
+                     {t: cpu_tx_cell(results, t, script, "capture_only") for t in tools}))
     for rate in cfg["lag_rates"]:
         rows.append((f"lag at {rate} commits/s: p50 / p99 / max ms",
                      {t: lag_cell(results, t, rate) if t != "none" else "" for t in tools}))
