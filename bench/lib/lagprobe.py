@@ -6,7 +6,10 @@ engine has none as of issue 15's commits, the parser is kept for a build instrum
 also the agent's phases per page: its wake-up, the turn's requests on blue, the apply on green.
 
   python3 bench/lib/lagprobe.py --jars old=/tmp/old.jar,new=pljava-module/target/mmsync.jar \
-      [--rates 200,1000] [--rounds 3] [--seconds 8] [--java-opts NAME=OPTS] [--out DIR]
+      [--rates 200,1000] [--rounds 3] [--seconds 8] [--java-opts NAME=OPTS] [--poll-sleep-ms NAME=MS] [--out DIR]
+
+--poll-sleep-ms NAME=MS: the bench poller's sleep between two polls for that jar name (bench/run:
+2 ms); the same jar under two names shows what the poller's granularity adds to the figure.
 """
 import argparse, json, os, re, sys, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -48,6 +51,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=8)
     ap.add_argument("--java-opts", action="append", default=[])
+    ap.add_argument("--poll-sleep-ms", action="append", default=[])
     ap.add_argument("--out", default=f"/tmp/mmlagprobe-{int(time.time())}")
     ap.add_argument("--pgss", action="store_true", help="pg_stat_statements on both nodes: each measure's statements "
                     "(calls, mean planning and execution ms) in DIR/pgss-<jar>-<round>-<rate>-<node>.txt")
@@ -64,6 +68,7 @@ def main():
         bench.cluster_settings = with_pgss
     jars = dict(j.split("=", 1) for j in a.jars.split(","))
     java_opts = dict(o.split("=", 1) for o in a.java_opts)
+    poll_sleep = {k: float(v) / 1000 for k, v in (o.split("=", 1) for o in a.poll_sleep_ms)}
     cfg = dict(scale=1, fsync="off", drain_timeout=600, small_tx_rows=10, tool_budget=0, lag_seconds=a.seconds,
                twoway_seconds=0, twoway_drain_timeout=120)
     os.makedirs(a.out, exist_ok=True)
@@ -90,6 +95,7 @@ def main():
                     mm.start_agent(n)
                 settle(ctx, mm)
                 measure.catchup(ctx, mm, 5000, 10)  # warm up
+                ctx.cfg["lag_poll_sleep_s"] = poll_sleep.get(name, 0.002)
                 for rate in [int(r) for r in a.rates.split(",")]:
                     settle(ctx, mm)
                     log = mm.logs["blue"]

@@ -322,7 +322,7 @@ def lag(ctx, tool, rate):
                     ended_at = now
                 if w >= expected_max or now - ended_at > ctx.cfg["drain_timeout"]:
                     break
-            time.sleep(0.002)
+            time.sleep(ctx.cfg.get("lag_poll_sleep_s", 0.002))  # lagprobe.py --poll-sleep-ms; bench/run: 2 ms
     finally:
         if proc.poll() is None:
             proc.kill()
