@@ -345,25 +345,42 @@ final class Resolver {
         return op.name().toLowerCase();
     }
 
-    /** For candidates that have a competitor: the peer's current row and whether it is the expected one. */
+    /**
+     * For candidates that have a competitor: the peer's current row and whether it is the expected
+     * one. One statement per table, all in one request (issue 15: two-way TPC-B's pages read the rows
+     * of two or three tables, a round trip each).
+     */
     private static Map<Integer, String[]> currentRows(Connection peer, Map<Integer, Change> candidates,
                                                       Map<Integer, Competitor> competitors, PeerTables tables) throws SQLException {
         Map<TableRef, List<Integer>> byTable = new LinkedHashMap<>();
         for (Integer i : competitors.keySet()) {
             byTable.computeIfAbsent(candidates.get(i).table(), t -> new ArrayList<>()).add(i);
         }
-        Map<Integer, String[]> out = new HashMap<>();
+        StringBuilder sql = new StringBuilder();
+        List<String> arrays = new ArrayList<>();
+        List<List<Integer>> order = new ArrayList<>();
         for (Map.Entry<TableRef, List<Integer>> e : byTable.entrySet()) {
             List<Integer> idx = e.getValue();
             StringBuilder arr = new StringBuilder("[");
             for (int j = 0; j < idx.size(); j++) {
                 arr.append(j > 0 ? "," : "").append(candidates.get(idx.get(j)).keyRow());
             }
-            arr.append(']');
-            TableShape shape = tables.get(candidates.get(idx.get(0)));
-            try (PreparedStatement st = peer.prepareStatement(shape.currentRowsSql())) {
-                st.setObject(1, arr.toString(), Types.OTHER);
-                try (ResultSet rs = st.executeQuery()) {
+            arrays.add(arr.append(']').toString());
+            order.add(idx);
+            sql.append(sql.length() > 0 ? "; " : "").append(tables.get(candidates.get(idx.get(0))).currentRowsSql());
+        }
+        Map<Integer, String[]> out = new HashMap<>();
+        try (PreparedStatement st = peer.prepareStatement(sql.toString())) {
+            for (int k = 0; k < arrays.size(); k++) {
+                st.setObject(k + 1, arrays.get(k), Types.OTHER);
+            }
+            int k = 0;
+            for (boolean isRs = st.execute(); isRs || st.getUpdateCount() != -1; isRs = st.getMoreResults()) {
+                if (!isRs) {
+                    continue;
+                }
+                List<Integer> idx = order.get(k++);
+                try (ResultSet rs = st.getResultSet()) {
                     while (rs.next()) {
                         out.put(idx.get(rs.getInt(1) - 1), new String[] {rs.getString(2), rs.getString(3)});
                     }
