@@ -25,6 +25,8 @@ import java.util.Map;
  * row whose two versions differ only in delta columns (added up whoever wins), is counted in
  * mmsync.conflict_counts per sync and origin instead of logged (issue 14: two-way TPC-B made a
  * row of mmsync.conflicts per merged delta); every other conflict is still logged, one row each.
+ * Those the engine can tell lost nothing are counted here and sent as one count with the commit
+ * request ({@link #split}, issue 15); the statement decides the rest as before.
  * (The engine refuses a peer whose extension predates mmsync.conflict_counts: ExtensionVersion.)
  */
 final class ConflictLog {
