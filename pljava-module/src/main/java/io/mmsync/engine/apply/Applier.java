@@ -205,8 +205,11 @@ public final class Applier {
                     lateRuns = LateDelta.split(runs, lateOnes, tables, LateDelta.hot(outcome), lateWidths);
                 }
             }
-            // a short insert run last, with nothing written after it but the position: sent with the commit
-            boolean deferLast = !careful && outcome.versioned == null && !outcome.hadSetAside && outcome.conflicts.isEmpty();
+            // conflicts that lost nothing are counted in the commit request; the rest logged before it
+            ConflictLog.Split conflicts = ConflictLog.split(outcome.conflicts, tables);
+            // a short insert run last, with nothing written after it but the position (and such counts): sent with the commit
+            boolean deferLast = !careful && outcome.versioned == null && !outcome.hadSetAside && conflicts.rest().isEmpty()
+                    && outcome.decidedConflictIds.isEmpty();
             RunExecutor.Deferred last = null;
             for (int i = 0; i < runs.size(); i++) {
                 Run run = runs.get(i);
@@ -229,8 +232,13 @@ public final class Applier {
                 SetAside.supersede(peer, origin, page.changes());
             }
             long t2 = clock.nanoTime();
-            outcome.conflicts.addAll(executor.missing.entries(sync.name, sync.conflict, origin));
-            ConflictLog.write(peer, outcome.conflicts, outcome.decidedConflictIds);
+            // updates and deletes whose rows were missing here are logged with the rest (MissingRows)
+            List<ConflictLog.Entry> logged = new java.util.ArrayList<>(conflicts.rest());
+            logged.addAll(executor.missing.entries(sync.name, sync.conflict, origin));
+            ConflictLog.write(peer, logged, outcome.decidedConflictIds);
+            if (conflicts.counts() != null) {
+                head.add(conflicts.counts());
+            }
             if (last != null) {
                 head.add(last);
             }

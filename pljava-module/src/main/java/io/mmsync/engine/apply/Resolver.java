@@ -39,7 +39,7 @@ final class Resolver {
     // each row's keys computed cheaply and kept only where the page has the key; then the newest
     // change per key, joined to the candidates: a page costs one pass over the queue, however full
     // it is (a two-way catch-up has both queues full), and a hot row (changed in many transactions
-    // on both nodes) costs one match per candidate, not one per pair of changes.
+    // on both nodes) costs one match per queued change of it, hashed, not one per pair of changes.
     private static final String COMPETITORS_SQL = competitorsSql(false);
     /**
      * The same for the changes this node committed after the first lookup's snapshot (the second
@@ -50,28 +50,30 @@ final class Resolver {
     private static String competitorsSql(boolean late) {
         // the late variant also says, per key, whether every late change of it is an update of its delta
         // columns alone (pure), with the newest one's other columns (nd) and the table's delta columns
-        // (dc): LateDelta decides from them whether the race changes a decision
+        // (dc): LateDelta decides from them whether the race changes a decision. Each queued change is
+        // kept under its key, and under its old key where an update moved it, where the page has that
+        // key (one pass, no copy of the queue); the newest per key by its greatest id, hashed (issue 15:
+        // under two-way TPC-B a branch row matched thousands of queued changes, each twice, sorted per page)
         return "WITH k AS MATERIALIZED (SELECT * FROM pg_catalog.jsonb_to_recordset(?::jsonb) "
             + "  AS k(i int, s text, t text, key text)), "
             + "tabs AS MATERIALIZED (SELECT st.relid, st.pk_cols, st.schema_name::text AS s, st.table_name::text AS t "
             + (late ? ", " + LateDelta.DELTA_COLUMNS_SQL + " AS dc " : "")
             + "  FROM mmsync.sync_tables st WHERE st.mode = 'keyed' "
             + "  AND (st.schema_name::text, st.table_name::text) IN (SELECT k.s, k.t FROM k)), "
-            + "x AS MATERIALIZED (SELECT tabs.s, tabs.t, c.id, c.op, c.at, "
-            + KeySql.of("tabs.pk_cols", "coalesce(c.new, c.old)") + " AS kn, "
-            + "  CASE WHEN c.op = 'U' THEN " + KeySql.of("tabs.pk_cols", "c.old") + " END AS ko "
-            + (late ? ", " + LateDelta.PURE_SQL + " AS pure, c.new - tabs.dc AS nd, tabs.dc " : "")
-            + "  FROM mmsync.changes c JOIN tabs ON tabs.relid = c.relid WHERE c.op <> 'T'"
-            + (late ? " AND NOT pg_catalog.pg_visible_in_snapshot(c.xid, ?::pg_snapshot)" : "") + "), "
             + "keys AS MATERIALIZED (SELECT DISTINCT k.s, k.t, k.key FROM k), "
-            + "newest AS (SELECT DISTINCT ON (y.s, y.t, y.key) y.s, y.t, y.key, y.id, y.op, y.at, "
-            + (late ? "pg_catalog.bool_and(y.pure) OVER (PARTITION BY y.s, y.t, y.key) AS pure, y.nd, y.dc, " : "")
-            + "  pg_catalog.max(y.at) FILTER (WHERE y.op = 'I') OVER (PARTITION BY y.s, y.t, y.key) AS ins_at FROM ("
-            + "  SELECT x.s, x.t, x.kn AS key, x.id, x.op, x.at" + (late ? ", x.pure, x.nd, x.dc" : "")
-            + " FROM x WHERE (x.s, x.t, x.kn) IN (SELECT * FROM keys) "
-            + "  UNION ALL SELECT x.s, x.t, x.ko, x.id, x.op, x.at" + (late ? ", x.pure, x.nd, x.dc" : "")
-            + " FROM x WHERE (x.s, x.t, x.ko) IN (SELECT * FROM keys)) y "
-            + "  ORDER BY y.s, y.t, y.key, y.id DESC) "
+            + "y AS MATERIALIZED (SELECT tabs.s, tabs.t, kk.key, c.id, c.op, c.at"
+            + (late ? ", " + LateDelta.PURE_SQL + " AS pure, c.new - tabs.dc AS nd, tabs.dc" : "")
+            + " FROM mmsync.changes c JOIN tabs ON tabs.relid = c.relid "
+            + "CROSS JOIN LATERAL (SELECT " + KeySql.of("tabs.pk_cols", "coalesce(c.new, c.old)") + " AS kn, "
+            + "  CASE WHEN c.op = 'U' THEN " + KeySql.of("tabs.pk_cols", "c.old") + " END AS ko) AS kx "
+            + "CROSS JOIN LATERAL (VALUES (kx.kn), (CASE WHEN kx.ko IS DISTINCT FROM kx.kn THEN kx.ko END)) AS kk(key) "
+            + "WHERE c.op <> 'T'" + (late ? " AND NOT pg_catalog.pg_visible_in_snapshot(c.xid, ?::pg_snapshot)" : "")
+            + " AND (tabs.s, tabs.t, kk.key) IN (SELECT * FROM keys)), "
+            + "g AS (SELECT y.s, y.t, y.key, pg_catalog.max(y.id) AS id, "
+            + "  pg_catalog.max(y.at) FILTER (WHERE y.op = 'I') AS ins_at"
+            + (late ? ", pg_catalog.bool_and(y.pure) AS pure" : "") + " FROM y GROUP BY y.s, y.t, y.key), "
+            + "newest AS (SELECT g.s, g.t, g.key, g.id, y.op, y.at, g.ins_at" + (late ? ", g.pure, y.nd, y.dc" : "")
+            + " FROM g JOIN y ON y.s = g.s AND y.t = g.t AND y.key = g.key AND y.id = g.id) "
             + "SELECT k.i, newest.op, newest.at, newest.id, newest.ins_at"
             + (late ? ", newest.pure, newest.nd, newest.dc" : "") + " FROM k "
             + "JOIN newest ON newest.s = k.s AND newest.t = k.t AND newest.key = k.key";
@@ -345,25 +347,42 @@ final class Resolver {
         return op.name().toLowerCase();
     }
 
-    /** For candidates that have a competitor: the peer's current row and whether it is the expected one. */
+    /**
+     * For candidates that have a competitor: the peer's current row and whether it is the expected
+     * one. One statement per table, all in one request (issue 15: two-way TPC-B's pages read the rows
+     * of two or three tables, a round trip each).
+     */
     private static Map<Integer, String[]> currentRows(Connection peer, Map<Integer, Change> candidates,
                                                       Map<Integer, Competitor> competitors, PeerTables tables) throws SQLException {
         Map<TableRef, List<Integer>> byTable = new LinkedHashMap<>();
         for (Integer i : competitors.keySet()) {
             byTable.computeIfAbsent(candidates.get(i).table(), t -> new ArrayList<>()).add(i);
         }
-        Map<Integer, String[]> out = new HashMap<>();
+        StringBuilder sql = new StringBuilder();
+        List<String> arrays = new ArrayList<>();
+        List<List<Integer>> order = new ArrayList<>();
         for (Map.Entry<TableRef, List<Integer>> e : byTable.entrySet()) {
             List<Integer> idx = e.getValue();
             StringBuilder arr = new StringBuilder("[");
             for (int j = 0; j < idx.size(); j++) {
                 arr.append(j > 0 ? "," : "").append(candidates.get(idx.get(j)).keyRow());
             }
-            arr.append(']');
-            TableShape shape = tables.get(candidates.get(idx.get(0)));
-            try (PreparedStatement st = peer.prepareStatement(shape.currentRowsSql())) {
-                st.setObject(1, arr.toString(), Types.OTHER);
-                try (ResultSet rs = st.executeQuery()) {
+            arrays.add(arr.append(']').toString());
+            order.add(idx);
+            sql.append(sql.length() > 0 ? "; " : "").append(tables.get(candidates.get(idx.get(0))).currentRowsSql());
+        }
+        Map<Integer, String[]> out = new HashMap<>();
+        try (PreparedStatement st = peer.prepareStatement(sql.toString())) {
+            for (int k = 0; k < arrays.size(); k++) {
+                st.setObject(k + 1, arrays.get(k), Types.OTHER);
+            }
+            int k = 0;
+            for (boolean isRs = st.execute(); isRs || st.getUpdateCount() != -1; isRs = st.getMoreResults()) {
+                if (!isRs) {
+                    continue;
+                }
+                List<Integer> idx = order.get(k++);
+                try (ResultSet rs = st.getResultSet()) {
                     while (rs.next()) {
                         out.put(idx.get(rs.getInt(1) - 1), new String[] {rs.getString(2), rs.getString(3)});
                     }
