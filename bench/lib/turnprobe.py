@@ -8,7 +8,7 @@ several agent jars side by side (rounds interleaved), on two throw-away clusters
 blue 400 ms apart; the servers' logs go to DIR/log-<jar>-<node> (read the statements between two
 inserts). Each round: -N on the none database, then -N on the mmsync one, and the CPU seconds of
 blue's agent and of the link's backends (until green has everything) per 100,000 changes sent
-(mmsync.links.sent). PROBE_JFR=/path/prefix records blue's agent with Java Flight Recorder in the -N
+(mmsync.links.sent), and the queue rows blue read per change sent (pg_stat_user_tables). PROBE_JFR=/path/prefix records blue's agent with Java Flight Recorder in the -N
 phase (PROBE_JFC=settings file, default profile): PREFIX-<jar>-<round>.jfr. PROBE_PERF=/path/prefix
 records blue's agent and the link's backends with perf in that phase (PREFIX-<jar>-<round>-<process>.data;
 with MMSYNC_BENCH_JAVA_OPTS="... -XX:+PreserveFramePointer" for the agent's Java frames).
@@ -35,6 +35,12 @@ def thread_cpu(pid):
         u, s_ = out.get(name, (0.0, 0.0))
         out[name] = (u + int(f[11]) / tck, s_ + int(f[12]) / tck)
     return out
+
+
+def queue_rows_read(node, db):
+    """Rows of the queue tables (changes_0..2) read on node so far, by index or scan (pg_stat_user_tables)."""
+    return int(node.value(db, "SELECT coalesce(sum(coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)), 0) "
+                          "FROM pg_catalog.pg_stat_user_tables WHERE schemaname = 'mmsync' AND relname ~ '^changes_[0-2]$'"))
 
 
 def main():
@@ -123,6 +129,7 @@ def main():
                 before = {k: measure.cpu_seconds(p) for k, p in pids.items()}
                 th0 = thread_cpu(pids["agent_blue"])
                 q0 = int(ctx.blue.value(mm.db, "SELECT sent FROM mmsync.links WHERE peer = 'green'"))
+                qr0 = queue_rows_read(ctx.blue, mm.db)
                 b0 = int(ctx.green.value(mm.db, "SELECT coalesce(sum(batches), 0) FROM mmsync.progress WHERE origin = 'blue'"))
                 if a.pgss:
                     for c in (ctx.blue, ctx.green):
@@ -152,6 +159,8 @@ def main():
                 th1 = thread_cpu(pids["agent_blue"])
                 q1 = int(ctx.blue.value(mm.db, "SELECT sent FROM mmsync.links WHERE peer = 'green'"))
                 ch = q1 - q0
+                time.sleep(1.2)  # the sender's backend reports its table reads at most once a second
+                qr1 = queue_rows_read(ctx.blue, mm.db)
                 b1 = int(ctx.green.value(mm.db, "SELECT coalesce(sum(batches), 0) FROM mmsync.progress WHERE origin = 'blue'"))
                 if a.pgss:
                     for c in (ctx.blue, ctx.green):
@@ -162,7 +171,7 @@ def main():
                         open(os.path.join(a.out, f"pgss-{name}-{rnd + 1}-{c.name}.txt"), "w").write(str(out))
                 r = dict(jar=name, round=rnd + 1, none_tps=r0["tps"], mm_tps=r1["tps"], ratio=round(r1["tps"] / r0["tps"], 3),
                          latency_ms=[r0["latency_ms"], r1["latency_ms"]],
-                         changes=ch, pages=b1 - b0, per_page=round(ch / max(1, b1 - b0), 1), cpu_per_100k={k: round(v * 100000 / ch, 3) for k, v in cpu.items()})
+                         changes=ch, pages=b1 - b0, queue_rows_read_per_change=round((qr1 - qr0) / max(1, ch), 2), per_page=round(ch / max(1, b1 - b0), 1), cpu_per_100k={k: round(v * 100000 / ch, 3) for k, v in cpu.items()})
                 r["agent_threads_per_100k"] = {k: [round((u - th0.get(k, (0, 0))[0]) * 100000 / ch, 2),
                                                    round((s_ - th0.get(k, (0, 0))[1]) * 100000 / ch, 2)]
                                                for k, (u, s_) in th1.items() if (u + s_) - sum(th0.get(k, (0, 0))) >= 0.01}

@@ -58,9 +58,16 @@ public final class Applier {
         public final long commitNanos;
         /** the peer's snapshot right after the commit (a purge mark's horizon) */
         public final PeerHorizon horizon;
+        /**
+         * whether the peer's queue held changes of the page's tables (it writes them too), as far as the
+         * apply looked (a page applied at once is assumed to: see Pacing)
+         */
+        public final boolean peerWrites;
 
-        Result(int conflicts, int setAside, int runs, long resolveNanos, long runNanos, long commitNanos, PeerHorizon horizon) {
+        Result(int conflicts, int setAside, int runs, long resolveNanos, long runNanos, long commitNanos, PeerHorizon horizon,
+               boolean peerWrites) {
             this.horizon = horizon;
+            this.peerWrites = peerWrites;
             this.conflicts = conflicts;
             this.setAside = setAside;
             this.runs = runs;
@@ -166,7 +173,7 @@ public final class Applier {
             long t0 = clock.nanoTime();
             PeerHorizon h = atOnce.commit(peer, executor, sync.name, origin, page, one, ownFailure);
             if (h != null) {
-                return new Result(0, 0, 1, 0, 0, clock.nanoTime() - t0, h);
+                return new Result(0, 0, 1, 0, 0, clock.nanoTime() - t0, h, true);
             }
         }
         peer.setAutoCommit(false);
@@ -257,7 +264,8 @@ public final class Applier {
             if (horizon == null) {
                 return null; // rolled back: a local change raced the decisions
             }
-            return new Result(outcome.conflicts.size(), setAside, runCount, t1 - t0, t2 - t1, clock.nanoTime() - t2, horizon);
+            return new Result(outcome.conflicts.size(), setAside, runCount, t1 - t0, t2 - t1, clock.nanoTime() - t2, horizon,
+                    outcome.queued == null || !outcome.queued.isEmpty() || outcome.hadSetAside);
         } catch (SQLException | RuntimeException e) {
             try {
                 peer.rollback();

@@ -286,6 +286,17 @@ final class JsonScan {
         }
     }
 
+    /** Skips blanks; the position of the next character (the start of a value, or the end of the one just skipped). */
+    int at() {
+        ws();
+        return pos;
+    }
+
+    /** Whether the text between {@code start} and {@code end} equals that of {@code other} between its positions. */
+    boolean sameText(int start, int end, JsonScan other, int otherStart, int otherEnd) {
+        return end - start == otherEnd - otherStart && s.regionMatches(start, other.s, otherStart, end - start);
+    }
+
     /** The next value's raw JSON text. */
     String raw() {
         ws();

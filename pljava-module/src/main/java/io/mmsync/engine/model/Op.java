@@ -9,6 +9,9 @@ package io.mmsync.engine.model;
 public enum Op {
     INSERT('I'), UPDATE('U'), DELETE('D'), TRUNCATE('T');
 
+    /** values() copies the array at every call: once per change read (issue 14, the agent's CPU per change) */
+    private static final Op[] ALL = values();
+
     private final char code;
 
     Op(char code) {
@@ -21,7 +24,7 @@ public enum Op {
 
     public static Op fromCode(String code) {
         if (code != null && code.length() == 1) {
-            for (Op op : values()) {
+            for (Op op : ALL) {
                 if (op.code == code.charAt(0)) {
                     return op;
                 }

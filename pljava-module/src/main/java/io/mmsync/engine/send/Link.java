@@ -266,7 +266,7 @@ public final class Link implements Runnable {
                 tr.page(page, applied.result());
                 if (more) {
                     ahead = next;
-                    Pacing.steadyPause(page);
+                    pacing.steadyPause(page, applied.result().peerWrites);
                     continue;
                 }
                 // with the lock kept, what committed after the page's range notifies: no read to wait for it

@@ -125,4 +125,36 @@ class LateDeltaTest {
         assertEquals(List.of("tellers:APPLY:11"), split());
         assertEquals(List.of("branches:UPDATE", "history:TRUNCATE"), left());
     }
+    private static boolean deltaAlone(String oldRow, String newRow) {
+        Change c = new Change(ChangeId.valueOf(1), A, Op.UPDATE, Instant.EPOCH, "1", "1", oldRow, newRow);
+        return LateDelta.deltaAlone(c, List.of("abalance"));
+    }
+
+    /** Which updates change delta columns alone, from the images as jsonb prints them (text compared, no Gson tree). */
+    @Test
+    void deltaAloneComparesTheOtherColumnsAsText() {
+        String filler = "\"filler\": \"  x\\\"y \"";
+        // pgbench -N: abalance alone
+        assertEquals(true, deltaAlone("{\"aid\": 7, \"bid\": 1, " + filler + ", \"abalance\": 0}",
+                "{\"aid\": 7, \"bid\": 1, " + filler + ", \"abalance\": -3789}"));
+        assertEquals(true, deltaAlone("{\"aid\": 7, \"abalance\": 5}", "{\"aid\": 7, \"abalance\": 5}"));
+        assertEquals(true, deltaAlone("{}", "{}"));
+        // another column too: its value, a nested value, a string differing after an escape
+        assertEquals(false, deltaAlone("{\"aid\": 7, \"bid\": 1, \"abalance\": 0}", "{\"aid\": 7, \"bid\": 2, \"abalance\": 1}"));
+        assertEquals(false, deltaAlone("{\"aid\": 7, \"tags\": [1, {\"a\": 2}], \"abalance\": 0}",
+                "{\"aid\": 7, \"tags\": [1, {\"a\": 3}], \"abalance\": 0}"));
+        assertEquals(true, deltaAlone("{\"aid\": 7, \"tags\": [1, {\"a\": 2}], \"abalance\": 0}",
+                "{\"aid\": 7, \"tags\": [1, {\"a\": 2}], \"abalance\": 9}"));
+        assertEquals(false, deltaAlone("{\"s\": \"a\\\"b\", \"abalance\": 0}", "{\"s\": \"a\\\"c\", \"abalance\": 0}"));
+        assertEquals(false, deltaAlone("{\"aid\": 7, \"bid\": null, \"abalance\": 0}", "{\"aid\": 7, \"bid\": 1, \"abalance\": 0}"));
+        // the key moved
+        assertEquals(false, deltaAlone("{\"aid\": 7, \"abalance\": 0}", "{\"aid\": 8, \"abalance\": 0}"));
+        // a key of the new image the old one lacks, text printed differently, not an image: locked first
+        assertEquals(false, deltaAlone("{\"aid\": 7, \"abalance\": 0}", "{\"aid\": 7, \"bid\": 1, \"abalance\": 0}"));
+        assertEquals(false, deltaAlone("{\"aid\": 7, \"x\": 1.0}", "{\"aid\": 7, \"x\": 1.00}"));
+        assertEquals(false, deltaAlone("{\"aid\": 7", "{\"aid\": 7}"));
+        assertEquals(false, deltaAlone("[1]", "{\"aid\": 7}"));
+        // keys of the old image the new one lacks are not compared (as before)
+        assertEquals(true, deltaAlone("{\"aid\": 7, \"gone\": 3, \"abalance\": 0}", "{\"aid\": 7, \"abalance\": 1}"));
+    }
 }
