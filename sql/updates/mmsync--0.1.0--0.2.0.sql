@@ -2210,6 +2210,9 @@ BEGIN
         END IF;
         v_held := NULL;
         PERFORM pg_sleep(0.02);
+    END LOOP;
+END
+$$;
 
 -- issue 14: _enforce_retention looks at the queue only for a sync whose every peer is marked (it hashed the whole queue every round)
 -- Called by the local agent every round (and usable from cron while no agent runs): marks every
