@@ -29,7 +29,7 @@ class RelayIT {
             + "CREATE TABLE posts (id int PRIMARY KEY, v text NOT NULL); "
             + "CREATE TABLE checked (id int PRIMARY KEY, v text NOT NULL); "
             + "CREATE TABLE runs_a (id int PRIMARY KEY, v text NOT NULL); CREATE TABLE runs_b (id int PRIMARY KEY, v text)";
-    /** More than a plain page (5000) and a relayed one (20,000): several relayed pages and a last one. */
+    /** Several plain pages (5000): a relayed page (up to 100,000) and the plain pages after a cut. */
     static final int ROWS = 45_000;
 
     static String kindRows(int n) {

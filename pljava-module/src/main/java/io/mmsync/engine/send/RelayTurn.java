@@ -34,7 +34,7 @@ final class RelayTurn {
      * A relayed page holds up to this many times the plain page's rows (nothing of it is held in
      * the JVM; fewer pages, fewer turns: a turn's requests cost about a fifth of a 20,000-row page's time).
      */
-    static final int FACTOR = Integer.getInteger("mmsync.relayFactor", 10);
+    static final int FACTOR = Integer.getInteger("mmsync.relayFactor", 20);
     /** A relayed page holds no more than this many changes, whatever the plain page's size (one peer transaction). */
     static final int MAX_ROWS = 100_000;
     /**
