@@ -32,7 +32,7 @@ class BacklogIT {
      * A page of inserts into one table relayed as COPY text (io.mmsync.engine.send.RelayTurn.FACTOR,
      * issue 15) holds this many plain pages' rows; it passes through the agent as bytes, never whole.
      */
-    static final int RELAY_FACTOR = 10;
+    static final int RELAY_FACTOR = 20;
     /** Changes per small transaction; 2% of the changes come in these. */
     static final int SMALL_TXN = 10;
 

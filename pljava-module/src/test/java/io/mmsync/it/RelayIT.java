@@ -27,8 +27,9 @@ class RelayIT {
             + "vc varchar(40), twice bigint GENERATED ALWAYS AS (id * 2) STORED); "
             + "CREATE TABLE arr (id int PRIMARY KEY, a int[]); "
             + "CREATE TABLE posts (id int PRIMARY KEY, v text NOT NULL); "
-            + "CREATE TABLE checked (id int PRIMARY KEY, v text NOT NULL)";
-    /** More than a plain page (5000) and a relayed one (20,000): several relayed pages and a last one. */
+            + "CREATE TABLE checked (id int PRIMARY KEY, v text NOT NULL); "
+            + "CREATE TABLE runs_a (id int PRIMARY KEY, v text NOT NULL); CREATE TABLE runs_b (id int PRIMARY KEY, v text)";
+    /** Several plain pages (5000): a relayed page (up to 100,000) and the plain pages after a cut. */
     static final int ROWS = 45_000;
 
     static String kindRows(int n) {
@@ -81,6 +82,8 @@ class RelayIT {
             assertEquals(Pair.fingerprint(pair.blue, "arr"), Pair.fingerprint(pair.green, "arr"));
             String log = Files.readString(pair.agentLog(pair.blue));
             assertTrue(log.contains("inserts into \"public\".\"kinds\" in "), "kinds went by relayed pages (FINE log):\n" + relayLines(log));
+            assertTrue(log.contains("inserts into \"public\".\"kinds\" after "), "the first full page of kinds was relayed "
+                    + "from its first change (FINE log):\n" + relayLines(log));
             assertTrue(log.contains("(cut before a change of another kind)"), "a relayed page of kinds ended before the "
                     + "first update (FINE log):\n" + relayLines(log));
             assertTrue(log.contains("pages of inserts into \"public\".\"arr\" are read the plain way"),
@@ -107,6 +110,25 @@ class RelayIT {
             greenAgent.start();
             pair.awaitSynced();
             assertEquals(Pair.fingerprint(pair.blue, "posts"), Pair.fingerprint(pair.green, "posts"));
+
+            // runs of inserts into two tables back to back, each longer than a page, then an update: each run's
+            // first page is relayed from its first change, each relayed page cut before the other table's run
+            blueAgent.stop();
+            pair.blue.execute(Pair.DB, "INSERT INTO runs_a SELECT g, 'a ' || g FROM generate_series(1, 12000) g");
+            pair.blue.execute(Pair.DB, "INSERT INTO runs_b SELECT g, CASE WHEN g % 3 = 0 THEN NULL ELSE E'b\\t' || g END "
+                    + "FROM generate_series(1, 9000) g");
+            pair.blue.execute(Pair.DB, "INSERT INTO runs_a SELECT g, 'a ' || g FROM generate_series(12001, 20000) g");
+            pair.blue.execute(Pair.DB, "UPDATE runs_b SET v = 'b updated' WHERE id % 100 = 0");
+            blueAgent.start();
+            pair.awaitSynced();
+            assertEquals(20_000, pair.green.queryLong(Pair.DB, "SELECT count(*) FROM runs_a"));
+            assertEquals(Pair.fingerprint(pair.blue, "runs_a"), Pair.fingerprint(pair.green, "runs_a"));
+            assertEquals(Pair.fingerprint(pair.blue, "runs_b"), Pair.fingerprint(pair.green, "runs_b"));
+            assertEquals(90, pair.green.queryLong(Pair.DB, "SELECT count(*) FROM runs_b WHERE v = 'b updated'"));
+            log = Files.readString(pair.agentLog(pair.blue));
+            assertTrue(log.contains("inserts into \"public\".\"runs_a\" after ") && log.contains("inserts into \"public\".\"runs_b\" after ")
+                    && log.contains("inserts into \"public\".\"runs_b\" in "),
+                    "the first page of each run was relayed from its first change (FINE log):\n" + relayLines(log));
 
             // a row green's table refuses: the relayed page rolls back, the plain path sets that change aside
             pair.green.execute(Pair.DB, "ALTER TABLE checked ADD CONSTRAINT not_bad CHECK (v <> 'bad')");

@@ -243,13 +243,17 @@ public final class Link implements Runnable {
             }
             boolean beatDue = pacing.heartbeatDue();
             if (hasWork(page, beatDue)) {
+                Position relayFrom = relay.takeOver(page, pos); // a full page of inserts: relayed instead (RelayTurn)
+                if (relayFrom != null) {
+                    pos = relayFrom;
+                    continue;
+                }
                 if (keep && !page.isEmpty()) {
                     // a writer that commits while the page applies notifies: its page is read meanwhile
                     Position from = page.next();
                     int syncId = sync.id;
                     nextTurn.start(lc, () -> turn.quick(lc, null, null, reader, syncId, from));
                 }
-                relay.observe(page);
                 tr.a0 = LagTrace.now();
                 Applied applied = applyPage(lc, pc, sync, page);
                 tr.a1 = LagTrace.now();

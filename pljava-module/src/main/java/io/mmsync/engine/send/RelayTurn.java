@@ -17,13 +17,15 @@ import java.util.logging.Logger;
 
 /**
  * Issue 15: the pages of a catch-up of inserts into one table, relayed as COPY text from the
- * origin's backend to the peer's ({@link CopyRelay}). After a full page of inserts into one table
- * (read and applied the plain way) the next page is relayed: the window of up to {@link #FACTOR}
- * times the plain page's changes (nothing of it is held in the JVM), cut before its first change
- * that is not an insert into that table. A window that begins with another change, or a page the
- * relay gives back, goes the plain way, which decides it as always; after a page given back the
- * relay rests for {@link #REST} pages. The system property {@code mmsync.relay=false} turns it
- * off, {@code mmsync.relayFactor} sets the factor.
+ * origin's backend to the peer's ({@link CopyRelay}). A full page of inserts into one table read
+ * the plain way is not applied: the link relays from its first change instead (once per position:
+ * a relay given back or declined leaves the page to the plain way, and the next page may be
+ * relayed). A relayed page is the window of up to {@link #FACTOR} times the plain page's changes
+ * (nothing of it is held in the JVM), cut before its first change that is not an insert into that
+ * table. A window that begins with another change, or a page the relay gives back, goes the plain
+ * way, which decides it as always; after a page given back the relay rests for {@link #REST}
+ * pages. The system property {@code mmsync.relay=false} turns it off, {@code mmsync.relayFactor}
+ * sets the factor, {@code mmsync.relayTakeOver=false} applies the first page the plain way.
  */
 final class RelayTurn {
     private static final Logger LOG = Logger.getLogger(RelayTurn.class.getName());
@@ -32,9 +34,14 @@ final class RelayTurn {
      * A relayed page holds up to this many times the plain page's rows (nothing of it is held in
      * the JVM; fewer pages, fewer turns: a turn's requests cost about a fifth of a 20,000-row page's time).
      */
-    static final int FACTOR = Integer.getInteger("mmsync.relayFactor", 10);
+    static final int FACTOR = Integer.getInteger("mmsync.relayFactor", 20);
     /** A relayed page holds no more than this many changes, whatever the plain page's size (one peer transaction). */
     static final int MAX_ROWS = 100_000;
+    /**
+     * Whether a full page of inserts into one table read the plain way is relayed from its first
+     * change (instead of applied, the next one relayed); {@code mmsync.relayTakeOver=false} turns it off.
+     */
+    static final boolean TAKE_OVER = !"false".equals(System.getProperty("mmsync.relayTakeOver"));
     /** Plain pages after a page the relay gave back before it tries again. */
     static final int REST = 20;
     private static final String TABLE_SQL = "SELECT st.relid, st.mode = 'insert_only' FROM mmsync.sync_tables st "
@@ -45,34 +52,51 @@ final class RelayTurn {
     /** the table whose inserts the last page held (whole), or null: the next page is read the plain way */
     private TableRef table;
     private int resting;
+    /** the last position a page read the plain way was to be relayed from (it is not again) */
+    private Position tookOver;
 
     RelayTurn(String peerName, int pageRows) {
         this.relay = new CopyRelay(peerName);
         this.rows = (int) Math.max(pageRows, Math.min(MAX_ROWS, (long) pageRows * FACTOR));
     }
 
-    /** A page read the plain way: whether the next one may be relayed (it is full, of inserts into one table). */
-    void observe(Page page) {
+    /**
+     * A page read the plain way, from {@code from}: when it is full, of inserts into one table, it
+     * is not applied but relayed from its first change (the position returned; the link's next turn
+     * relays it), unless a relay from that position was tried already (the relay gave it back, or
+     * it is no longer due): then it is applied, and the next page may be relayed.
+     */
+    Position takeOver(Page page, Position from) {
         table = null;
         if (!ENABLED || page.rangeComplete() || page.isEmpty()) {
-            return;
+            return null;
         }
         if (resting > 0) {
             resting--;
-            return;
+            return null;
         }
         TableRef t = page.changes().get(0).table();
         for (Change c : page.changes()) {
             if (c.op() != Op.INSERT || !c.table().equals(t)) {
-                return;
+                return null;
             }
         }
         table = t;
+        // no change of the range lies between the position and the page's first change
+        Position start = from.advancedTo(ChangeId.valueOf(page.changes().get(0).id().asLong() - 1));
+        if (!TAKE_OVER || start.equals(tookOver) || !due(start)) {
+            return null;
+        }
+        tookOver = start;
+        LOG.fine(() -> "the page of " + page.changes().size() + " inserts into " + t + " after " + from
+                + " is relayed from its first change instead");
+        return start;
     }
 
     /** Whether the page after {@code pos} is to be relayed (the link then reads no page ahead). */
     boolean due(Position pos) {
-        return table != null && pos.hasOpenRange() && !pos.lastId().equals(ChangeId.NONE);
+        // (a last id of NONE: a take-over of a range's first page whose first change is the queue's first)
+        return table != null && pos.hasOpenRange();
     }
 
     /**
