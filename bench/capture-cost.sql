@@ -12,6 +12,7 @@
 --   lock       nonotify, plus NOTIFY only when a shared advisory lock cannot be had (sender idle)
 --   stmt       statement-level triggers with transition tables, one INSERT ... SELECT per statement
 --   plain      current, but always into one table (what choosing one of the three costs)
+--   nowhen     current without the triggers' WHEN (mmsync._capturing()) clause (what it costs a row)
 --   c          current with capture() in C (mmsync.set_capture('c'): the library mmsync_capture)
 --   plpgsql    current with capture() in PL/pgSQL (mmsync.set_capture('plpgsql'))
 --   cidx       c with the queue's indexes at fillfactor 100 and without deduplication
@@ -219,6 +220,7 @@ CREATE FUNCTION capcost.use(p_variant text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     v_t record;
+    v_def text;
 BEGIN
     ALTER TABLE mmsync.changes_0 DROP CONSTRAINT IF EXISTS capcost_op_check;
     IF p_variant = 'cidx' THEN
@@ -242,6 +244,12 @@ BEGIN
             NULL;
         WHEN 'current' THEN
             PERFORM mmsync._attach_table(v_t.sync_id, v_t.relid);
+        WHEN 'nowhen' THEN
+            PERFORM mmsync._attach_table(v_t.sync_id, v_t.relid);
+            SELECT pg_catalog.regexp_replace(pg_catalog.pg_get_triggerdef(g.oid), ' WHEN \(.*\) EXECUTE ', ' EXECUTE ')
+              INTO v_def FROM pg_trigger g WHERE g.tgrelid = v_t.relid AND g.tgname = 'mmsync_capture';
+            EXECUTE format('DROP TRIGGER mmsync_capture ON %s', v_t.relid::regclass);
+            EXECUTE v_def;
         WHEN 'c', 'plpgsql', 'cidx' THEN
             PERFORM mmsync.set_capture(CASE p_variant WHEN 'cidx' THEN 'c' ELSE p_variant END);
             PERFORM mmsync._attach_table(v_t.sync_id, v_t.relid);
