@@ -52,14 +52,41 @@ def children_cpu(node):
         return None
 
 
+def child_pids(node):
+    """The postmaster's child processes (pid -> command line; empty for an exited, unreaped one)."""
+    try:
+        with open(os.path.join(node.data, "postmaster.pid")) as f:
+            pm = f.readline().strip()
+    except OSError:
+        return {}
+    out = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[1] != pm:
+                    continue
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                out[d] = f.read().decode(errors="replace").replace("\0", " ")
+        except (OSError, IndexError):
+            continue
+    return out
+
+
 def pgbench(node, db, seconds, args, clients=CLIENTS, threads=THREADS):
     load = os.getloadavg()[0]
+    before = set(child_pids(node))
     cpu0 = children_cpu(node)
     p = pg.run(pgbench_cmd(node, db, seconds, args, clients, threads), timeout=seconds + 120)
     out = dict(parse_pgbench(p.stdout + p.stderr), load1_before=round(load, 2))
-    # pgbench's backends gone (their CPU is then the postmaster's children's)
-    gone = pg.wait_until(lambda: node.value("postgres", "SELECT count(*) FROM pg_stat_activity "
-                                                        "WHERE application_name = 'pgbench'") == "0", 10)
+    # A backend's CPU is added to the postmaster's children's once it has exited and been reaped,
+    # which on a loaded machine can be well after pgbench returns: wait until the run's new
+    # backends of this database (or exited, unreaped children) are gone. Polled through /proc, not
+    # a query, whose own backend would count.
+    def settled():
+        return not any(pid not in before and (not cmd or f" {db} " in cmd) for pid, cmd in child_pids(node).items())
+    gone = pg.wait_until(settled, 10)
     cpu1 = children_cpu(node)
     if gone and cpu0 is not None and cpu1 is not None and out.get("transactions"):
         out["server_cpu_us"] = round((cpu1 - cpu0) * 1e6 / out["transactions"], 1)
