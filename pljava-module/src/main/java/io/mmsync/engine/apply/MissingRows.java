@@ -2,6 +2,7 @@ package io.mmsync.engine.apply;
 
 import io.mmsync.engine.model.Change;
 import io.mmsync.engine.model.ConflictStrategy;
+import io.mmsync.engine.model.Op;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -69,9 +70,9 @@ final class MissingRows {
     List<ConflictLog.Entry> entries(String sync, ConflictStrategy strategy, String origin) {
         List<ConflictLog.Entry> out = new ArrayList<>(found.size());
         for (Change c : found) {
-            boolean update = c.op() == io.mmsync.engine.model.Op.UPDATE;
-            out.add(new ConflictLog.Entry(sync, c, (update ? "update" : "delete") + "_missing", strategy,
-                    Resolution.REMOTE_APPLIED, origin, c.at(), null, update ? c.newRow() : null, null));
+            // an update's new version is what it put back; a delete leaves no row
+            out.add(new ConflictLog.Entry(sync, c, c.op().name().toLowerCase() + "_missing", strategy,
+                    Resolution.REMOTE_APPLIED, origin, c.at(), null, c.op() == Op.UPDATE ? c.newRow() : null, null));
         }
         found.clear();
         return out;

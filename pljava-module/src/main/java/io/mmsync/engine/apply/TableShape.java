@@ -149,8 +149,12 @@ final class TableShape {
     /** FROM items for a JSON array of row images bound to one parameter: alias r, element e.v. */
     private String rows() {
         return jsonColumns.isEmpty() ? "pg_catalog.json_populate_recordset(NULL::" + t() + ", ?::json) AS r"
-                : "pg_catalog.json_array_elements(?::json) AS e(v) CROSS JOIN LATERAL "
-                + "pg_catalog.json_populate_record(NULL::" + t() + ", e.v) AS r";
+                : "pg_catalog.json_array_elements(?::json) AS e(v)" + record();
+    }
+
+    /** Each element {@code e.v} of a JSON array as a typed row {@code r} of the table. */
+    private String record() {
+        return " CROSS JOIN LATERAL pg_catalog.json_populate_record(NULL::" + t() + ", e.v) AS r";
     }
 
     /** FROM items for a JSON array of {"o": old, "n": new}: aliases o and n, element e.v. */
@@ -288,15 +292,14 @@ final class TableShape {
     /** Deletes the rows named by a JSON array of key-bearing images; returns the ordinals (from 1) of those not here. */
     String deleteReportingSql() {
         return memo("deleteReporting", () -> "WITH e AS MATERIALIZED (SELECT e.v, e.i FROM " + ELEMENTS + "), "
-                + "x AS (DELETE FROM " + t() + " AS d USING e CROSS JOIN LATERAL pg_catalog.json_populate_record(NULL::"
-                + t() + ", e.v) AS r WHERE " + keyMatch("r") + " RETURNING e.i) "
+                + "x AS (DELETE FROM " + t() + " AS d USING e" + record() + " WHERE " + keyMatch("r") + " RETURNING e.i) "
                 + "SELECT e.i FROM e WHERE NOT EXISTS (SELECT 1 FROM x WHERE x.i = e.i) ORDER BY e.i");
     }
 
     /** For a JSON array of key-bearing images: the ordinals (from 1) of those whose rows are not here. */
     String missingSql() {
-        return memo("missing", () -> "SELECT e.i FROM " + ELEMENTS + " CROSS JOIN LATERAL pg_catalog.json_populate_record(NULL::"
-                + t() + ", e.v) AS r WHERE NOT EXISTS (SELECT 1 FROM " + t() + " AS d WHERE " + keyMatch("r") + ") ORDER BY e.i");
+        return memo("missing", () -> "SELECT e.i FROM " + ELEMENTS + record() + " WHERE NOT EXISTS (SELECT 1 FROM " + t()
+                + " AS d WHERE " + keyMatch("r") + ") ORDER BY e.i");
     }
 
     /**
