@@ -2,6 +2,7 @@
 results.json, and asserts nothing about speed. How each figure is taken is told in
 bench/README.md; the comments here say why it is taken that way.
 """
+import bisect
 import itertools
 import math
 import os
@@ -361,12 +362,15 @@ def lag(ctx, tool, rate):
     bench = parse_pgbench("".join(out_lines))
     rows = sorted((i, tw, ts) for i, (tw, ts) in seen.items() if i <= expected_max)
     lags = sorted((ts - tw) * 1000.0 for _, tw, ts in rows)
+    mids = sorted(mid_lag(polls, tw, ts) for _, tw, ts in rows)
     gaps = sorted(b - a for a, b in zip(polls, polls[1:]))
     t_first = min((tw for _, tw, _ in rows), default=0.0)
     res = {
         "target_rate": rate, "achieved_rate": bench["tps"], "rows": expected_max - w0,
         "delivered": len(rows), "undelivered": expected_max - w0 - len(rows),
         "p50_ms": rnd(percentile(lags, 50)), "p99_ms": rnd(percentile(lags, 99)), "max_ms": rnd(lags[-1] if lags else None),
+        # the same rows, each placed in the middle of the interval in which it became visible
+        "p50_mid_ms": rnd(percentile(mids, 50)), "p99_mid_ms": rnd(percentile(mids, 99)),
         "poll_interval_ms": rnd(percentile(gaps, 50) * 1000 if gaps else None),
         "series": binned(((tw - t_first, (ts - tw) * 1000.0) for _, tw, ts in rows), 0.25),
         # CPU seconds of the agents and the link's backends during the run (and its drain)
@@ -375,6 +379,16 @@ def lag(ctx, tool, rate):
     ctx.say(f"  {tool.name} lag @{rate}/s: p50 {res['p50_ms']} ms, p99 {res['p99_ms']} ms, max {res['max_ms']} ms"
             f" ({res['delivered']}/{res['rows']} rows, poll {res['poll_interval_ms']} ms)")
     return res
+
+
+def mid_lag(polls, written, seen_at):
+    """A row first seen by the poll at seen_at became visible after the poll before it (or after
+    it was written, if later) and by seen_at: the middle of that interval, minus its written time,
+    in ms. Unlike the upper bound (seen_at - written) it does not carry half a poll interval of
+    the poller's own granularity; both are reported."""
+    k = bisect.bisect_left(polls, seen_at)
+    before = polls[k - 1] if k > 0 else written
+    return ((max(before, written) + seen_at) / 2 - written) * 1000.0
 
 
 def binned(points, width):
