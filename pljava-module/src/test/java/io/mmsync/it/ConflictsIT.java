@@ -250,6 +250,38 @@ class ConflictsIT {
         }
     }
 
+    /**
+     * A set-aside update retried once its row is gone here (deleted behind the sync's back while it
+     * waited): the retry puts the row back and logs it as update_missing, once, as a page's update
+     * of a missing row is; nothing stays set aside and the nodes end identical.
+     */
+    @Test
+    void setAsideUpdateRetriedOntoAMissingRowIsLogged() throws Exception {
+        try (Pair pair = Pair.start("CREATE TABLE users (id int PRIMARY KEY, username text UNIQUE NOT NULL);"
+                + "INSERT INTO users VALUES (1, 'alice'), (2, 'bob');")) {
+            pair.addSync("initial => 'none'");
+            pair.startAgents();
+            pair.awaitSyncOnGreen();
+            Pair.exec(pair.green, "BEGIN; SET LOCAL mmsync.origin = 'test'; INSERT INTO users VALUES (9, 'carol'); COMMIT");
+            Pair.exec(pair.blue, "UPDATE users SET username = 'carol' WHERE id = 1");
+            Waits.until(Duration.ofSeconds(60), "blue's update set aside on green",
+                    () -> pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.set_aside WHERE sqlstate = '23505'") == 1);
+            assertEquals(0, pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.conflicts"));
+            // the collision and the row itself go, behind the sync's back: the retry finds no row 1
+            Pair.exec(pair.green, "BEGIN; SET LOCAL mmsync.origin = 'test'; DELETE FROM users WHERE id IN (1, 9); COMMIT");
+            Waits.until(Duration.ofSeconds(60), "the set-aside update retried on green",
+                    () -> pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.set_aside") == 0);
+            pair.awaitSynced();
+            assertEquals("1|update_missing|remote_applied|carol", pair.green.queryString(Pair.DB,
+                    "SELECT string_agg(key || '|' || kind || '|' || resolution || '|' || (winning_row ->> 'username'), ' ') "
+                            + "FROM mmsync.conflicts"));
+            assertEquals(0, pair.blue.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.conflicts"));
+            assertEquals("1=carol 2=bob", pair.green.queryString(Pair.DB,
+                    "SELECT string_agg(id || '=' || username, ' ' ORDER BY id) FROM users"));
+            assertEquals(Pair.fingerprint(pair.blue, "users"), Pair.fingerprint(pair.green, "users"));
+        }
+    }
+
     @Test
     void truncateAndInterleavedSequences() throws Exception {
         try (Pair pair = Pair.start("CREATE TABLE msgs (id bigserial PRIMARY KEY, body text);"

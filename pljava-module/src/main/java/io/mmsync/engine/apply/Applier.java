@@ -138,7 +138,7 @@ public final class Applier {
     public int retrySetAside(Connection peer, SyncState sync, String origin) throws SQLException {
         tables.use(peer);
         boolean many = nodes.count(peer, sync) > 2;
-        return SetAside.retry(peer, sync.name, origin, executor, many ? c -> decideAlone(peer, sync, origin, c) : null);
+        return SetAside.retry(peer, sync.name, sync.conflict, origin, executor, many ? c -> decideAlone(peer, sync, origin, c) : null);
     }
 
     /** A set-aside change decided on its own (inside the retry's savepoint: undone if it fails again). */

@@ -3,6 +3,7 @@ package io.mmsync.engine.apply;
 import io.mmsync.engine.error.ErrorPolicy;
 import io.mmsync.engine.model.Change;
 import io.mmsync.engine.model.ChangeId;
+import io.mmsync.engine.model.ConflictStrategy;
 import io.mmsync.engine.model.Op;
 import io.mmsync.engine.model.TableRef;
 
@@ -109,7 +110,8 @@ final class SetAside {
      * decided. With a {@code decider} (null: every change applies), a change that lost to its
      * row's version is not applied (or adds its deltas only), and leaves set_aside as decided.
      */
-    static int retry(Connection peer, String sync, String origin, RunExecutor executor, Decider decider) throws SQLException {
+    static int retry(Connection peer, String sync, ConflictStrategy strategy, String origin, RunExecutor executor,
+                     Decider decider) throws SQLException {
         List<Change> pending = new ArrayList<>();
         try (PreparedStatement st = peer.prepareStatement(PENDING_SQL)) {
             st.setString(1, sync);
@@ -128,11 +130,13 @@ final class SetAside {
             return 0;
         }
         int done = 0;
+        executor.missing.clear();
         peer.setAutoCommit(false);
         try {
             markOrigin(peer, origin);
             for (Change c : pending) {
                 Savepoint sp = peer.setSavepoint();
+                int found = executor.missing.size();
                 try {
                     Action a = decider == null ? Action.APPLY : decider.decide(c);
                     if (a == Action.APPLY || a == Action.DELTA_ONLY) {
@@ -151,9 +155,12 @@ final class SetAside {
                         throw e;
                     }
                     peer.rollback(sp);
+                    executor.missing.keep(found);
                     record(peer, sync, origin, c, e);
                 }
             }
+            // a retried update or delete whose row is gone here is logged as a page's would be (MissingRows)
+            ConflictLog.write(peer, executor.missing.entries(sync, strategy, origin), List.of());
             peer.commit();
         } catch (SQLException | RuntimeException e) {
             peer.rollback();
