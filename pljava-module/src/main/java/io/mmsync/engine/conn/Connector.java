@@ -69,13 +69,20 @@ public final class Connector {
 
     /**
      * {@link #open}, for a session that replaces an earlier one of the same purpose (the link's
-     * applier after a reconnect): sessions of that name left in a transaction by a dead connection
-     * are ended first ({@link StaleSessions}). Not done when the node's conninfo names its own
+     * applier after a reconnect): earlier sessions of that name, left by a dead connection, are
+     * ended first and waited for ({@link StaleSessions#replace}). Not done when the node's conninfo names its own
      * application_name, which all our sessions then share.
      */
     public Connection openReplacing(String purpose) throws SQLException {
         Connection c = open(purpose);
-        endStale(c, purpose);
+        if (info.get("application_name") == null) {
+            try {
+                StaleSessions.replace(c, "mmsync " + purpose, nodeName);
+            } catch (SQLException e) {
+                c.close();
+                throw e;
+            }
+        }
         return c;
     }
 

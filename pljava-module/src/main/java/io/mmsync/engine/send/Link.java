@@ -147,6 +147,7 @@ public final class Link implements Runnable {
         store.state(lc, LinkState.CONNECTING, null);
         Connection pc = open.peer(peer.openReplacing("applier " + syncName + " from " + origin));
         PeerStore.requireExtension(pc, peer.nodeName());
+        PeerStore.claim(pc, syncName, origin, peer.nodeName());
         columnCheck.reset();
         readAhead.discard();
         definition.reset();

@@ -24,6 +24,45 @@ final class PeerStore {
         ExtensionVersion.require(peer, peerName);
     }
 
+    /**
+     * Claims the right to apply {@code origin}'s changes of the sync at the peer for this session
+     * (a session-level advisory lock, released when the session ends), before the link reads its
+     * position there: a session of an earlier connection that is still running a page (its client
+     * gone, {@link io.mmsync.engine.conn.StaleSessions#replace}) could otherwise commit that page
+     * after the position was read, and the page would be applied twice. Fails, naming the holder,
+     * while another session holds it (the link retries).
+     */
+    static void claim(Connection peer, String syncName, String origin, String peerName) throws SQLException {
+        try (PreparedStatement st = peer.prepareStatement("SELECT pg_catalog.pg_try_advisory_lock("
+                + "pg_catalog.hashtext('mmsync applier'), pg_catalog.hashtext(? || '/' || ?))")) {
+            st.setString(1, syncName);
+            st.setString(2, origin);
+            try (ResultSet rs = st.executeQuery()) {
+                rs.next();
+                if (rs.getBoolean(1)) {
+                    return;
+                }
+            }
+        }
+        String holder = "another session";
+        try (PreparedStatement st = peer.prepareStatement("SELECT 'session ' || l.pid || coalesce(' (' || "
+                + "nullif(a.application_name, '') || ')', '') FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a "
+                + "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
+                + "AND l.classid = pg_catalog.hashtext('mmsync applier')::oid AND l.objid = pg_catalog.hashtext(? || '/' || ?)::oid "
+                + "AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())")) {
+            st.setString(1, syncName);
+            st.setString(2, origin);
+            try (ResultSet rs = st.executeQuery()) {
+                if (rs.next()) {
+                    holder = rs.getString(1);
+                }
+            }
+        }
+        throw new SQLException("mmsync: " + holder + " on node " + peerName + " is still applying changes from " + origin
+                + " for sync " + syncName + " (it holds the applier's lock); the link waits for it to end and tries again",
+                "55006");
+    }
+
     /** The position up to which the peer has applied {@code origin}'s changes of the sync. */
     static Position readPosition(Connection peer, String syncName, String origin) throws SQLException {
         try (PreparedStatement st = peer.prepareStatement(
