@@ -221,7 +221,7 @@ END;
 $$;
 
 CREATE FUNCTION capcost.use(p_variant text) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET client_min_messages = warning AS $$
 DECLARE
     v_t record;
     v_def text;

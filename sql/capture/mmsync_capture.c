@@ -339,9 +339,12 @@ capture_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnl
 
 	if (IsA(stmt, CopyStmt) && ((CopyStmt *) stmt)->is_from && ((CopyStmt *) stmt)->relation != NULL && applying())
 	{
-		/* the table COPY will open (its own lookup, with its lock, follows: a rename meanwhile only
-		 * leaves the COPY's table with its trigger, which returns at its first line) */
-		Oid			relid = RangeVarGetRelid(((CopyStmt *) stmt)->relation, NoLock, true);
+		/*
+		 * the table COPY will open, with the lock COPY FROM takes first too (DoCopy locks the table
+		 * before it checks privileges): held to the transaction's end, it keeps the table the same
+		 * until COPY's own lookup
+		 */
+		Oid			relid = RangeVarGetRelid(((CopyStmt *) stmt)->relation, RowExclusiveLock, true);
 
 		if (OidIsValid(relid))
 		{

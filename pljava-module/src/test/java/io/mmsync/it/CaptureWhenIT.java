@@ -121,6 +121,19 @@ class CaptureWhenIT {
                 assertEquals(impl.equals("c") ? before : withWhen, triggers(c), impl);
                 c.execute(Pair.DB, "DELETE FROM t WHERE id >= 10; DELETE FROM mmsync.changes");
             }
+
+            // issue 14: the C capture's hooks cover an applied COPY FROM too (no capture function called)
+            // and put the table's triggers back after it: the same session's own COPY is captured
+            c.execute(Pair.DB, "ALTER DATABASE " + Pair.DB + " SET track_functions = 'all'");
+            // (the session loads the library first, as the applier does at connect: PeerStore.requireExtension)
+            c.execute(Pair.DB, "SELECT mmsync._capturing(); BEGIN; SELECT set_config('mmsync.origin', 'green', true); "
+                    + "COPY t (id, v) FROM PROGRAM 'printf ''20\\tcopied\\n21\\tcopied\\n'''; COMMIT; "
+                    + "COPY t (id, v) FROM PROGRAM 'printf ''22\\tmine\\n'''");
+            assertEquals(3, c.queryLong(Pair.DB, "SELECT count(*) FROM t WHERE id BETWEEN 20 AND 22"));
+            assertEquals("I:t:mine", queued(c));
+            Waits.until(Duration.ofSeconds(30), "the COPY session's function statistics are reported",
+                    () -> captureCalls(c) >= 1);
+            assertEquals(1, captureCalls(c), "the applied COPY called no capture function, the session's own one once");
         }
     }
 
