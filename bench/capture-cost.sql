@@ -12,7 +12,8 @@
 --   lock       nonotify, plus NOTIFY only when a shared advisory lock cannot be had (sender idle)
 --   stmt       statement-level triggers with transition tables, one INSERT ... SELECT per statement
 --   plain      current, but always into one table (what choosing one of the three costs)
---   nowhen     current without the triggers' WHEN (mmsync._capturing()) clause (what it costs a row)
+--   nowhen     current without the triggers' WHEN (mmsync._capturing()) clause (what it costs a row; the
+--              same as current with the C capture, whose triggers have none since issue 14's capture4)
 --   when       current with the triggers' WHEN (mmsync._capturing()) clause (as before issue 14's capture4,
 --              when the C capture's triggers had it too)
 --   noidx      current without the queue's (sync_id, id) indexes (what the per-row index costs)
