@@ -12,7 +12,12 @@
 --   lock       nonotify, plus NOTIFY only when a shared advisory lock cannot be had (sender idle)
 --   stmt       statement-level triggers with transition tables, one INSERT ... SELECT per statement
 --   plain      current, but always into one table (what choosing one of the three costs)
---   nowhen     current without the triggers' WHEN (mmsync._capturing()) clause (what it costs a row)
+--   nowhen     current without the triggers' WHEN (mmsync._capturing()) clause (what it costs a row; the
+--              same as current with the C capture, whose triggers have none since issue 14's capture4)
+--   when       current with the triggers' WHEN (mmsync._capturing()) clause (as before issue 14's capture4,
+--              when the C capture's triggers had it too)
+--   noidx      current without the queue's (sync_id, id) indexes (what the per-row index costs)
+--   bare       nowhen and noidx together
 --   c          current with capture() in C (mmsync.set_capture('c'): the library mmsync_capture)
 --   plpgsql    current with capture() in PL/pgSQL (mmsync.set_capture('plpgsql'))
 --   cidx       c with the queue's indexes at fillfactor 100 and without deduplication
@@ -217,17 +222,25 @@ END;
 $$;
 
 CREATE FUNCTION capcost.use(p_variant text) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET client_min_messages = warning AS $$
 DECLARE
     v_t record;
     v_def text;
 BEGIN
     ALTER TABLE mmsync.changes_0 DROP CONSTRAINT IF EXISTS capcost_op_check;
+    -- noidx, bare: the queue without its per-row index (put back for every other variant)
+    IF p_variant IN ('noidx', 'bare') THEN
+        DROP INDEX IF EXISTS mmsync.changes_0_sync_id_id, mmsync.changes_1_sync_id_id, mmsync.changes_2_sync_id_id;
+    ELSE
+        CREATE INDEX IF NOT EXISTS changes_0_sync_id_id ON mmsync.changes_0 (sync_id, id);
+        CREATE INDEX IF NOT EXISTS changes_1_sync_id_id ON mmsync.changes_1 (sync_id, id);
+        CREATE INDEX IF NOT EXISTS changes_2_sync_id_id ON mmsync.changes_2 (sync_id, id);
+    END IF;
     IF p_variant = 'cidx' THEN
         ALTER INDEX mmsync.changes_0_sync_id_id SET (fillfactor = 100, deduplicate_items = off);
         ALTER INDEX mmsync.changes_1_sync_id_id SET (fillfactor = 100, deduplicate_items = off);
         ALTER INDEX mmsync.changes_2_sync_id_id SET (fillfactor = 100, deduplicate_items = off);
-    ELSE
+    ELSIF p_variant NOT IN ('noidx', 'bare') THEN
         ALTER INDEX mmsync.changes_0_sync_id_id RESET (fillfactor, deduplicate_items);
         ALTER INDEX mmsync.changes_1_sync_id_id RESET (fillfactor, deduplicate_items);
         ALTER INDEX mmsync.changes_2_sync_id_id RESET (fillfactor, deduplicate_items);
@@ -242,9 +255,16 @@ BEGIN
         CASE p_variant
         WHEN 'none' THEN
             NULL;
-        WHEN 'current' THEN
+        WHEN 'current', 'noidx' THEN
             PERFORM mmsync._attach_table(v_t.sync_id, v_t.relid);
-        WHEN 'nowhen' THEN
+        WHEN 'when' THEN
+            PERFORM mmsync._attach_table(v_t.sync_id, v_t.relid);
+            SELECT pg_catalog.replace(pg_catalog.regexp_replace(pg_catalog.pg_get_triggerdef(g.oid), ' WHEN \(.*\) EXECUTE ', ' EXECUTE '),
+                                      ' EXECUTE ', ' WHEN (mmsync._capturing()) EXECUTE ')
+              INTO v_def FROM pg_trigger g WHERE g.tgrelid = v_t.relid AND g.tgname = 'mmsync_capture';
+            EXECUTE format('DROP TRIGGER mmsync_capture ON %s', v_t.relid::regclass);
+            EXECUTE v_def;
+        WHEN 'nowhen', 'bare' THEN
             PERFORM mmsync._attach_table(v_t.sync_id, v_t.relid);
             SELECT pg_catalog.regexp_replace(pg_catalog.pg_get_triggerdef(g.oid), ' WHEN \(.*\) EXECUTE ', ' EXECUTE ')
               INTO v_def FROM pg_trigger g WHERE g.tgrelid = v_t.relid AND g.tgname = 'mmsync_capture';

@@ -34,9 +34,12 @@
 #include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/pg_am_d.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type_d.h"
 #include "commands/sequence.h"
+#include "commands/copy.h"
 #include "commands/trigger.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -45,6 +48,7 @@
 #include "nodes/value.h"
 #include "parser/parse_func.h"
 #include "storage/proc.h"
+#include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -67,7 +71,9 @@ PG_FUNCTION_INFO_V1(mmsync_capture_keyless);
 PG_FUNCTION_INFO_V1(mmsync_capture_version);
 PG_FUNCTION_INFO_V1(mmsync_capturing);
 
-#define CAPTURE_VERSION "mmsync_capture 3"	/* 2: an update's old image holds the changed columns; 3: capture_keyless */
+#define CAPTURE_VERSION "mmsync_capture 4"	/* 2: an update's old image holds the changed columns; 3: capture_keyless;
+											 * 4: the applier's statements skip the capture triggers */
+#define CAPTURE_TRIGGER_NAME "mmsync_capture"	/* the row trigger @extschema@._attach_table creates */
 #define WAKE_LOCK_KEY 1835889529	/* 'mmsy', as io.mmsync.engine.send.Wakeup */
 #define QUEUE_TABLES 3
 
@@ -221,6 +227,160 @@ relcache_callback(Datum arg, Oid relid)
 			need_trig_reset = true;
 }
 
+/* whether this session applies a peer's changes now (mmsync.origin set): nothing it writes is captured */
+static inline bool
+applying(void)
+{
+	const char *origin = origin_defined ? origin_setting : GetConfigOption("mmsync.origin", true, false);
+
+	return origin != NULL && origin[0] != '\0';
+}
+
+/*
+ * The applier's statements skip the capture triggers (issue 14). The triggers have no WHEN clause
+ * any more: PostgreSQL prepares a trigger's WHEN clause once per statement (stringToNode and
+ * ExecPrepareQual of mmsync._capturing(), about 7,000 instructions), which cost every writer's
+ * one-row statement a fifth of what capture adds per row. What the clause saved the applier (an
+ * AFTER trigger event per row it writes, the tuple fetched again and the trigger called only to
+ * return at its first line) these hooks save instead, in the sessions that have mmsync.origin set:
+ * once the executor has opened a statement's result relations, the capture trigger (the row
+ * trigger named mmsync_capture) is marked disabled in each one's own copy of the table's triggers
+ * (ResultRelInfo.ri_TrigDesc, made per statement by InitResultRelInfo), and the after-row flags are
+ * set again from the triggers left, so an update or a delete does not even fetch the old row for
+ * it when no other after-row trigger (a foreign key's) wants it. A COPY FROM, which makes its
+ * result relation without the executor, gets the mark in the table's relcache entry for the
+ * COPY's duration (put back after it, error or not, unless the entry was rebuilt meanwhile).
+ * Nothing else changes: a relation opened later (a partition a row is routed to, another table a
+ * trigger writes) still has its capture trigger, which returns at its first line as before, and
+ * the capture functions keep their own test of mmsync.origin.
+ */
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+/* marks the capture row trigger(s) of td disabled, their states before into saved (if given) */
+static bool
+disable_capture(TriggerDesc *td, char *saved)
+{
+	bool		found = false;
+	int			i;
+
+	if (td == NULL)
+		return false;
+	for (i = 0; i < td->numtriggers; i++)
+	{
+		Trigger    *tg = &td->triggers[i];
+
+		if (tg->tgenabled != TRIGGER_DISABLED && TRIGGER_FOR_ROW(tg->tgtype) && TRIGGER_FOR_AFTER(tg->tgtype)
+			&& strcmp(tg->tgname, CAPTURE_TRIGGER_NAME) == 0)
+		{
+			if (saved != NULL)
+				saved[i] = tg->tgenabled;
+			tg->tgenabled = TRIGGER_DISABLED;
+			found = true;
+		}
+	}
+	return found;
+}
+
+/* the after-row flags of td from its triggers not disabled (a disabled trigger never fires) */
+static void
+set_after_row_flags(TriggerDesc *td)
+{
+	bool		ins = false,
+				upd = false,
+				del = false;
+	int			i;
+
+	for (i = 0; i < td->numtriggers; i++)
+	{
+		int16		type = td->triggers[i].tgtype;
+
+		if (td->triggers[i].tgenabled == TRIGGER_DISABLED)
+			continue;
+		ins |= TRIGGER_TYPE_MATCHES(type, TRIGGER_TYPE_ROW, TRIGGER_TYPE_AFTER, TRIGGER_TYPE_INSERT);
+		upd |= TRIGGER_TYPE_MATCHES(type, TRIGGER_TYPE_ROW, TRIGGER_TYPE_AFTER, TRIGGER_TYPE_UPDATE);
+		del |= TRIGGER_TYPE_MATCHES(type, TRIGGER_TYPE_ROW, TRIGGER_TYPE_AFTER, TRIGGER_TYPE_DELETE);
+	}
+	td->trig_insert_after_row = ins;
+	td->trig_update_after_row = upd;
+	td->trig_delete_after_row = del;
+}
+
+static void
+capture_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+	if (queryDesc->estate != NULL && queryDesc->estate->es_opened_result_relations != NIL && applying())
+	{
+		ListCell   *lc;
+
+		foreach(lc, queryDesc->estate->es_opened_result_relations)
+		{
+			ResultRelInfo *rri = (ResultRelInfo *) lfirst(lc);
+
+			if (disable_capture(rri->ri_TrigDesc, NULL))
+				set_after_row_flags(rri->ri_TrigDesc);
+		}
+	}
+}
+
+static void
+capture_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+					   ProcessUtilityContext context, ParamListInfo params,
+					   QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *stmt = pstmt->utilityStmt;
+	Relation	rel = NULL;
+	TriggerDesc *marked = NULL;
+	char	   *saved = NULL;
+
+	if (IsA(stmt, CopyStmt) && ((CopyStmt *) stmt)->is_from && ((CopyStmt *) stmt)->relation != NULL && applying())
+	{
+		/*
+		 * the table COPY will open, with the lock COPY FROM takes first too (DoCopy locks the table
+		 * before it checks privileges): held to the transaction's end, it keeps the table the same
+		 * until COPY's own lookup
+		 */
+		Oid			relid = RangeVarGetRelid(((CopyStmt *) stmt)->relation, RowExclusiveLock, true);
+
+		if (OidIsValid(relid))
+		{
+			rel = RelationIdGetRelation(relid);
+			if (rel != NULL && rel->trigdesc != NULL)
+			{
+				saved = palloc0(rel->trigdesc->numtriggers);
+				if (disable_capture(rel->trigdesc, saved))
+					marked = rel->trigdesc;
+			}
+		}
+	}
+	PG_TRY();
+	{
+		if (prev_ProcessUtility)
+			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		if (marked != NULL && rel->trigdesc == marked)
+		{
+			/* as it was (a relcache rebuild meanwhile would have replaced the marked descriptor) */
+			int			i;
+
+			for (i = 0; i < marked->numtriggers; i++)
+				if (saved[i] != 0)
+					marked->triggers[i].tgenabled = saved[i];
+		}
+		if (rel != NULL)
+			RelationClose(rel);
+	}
+	PG_END_TRY();
+}
+
 void		_PG_init(void);
 
 void
@@ -229,6 +389,10 @@ _PG_init(void)
 	cache_cxt = AllocSetContextCreate(CacheMemoryContext, "mmsync capture queue cache", ALLOCSET_SMALL_SIZES);
 	trig_cxt = AllocSetContextCreate(CacheMemoryContext, "mmsync capture trigger cache", ALLOCSET_SMALL_SIZES);
 	CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = capture_ExecutorStart;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = capture_ProcessUtility;
 	/* no MarkGUCPrefixReserved("mmsync"): other mmsync.* settings are placeholders */
 	if (GetConfigOption("mmsync.origin", true, false) == NULL
 		|| (GetConfigOptionFlags("mmsync.origin", true) & GUC_CUSTOM_PLACEHOLDER) != 0)

@@ -1766,6 +1766,11 @@ BEGIN
                 RAISE NOTICE 'mmsync: the insert-only tables'' capture stays PL/pgSQL: %', SQLERRM
                     USING HINT = 'The library mmsync_capture is older than the extension: install it again with installer/install.sh.';
             END;
+            -- the capture triggers' WHEN clause follows (issue 14, 11a_capture_triggers.sql; not
+            -- there yet while an upgrade script runs this before defining it)
+            IF pg_catalog.to_regprocedure('@extschema@._capture_triggers()') IS NOT NULL THEN
+                PERFORM @extschema@._capture_triggers();
+            END IF;
             RETURN 'c';
         EXCEPTION WHEN OTHERS THEN
             IF v_want = 'c' THEN
@@ -1784,6 +1789,9 @@ BEGIN
     LANGUAGE sql STABLE AS $f$
         SELECT COALESCE(pg_catalog.current_setting('mmsync.origin', true), '') OPERATOR(pg_catalog.=) ''
     $f$;
+    IF pg_catalog.to_regprocedure('@extschema@._capture_triggers()') IS NOT NULL THEN
+        PERFORM @extschema@._capture_triggers();
+    END IF;
     RETURN 'plpgsql';
 END
 $$;
@@ -2016,8 +2024,9 @@ CREATE INDEX row_deltas_at ON @extschema@.row_deltas (at);
 -- (sql/src/functions/11_capture_when.sql, 95_capture_when.sql: the clause and why; set_capture('auto')
 -- above made mmsync._capturing() in C or SQL.)
 
--- Puts one table under a sync: records it and installs the capture trigger, whose WHEN clause
--- (@extschema@._capturing) keeps the rows the mmsync applier writes from queueing a trigger event.
+-- Puts one table under a sync: records it and installs the capture trigger. The rows the mmsync
+-- applier writes queue no trigger event: with the C capture its hooks skip the trigger in the
+-- applier's statements; with the PL/pgSQL one the trigger's WHEN clause (@extschema@._capturing).
 CREATE OR REPLACE FUNCTION @extschema@._attach_table(p_sync_id integer, p_relid oid, p_mode text DEFAULT 'keyed') RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -2026,6 +2035,8 @@ DECLARE
     v_nsp   name;
     v_rel   name;
     v_json  text[];
+    -- the WHEN clause with the PL/pgSQL capture only (11a_capture_triggers.sql)
+    v_when  text := CASE WHEN @extschema@.capture_impl() = 'c' THEN '' ELSE 'WHEN (@extschema@._capturing()) ' END;
 BEGIN
     SELECT n.nspname, c.relname INTO v_nsp, v_rel
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = p_relid;
@@ -2047,15 +2058,15 @@ BEGIN
                    'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.capture_truncate(%L)', v_nsp, v_rel, p_sync_id);
     IF p_mode = 'insert_only' THEN
         EXECUTE format('CREATE TRIGGER mmsync_capture AFTER INSERT OR UPDATE OR DELETE ON %I.%I '
-                       'FOR EACH ROW WHEN (@extschema@._capturing()) EXECUTE FUNCTION @extschema@.capture_keyless(%L)',
-                       v_nsp, v_rel, p_sync_id);
+                       'FOR EACH ROW %sEXECUTE FUNCTION @extschema@.capture_keyless(%L)',
+                       v_nsp, v_rel, v_when, p_sync_id);
         RETURN;
     END IF;
     SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO v_json FROM pg_attribute a
     WHERE a.attrelid = p_relid AND a.attnum > 0 AND NOT a.attisdropped AND a.atttypid = 'json'::regtype;
     EXECUTE format('CREATE TRIGGER mmsync_capture AFTER INSERT OR UPDATE OR DELETE ON %I.%I '
-                   'FOR EACH ROW WHEN (@extschema@._capturing()) EXECUTE FUNCTION @extschema@.capture(%L%s)',
-                   v_nsp, v_rel, p_sync_id,
+                   'FOR EACH ROW %sEXECUTE FUNCTION @extschema@.capture(%L%s)',
+                   v_nsp, v_rel, v_when, p_sync_id,
                    CASE WHEN v_json IS NULL THEN '' ELSE format(', %L', v_json) END);
 END
 $$;
@@ -2284,3 +2295,60 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- issue 14: the capture triggers lose their WHEN clause with the C capture (its hooks skip them in the applier's statements); _capture_triggers, set_capture and _attach_table above follow the implementation
+-- The WHEN clause of the row capture triggers follows the implementation capture() has (issue 14):
+-- C: no clause (the library's hooks make the applier's statements skip the capture trigger, see
+-- mmsync_capture.c: capture_ExecutorStart; a writer's statement then no longer prepares the clause,
+-- about 7,000 instructions per statement, a fifth of what capture added to a one-row statement);
+-- PL/pgSQL: WHEN (@extschema@._capturing()) (11_capture_when.sql: without the library nothing
+-- else keeps the applier's rows from queueing a trigger event each). _attach_table makes new
+-- triggers so; set_capture calls this for those that exist. Arguments and enabled state are kept
+-- (CREATE OR REPLACE TRIGGER: the table is never without its trigger). Returns how many it changed.
+CREATE FUNCTION @extschema@._capture_triggers() RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t      record;
+    v_when boolean := @extschema@.capture_impl() <> 'c';
+    v_args text[];
+    v_from int;
+    v_n    int := 0;
+BEGIN
+    FOR t IN SELECT g.tgrelid, g.tgargs, g.tgnargs, g.tgenabled, p.proname
+             FROM pg_catalog.pg_trigger g JOIN pg_catalog.pg_proc p ON p.oid = g.tgfoid
+             WHERE g.tgname = 'mmsync_capture' AND (g.tgqual IS NOT NULL) <> v_when AND NOT g.tgisinternal
+               AND g.tgfoid IN ('@extschema@.capture()'::pg_catalog.regprocedure,
+                                '@extschema@.capture_keyless()'::pg_catalog.regprocedure)
+             ORDER BY g.tgrelid LOOP
+        -- tgargs: the arguments, each ended by a zero byte
+        v_args := '{}';
+        v_from := 0;
+        FOR i IN 0 .. pg_catalog.length(t.tgargs) - 1 LOOP
+            IF pg_catalog.get_byte(t.tgargs, i) = 0 THEN
+                v_args := v_args || pg_catalog.convert_from(pg_catalog.substring(t.tgargs, v_from + 1, i - v_from),
+                                                            pg_catalog.getdatabaseencoding());
+                v_from := i + 1;
+            END IF;
+        END LOOP;
+        IF pg_catalog.cardinality(v_args) <> t.tgnargs THEN
+            RAISE EXCEPTION 'mmsync: the capture trigger of table % has % arguments, read %',
+                t.tgrelid::pg_catalog.regclass, t.tgnargs, pg_catalog.cardinality(v_args);
+        END IF;
+        EXECUTE pg_catalog.format('CREATE OR REPLACE TRIGGER mmsync_capture AFTER INSERT OR UPDATE OR DELETE ON %s '
+                                  'FOR EACH ROW %sEXECUTE FUNCTION @extschema@.%I(%s)',
+                                  t.tgrelid::pg_catalog.regclass,
+                                  CASE WHEN v_when THEN 'WHEN (@extschema@._capturing()) ' ELSE '' END, t.proname,
+                                  (SELECT pg_catalog.string_agg(pg_catalog.quote_literal(a), ', ' ORDER BY n)
+                                   FROM pg_catalog.unnest(v_args) WITH ORDINALITY AS x(a, n)));
+        IF t.tgenabled <> 'O' THEN
+            EXECUTE pg_catalog.format('ALTER TABLE %s %s TRIGGER mmsync_capture', t.tgrelid::pg_catalog.regclass,
+                                      CASE t.tgenabled WHEN 'D' THEN 'DISABLE' WHEN 'R' THEN 'ENABLE REPLICA'
+                                                       ELSE 'ENABLE ALWAYS' END);
+        END IF;
+        v_n := v_n + 1;
+    END LOOP;
+    RETURN v_n;
+END
+$$;
+REVOKE ALL ON FUNCTION @extschema@._capture_triggers() FROM PUBLIC;
+SELECT @extschema@._capture_triggers();

@@ -65,6 +65,11 @@ BEGIN
                 RAISE NOTICE 'mmsync: the insert-only tables'' capture stays PL/pgSQL: %', SQLERRM
                     USING HINT = 'The library mmsync_capture is older than the extension: install it again with installer/install.sh.';
             END;
+            -- the capture triggers' WHEN clause follows (issue 14, 11a_capture_triggers.sql; not
+            -- there yet while an upgrade script runs this before defining it)
+            IF pg_catalog.to_regprocedure('@extschema@._capture_triggers()') IS NOT NULL THEN
+                PERFORM @extschema@._capture_triggers();
+            END IF;
             RETURN 'c';
         EXCEPTION WHEN OTHERS THEN
             IF v_want = 'c' THEN
@@ -83,6 +88,9 @@ BEGIN
     LANGUAGE sql STABLE AS $f$
         SELECT COALESCE(pg_catalog.current_setting('mmsync.origin', true), '') OPERATOR(pg_catalog.=) ''
     $f$;
+    IF pg_catalog.to_regprocedure('@extschema@._capture_triggers()') IS NOT NULL THEN
+        PERFORM @extschema@._capture_triggers();
+    END IF;
     RETURN 'plpgsql';
 END
 $$;

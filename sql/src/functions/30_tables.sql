@@ -67,8 +67,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     WHERE i.indrelid = p_relid AND i.indisprimary
 $$;
 
--- Puts one table under a sync: records it and installs the capture trigger, whose WHEN clause
--- (@extschema@._capturing) keeps the rows the mmsync applier writes from queueing a trigger event.
+-- Puts one table under a sync: records it and installs the capture trigger. The rows the mmsync
+-- applier writes queue no trigger event: with the C capture its hooks skip the trigger in the
+-- applier's statements; with the PL/pgSQL one the trigger's WHEN clause (@extschema@._capturing).
 CREATE FUNCTION @extschema@._attach_table(p_sync_id integer, p_relid oid, p_mode text DEFAULT 'keyed') RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -77,6 +78,8 @@ DECLARE
     v_nsp   name;
     v_rel   name;
     v_json  text[];
+    -- the WHEN clause with the PL/pgSQL capture only (11a_capture_triggers.sql)
+    v_when  text := CASE WHEN @extschema@.capture_impl() = 'c' THEN '' ELSE 'WHEN (@extschema@._capturing()) ' END;
 BEGIN
     SELECT n.nspname, c.relname INTO v_nsp, v_rel
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = p_relid;
@@ -98,15 +101,15 @@ BEGIN
                    'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.capture_truncate(%L)', v_nsp, v_rel, p_sync_id);
     IF p_mode = 'insert_only' THEN
         EXECUTE format('CREATE TRIGGER mmsync_capture AFTER INSERT OR UPDATE OR DELETE ON %I.%I '
-                       'FOR EACH ROW WHEN (@extschema@._capturing()) EXECUTE FUNCTION @extschema@.capture_keyless(%L)',
-                       v_nsp, v_rel, p_sync_id);
+                       'FOR EACH ROW %sEXECUTE FUNCTION @extschema@.capture_keyless(%L)',
+                       v_nsp, v_rel, v_when, p_sync_id);
         RETURN;
     END IF;
     SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO v_json FROM pg_attribute a
     WHERE a.attrelid = p_relid AND a.attnum > 0 AND NOT a.attisdropped AND a.atttypid = 'json'::regtype;
     EXECUTE format('CREATE TRIGGER mmsync_capture AFTER INSERT OR UPDATE OR DELETE ON %I.%I '
-                   'FOR EACH ROW WHEN (@extschema@._capturing()) EXECUTE FUNCTION @extschema@.capture(%L%s)',
-                   v_nsp, v_rel, p_sync_id,
+                   'FOR EACH ROW %sEXECUTE FUNCTION @extschema@.capture(%L%s)',
+                   v_nsp, v_rel, v_when, p_sync_id,
                    CASE WHEN v_json IS NULL THEN '' ELSE format(', %L', v_json) END);
 END
 $$;

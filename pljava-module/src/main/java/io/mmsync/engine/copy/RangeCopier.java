@@ -80,8 +80,10 @@ final class RangeCopier implements AutoCloseable {
         try {
             try (Statement st = target.createStatement()) {
                 // synchronous_commit off: the range is marked done in its own transaction, so a range
-                // lost in a crash is not marked either and is copied again
-                st.execute("SET LOCAL mmsync.origin = '" + origin.replace("'", "''") + "'; SET LOCAL synchronous_commit = off"
+                // lost in a crash is not marked either and is copied again. mmsync._capturing() loads
+                // the C capture library, whose hooks then skip the capture triggers in this session's
+                // statements (issue 14: the triggers have no WHEN clause with the C capture)
+                st.execute("SELECT mmsync._capturing(); SET LOCAL mmsync.origin = '" + origin.replace("'", "''") + "'; SET LOCAL synchronous_commit = off"
                         + (replicaRole ? "; SET LOCAL session_replication_role = replica" : ""));
             }
             if (r.doneSnapshot != null) {

@@ -22,6 +22,14 @@ final class PeerStore {
      */
     static void requireExtension(Connection peer, String peerName) throws SQLException {
         ExtensionVersion.require(peer, peerName);
+        // Issue 14: with the C capture, mmsync._capturing() is the library mmsync_capture's; calling it
+        // loads the library into the applier's session, whose hooks then make every applied statement
+        // skip the capture triggers, the first one included (the triggers have no WHEN clause with the
+        // C capture; see sql/src/functions/11a_capture_triggers.sql). With the PL/pgSQL capture it is SQL.
+        try (PreparedStatement st = peer.prepareStatement("SELECT mmsync._capturing()");
+             ResultSet rs = st.executeQuery()) {
+            rs.next();
+        }
     }
 
     /**
