@@ -9,11 +9,26 @@ final class JsonScan {
     private String s;
     private int pos;
     private int plainEnd;
+    /** where the next backslash at or after {@link #pos} is (-1: none), or below pos when not looked up since */
+    private int nextEscape = -1;
+    private boolean escapeKnown;
     private final StringBuilder buf = new StringBuilder();
 
     void reset(String json) {
         s = json;
         pos = 0;
+        escapeKnown = false;
+    }
+
+    /** The position as it stands (blanks after a value not skipped). */
+    int pos() {
+        return pos;
+    }
+
+    /** Moves to {@code at} of the same text (the start of a value, for {@link #skipValue()}). */
+    void seek(int at) {
+        pos = at;
+        escapeKnown = false;
     }
 
     /** Whether the next non-blank character is {@code c} (not consumed). */
@@ -312,6 +327,10 @@ final class JsonScan {
             throw new IllegalArgumentException("value expected at " + pos);
         }
         char c = s.charAt(pos);
+        if (c == '"') {
+            skipString();
+            return;
+        }
         if (c != '{' && c != '[') {
             scalar();
             return;
@@ -320,7 +339,7 @@ final class JsonScan {
         do {
             c = s.charAt(pos);
             if (c == '"') {
-                scalar();
+                skipString();
                 continue;
             }
             if (c == '{' || c == '[') {
@@ -330,6 +349,35 @@ final class JsonScan {
             }
             pos++;
         } while (depth > 0);
+    }
+
+    /**
+     * Moves past the string at {@code pos} without decoding it: its closing quote found by
+     * {@link String#indexOf(int, int)} (a tight loop, where {@code charAt} per character was most of
+     * {@link LateDelta#deltaAlone}'s cost under pgbench -N: the accounts' 84-blank filler), escapes
+     * by the next backslash, looked up once per text until passed.
+     */
+    private void skipString() {
+        int p = pos + 1;
+        while (true) {
+            int quote = s.indexOf('"', p);
+            if (quote < 0) {
+                throw new IllegalArgumentException("unterminated string");
+            }
+            if (!escapeKnown || (nextEscape >= 0 && nextEscape < p)) {
+                nextEscape = s.indexOf('\\', p);
+                escapeKnown = true;
+            }
+            if (nextEscape < 0 || nextEscape > quote) {
+                pos = quote + 1;
+                return;
+            }
+            // an escape before the quote: past it (its character, whatever it is, is not the end)
+            p = nextEscape + 2;
+            if (p > s.length()) {
+                throw new IllegalArgumentException("unterminated string");
+            }
+        }
     }
 
     private void ws() {
