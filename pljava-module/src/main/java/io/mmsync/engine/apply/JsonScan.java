@@ -71,12 +71,13 @@ final class JsonScan {
             throw new IllegalArgumentException("key expected at " + pos);
         }
         int start = pos + 1;
-        int end = start;
-        while (end < s.length() && s.charAt(end) != '"' && s.charAt(end) != '\\') {
-            end++;
+        // the closing quote by indexOf (a tight loop), unless a backslash comes first
+        int end = s.indexOf('"', start);
+        if (end >= 0 && escapeBefore(start, end)) {
+            end = -1;
         }
         int found = -1;
-        if (end < s.length() && s.charAt(end) == '"') {
+        if (end >= 0) {
             pos = end + 1;
             int len = end - start;
             if (guess >= 0 && guess < names.length && matches(names[guess], start, len)) {
@@ -332,7 +333,7 @@ final class JsonScan {
             return;
         }
         if (c != '{' && c != '[') {
-            scalar();
+            skipLiteral(); // a number, true, false or null: nothing built
             return;
         }
         int depth = 0;
@@ -364,11 +365,7 @@ final class JsonScan {
             if (quote < 0) {
                 throw new IllegalArgumentException("unterminated string");
             }
-            if (!escapeKnown || (nextEscape >= 0 && nextEscape < p)) {
-                nextEscape = s.indexOf('\\', p);
-                escapeKnown = true;
-            }
-            if (nextEscape < 0 || nextEscape > quote) {
+            if (!escapeBefore(p, quote)) {
                 pos = quote + 1;
                 return;
             }
@@ -378,6 +375,15 @@ final class JsonScan {
                 throw new IllegalArgumentException("unterminated string");
             }
         }
+    }
+
+    /** Whether a backslash is at {@code from} or after it and before {@code to} (the next one looked up once, until passed). */
+    private boolean escapeBefore(int from, int to) {
+        if (!escapeKnown || (nextEscape >= 0 && nextEscape < from)) {
+            nextEscape = s.indexOf('\\', from);
+            escapeKnown = true;
+        }
+        return nextEscape >= 0 && nextEscape < to;
     }
 
     private void ws() {
