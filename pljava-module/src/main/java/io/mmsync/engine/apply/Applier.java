@@ -199,7 +199,11 @@ public final class Applier {
             // updates of delta columns whose rows were not locked first: sent with the commit (LateDelta)
             List<RunExecutor.Deferred> head = new java.util.ArrayList<>();
             List<RunExecutor.Deferred> lateRuns = List.of();
-            if (late && !careful && !outcome.unlocked.isEmpty()) {
+            // without a hot table LateDelta.split takes no run: their statements are not built (issue 14:
+            // a one-way stream's delta updates built them twice, a twentieth of the sending agent's CPU)
+            java.util.Set<io.mmsync.engine.model.TableRef> hot = late && !careful && !outcome.unlocked.isEmpty()
+                    ? LateDelta.hot(outcome) : java.util.Set.of();
+            if (!hot.isEmpty()) {
                 java.util.Map<Run, List<RunExecutor.Deferred>> lateOnes = new java.util.HashMap<>();
                 for (Run run : runs) {
                     List<RunExecutor.Deferred> d = executor.lateUpdate(run, ownFailure);
@@ -209,7 +213,7 @@ public final class Applier {
                 }
                 if (!lateOnes.isEmpty()) {
                     runs = new java.util.ArrayList<>(runs);
-                    lateRuns = LateDelta.split(runs, lateOnes, tables, LateDelta.hot(outcome), lateWidths);
+                    lateRuns = LateDelta.split(runs, lateOnes, tables, hot, lateWidths);
                 }
             }
             // conflicts that lost nothing are counted in the commit request; the rest logged before it

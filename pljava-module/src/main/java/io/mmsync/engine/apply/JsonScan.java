@@ -9,11 +9,26 @@ final class JsonScan {
     private String s;
     private int pos;
     private int plainEnd;
+    /** where the next backslash at or after {@link #pos} is (-1: none), or below pos when not looked up since */
+    private int nextEscape = -1;
+    private boolean escapeKnown;
     private final StringBuilder buf = new StringBuilder();
 
     void reset(String json) {
         s = json;
         pos = 0;
+        escapeKnown = false;
+    }
+
+    /** The position as it stands (blanks after a value not skipped). */
+    int pos() {
+        return pos;
+    }
+
+    /** Moves to {@code at} of the same text (the start of a value, for {@link #skipValue()}). */
+    void seek(int at) {
+        pos = at;
+        escapeKnown = false;
     }
 
     /** Whether the next non-blank character is {@code c} (not consumed). */
@@ -56,12 +71,13 @@ final class JsonScan {
             throw new IllegalArgumentException("key expected at " + pos);
         }
         int start = pos + 1;
-        int end = start;
-        while (end < s.length() && s.charAt(end) != '"' && s.charAt(end) != '\\') {
-            end++;
+        // the closing quote by indexOf (a tight loop), unless a backslash comes first
+        int end = s.indexOf('"', start);
+        if (end >= 0 && escapeBefore(start, end)) {
+            end = -1;
         }
         int found = -1;
-        if (end < s.length() && s.charAt(end) == '"') {
+        if (end >= 0) {
             pos = end + 1;
             int len = end - start;
             if (guess >= 0 && guess < names.length && matches(names[guess], start, len)) {
@@ -312,15 +328,19 @@ final class JsonScan {
             throw new IllegalArgumentException("value expected at " + pos);
         }
         char c = s.charAt(pos);
+        if (c == '"') {
+            skipString();
+            return;
+        }
         if (c != '{' && c != '[') {
-            scalar();
+            skipLiteral(); // a number, true, false or null: nothing built
             return;
         }
         int depth = 0;
         do {
             c = s.charAt(pos);
             if (c == '"') {
-                scalar();
+                skipString();
                 continue;
             }
             if (c == '{' || c == '[') {
@@ -330,6 +350,40 @@ final class JsonScan {
             }
             pos++;
         } while (depth > 0);
+    }
+
+    /**
+     * Moves past the string at {@code pos} without decoding it: its closing quote found by
+     * {@link String#indexOf(int, int)} (a tight loop, where {@code charAt} per character was most of
+     * {@link LateDelta#deltaAlone}'s cost under pgbench -N: the accounts' 84-blank filler), escapes
+     * by the next backslash, looked up once per text until passed.
+     */
+    private void skipString() {
+        int p = pos + 1;
+        while (true) {
+            int quote = s.indexOf('"', p);
+            if (quote < 0) {
+                throw new IllegalArgumentException("unterminated string");
+            }
+            if (!escapeBefore(p, quote)) {
+                pos = quote + 1;
+                return;
+            }
+            // an escape before the quote: past it (its character, whatever it is, is not the end)
+            p = nextEscape + 2;
+            if (p > s.length()) {
+                throw new IllegalArgumentException("unterminated string");
+            }
+        }
+    }
+
+    /** Whether a backslash is at {@code from} or after it and before {@code to} (the next one looked up once, until passed). */
+    private boolean escapeBefore(int from, int to) {
+        if (!escapeKnown || (nextEscape >= 0 && nextEscape < from)) {
+            nextEscape = s.indexOf('\\', from);
+            escapeKnown = true;
+        }
+        return nextEscape >= 0 && nextEscape < to;
     }
 
     private void ws() {

@@ -82,7 +82,12 @@ final class ChangeReader {
     private static final int FIRST_FETCH = 64;
     private static final long FETCH_BYTES = 1L << 20;
 
+    /** Tables {@link #table} keeps the instances of (the last ones met), scanned in turn. */
+    private static final int KNOWN_TABLES = 16;
+
     private final int maxRows;
+    /** the tables of the pages read lately, one instance each (guarded by itself) */
+    private final List<TableRef> tableRefs = new ArrayList<>();
     private final long maxBytes;
     /** where a new range's first page starts walking the queue's index */
     private final RangeFloor rangeFloor;
@@ -186,7 +191,7 @@ final class ChangeReader {
         boolean cut = false;
         TableRef table = null;
         while (rs.next()) {
-            table = table(rs, table);
+            table = table(rs, table, tableRefs);
             Change c = toChange(rs, table);
             changes.add(c);
             bytes += c.weight();
@@ -217,13 +222,30 @@ final class ChangeReader {
     }
 
     /**
-     * The row's table: {@code last} if it is the same (a page's changes share a few tables, whose
-     * map look-ups then compare the same instance).
+     * The row's table: {@code last} if it is the same, else the instance {@code known} holds for it
+     * (a page's changes share a few tables, whose map look-ups then compare the same instance: under
+     * pgbench -N, whose rows alternate between two tables, a new instance per row made every look-up
+     * compare names, issue 14), else a new one, kept there.
      */
-    private static TableRef table(ResultSet rs, TableRef last) throws SQLException {
+    private static TableRef table(ResultSet rs, TableRef last, List<TableRef> known) throws SQLException {
         String schema = rs.getString(2);
         String name = rs.getString(3);
-        return last != null && last.name().equals(name) && last.schema().equals(schema) ? last : new TableRef(schema, name);
+        if (last != null && last.name().equals(name) && last.schema().equals(schema)) {
+            return last;
+        }
+        synchronized (known) { // ReadAhead's thread reads pages too
+            for (TableRef t : known) {
+                if (t.name().equals(name) && t.schema().equals(schema)) {
+                    return t;
+                }
+            }
+            TableRef t = new TableRef(schema, name);
+            if (known.size() >= KNOWN_TABLES) {
+                known.remove(0);
+            }
+            known.add(t);
+            return t;
+        }
     }
 
     private static Change toChange(ResultSet rs, TableRef table) throws SQLException {

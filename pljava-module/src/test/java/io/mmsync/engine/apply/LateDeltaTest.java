@@ -157,4 +157,31 @@ class LateDeltaTest {
         // keys of the old image the new one lacks are not compared (as before)
         assertEquals(true, deltaAlone("{\"aid\": 7, \"gone\": 3, \"abalance\": 0}", "{\"aid\": 7, \"abalance\": 1}"));
     }
+
+    /** The aligned comparison (the common case, before the full one): true only where the texts line up around delta values. */
+    @Test
+    void alignedComparisonProvesOnlyWhatHolds() {
+        List<String> d = List.of("abalance", "n");
+        String filler = "\"filler\": \"  x\\\"y \\\\\"";
+        assertEquals(true, LateDelta.sameAligned("{\"aid\": 7, " + filler + ", \"abalance\": 100}",
+                "{\"aid\": 7, " + filler + ", \"abalance\": 1000}", d));
+        assertEquals(true, LateDelta.sameAligned("{\"aid\": 7, \"abalance\": -5, \"x\": \"a\", \"n\": 1}",
+                "{\"aid\": 7, \"abalance\": 12, \"x\": \"a\", \"n\": 200}", d));
+        assertEquals(true, LateDelta.sameAligned("{}", "{}", d));
+        // the old image holds a member more right after the delta value: not the same keys
+        assertEquals(false, LateDelta.sameAligned("{\"abalance\": 1, \"q\": 3, \"z\": 1}", "{\"abalance\": 12, \"z\": 1}", d));
+        // (the full comparison then answers: it does not compare keys of the old image the new one lacks)
+        assertEquals(true, deltaAlone("{\"abalance\": 1, \"q\": 3, \"z\": 1}", "{\"abalance\": 12, \"z\": 1}"));
+        // another column differs, before, between or after the delta values
+        assertEquals(false, LateDelta.sameAligned("{\"aid\": 7, \"abalance\": 1, \"x\": \"a\", \"n\": 1}",
+                "{\"aid\": 7, \"abalance\": 1, \"x\": \"b\", \"n\": 1}", d));
+        assertEquals(false, LateDelta.sameAligned("{\"aid\": 7, \"abalance\": 1}", "{\"aid\": 8, \"abalance\": 1}", d));
+        assertEquals(false, LateDelta.sameAligned("{\"aid\": 7, \"abalance\": 1, \"s\": \"a\\\"b\"}",
+                "{\"aid\": 7, \"abalance\": 2, \"s\": \"a\\\"c\"}", d));
+        // a string delta value holding what looks like members
+        assertEquals(true, LateDelta.sameAligned("{\"n\": \"1, \\\"q\\\": 3\", \"z\": 1}", "{\"n\": \"2\", \"z\": 1}", d));
+        // the old image shorter or cut: not proven (the full comparison decides)
+        assertEquals(false, LateDelta.sameAligned("{\"aid\": 7", "{\"aid\": 7}", d));
+        assertEquals(false, LateDelta.sameAligned("{\"aid\": 7, \"gone\": 3, \"abalance\": 0}", "{\"aid\": 7, \"abalance\": 1}", d));
+    }
 }
