@@ -107,23 +107,33 @@ final class CompetitorCache {
     private String snapshot;
     private String fingerprint;
     private int backOff;
+    private boolean used;
     /** what the last lookup cost: changes read (keys), whether it built the cache anew */
     int lastRead;
     boolean lastBuilt;
     /** the queue id the last lookup read from (0: the queue's floor) */
     long lastFrom;
 
-    /** Forgets everything (a new connection, an error). */
+    /**
+     * Forgets the entries (a new connection, an error); the samples stay, they hold for the
+     * database whatever the cache holds.
+     */
     void clear() {
         entries.clear();
-        samples.clear();
         snapshot = null;
         fingerprint = null;
     }
 
-    /** Whether the apply transaction should take a sample at its start ({@link #SAMPLE_SQL}). */
+    /** Forgets the samples too (a new connection: the extension may have been created again, its ids with it). */
+    void reset() {
+        clear();
+        samples.clear();
+        used = false;
+    }
+
+    /** Whether the apply transaction should take a sample at its start ({@link #SAMPLE_SQL}): once the cache was asked. */
     boolean wantsSample() {
-        return snapshot != null;
+        return used;
     }
 
     /** Takes the result of {@link #SAMPLE_SQL}. */
@@ -148,6 +158,7 @@ final class CompetitorCache {
      * {@link #LATE_FROM_SETTING}.
      */
     List<Found> lookup(Connection peer, Map<Integer, Change> candidates, String lateSnapshot) throws SQLException {
+        used = true;
         if (backOff > 0) {
             backOff--;
             return null;

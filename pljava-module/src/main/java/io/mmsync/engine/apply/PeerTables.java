@@ -24,7 +24,7 @@ final class PeerTables implements RunPlanner.Constraints {
     void use(Connection peer) {
         if (peer != conn) {
             shapes.clear();
-            competitors.clear();
+            competitors.reset();
             conn = peer;
         }
     }
