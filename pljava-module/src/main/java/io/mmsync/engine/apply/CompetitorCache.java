@@ -59,9 +59,6 @@ final class CompetitorCache {
             + "pg_catalog.pg_current_xact_id_if_assigned() IS NULL AS fresh) "
             + "SELECT l.last_value, CASE WHEN l.fresh AND l.last_value IS NOT NULL THEN pg_catalog.pg_current_xact_id()::text END FROM l";
 
-    /** the apply transaction's setting that bounds the re-check's read of the queue (Resolver#LATE_COMPETITORS_SQL) */
-    static final String LATE_FROM_SETTING = "mmsync.late_from";
-
     // kind 0: per key its newest change and newest insert among the changes read; 1: the ids still
     // queued of those asked for; 2: the statement's snapshot and the keyed tables' fingerprint
     static final String READ_SQL = "WITH tabs AS MATERIALIZED (SELECT st.relid, st.pk_cols, st.schema_name::text AS s, "
@@ -82,8 +79,7 @@ final class CompetitorCache {
             + "UNION ALL SELECT 1, NULL, NULL, NULL, v.id, NULL, NULL, NULL, NULL, NULL FROM pg_catalog.unnest(?::bigint[]) AS v(id) "
             + "CROSS JOIN LATERAL (SELECT 1 FROM mmsync.changes c WHERE c.sync_id = ANY ((SELECT syncs.ids FROM syncs)::integer[]) "
             + "  AND c.id = v.id LIMIT 1) AS there "
-            + "UNION ALL SELECT 2, pg_catalog.pg_current_snapshot()::text || pg_catalog.left(pg_catalog.set_config('"
-            + LATE_FROM_SETTING + "', ?, true), 0), "
+            + "UNION ALL SELECT 2, pg_catalog.pg_current_snapshot()::text, "
             + "(SELECT pg_catalog.string_agg(tabs.relid::text || ' ' || tabs.s || '.' || tabs.t || ' ' || tabs.pk_cols::text, ',' "
             + "  ORDER BY tabs.relid, tabs.s, tabs.t, tabs.pk_cols::text) FROM tabs), NULL, NULL, NULL, NULL, NULL, NULL, NULL";
 
@@ -153,11 +149,9 @@ final class CompetitorCache {
     /**
      * The competitors of {@code candidates} (the newest queued change of each one's key), as the
      * pass over the queue ({@link Resolver}) finds them; {@code null} when the cache cannot say
-     * and the page must take the pass. {@code lateSnapshot}: the snapshot the page's re-check reads
-     * after (Resolver.Outcome#snapshot); the id that bounds it goes to the transaction's setting
-     * {@link #LATE_FROM_SETTING}.
+     * and the page must take the pass.
      */
-    List<Found> lookup(Connection peer, Map<Integer, Change> candidates, String lateSnapshot) throws SQLException {
+    List<Found> lookup(Connection peer, Map<Integer, Change> candidates) throws SQLException {
         used = true;
         if (backOff > 0) {
             backOff--;
@@ -187,7 +181,6 @@ final class CompetitorCache {
             st.setString(2, snapshot);
             st.setString(3, snapshot);
             st.setArray(4, peer.createArrayOf("bigint", ask.toArray()));
-            st.setString(5, Long.toString(below(lateSnapshot)));
             try (ResultSet rs = st.executeQuery()) {
                 while (rs.next()) {
                     int kind = rs.getInt(1);

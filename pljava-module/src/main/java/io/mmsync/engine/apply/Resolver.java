@@ -40,23 +40,14 @@ final class Resolver {
     // change per key, joined to the candidates: a page costs one pass over the queue, however full
     // it is (a two-way catch-up has both queues full), and a hot row (changed in many transactions
     // on both nodes) costs one match per queued change of it, hashed, not one per pair of changes.
+    // A sync of two nodes asks CompetitorCache first, which reads only what was queued since the
+    // last page; this pass is its fallback, and the lookup of three or more nodes.
     static final String COMPETITORS_SQL = competitorsSql(false);
     /**
      * The same for the changes this node committed after the first lookup's snapshot (the second
      * parameter): its re-check after the apply statements, see {@link PageEnd#commit}.
      */
     static final String LATE_COMPETITORS_SQL = competitorsSql(true);
-
-    /**
-     * The re-check reads the queue from the id on that {@link CompetitorCache#lookup} proved no change
-     * not visible in the lookup's snapshot lies under (a setting of the apply transaction; unset, as
-     * on a page applied at once or of three or more nodes: the whole queue, as before), so that it
-     * walks the queue's index, not the queue (issue 15: it runs while the commit request holds the
-     * hot rows' locks).
-     */
-    private static final String LATE_FROM = "c.sync_id = ANY ((SELECT pg_catalog.array_agg(sy.id) FROM mmsync.syncs sy)::integer[]) "
-            + "AND c.id > coalesce(NULLIF(pg_catalog.current_setting('" + CompetitorCache.LATE_FROM_SETTING
-            + "', true), '')::bigint, 0)";
 
     private static String competitorsSql(boolean late) {
         // the late variant also says, per key, whether every late change of it is an update of its delta
@@ -78,7 +69,7 @@ final class Resolver {
             + "CROSS JOIN LATERAL (SELECT " + KeySql.of("tabs.pk_cols", "coalesce(c.new, c.old)") + " AS kn, "
             + "  CASE WHEN c.op = 'U' THEN " + KeySql.of("tabs.pk_cols", "c.old") + " END AS ko) AS kx "
             + "CROSS JOIN LATERAL (VALUES (kx.kn), (CASE WHEN kx.ko IS DISTINCT FROM kx.kn THEN kx.ko END)) AS kk(key) "
-            + "WHERE c.op <> 'T'" + (late ? " AND NOT pg_catalog.pg_visible_in_snapshot(c.xid, ?::pg_snapshot) AND " + LATE_FROM : "")
+            + "WHERE c.op <> 'T'" + (late ? " AND NOT pg_catalog.pg_visible_in_snapshot(c.xid, ?::pg_snapshot)" : "")
             + " AND (tabs.s, tabs.t, kk.key) IN (SELECT * FROM keys)), "
             + "g AS (SELECT y.s, y.t, y.key, pg_catalog.max(y.id) AS id, "
             + "  pg_catalog.max(y.at) FILTER (WHERE y.op = 'I') AS ins_at"
@@ -201,7 +192,7 @@ final class Resolver {
         }
         // a sync of two nodes: from the cache, which reads only what this node queued since the last page
         List<CompetitorCache.Found> cached = many || inQueued.isEmpty() ? null
-                : tables.competitors.lookup(peer, inQueued, out.snapshot);
+                : tables.competitors.lookup(peer, inQueued);
         if (cached != null) {
             for (CompetitorCache.Found f : cached) {
                 competitors.put(f.i(), new Competitor(Op.fromCode(f.op()), f.at() == null ? null : f.at().toInstant(), peerName));
