@@ -111,7 +111,7 @@ final class CompetitorCache {
     long lastFrom;
 
     /**
-     * Forgets the entries (a new connection, an error); the samples stay, they hold for the
+     * Forgets the entries (entries it cannot settle, an error); the samples stay, they hold for the
      * database whatever the cache holds.
      */
     void clear() {
