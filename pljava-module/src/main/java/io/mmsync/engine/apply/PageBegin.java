@@ -78,6 +78,11 @@ final class PageBegin {
         }
         StringBuilder sql = new StringBuilder();
         List<String> lockRows = new ArrayList<>();
+        // a sample for the competitor cache, before anything gives the transaction its id (CompetitorCache#SAMPLE_SQL)
+        boolean sample = keyLocks == null && tables.competitors.wantsSample();
+        if (sample) {
+            sql.append(CompetitorCache.SAMPLE_SQL).append("; ");
+        }
         if (keyLocks != null) {
             // a sync of three or more nodes: the keys first, then the rows (see RowVersions)
             sql.append(RowVersions.LOCK_SQL).append("; ");
@@ -102,6 +107,12 @@ final class PageBegin {
             st.setArray(p++, peer.createArrayOf("text", candidateTables.keySet().stream().map(TableRef::schema).toArray()));
             st.setArray(p, peer.createArrayOf("text", candidateTables.keySet().stream().map(TableRef::name).toArray()));
             st.execute();
+            if (sample) {
+                try (ResultSet rs = st.getResultSet()) {
+                    tables.competitors.sampled(rs);
+                }
+                st.getMoreResults();
+            }
             for (int i = 0; i < lockRows.size(); i++) {
                 st.getMoreResults();
             }

@@ -13,6 +13,8 @@ final class PeerTables implements RunPlanner.Constraints {
     private final String peerName;
     private final Map<TableRef, TableShape> shapes = new HashMap<>();
     private Connection conn;
+    /** this node's newest queued change per row, between pages (a sync of two nodes; see {@link CompetitorCache}) */
+    final CompetitorCache competitors = new CompetitorCache();
 
     PeerTables(String peerName) {
         this.peerName = peerName;
@@ -22,6 +24,7 @@ final class PeerTables implements RunPlanner.Constraints {
     void use(Connection peer) {
         if (peer != conn) {
             shapes.clear();
+            competitors.reset();
             conn = peer;
         }
     }
@@ -33,6 +36,7 @@ final class PeerTables implements RunPlanner.Constraints {
 
     void clear() {
         shapes.clear();
+        competitors.clear();
     }
 
     @Override

@@ -40,7 +40,9 @@ final class Resolver {
     // change per key, joined to the candidates: a page costs one pass over the queue, however full
     // it is (a two-way catch-up has both queues full), and a hot row (changed in many transactions
     // on both nodes) costs one match per queued change of it, hashed, not one per pair of changes.
-    private static final String COMPETITORS_SQL = competitorsSql(false);
+    // A sync of two nodes asks CompetitorCache first, which reads only what was queued since the
+    // last page; this pass is its fallback, and the lookup of three or more nodes.
+    static final String COMPETITORS_SQL = competitorsSql(false);
     /**
      * The same for the changes this node committed after the first lookup's snapshot (the second
      * parameter): its re-check after the apply statements, see {@link PageEnd#commit}.
@@ -188,7 +190,18 @@ final class Resolver {
             inQueued = new LinkedHashMap<>(candidates);
             inQueued.entrySet().removeIf(e -> !queued.contains(e.getValue().table()));
         }
-        if (!inQueued.isEmpty()) {
+        // a sync of two nodes: from the cache, which reads only what this node queued since the last page
+        List<CompetitorCache.Found> cached = many || inQueued.isEmpty() ? null
+                : tables.competitors.lookup(peer, inQueued);
+        if (cached != null) {
+            for (CompetitorCache.Found f : cached) {
+                competitors.put(f.i(), new Competitor(Op.fromCode(f.op()), f.at() == null ? null : f.at().toInstant(), peerName));
+                out.competitorIds.put(f.i(), f.id());
+                if (f.insAt() != null) {
+                    insertedAt.put(f.i(), f.insAt().toInstant());
+                }
+            }
+        } else if (!inQueued.isEmpty()) {
             try (PreparedStatement st = peer.prepareStatement(COMPETITORS_SQL)) {
                 st.setObject(1, keys(inQueued), Types.OTHER);
                 try (ResultSet rs = st.executeQuery()) {
@@ -212,8 +225,10 @@ final class Resolver {
         }
         Map<Integer, String[]> current = currentRows(peer, candidates, competitors, tables);
         if (LOG.isLoggable(java.util.logging.Level.FINE)) {
-            LOG.fine(String.format("resolve: %d candidates, %d with a competitor; lock %.1f ms, competitors %.1f ms, "
-                    + "current rows %.1f ms", candidates.size(), competitors.size(), (t1 - t0) / 1e6, (t2 - t1) / 1e6,
+            LOG.fine(String.format("resolve: %d candidates, %d with a competitor; lock %.1f ms, competitors %.1f ms "
+                    + "(%s), current rows %.1f ms", candidates.size(), competitors.size(), (t1 - t0) / 1e6, (t2 - t1) / 1e6,
+                    cached == null ? "pass over the queue" : (tables.competitors.lastBuilt ? "cache built, " : "cache, ")
+                    + tables.competitors.lastRead + " keys read, " + tables.competitors.size() + " held",
                     (clock.nanoTime() - t2) / 1e6));
         }
         Map<Long, Decision.Dba> decisions = sync.conflict == ConflictStrategy.ABORT ? decisions(peer, origin) : Map.of();
@@ -315,7 +330,7 @@ final class Resolver {
     }
 
     /** The candidates as a JSON array of {i, s, t, key} (written by hand: see {@link JsonText}). */
-    private static String keys(Map<Integer, Change> candidates) {
+    static String keys(Map<Integer, Change> candidates) {
         StringBuilder sb = new StringBuilder(32 + 48 * candidates.size()).append('[');
         for (Map.Entry<Integer, Change> e : candidates.entrySet()) {
             Change c = e.getValue();
