@@ -64,7 +64,7 @@ final class PageEnd {
      * against (or there was none), and not an update of delta columns alone that leaves it as it is
      * ({@link LateDelta}). Parameters: the candidates' keys, the lookup's snapshot, {@link LateDelta#decided}.
      */
-    private static final String RACED_FROM = "(" + Resolver.LATE_COMPETITORS_SQL + ") AS r "
+    private static final String RACED_FROM = "(" + CompetitorSql.LATE_COMPETITORS_SQL + ") AS r "
             + "LEFT JOIN pg_catalog.jsonb_to_recordset(?::jsonb) AS d(i int, c bigint, x boolean, n jsonb) "
             + "ON d.i = r.i WHERE (d.c IS NULL OR r.id > d.c) AND NOT " + LateDelta.HARMLESS_SQL;
     private static final String RACED_SQL = "SELECT r.id FROM " + RACED_FROM;

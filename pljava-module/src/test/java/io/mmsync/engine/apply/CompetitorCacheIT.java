@@ -139,8 +139,8 @@ class CompetitorCacheIT {
     /** What the pass over the queue finds, as the cache's answers are written. */
     private static Map<Integer, String> pass(Connection c, Map<Integer, Change> candidates) throws SQLException {
         Map<Integer, String> out = new TreeMap<>();
-        try (PreparedStatement st = c.prepareStatement(Resolver.COMPETITORS_SQL)) {
-            st.setObject(1, Resolver.keys(candidates), Types.OTHER);
+        try (PreparedStatement st = c.prepareStatement(CompetitorSql.COMPETITORS_SQL)) {
+            st.setObject(1, CompetitorSql.keys(candidates), Types.OTHER);
             try (ResultSet rs = st.executeQuery()) {
                 while (rs.next()) {
                     out.put(rs.getInt(1), rs.getString(2) + " " + rs.getTimestamp(3) + " " + rs.getLong(4) + " " + rs.getTimestamp(5));
