@@ -2073,46 +2073,8 @@ $$;
 REVOKE ALL ON FUNCTION @extschema@._capturing() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._capturing() TO PUBLIC;
 
--- The capture triggers that exist get the WHEN clause, arguments, events and enabled state kept
--- (CREATE OR REPLACE TRIGGER: the table is never without its trigger).
-DO $$
-DECLARE
-    t      record;
-    v_args text[];
-    v_from int;
-BEGIN
-    FOR t IN SELECT g.tgrelid, g.tgargs, g.tgnargs, g.tgenabled, p.proname
-             FROM pg_catalog.pg_trigger g JOIN pg_catalog.pg_proc p ON p.oid = g.tgfoid
-             WHERE g.tgname = 'mmsync_capture' AND g.tgqual IS NULL AND NOT g.tgisinternal
-               AND g.tgfoid IN ('@extschema@.capture()'::pg_catalog.regprocedure,
-                                '@extschema@.capture_keyless()'::pg_catalog.regprocedure) LOOP
-        -- tgargs: the arguments, each ended by a zero byte
-        v_args := '{}';
-        v_from := 0;
-        FOR i IN 0 .. pg_catalog.length(t.tgargs) - 1 LOOP
-            IF pg_catalog.get_byte(t.tgargs, i) = 0 THEN
-                v_args := v_args || pg_catalog.convert_from(pg_catalog.substring(t.tgargs, v_from + 1, i - v_from),
-                                                            pg_catalog.getdatabaseencoding());
-                v_from := i + 1;
-            END IF;
-        END LOOP;
-        IF pg_catalog.cardinality(v_args) <> t.tgnargs THEN
-            RAISE EXCEPTION 'mmsync: the capture trigger of table % has % arguments, read %',
-                t.tgrelid::pg_catalog.regclass, t.tgnargs, pg_catalog.cardinality(v_args);
-        END IF;
-        EXECUTE pg_catalog.format('CREATE OR REPLACE TRIGGER mmsync_capture AFTER INSERT OR UPDATE OR DELETE ON %s '
-                                  'FOR EACH ROW WHEN (@extschema@._capturing()) EXECUTE FUNCTION @extschema@.%I(%s)',
-                                  t.tgrelid::pg_catalog.regclass, t.proname,
-                                  (SELECT pg_catalog.string_agg(pg_catalog.quote_literal(a), ', ' ORDER BY n)
-                                   FROM pg_catalog.unnest(v_args) WITH ORDINALITY AS x(a, n)));
-        IF t.tgenabled <> 'O' THEN
-            EXECUTE pg_catalog.format('ALTER TABLE %s %s TRIGGER mmsync_capture', t.tgrelid::pg_catalog.regclass,
-                                      CASE t.tgenabled WHEN 'D' THEN 'DISABLE' WHEN 'R' THEN 'ENABLE REPLICA'
-                                                       ELSE 'ENABLE ALWAYS' END);
-        END IF;
-    END LOOP;
-END
-$$;
+-- The capture triggers that exist get the WHEN clause the capture implementation needs (PL/pgSQL:
+-- with it, C: without) once, at the end of this script: @extschema@._capture_triggers() (issue 14).
 
 -- issue 17: a queue table is truncated only once every transaction that wrote into it is confirmed
 -- The record of a queue table's end (ended in @extschema@.queue_tables, issue 17), taken once the

@@ -2,6 +2,7 @@ package io.mmsync.engine.apply;
 
 import io.mmsync.engine.model.Change;
 import io.mmsync.engine.model.KeySql;
+import io.mmsync.engine.model.QueueIdSamples;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -9,11 +10,9 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.sql.Timestamp;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -31,7 +30,7 @@ import java.util.Set;
  * op and time, and of the inserts the greatest time with the id that has it and the greatest id.
  * It covers exactly the changes visible in {@link #snapshot}, the snapshot of the statement that
  * last read the queue. Each lookup is one statement that (1) reads the changes visible to it and
- * not in {@link #snapshot}, from an id on that {@link #below} proves no such change lies under
+ * not in {@link #snapshot}, from an id on that {@link QueueIdSamples#below} proves no such change lies under
  * (the queue's index; the argument of send.RangeFloor, with samples taken at the start of the apply
  * transactions, {@link #SAMPLE_SQL}), (2) says which of the ids the page's cached entries name
  * are still in the queue, and (3) returns its own snapshot. Changes leave the queue (purge,
@@ -98,8 +97,7 @@ final class CompetitorCache {
     }
 
     private final Map<String, Entry> entries = new HashMap<>();
-    /** {xid, last queue id}, oldest first */
-    private final ArrayDeque<long[]> samples = new ArrayDeque<>();
+    private final QueueIdSamples samples = new QueueIdSamples(MAX_SAMPLES);
     private String snapshot;
     private String fingerprint;
     private int backOff;
@@ -138,10 +136,7 @@ final class CompetitorCache {
             long last = rs.getLong(1);
             String xid = rs.getString(2);
             if (!rs.wasNull() && xid != null) {
-                samples.addLast(new long[] {Long.parseLong(xid), last});
-                if (samples.size() > MAX_SAMPLES) {
-                    samples.removeFirst();
-                }
+                samples.add(Long.parseLong(xid), last);
             }
         }
     }
@@ -171,7 +166,7 @@ final class CompetitorCache {
                 }
             }
         }
-        long from = build ? 0 : below(snapshot);
+        long from = build ? 0 : samples.below(snapshot);
         List<Object[]> read = new ArrayList<>();
         Set<Long> present = new HashSet<>();
         String snap = null;
@@ -267,31 +262,6 @@ final class CompetitorCache {
             }
             e.insId = Math.max(e.insId, (Long) r[6]);
         }
-    }
-
-    /**
-     * The queue id above which every change not visible in {@code snap} lies: the newest sample
-     * whose transaction id is below the snapshot's xmin (0 without one: the read starts at the queue's floor).
-     */
-    private long below(String snap) {
-        if (snap == null) {
-            return 0;
-        }
-        long xmin = Long.parseLong(snap.substring(0, snap.indexOf(':')));
-        long[] best = null;
-        int older = -1;
-        for (Iterator<long[]> it = samples.iterator(); it.hasNext(); ) {
-            long[] s = it.next();
-            if (s[0] >= xmin) {
-                break;
-            }
-            best = s;
-            older++;
-        }
-        for (int i = 0; i < older; i++) {
-            samples.removeFirst();
-        }
-        return best == null ? 0 : best[1];
     }
 
     private static String name(String schema, String table, String key) {

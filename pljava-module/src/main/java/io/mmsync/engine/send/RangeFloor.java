@@ -1,13 +1,12 @@
 package io.mmsync.engine.send;
 
+import io.mmsync.engine.model.QueueIdSamples;
 import io.mmsync.engine.time.Clock;
 
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
-import java.util.ArrayDeque;
-import java.util.Iterator;
 
 /**
  * The lowest queue id a new snapshot range can hold, so that the first page of a range walks the
@@ -38,8 +37,7 @@ final class RangeFloor {
     static final String SAMPLE_SQL = "WITH l AS MATERIALIZED (SELECT " + LAST_ID + " AS last_value) "
             + "SELECT l.last_value, pg_catalog.pg_current_xact_id()::text FROM l";
 
-    /** {xid N, last_value L}, oldest first */
-    private final ArrayDeque<long[]> samples = new ArrayDeque<>();
+    private final QueueIdSamples samples = new QueueIdSamples(MAX_SAMPLES);
     private final Clock clock;
     private long lastSample;
     private boolean sampled;
@@ -64,35 +62,15 @@ final class RangeFloor {
         sampled = true;
     }
 
-    synchronized void add(long xid, long lastValue) {
-        samples.addLast(new long[] {xid, lastValue});
-        if (samples.size() > MAX_SAMPLES) {
-            samples.removeFirst();
-        }
+    void add(long xid, long lastValue) {
+        samples.add(xid, lastValue);
     }
 
     /**
      * The id above which every change of the range opened after snapshot {@code lo} lies (0 when no
      * sample qualifies). Drops the samples older than the one it uses: later ranges have a later lo.
      */
-    synchronized long below(String lo) {
-        if (lo == null) {
-            return 0;
-        }
-        long xmin = Long.parseLong(lo.substring(0, lo.indexOf(':')));
-        long[] best = null;
-        int older = -1;
-        for (Iterator<long[]> it = samples.iterator(); it.hasNext(); ) {
-            long[] s = it.next();
-            if (s[0] >= xmin) {
-                break;
-            }
-            best = s;
-            older++;
-        }
-        for (int i = 0; i < older; i++) {
-            samples.removeFirst();
-        }
-        return best == null ? 0 : best[1];
+    long below(String lo) {
+        return samples.below(lo);
     }
 }
