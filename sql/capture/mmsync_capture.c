@@ -849,7 +849,6 @@ static Jsonb *
 row_to_jsonb(TrigCache *t, Datum *values, bool *nulls, Datum *cmp_values, bool *cmp_nulls)
 {
 	JsonbPair  *pairs = palloc(sizeof(JsonbPair) * Max(t->nkeys, 1));
-	JsonbValue	obj;
 	JsonbParseState *st = NULL;
 	int			k,
 				n = 0;
@@ -883,6 +882,7 @@ row_to_jsonb(TrigCache *t, Datum *values, bool *nulls, Datum *cmp_values, bool *
 		Jsonb	   *j = scalar_object_jsonb(pairs, n);
 
 #ifdef MMSYNC_CHECK_JSONB
+		JsonbValue	obj;
 		Jsonb	   *ref;
 
 		obj.type = jbvObject;

@@ -72,50 +72,36 @@ class NetworkCutIT {
         Writer onGreen = new Writer(pair.green, "load_green", 0, 1, stop, 2000);
         onBlue.start("writer-blue");
         onGreen.start("writer-green");
-        // 40,000 fat changes on blue: batches of 5,000 that take long enough to be cut in the middle
+        // 40,000 fat changes on blue (about 16 MB) over a network of 2 MB/s: pages of 5,000 (2 MB)
+        // that take a second each to arrive, so the cut falls in the middle of one whatever the
+        // speed of the apply, with most of the backlog still to come
         int bulk = 40_000;
-        pair.blue.execute(Pair.DB, "INSERT INTO items SELECT g, 0, repeat(md5(g::text), 12) FROM generate_series(1, " + bulk + ") g");
-        Waits.until(Duration.ofSeconds(60), "a first batch of the backlog applied, green inside the next", () ->
-                Pair.applied(pair.green, "blue") - before[0] >= 5000 && appliersInTransaction(pair.green) > 0);
-        long appliedAtCut = Pair.applied(pair.green, "blue") - before[0];
         try (StatusTrail blueSees = new StatusTrail(pair.blue, "green");
              StatusTrail greenSees = new StatusTrail(pair.green, "blue")) {
+            toGreen.throttle(2L << 20);
+            long t0 = System.nanoTime();
+            pair.blue.execute(Pair.DB, "INSERT INTO items SELECT g, 0, repeat(md5(g::text), 12) FROM generate_series(1, " + bulk + ") g");
+            Waits.until(Duration.ofSeconds(60), "a first page of the backlog applied, green inside the next", () ->
+                    Pair.applied(pair.green, "blue") - before[0] >= 5000 && appliersInTransaction(pair.green) > 0);
             long cutAt = System.nanoTime();
             toGreen.cut(TcpProxy.Cut.BLACKHOLE);
             toBlue.cut(TcpProxy.Cut.BLACKHOLE);
-
-            // neither agent hangs in a read on the dead path: both say so within their read timeout
-            Waits.until(Duration.ofMillis(READ_TIMEOUT_MS * 3L + 10_000), "blue reports green disconnected",
-                    () -> "disconnected".equals(Pair.state(pair.blue, "green")));
-            Waits.until(Duration.ofMillis(READ_TIMEOUT_MS * 3L + 10_000), "green reports blue disconnected",
-                    () -> "disconnected".equals(Pair.state(pair.green, "blue")));
-            String err = Pair.lastError(pair.blue, "green");
-            assertTrue(err.startsWith("green: ") && err.contains("timed out"), "last_error names the peer and the timeout: " + err);
-            // the transaction green's backend was in when its client vanished is ended by green itself
-            // (idle_in_transaction_session_timeout), so it cannot hold row locks against the retry.
-            // A backend the cut caught in the middle of a request (inside a COPY, or between the
-            // messages of a pipelined request such as the page's commit) waits for the rest of it:
-            // no server timer runs there, and TCP keepalive does not end it while something between
-            // answers for the dead client (this proxy does, as a NAT box or a load balancer would):
-            // blue's next applier session ends it when it connects (StaleSessions, checked below).
-            Waits.until(Duration.ofSeconds(30), "green ends the abandoned applier transaction (or it waits mid-request)",
-                    () -> appliersInTransaction(pair.green) == appliersMidRequest(pair.green));
-            long midRequest = appliersMidRequest(pair.green);
-            assertTrue(Pair.applied(pair.green, "blue") - before[0] < bulk, "the cut came before the backlog was through");
-
-            Waits.until(CUT.plusSeconds(30), CUT.toSeconds() + " s of cut network",
-                    () -> System.nanoTime() - cutAt >= CUT.toNanos());
-            long blueBacklog = pair.blue.queryLong(Pair.DB, "SELECT backlog FROM mmsync.status() WHERE peer = 'green'");
-            long greenBacklog = pair.green.queryLong(Pair.DB, "SELECT backlog FROM mmsync.status() WHERE peer = 'blue'");
-            assertTrue(blueBacklog > 0 && greenBacklog > 0, "both nodes queued changes: " + blueBacklog + ", " + greenBacklog);
-            toGreen.restore();
-            toBlue.restore();
-            if (midRequest > 0) {
-                Waits.until(Duration.ofSeconds(30), "blue's next applier session ends the one caught mid-request",
-                        () -> appliersMidRequest(pair.green) == 0);
+            toGreen.throttle(0);
+            System.out.println("cut at " + (Pair.applied(pair.green, "blue") - before[0]) + " applied, "
+                    + (cutAt - t0) / 1_000_000 + " ms after the insert began");
+            long appliedAtCut;
+            try {
+                awaitDisconnectedAndQueued(cutAt);
+                appliedAtCut = Pair.applied(pair.green, "blue") - before[0];
+                assertTrue(appliedAtCut < bulk, "the cut came before the backlog was through: " + appliedAtCut + " of " + bulk);
+            } finally {
+                toGreen.restore();
+                toBlue.restore();
             }
+            Waits.until(Duration.ofSeconds(30), "blue's next applier session ends any caught mid-request",
+                    () -> appliersMidRequest(pair.green) == 0);
 
-            Waits.until(Duration.ofSeconds(60), "both links catch up", () -> blueSees.sawInOrder("disconnected", "catching up")
+            Waits.until(Duration.ofSeconds(90), "both links catch up", () -> blueSees.sawInOrder("disconnected", "catching up")
                     && greenSees.sawInOrder("disconnected", "catching up"));
             stop.set(true);
             onBlue.check();
@@ -148,15 +134,18 @@ class NetworkCutIT {
             toGreen.cut(TcpProxy.Cut.REFUSE);
             toBlue.cut(TcpProxy.Cut.REFUSE);
             // first the reset of the open connections, then every new attempt is refused
-            Waits.until(Duration.ofSeconds(15), "blue reports green disconnected, connection refused",
-                    () -> "disconnected".equals(Pair.state(pair.blue, "green"))
-                            && String.valueOf(Pair.lastError(pair.blue, "green")).contains("refused"));
-            String err = Pair.lastError(pair.blue, "green");
-            assertTrue(err.startsWith("green: Connection to 127.0.0.1:" + toGreen.port() + " refused"), "last_error names the peer: " + err);
-            Waits.until(CUT.plusSeconds(30), CUT.toSeconds() + " s of cut network",
-                    () -> System.nanoTime() - cutAt >= CUT.toNanos());
-            toGreen.restore();
-            toBlue.restore();
+            try {
+                Waits.until(Duration.ofSeconds(15), "blue reports green disconnected, connection refused",
+                        () -> "disconnected".equals(Pair.state(pair.blue, "green"))
+                                && String.valueOf(Pair.lastError(pair.blue, "green")).contains("refused"));
+                String err = Pair.lastError(pair.blue, "green");
+                assertTrue(err.startsWith("green: Connection to 127.0.0.1:" + toGreen.port() + " refused"), "last_error names the peer: " + err);
+                Waits.until(CUT.plusSeconds(30), CUT.toSeconds() + " s of cut network",
+                        () -> System.nanoTime() - cutAt >= CUT.toNanos());
+            } finally {
+                toGreen.restore();
+                toBlue.restore();
+            }
             stop.set(true);
             onBlue.check();
             onGreen.check();
@@ -166,6 +155,33 @@ class NetworkCutIT {
             assertTrue(blueSees.sawInOrder("disconnected", "catching up", "in sync"), blueSees.toString());
         }
         assertConverged(before, onBlue.changes(), onGreen.changes());
+    }
+
+    /**
+     * While the blackhole holds: neither agent hangs in a read on the dead path, green ends the
+     * transaction its abandoned applier was in, and both nodes queue changes for {@link #CUT}.
+     */
+    private void awaitDisconnectedAndQueued(long cutAt) {
+        Waits.until(Duration.ofMillis(READ_TIMEOUT_MS * 3L + 10_000), "blue reports green disconnected",
+                () -> "disconnected".equals(Pair.state(pair.blue, "green")));
+        Waits.until(Duration.ofMillis(READ_TIMEOUT_MS * 3L + 10_000), "green reports blue disconnected",
+                () -> "disconnected".equals(Pair.state(pair.green, "blue")));
+        String err = Pair.lastError(pair.blue, "green");
+        assertTrue(err.startsWith("green: ") && err.contains("timed out"), "last_error names the peer and the timeout: " + err);
+        // the transaction green's backend was in when its client vanished is ended by green itself
+        // (idle_in_transaction_session_timeout), so it cannot hold row locks against the retry.
+        // A backend the cut caught in the middle of a request (inside a COPY, or between the
+        // messages of a pipelined request such as the page's commit) waits for the rest of it:
+        // no server timer runs there, and TCP keepalive does not end it while something between
+        // answers for the dead client (this proxy does, as a NAT box or a load balancer would):
+        // blue's next applier session ends it when it connects (StaleSessions, checked after).
+        Waits.until(Duration.ofSeconds(30), "green ends the abandoned applier transaction (or it waits mid-request)",
+                () -> appliersInTransaction(pair.green) == appliersMidRequest(pair.green));
+        Waits.until(CUT.plusSeconds(30), CUT.toSeconds() + " s of cut network",
+                () -> System.nanoTime() - cutAt >= CUT.toNanos());
+        long blueBacklog = pair.blue.queryLong(Pair.DB, "SELECT backlog FROM mmsync.status() WHERE peer = 'green'");
+        long greenBacklog = pair.green.queryLong(Pair.DB, "SELECT backlog FROM mmsync.status() WHERE peer = 'blue'");
+        assertTrue(blueBacklog > 0 && greenBacklog > 0, "both nodes queued changes: " + blueBacklog + ", " + greenBacklog);
     }
 
     /** Tables identical, and each node applied exactly the changes the other made since {@code before}. */

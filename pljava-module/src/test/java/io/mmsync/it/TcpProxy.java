@@ -45,6 +45,8 @@ final class TcpProxy implements AutoCloseable {
     private volatile ServerSocket listener;
     private volatile Cut cut;
     private volatile boolean closed;
+    /** bytes per second each direction of each connection may carry (0: as fast as it goes) */
+    private volatile long rate;
 
     private TcpProxy(String name, int targetPort) {
         this.name = name;
@@ -66,6 +68,16 @@ final class TcpProxy implements AutoCloseable {
     /** Connections accepted so far (a test can wait for the peer to come back through the proxy). */
     int accepted() {
         return accepted.get();
+    }
+
+    /**
+     * Limits each direction of each connection to {@code bytesPerSecond} (0 lifts the limit): a
+     * slow network, so that a test's cut falls in the middle of a transfer whatever the speed of
+     * the ends.
+     */
+    void throttle(long bytesPerSecond) {
+        rate = bytesPerSecond;
+        LOG.info("proxy " + name + ": " + (bytesPerSecond > 0 ? "throttled to " + bytesPerSecond + " bytes/s" : "not throttled"));
     }
 
     synchronized boolean isCut() {
@@ -210,6 +222,24 @@ final class TcpProxy implements AutoCloseable {
             closeQuietly(s);
         }
 
+        /** Under a throttle, small reads so that the pace is even; else the whole buffer. */
+        private int chunk() {
+            return rate > 0 ? 8 * 1024 : 64 * 1024;
+        }
+
+        /** Under a throttle, the time {@code n} bytes take at its rate. */
+        private void pace(int n) throws IOException {
+            long r = rate;
+            if (r > 0) {
+                try {
+                    Thread.sleep(Math.max(1, n * 1000L / r));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IOException("proxy pump interrupted", e);
+                }
+            }
+        }
+
         /** Copies bytes from {@code from} to {@code to} until EOF; discards them while dead. */
         void pump(Socket from, Socket to, String dir) {
             daemon("proxy-" + name + "-" + dir, () -> {
@@ -217,10 +247,11 @@ final class TcpProxy implements AutoCloseable {
                 try (InputStream in = from.getInputStream()) {
                     OutputStream out = to == null ? null : to.getOutputStream();
                     int n;
-                    while ((n = in.read(buf)) >= 0) {
+                    while ((n = in.read(buf, 0, chunk())) >= 0) {
                         if (!dead && out != null) {
                             out.write(buf, 0, n);
                             out.flush();
+                            pace(n);
                         }
                     }
                     if (!dead) {
