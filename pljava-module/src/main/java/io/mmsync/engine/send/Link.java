@@ -14,7 +14,6 @@ import io.mmsync.engine.time.Clock;
 
 import java.sql.Connection;
 import java.sql.SQLException;
-import java.sql.Statement;
 import java.util.concurrent.ThreadFactory;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -140,14 +139,9 @@ public final class Link implements Runnable {
      * send is an idle turn (purge marks, purge, set-aside retries, heartbeat, then a wait).
      */
     private boolean session() throws SQLException, InterruptedException {
-        Connection lc = open.local(local.openListening("sender " + syncName + " to " + peer.nodeName()));
-        try (Statement st = lc.createStatement()) {
-            st.execute("LISTEN mmsync_changes");
-        }
-        store.state(lc, LinkState.CONNECTING, null);
-        Connection pc = open.peer(peer.openReplacing("applier " + syncName + " from " + origin));
-        PeerStore.requireExtension(pc, peer.nodeName());
-        PeerStore.claim(pc, syncName, origin, peer.nodeName());
+        open.open(local, peer, store, syncName, origin);
+        Connection lc = open.local();
+        Connection pc = open.peer();
         columnCheck.reset();
         readAhead.discard();
         definition.reset();
@@ -267,7 +261,10 @@ public final class Link implements Runnable {
                     status.peerSetAside(lc, pc, syncName, origin); // before the page's confirmation
                 }
                 confirm(lc, sync, page.next(), page.rangeComplete(), page.changes().size(), applied.result().horizon, more);
-                logTimings(page, readNanos, applied, readStart);
+                if (!page.isEmpty() && LOG.isLoggable(Level.FINE)) { // where a catch-up spends its time
+                    LOG.fine(logPrefix + PageTimings.describe(page.changes().size(), applied.result(), readNanos,
+                            applied.waitedNanos(), clock.nanoTime() - readStart));
+                }
                 tr.page(page, applied.result());
                 if (more) {
                     ahead = next;
@@ -409,14 +406,6 @@ public final class Link implements Runnable {
 
     /** What applying a page did, and how long the link then waited for the page read meanwhile. */
     private record Applied(Applier.Result result, long waitedNanos) {
-    }
-
-    /** Per-page phase timings, at FINE: where a catch-up spends its time. */
-    private void logTimings(Page page, long readNanos, Applied applied, long start) {
-        if (!page.isEmpty() && LOG.isLoggable(Level.FINE)) {
-            LOG.fine(logPrefix + PageTimings.describe(page.changes().size(), applied.result(), readNanos,
-                    applied.waitedNanos(), clock.nanoTime() - start));
-        }
     }
 
     private void onFailure(Exception e) throws InterruptedException {
