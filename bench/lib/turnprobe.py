@@ -60,13 +60,14 @@ def main():
                     "for every jar, whatever the machine's load gives; the TPS ratio then says nothing)")
     ap.add_argument("--capture-only", action="store_true", help="after each round's -N with the sync running, "
                     "the same with both agents stopped (capture's cost alone)")
+    ap.add_argument("--scale", type=int, default=1, help="pgbench -i scale of both nodes' databases")
     ap.add_argument("--out", default=f"/tmp/mmturnprobe-{int(time.time())}")
     a = ap.parse_args()
     nargs = ["-N"] + (["-R", str(a.rate)] if a.rate else [])
     jars = dict(j.split("=", 1) for j in a.jars.split(","))
     java_opts = dict(o.split("=", 1) for o in a.java_opts)
     default_opts = os.environ.get("MMSYNC_BENCH_JAVA_OPTS")
-    cfg = dict(scale=1, fsync="off", drain_timeout=600, small_tx_rows=10, tool_budget=0, lag_seconds=8,
+    cfg = dict(scale=a.scale, fsync="off", drain_timeout=600, small_tx_rows=10, tool_budget=0, lag_seconds=8,
                twoway_seconds=0, twoway_drain_timeout=120)
     os.makedirs(a.out, exist_ok=True)
     if a.pgss:
@@ -126,6 +127,11 @@ def main():
                 measure.checkpoint(ctx)
                 r0 = measure.pgbench(ctx.blue, none.db, a.seconds, nargs)
                 pids = dict(mm.agent_pids(), **mm.backend_pids())
+                for i, pid in enumerate(ctx.blue.value(mm.db, "SELECT string_agg(pid::text, ',') FROM pg_catalog.pg_stat_activity "
+                                                       "WHERE datname = current_database() AND application_name LIKE 'mmsync sender % to green'"
+                                                       ).split(",")):
+                    if int(pid) != pids.get("origin_backend"):
+                        pids[f"origin_backend{i + 2}"] = int(pid)
                 before = {k: measure.cpu_seconds(p) for k, p in pids.items()}
                 th0 = thread_cpu(pids["agent_blue"])
                 q0 = int(ctx.blue.value(mm.db, "SELECT sent FROM mmsync.links WHERE peer = 'green'"))
@@ -171,7 +177,8 @@ def main():
                         open(os.path.join(a.out, f"pgss-{name}-{rnd + 1}-{c.name}.txt"), "w").write(str(out))
                 r = dict(jar=name, round=rnd + 1, none_tps=r0["tps"], mm_tps=r1["tps"], ratio=round(r1["tps"] / r0["tps"], 3),
                          latency_ms=[r0["latency_ms"], r1["latency_ms"]],
-                         changes=ch, pages=b1 - b0, queue_rows_read_per_change=round((qr1 - qr0) / max(1, ch), 2), per_page=round(ch / max(1, b1 - b0), 1), cpu_per_100k={k: round(v * 100000 / ch, 3) for k, v in cpu.items()})
+                         changes=ch, pages=b1 - b0, pgbench_backends_per_100k=round(r1["server_cpu_us"] * r1["transactions"] / 1e6 * 100000 / ch, 3) if r1.get("server_cpu_us") else None,
+                         none_pgbench_us_per_tx=r0.get("server_cpu_us"), mm_pgbench_us_per_tx=r1.get("server_cpu_us"), queue_rows_read_per_change=round((qr1 - qr0) / max(1, ch), 2), per_page=round(ch / max(1, b1 - b0), 1), cpu_per_100k={k: round(v * 100000 / ch, 3) for k, v in cpu.items()})
                 r["agent_threads_per_100k"] = {k: [round((u - th0.get(k, (0, 0))[0]) * 100000 / ch, 2),
                                                    round((s_ - th0.get(k, (0, 0))[1]) * 100000 / ch, 2)]
                                                for k, (u, s_) in th1.items() if (u + s_) - sum(th0.get(k, (0, 0))) >= 0.01}
@@ -183,6 +190,7 @@ def main():
                     r2 = measure.pgbench(ctx.blue, mm.db, a.seconds, nargs)
                     r["capture_only_tps"] = r2["tps"]
                     r["capture_only_ratio"] = round(r2["tps"] / r0["tps"], 3)
+                    r["capture_only_pgbench_us_per_tx"] = r2.get("server_cpu_us")
                 print(json.dumps(r), flush=True)
                 res.append(r)
     finally:

@@ -347,7 +347,8 @@ public final class Link implements Runnable {
     /** After the peer committed the page: the position is confirmed here, marked and purged when due. */
     private void confirm(Connection lc, SyncState sync, Position next, boolean complete, int changes, PeerHorizon horizon,
                          boolean more) throws SQLException {
-        // a purge mark (and the purge) at most every Pacing.MARK_INTERVAL while pages keep coming
+        // a purge mark (and the purge) at most every Pacing.MARK_INTERVAL while pages keep coming (BUSY_MARK_INTERVAL
+        // under a busy one-way stream)
         boolean marked = confirmations.pageApplied(lc, next, complete, changes, horizon, more);
         retries.working();
         pacing.beat();
@@ -385,6 +386,7 @@ public final class Link implements Runnable {
     private void idleTurn(Connection lc, Connection pc, SyncState sync, Page page, boolean beatDue, boolean freshRange)
             throws SQLException {
         pos = page.next();
+        pacing.idle();
         // a confirmation or purge mark put off after the last page, before the link waits
         boolean marked = confirmations.beforeIdle(lc, pc, beatDue);
         retries.working();

@@ -16,14 +16,28 @@ final class Pacing {
      * purge calls were a third of the origin backend's CPU under a steady stream).
      */
     static final Duration MARK_INTERVAL = Duration.ofSeconds(1);
+    /**
+     * While the last pause was a busy one-way stream's ({@link #BUSY_WAIT}): purge marks and purges
+     * at most this often (issue 15: at 1 s, {@code mmsync._purge} and the queue's maintenance were
+     * about a sixth of the origin backend's CPU under pgbench -N). The queue then holds a few
+     * seconds more of changes; an idle link marks as before ({@link #idle}).
+     */
+    static final Duration BUSY_MARK_INTERVAL = Duration.ofMillis(Long.getLong("mmsync.busyMarkMs", 5000));
     /** A page of a whole range this big means a steady stream: see {@link #steadyPause}. */
     static final int STEADY_PAGE = Integer.getInteger("mmsync.steadyPage", 32);
     static final Duration STEADY_WAIT = Duration.ofMillis(Long.getLong("mmsync.steadyWaitMs", 10));
     /** A page of a whole range this big, a peer that does not write the page's tables: a busy one-way stream. */
     static final int BUSY_PAGE = Integer.getInteger("mmsync.busyPage", 64);
-    static final Duration BUSY_WAIT = Duration.ofMillis(Long.getLong("mmsync.busyWaitMs", 50));
+    static final Duration BUSY_WAIT = Duration.ofMillis(Long.getLong("mmsync.busyWaitMs", 150));
     /** Changes a second (the page over the time since the last turn began) from which a stream is busy. */
     static final int BUSY_RATE = Integer.getInteger("mmsync.busyRate", 2000);
+    /**
+     * Changes a second from which a stream that was busy at the last pause stays busy: a stream at
+     * about {@link #BUSY_RATE} on a loaded machine went in and out of the busy regime, and its
+     * small pages (10 ms waits) cost so much more CPU per change that the writers slowed below the
+     * rate and it stayed out (pgbench -N at 1,041 TPS: 99 changes a page, issue 15).
+     */
+    static final int BUSY_RATE_STAY = BUSY_RATE * 3 / 4;
 
     private final Clock clock;
     private final Duration heartbeat;
@@ -35,6 +49,8 @@ final class Pacing {
      */
     private long lastTurn;
     private long turnBefore;
+    /** whether the last {@link #steadyPause} waited as under a busy one-way stream */
+    private boolean busy;
 
     Pacing(Clock clock, Duration heartbeat) {
         this.clock = clock;
@@ -57,7 +73,12 @@ final class Pacing {
 
     /** Whether a purge mark (and purge) may be made now, see {@link #MARK_INTERVAL}. */
     boolean markDue() {
-        return clock.nanoTime() - lastMark >= MARK_INTERVAL.toNanos();
+        return clock.nanoTime() - lastMark >= (busy ? BUSY_MARK_INTERVAL : MARK_INTERVAL).toNanos();
+    }
+
+    /** The link found nothing more to send: marks come at {@link #MARK_INTERVAL} again. */
+    void idle() {
+        busy = false;
     }
 
     /**
@@ -73,16 +94,19 @@ final class Pacing {
      * queue held no change of the page's tables) waits {@link #BUSY_WAIT}: a turn cost about 3.5 ms
      * of CPU (origin backend 1.1, agent 1.5, peer backend 1.0; pgbench -N, turnprobe, issue 14)
      * whatever its size, so pages two or three times as long cut what the turns cost per change as
-     * much; the lag of such a stream grows by the wait. Not when the peer writes the same tables
+     * much; the lag of such a stream grows by the wait (150 ms since issue 15's cpu5: at 50 ms pages of
+     * pgbench -N held 300-480 changes, at 150 ms 970-1,200, and the sync's CPU per change fell by
+     * about a fifth, docs/bench/cpu-per-change-2026-12-08-cpu5.md). Not when the peer writes the same tables
      * (two-way): a longer page holds its rows' locks there longer. Not below that rate, however
      * long the page: at 1,000 commits a second a stall makes one long page, and the wait would
      * then keep the next ones as long (the page of a wait is the rate times the wait and the turn).
      */
     void steadyPause(Page page, boolean peerWrites) throws InterruptedException {
-        long wait = pauseMillis(page, peerWrites, turnBefore == 0 ? Long.MAX_VALUE : lastTurn - turnBefore);
+        long wait = pauseMillis(page, peerWrites, turnBefore == 0 ? Long.MAX_VALUE : lastTurn - turnBefore, busy);
         if (wait == BUSY_WAIT.toMillis() && wait != STEADY_WAIT.toMillis()) {
             LOG.fine(() -> "busy one-way stream: a page of " + page.changes().size() + " changes; the next turn in " + wait + " ms");
         }
+        busy = wait == BUSY_WAIT.toMillis() && wait > STEADY_WAIT.toMillis();
         if (wait > 0) {
             Thread.sleep(wait);
         }
@@ -92,11 +116,17 @@ final class Pacing {
 
     /** How long {@link #steadyPause} waits after {@code page}, whose range's changes were committed over {@code rangeNanos}. */
     static long pauseMillis(Page page, boolean peerWrites, long rangeNanos) {
+        return pauseMillis(page, peerWrites, rangeNanos, false);
+    }
+
+    /** As {@link #pauseMillis(Page, boolean, long)}, after a busy wait when {@code wasBusy} ({@link #BUSY_RATE_STAY}). */
+    static long pauseMillis(Page page, boolean peerWrites, long rangeNanos, boolean wasBusy) {
         if (!page.rangeComplete()) {
             return 0;
         }
         int n = page.changes().size();
-        boolean busy = n >= BUSY_PAGE && !peerWrites && n * 1_000_000_000.0 / Math.max(1, rangeNanos) >= BUSY_RATE;
+        boolean busy = n >= BUSY_PAGE && !peerWrites
+                && n * 1_000_000_000.0 / Math.max(1, rangeNanos) >= (wasBusy ? BUSY_RATE_STAY : BUSY_RATE);
         return busy ? BUSY_WAIT.toMillis() : n >= STEADY_PAGE ? STEADY_WAIT.toMillis() : 0;
     }
 }

@@ -59,4 +59,17 @@ class PacingTest {
         // just at the rate
         assertEquals(Pacing.BUSY_WAIT.toMillis(), Pacing.pauseMillis(page(Pacing.BUSY_RATE / 10, true), false, 100 * MS));
     }
+
+    @Test
+    void aBusyStreamStaysBusyAlittleBelowTheRate() {
+        // 170 changes over 100 ms: 1,700 a second, below the rate that starts the busy wait
+        assertEquals(Pacing.STEADY_WAIT.toMillis(), Pacing.pauseMillis(page(170, true), false, 100 * MS, false));
+        // but above the one at which a busy stream stays busy
+        assertEquals(Pacing.BUSY_WAIT.toMillis(), Pacing.pauseMillis(page(170, true), false, 100 * MS, true));
+        // 1,000 commits a second leaves it
+        assertEquals(Pacing.STEADY_WAIT.toMillis(), Pacing.pauseMillis(page(100, true), false, 100 * MS, true));
+        // and so does a page the peer writes too, or a small one
+        assertEquals(Pacing.STEADY_WAIT.toMillis(), Pacing.pauseMillis(page(170, true), true, 100 * MS, true));
+        assertEquals(Pacing.STEADY_WAIT.toMillis(), Pacing.pauseMillis(page(Pacing.BUSY_PAGE - 1, true), false, MS, true));
+    }
 }
