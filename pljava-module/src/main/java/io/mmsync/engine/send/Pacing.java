@@ -28,7 +28,7 @@ final class Pacing {
     static final Duration STEADY_WAIT = Duration.ofMillis(Long.getLong("mmsync.steadyWaitMs", 10));
     /** A page of a whole range this big, a peer that does not write the page's tables: a busy one-way stream. */
     static final int BUSY_PAGE = Integer.getInteger("mmsync.busyPage", 64);
-    static final Duration BUSY_WAIT = Duration.ofMillis(Long.getLong("mmsync.busyWaitMs", 150));
+    static final Duration BUSY_WAIT = Duration.ofMillis(Long.getLong("mmsync.busyWaitMs", 50));
     /** Changes a second (the page over the time since the last turn began) from which a stream is busy. */
     static final int BUSY_RATE = Integer.getInteger("mmsync.busyRate", 2000);
     /**
@@ -94,9 +94,11 @@ final class Pacing {
      * queue held no change of the page's tables) waits {@link #BUSY_WAIT}: a turn cost about 3.5 ms
      * of CPU (origin backend 1.1, agent 1.5, peer backend 1.0; pgbench -N, turnprobe, issue 14)
      * whatever its size, so pages two or three times as long cut what the turns cost per change as
-     * much; the lag of such a stream grows by the wait (150 ms since issue 15's cpu5: at 50 ms pages of
-     * pgbench -N held 300-480 changes, at 150 ms 970-1,200, and the sync's CPU per change fell by
-     * about a fifth, docs/bench/cpu-per-change-2026-12-08-cpu5.md). Not when the peer writes the same tables
+     * much; the lag of such a stream grows by the wait. 50 ms by default: at 150 ms
+     * ({@code -Dmmsync.busyWaitMs=150}) pages of pgbench -N held 970-1,200 changes instead of
+     * 300-480 and the sync's CPU per change fell by a fifth to a third, but a busy stream's lag p50
+     * went from 40-58 to 135-155 ms (docs/bench/cpu-per-change-2026-12-08-cpu5.md): a trade the
+     * operator makes, not the default, while the gain is measured only on a loaded machine. Not when the peer writes the same tables
      * (two-way): a longer page holds its rows' locks there longer. Not below that rate, however
      * long the page: at 1,000 commits a second a stall makes one long page, and the wait would
      * then keep the next ones as long (the page of a wait is the rate times the wait and the turn).
