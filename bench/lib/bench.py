@@ -99,6 +99,30 @@ def cluster_settings(fsync):
     return s
 
 
+def jar_args(ap, rounds, seconds):
+    """The probes' common options: --jars NAME=PATH,..., --rounds, --seconds, --java-opts NAME=OPTS."""
+    ap.add_argument("--jars", required=True)
+    ap.add_argument("--rounds", type=int, default=rounds)
+    ap.add_argument("--seconds", type=int, default=seconds)
+    ap.add_argument("--java-opts", action="append", default=[], metavar="NAME=OPTS",
+                    help="JVM options of the agents of jar NAME (else MMSYNC_BENCH_JAVA_OPTS or the default); "
+                         "the same jar under two names compares options")
+
+
+def preload(library, settings):
+    """Makes cluster_settings also preload {library} and set {settings} (the probes' instruments)."""
+    global cluster_settings
+    plain = cluster_settings
+
+    def wrapped(fsync):
+        st = plain(fsync)
+        libs = st.get("shared_preload_libraries", "''").strip("'")
+        st["shared_preload_libraries"] = "'" + ", ".join(x for x in (libs, library) if x) + "'"
+        st.update(settings)
+        return st
+    cluster_settings = wrapped
+
+
 def start_clusters(ctx):
     settings = cluster_settings(ctx.cfg["fsync"])
     taken = []

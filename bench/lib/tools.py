@@ -134,6 +134,23 @@ class Mmsync(Tool):
         f.close()
         self.ctx.remember_pid(self.agents[node.name].pid)
 
+    def use_jar(self, jar, java_opts=None):
+        """Both agents restarted with agent jar {jar}, with JVM options {java_opts} (None: the default)."""
+        for node in (self.blue, self.green):
+            self.stop_agent(node.name)
+        self.ctx.jar = os.path.abspath(jar)
+        saved = os.environ.get("MMSYNC_BENCH_JAVA_OPTS")
+        if java_opts is not None:
+            os.environ["MMSYNC_BENCH_JAVA_OPTS"] = java_opts
+        try:
+            for node in (self.blue, self.green):
+                self.start_agent(node)
+        finally:
+            if saved is None:
+                os.environ.pop("MMSYNC_BENCH_JAVA_OPTS", None)
+            else:
+                os.environ["MMSYNC_BENCH_JAVA_OPTS"] = saved
+
     def stop_agent(self, name):
         p = self.agents.pop(name, None)
         if p is None or p.poll() is not None:

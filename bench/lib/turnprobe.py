@@ -45,13 +45,8 @@ def queue_rows_read(node, db):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--jars", required=True)
-    ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--seconds", type=int, default=10)
+    bench.jar_args(ap, rounds=2, seconds=10)
     ap.add_argument("--trace", action="store_true")
-    ap.add_argument("--java-opts", action="append", default=[], metavar="NAME=OPTS",
-                    help="JVM options of the agents of jar NAME (else MMSYNC_BENCH_JAVA_OPTS or the default); "
-                         "the same jar under two names compares options")
     ap.add_argument("--warm", type=int, default=0, help="seconds of -N with the sync running before each "
                     "measurement (a warm agent: its per-turn methods compiled)")
     ap.add_argument("--pgss", action="store_true", help="pg_stat_statements on both nodes: each round's statements "
