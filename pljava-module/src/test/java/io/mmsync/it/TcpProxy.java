@@ -12,6 +12,7 @@ import java.net.SocketException;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -42,6 +43,8 @@ final class TcpProxy implements AutoCloseable {
     private final int port;
     private final Set<Pipe> pipes = ConcurrentHashMap.newKeySet();
     private final AtomicInteger accepted = new AtomicInteger();
+    /** bytes passed on from clients to the server, over all connections */
+    private final AtomicLong sent = new AtomicLong();
     private volatile ServerSocket listener;
     private volatile Cut cut;
     private volatile boolean closed;
@@ -78,6 +81,11 @@ final class TcpProxy implements AutoCloseable {
     void throttle(long bytesPerSecond) {
         rate = bytesPerSecond;
         LOG.info("proxy " + name + ": " + (bytesPerSecond > 0 ? "throttled to " + bytesPerSecond + " bytes/s" : "not throttled"));
+    }
+
+    /** Bytes passed on from the clients to the server so far (a test can cut after so much of a transfer). */
+    long sentToServer() {
+        return sent.get();
     }
 
     synchronized boolean isCut() {
@@ -251,6 +259,9 @@ final class TcpProxy implements AutoCloseable {
                         if (!dead && out != null) {
                             out.write(buf, 0, n);
                             out.flush();
+                            if (to == server) {
+                                sent.addAndGet(n);
+                            }
                             pace(n);
                         }
                     }
