@@ -98,17 +98,18 @@ final class Pacing {
      * ({@code -Dmmsync.busyWaitMs=150}) pages of pgbench -N held 970-1,200 changes instead of
      * 300-480 and the sync's CPU per change fell by a fifth to a third, but a busy stream's lag p50
      * went from 40-58 to 135-155 ms (docs/bench/cpu-per-change-2026-12-08-cpu5.md): a trade the
-     * operator makes, not the default, while the gain is measured only on a loaded machine. Not when the peer writes the same tables
-     * (two-way): a longer page holds its rows' locks there longer. Not below that rate, however
+     * operator makes, not the default, while the gain is measured only on a loaded machine. Not
+     * when the peer writes the same tables (two-way): a longer page holds its rows' locks there
+     * longer. Not below that rate, however
      * long the page: at 1,000 commits a second a stall makes one long page, and the wait would
      * then keep the next ones as long (the page of a wait is the rate times the wait and the turn).
      */
     void steadyPause(Page page, boolean peerWrites) throws InterruptedException {
         long wait = pauseMillis(page, peerWrites, turnBefore == 0 ? Long.MAX_VALUE : lastTurn - turnBefore, busy);
-        if (wait == BUSY_WAIT.toMillis() && wait != STEADY_WAIT.toMillis()) {
+        busy = wait == BUSY_WAIT.toMillis() && wait > STEADY_WAIT.toMillis();
+        if (busy) {
             LOG.fine(() -> "busy one-way stream: a page of " + page.changes().size() + " changes; the next turn in " + wait + " ms");
         }
-        busy = wait == BUSY_WAIT.toMillis() && wait > STEADY_WAIT.toMillis();
         if (wait > 0) {
             Thread.sleep(wait);
         }
