@@ -119,7 +119,7 @@ def main():
                     commit = [(b[i][1] - b[i][0]) * 1000 for i in b if b[i][1]]
                     repl = [(g[i][1] - b[i][1]) * 1000 for i in b if i in g and g[i][1] and b[i][1]]
                     d = dict(jar=name, round=rnd + 1, rate=rate, p50=r["p50_ms"], p99=r["p99_ms"],
-                             poll_ms=r["poll_interval_ms"],
+                             p50_mid=r.get("p50_mid_ms"), p99_mid=r.get("p99_mid_ms"), poll_ms=r["poll_interval_ms"],
                              write_to_commit=[pct(commit, 50), pct(commit, 99)],
                              commit_to_commit=[pct(repl, 50), pct(repl, 99)])
                     # the peer's transactions (pages, with the warm-up's) and the CPU seconds of the agents and link backends

@@ -34,9 +34,14 @@ final class ChangeReader {
     // images included, and sorts them again: a fifth of the origin's CPU for the read (0.28-0.30
     // -> 0.23-0.24 s per 100,000 changes, bench/README.md), but it does not grow with the number
     // of tables as the nested loop does.
-    static final String PAGE_SQL = "WITH tabs AS MATERIALIZED (SELECT t.relid, t.pk_cols, t.mode, n.nspname, cl.relname "
-            + "FROM mmsync.sync_tables t "
-            + "JOIN pg_catalog.pg_class cl ON cl.oid = t.relid JOIN pg_catalog.pg_namespace n ON n.oid = cl.relnamespace) "
+    // The synced tables, named: each looked up in pg_class by its oid (a lateral join, OFFSET 0 so that
+    // it stays one). As a plain join the generic plan hashed sync_tables (never analyzed: the planner
+    // guesses hundreds of rows) against a seq scan of the whole of pg_class at every page: 577 rows
+    // in the bench's database, many more in one with thousands of tables (issue 15, lag6).
+    private static final String TABS = "tabs AS MATERIALIZED (SELECT t.relid, t.pk_cols, t.mode, r.nspname, r.relname "
+            + "FROM mmsync.sync_tables t CROSS JOIN LATERAL (SELECT n.nspname, cl.relname FROM pg_catalog.pg_class cl "
+            + "JOIN pg_catalog.pg_namespace n ON n.oid = cl.relnamespace WHERE cl.oid = t.relid OFFSET 0) AS r)";
+    static final String PAGE_SQL = "WITH " + TABS + " "
             + "SELECT c.id, t.nspname, t.relname, c.op, c.at, c.old::text, c.new::text, "
             + "CASE WHEN c.op = 'T' OR t.mode = 'insert_only' THEN 'id:' || c.id ELSE "
             + KeySql.of("t.pk_cols", "coalesce(c.old, c.new)") + " END AS key, "
@@ -56,8 +61,7 @@ final class ChangeReader {
             + "AND (?::pg_snapshot IS NULL OR NOT pg_catalog.pg_visible_in_snapshot(c.xid, ?::pg_snapshot)) "
             + "ORDER BY c.id LIMIT ?), "
             // the few synced tables, named: the side the join hashes, not the page's rows
-            + "tabs AS MATERIALIZED (SELECT t.relid, t.pk_cols, t.mode, n.nspname, cl.relname FROM mmsync.sync_tables t "
-            + "JOIN pg_catalog.pg_class cl ON cl.oid = t.relid JOIN pg_catalog.pg_namespace n ON n.oid = cl.relnamespace) "
+            + TABS + " "
             + "SELECT c.id, t.nspname, t.relname, c.op, c.at, c.old::text, c.new::text, "
             + "CASE WHEN c.op = 'T' OR t.mode = 'insert_only' THEN 'id:' || c.id ELSE "
             + KeySql.of("t.pk_cols", "coalesce(c.old, c.new)") + " END AS key, "
