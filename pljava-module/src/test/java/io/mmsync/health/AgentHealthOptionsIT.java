@@ -52,9 +52,9 @@ class AgentHealthOptionsIT {
                 });
                 assertEquals(200, Http.get(at, "/liveness").status());
                 // the first probe of a cold JVM may miss the 1 s deadline on a loaded machine; later ones answer in ms
-                Waits.until(Duration.ofSeconds(10), "PostgreSQL is healthy", () -> Http.get(at, "/health").status() == 200,
+                Waits.until(Duration.ofSeconds(60), "PostgreSQL is healthy", () -> Http.get(at, "/health").status() == 200,
                         () -> Http.get(at, "/health").body());
-                Waits.until(Duration.ofSeconds(10), "a node without peers is ready", () -> Http.get(at, "/ready").status() == 200,
+                Waits.until(Duration.ofSeconds(60), "a node without peers is ready", () -> Http.get(at, "/ready").status() == 200,
                         () -> Http.get(at, "/ready").body());
             } finally {
                 p.destroy();

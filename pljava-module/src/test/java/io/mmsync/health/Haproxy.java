@@ -71,7 +71,7 @@ final class Haproxy implements AutoCloseable {
         Process p = new ProcessBuilder(BIN, "-db", "-f", cfg.toString()).redirectErrorStream(true)
                 .redirectOutput(log.toFile()).start();
         Haproxy h = new Haproxy(port, cfg, log, p);
-        Waits.until(Duration.ofSeconds(10), "haproxy listening on " + port, () -> {
+        Waits.until(Duration.ofSeconds(60), "haproxy listening on " + port, () -> {
             if (!p.isAlive()) {
                 throw new IllegalStateException("haproxy exited: " + h.logText());
             }

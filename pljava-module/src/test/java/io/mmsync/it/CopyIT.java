@@ -38,6 +38,8 @@ class CopyIT {
             + " ARRAY['a', g::text], jsonb_build_object('g', g) FROM generate_series(1, " + ROWS + ") g;"
             + "INSERT INTO \"Odd Keys\" SELECT 'k''\"' || g, g % 3, 'v' FROM generate_series(1, 300) g; ANALYZE;";
     static final List<String> TABLES = List.of("parent", "child", "load", "\"Odd Keys\"");
+    /** The row in whose range the killed copy is held: about the 7th of its 20 ranges. */
+    static final long HELD = ROWS * 3L / 10;
 
     @Test
     void emptyGreenBecomesEqualToBlueWhileBlueWrites() throws Exception {
@@ -86,26 +88,39 @@ class CopyIT {
             pair.blue.execute(Pair.DB, "SELECT mmsync.set_column_policy('child', 'n', 'delta')");
             Map<String, String> env = Map.of("JAVA_TOOL_OPTIONS", "-Dmmsync.copy.rangeRows=" + Math.max(1000, ROWS / 20)
                     + " -Dmmsync.copy.workers=1");
-            Agent.Child blueAgent = pair.childAgent(pair.blue, env);
-            pair.childAgent(pair.green);
             AtomicBoolean stop = new AtomicBoolean();
             // rows of the upper half only: the ranges of the lower half, done first, stay as they were
             Updater updater = new Updater(pair.blue, stop, ROWS / 2);
-            updater.start();
-            Waits.until(Duration.ofSeconds(300), Duration.ofMillis(20), "some ranges of child done",
-                    () -> pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.copy_ranges WHERE table_name = 'child' AND done_at IS NOT NULL") >= 3);
-            blueAgent.kill9();
-            long done = pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.copy_ranges WHERE done_at IS NOT NULL AND table_name = 'child'");
-            long total = pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.copy_ranges WHERE table_name = 'child'");
-            assertTrue(done < total, done + " of " + total + " ranges done when killed");
-            String doneAt = pair.green.queryString(Pair.DB, "SELECT string_agg(range_no || '@' || done_at, ',' ORDER BY range_no) "
-                    + "FROM mmsync.copy_ranges WHERE done_at IS NOT NULL AND table_name = 'child'");
+            // the one worker is held in the range of row HELD whatever the copy's speed (killed once it
+            // had seen 3 ranges done, the copy could have done them all, or have a range's commit on its way)
+            long done;
+            long total;
+            String doneAt;
+            RowHold hold = new RowHold(pair.green, "child", "INSERT", HELD);
+            try (hold) {
+                Agent.Child blueAgent = pair.childAgent(pair.blue, env);
+                pair.childAgent(pair.green);
+                updater.start();
+                Waits.until(Duration.ofSeconds(300), Duration.ofMillis(50), "the copy waits in the range of row " + HELD,
+                        () -> hold.waiting() == 1);
+                blueAgent.kill9();
+                done = pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.copy_ranges WHERE done_at IS NOT NULL AND table_name = 'child'");
+                total = pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.copy_ranges WHERE table_name = 'child'");
+                doneAt = pair.green.queryString(Pair.DB, "SELECT string_agg(range_no || '@' || done_at, ',' ORDER BY range_no) "
+                        + "FROM mmsync.copy_ranges WHERE done_at IS NOT NULL AND table_name = 'child'");
+                assertEquals(done, pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.copy_ranges WHERE table_name = 'child' "
+                        + "AND done_at IS NOT NULL AND " + RowHold.boundKey("hi") + " <= " + HELD),
+                        "the ranges below row " + HELD + ", and only those, done: " + doneAt);
+                hold.release();
+            }
+            assertTrue(done >= 3 && done < total, done + " of " + total + " ranges done when killed");
             assertEquals(0, pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.copies WHERE finished_at IS NOT NULL"));
             pair.childAgent(pair.blue, env);
             Waits.until(Duration.ofSeconds(600), "copy finished on green",
                     () -> pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.copies WHERE finished_at IS NOT NULL") == 1);
             stop.set(true);
             updater.check();
+            hold.drop();
             pair.awaitSynced();
             for (String t : TABLES) {
                 assertEquals(Pair.fingerprint(pair.blue, t), Pair.fingerprint(pair.green, t), t);

@@ -30,6 +30,8 @@ class CopyIndexesIT {
             + "CREATE TABLE plain (id int PRIMARY KEY, v text);";
     static final String DATA = "INSERT INTO t SELECT g, g % 100, md5(g::text), '2026-01-01'::timestamptz + g * interval '1 s', 'c' || g "
             + "FROM generate_series(1, " + ROWS + ") g; INSERT INTO plain SELECT g, 'p' FROM generate_series(1, 50) g; ANALYZE;";
+    /** Rows in whose ranges the copy's two workers are held when it is killed: about the 40th and the 60th of its 100 ranges. */
+    static final long[] HELD = {40_000, 60_000};
     static final String INDEXES = "SELECT string_agg(indexdef, E'\\n' ORDER BY indexname) FROM pg_indexes WHERE tablename = 't'";
 
     @Test
@@ -39,14 +41,29 @@ class CopyIndexesIT {
             String before = pair.green.queryString(Pair.DB, INDEXES);
             pair.addSync("initial => 'copy'");
             Map<String, String> env = Map.of("JAVA_TOOL_OPTIONS", "-Dmmsync.copy.rangeRows=1000 -Dmmsync.copy.workers=2");
-            Agent.Child blueAgent = pair.childAgent(pair.blue, env);
-            pair.childAgent(pair.green);
-            Waits.until(Duration.ofSeconds(300), Duration.ofMillis(10), "some ranges of t done",
-                    () -> pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.copy_ranges WHERE table_name = 't' AND done_at IS NOT NULL") >= 3);
-            blueAgent.kill9();
-            long done = pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.copy_ranges WHERE done_at IS NOT NULL AND table_name = 't'");
-            long total = pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.copy_ranges WHERE table_name = 't'");
-            assertTrue(done < total, done + " of " + total + " ranges done when killed");
+            // each of the two workers is held in the range of a row of HELD whatever the copy's speed
+            // (killed once it had seen 3 ranges done, the copy could have done them all, or have a
+            // range's commit on its way)
+            long done;
+            long total;
+            RowHold hold = new RowHold(pair.green, "t", "INSERT", HELD[0], HELD[1]);
+            try (hold) {
+                Agent.Child blueAgent = pair.childAgent(pair.blue, env);
+                pair.childAgent(pair.green);
+                Waits.until(Duration.ofSeconds(300), Duration.ofMillis(50), "both copy workers wait in the ranges of rows "
+                        + HELD[0] + " and " + HELD[1], () -> hold.waiting() == 2);
+                blueAgent.kill9();
+                done = pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.copy_ranges WHERE done_at IS NOT NULL AND table_name = 't'");
+                total = pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.copy_ranges WHERE table_name = 't'");
+                String lo = RowHold.boundKey("lo");
+                String hi = RowHold.boundKey("hi");
+                assertEquals(done, pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.copy_ranges WHERE table_name = 't' "
+                        + "AND done_at IS NOT NULL AND " + hi + " <= " + HELD[1] + " AND NOT (coalesce(" + lo + ", 0) <= " + HELD[0]
+                        + " AND " + hi + " > " + HELD[0] + ")"),
+                        "the ranges below row " + HELD[1] + " but the one of row " + HELD[0] + ", and only those, done");
+                hold.release();
+            }
+            assertTrue(done >= 3 && done < total, done + " of " + total + " ranges done when killed");
             // while the copy is stopped: the two plain indexes are dropped and recorded, the others are there
             assertEquals("t_lower_v,t_n", pair.green.queryString(Pair.DB,
                     "SELECT string_agg(index_name, ',' ORDER BY index_name) FROM mmsync.copy_indexes WHERE table_name = 't'"));
@@ -57,6 +74,7 @@ class CopyIndexesIT {
             pair.childAgent(pair.blue, env);
             Waits.until(Duration.ofSeconds(300), "copy finished on green",
                     () -> pair.green.queryLong(Pair.DB, "SELECT count(*) FROM mmsync.copies WHERE finished_at IS NOT NULL") == 1);
+            hold.drop();
             pair.awaitSynced();
             for (String table : new String[] {"t", "plain"}) {
                 assertEquals(Pair.fingerprint(pair.blue, table), Pair.fingerprint(pair.green, table), table);
@@ -69,6 +87,7 @@ class CopyIndexesIT {
             String log = Files.readString(pair.agentLog(pair.blue));
             assertTrue(log.contains("resuming, " + done + " of " + total + " ranges already done"), "the second agent resumed");
             assertTrue(log.contains("\"public\".\"t\": 2 secondary indexes built in"), "built after the resumed copy");
+            System.out.printf("CopyIndexesIT: killed with %d of %d ranges done, resumed%n", done, total);
         }
     }
 

@@ -12,6 +12,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** Crashes and outages with the real agent process: nothing lost, nothing applied twice. */
 @Timeout(value = 300, unit = TimeUnit.SECONDS)
 class FaultsIT {
+    /** Where the agent is killed: the apply of these changes of items on green (the updates come after all inserts). */
+    static final String[] KILLS = {"INSERT:50000", "UPDATE:10000", "UPDATE:40000"};
     static final String SCHEMA = "CREATE TABLE items (id bigint PRIMARY KEY, n int NOT NULL, v text);"
             + "CREATE TABLE counters (id int PRIMARY KEY, hits bigint NOT NULL);";
 
@@ -22,16 +24,36 @@ class FaultsIT {
             Agent.Child blueAgent = pair.childAgent(pair.blue);
             pair.childAgent(pair.green);
             pair.awaitSyncOnGreen();
-            // 150,000 changes queued in one go: 30+ batches of 5000, so a kill lands mid-stream
-            pair.blue.execute(Pair.DB, "INSERT INTO items SELECT g, 0, md5(g::text) FROM generate_series(1, 100000) g");
-            pair.blue.execute(Pair.DB, "UPDATE items SET n = n + 1 WHERE id <= 50000");
-            for (int kill = 0; kill < 3; kill++) {
-                long before = applied(pair);
-                Waits.until(Duration.ofSeconds(120), "another batch applied on green", () -> applied(pair) > before);
-                blueAgent.kill9();
-                blueAgent.start();
+            // 150,000 changes queued in one go; each kill lands mid-stream whatever the apply's speed
+            // (waiting to see another batch applied, the test could find the backlog applied whole):
+            // the apply is held at a row of the inserts, then at two of the updates, killed there, and
+            // let through once the agent is dead
+            long[] appliedAtKill = new long[KILLS.length];
+            try (RowHold hold = new RowHold(pair.green, "items", KILLS[0].split(":")[0], Long.parseLong(KILLS[0].split(":")[1]))) {
+                pair.blue.execute(Pair.DB, "INSERT INTO items SELECT g, 0, md5(g::text) FROM generate_series(1, 100000) g");
+                pair.blue.execute(Pair.DB, "UPDATE items SET n = n + 1 WHERE id <= 50000");
+                // the sessions of killed agents, waiting at a held row until their replacement ends them
+                java.util.Set<Integer> killed = new java.util.HashSet<>();
+                for (int kill = 0; kill < KILLS.length; kill++) {
+                    String[] at = KILLS[kill].split(":");
+                    Waits.until(Duration.ofSeconds(120), "blue's apply held at the " + KILLS[kill] + " on green",
+                            () -> !killed.containsAll(hold.waiters()));
+                    killed.addAll(hold.waiters());
+                    blueAgent.kill9();
+                    appliedAtKill[kill] = applied(pair);
+                    if (kill + 1 < KILLS.length) {
+                        hold.hold(KILLS[kill + 1].split(":")[0], Long.parseLong(KILLS[kill + 1].split(":")[1]));
+                    }
+                    hold.pass(at[0], Long.parseLong(at[1]));
+                    blueAgent.start();
+                }
+                hold.release();
+                pair.awaitSynced();
+                hold.drop();
             }
-            pair.awaitSynced();
+            System.out.println("FaultsIT: killed at " + java.util.Arrays.toString(appliedAtKill) + " of 150000 applied");
+            assertTrue(appliedAtKill[0] < appliedAtKill[1] && appliedAtKill[1] < appliedAtKill[2] && appliedAtKill[2] < 150000,
+                    "each kill came further in the stream, before its end: " + java.util.Arrays.toString(appliedAtKill));
             assertEquals(150000, applied(pair), "every change applied exactly once");
             assertEquals(100000, pair.green.queryLong(Pair.DB, "SELECT count(*) FROM items"));
             assertEquals(50000, pair.green.queryLong(Pair.DB, "SELECT sum(n) FROM items"));

@@ -205,7 +205,7 @@ class FileSyncIT {
 
     /** Green's agent logs {@code line} (the log line comes right after the change is visible). */
     static void awaitGreenLog(String line) {
-        Waits.until(Duration.ofSeconds(10), "green's agent logs: " + line, () -> {
+        Waits.until(Duration.ofSeconds(60), "green's agent logs: " + line, () -> {
             try {
                 return Files.readString(pair.agentLog(pair.green)).contains(line);
             } catch (java.io.IOException e) {

@@ -22,7 +22,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * then catching up, then in sync, and both nodes end identical with every change applied once.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
-@Timeout(value = 240, unit = TimeUnit.SECONDS)
+@Timeout(value = 480, unit = TimeUnit.SECONDS)
 class NetworkCutIT {
     /** How long the network stays cut (the issue asks for a minute: -Dmmsync.cut.seconds=60). */
     static final Duration CUT = Duration.ofSeconds(Long.getLong("mmsync.cut.seconds", 15));
@@ -84,7 +84,7 @@ class NetworkCutIT {
             // cut once 4 MB of the backlog (about a quarter) went through to green: what green has
             // applied by then moves in steps as large as a page (a relayed page can hold most of
             // the backlog), so it cannot time the cut
-            Waits.until(Duration.ofSeconds(60), "4 MB of the backlog on its way to green",
+            Waits.until(Duration.ofSeconds(180), "4 MB of the backlog on its way to green",
                     () -> toGreen.sentToServer() - sentBefore >= 4L << 20);
             long cutAt = System.nanoTime();
             toGreen.cut(TcpProxy.Cut.BLACKHOLE);
@@ -138,7 +138,7 @@ class NetworkCutIT {
             toBlue.cut(TcpProxy.Cut.REFUSE);
             // first the reset of the open connections, then every new attempt is refused
             try {
-                Waits.until(Duration.ofSeconds(15), "blue reports green disconnected, connection refused",
+                Waits.until(Duration.ofSeconds(60), "blue reports green disconnected, connection refused",
                         () -> "disconnected".equals(Pair.state(pair.blue, "green"))
                                 && String.valueOf(Pair.lastError(pair.blue, "green")).contains("refused"));
                 String err = Pair.lastError(pair.blue, "green");

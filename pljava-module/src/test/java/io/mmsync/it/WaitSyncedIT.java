@@ -32,6 +32,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class WaitSyncedIT {
     /** How long the writers run, 30 s by default (-Dmmsync.waitsynced.seconds). */
     static final int SECONDS = Integer.getInteger("mmsync.waitsynced.seconds", 30);
+    static final int MIN_ROUNDS = 6;
     static final String SCHEMA = "CREATE TABLE load (id bigint PRIMARY KEY, n int NOT NULL, v text);";
 
     @Test
@@ -50,7 +51,8 @@ class WaitSyncedIT {
             int rounds = 0;
             long deadline = System.nanoTime() + Duration.ofSeconds(SECONDS).toNanos();
             try (Connection b = pair.blue.connect(Pair.DB); Connection g = pair.green.connect(Pair.DB)) {
-                while (System.nanoTime() < deadline && stale.isEmpty()) {
+                // at least MIN_ROUNDS whatever the machine's speed (on a loaded one, each wait_synced takes longer)
+                while ((System.nanoTime() < deadline || rounds < MIN_ROUNDS) && stale.isEmpty()) {
                     // as the compare does: both read, then both waits, then both read again
                     Map<Long, Integer> blueBefore = rows(b);
                     Map<Long, Integer> greenBefore = rows(g);
@@ -78,7 +80,7 @@ class WaitSyncedIT {
             }
             assertEquals(List.of(), stale, "rows stale at the peer after wait_synced returned true (round " + rounds + "):\n"
                     + String.join("\n", diagnosis));
-            assertTrue(rounds > 5, "only " + rounds + " rounds");
+            assertTrue(rounds >= MIN_ROUNDS, "only " + rounds + " rounds");
             String expected = expected(onBlue.transactions()) + "+" + expected(onGreen.transactions());
             if (!expected.equals(contents(pair.blue)) || !expected.equals(contents(pair.green))) {
                 throw new AssertionError(endDiagnosis(pair, expected));
