@@ -18,16 +18,17 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * Issue 14: under a busy one-way stream (whole ranges of at least Pacing.BUSY_PAGE changes, a peer
  * that does not write the tables) the link waits longer between turns, so that its pages carry more
- * changes. A writer on blue commits transactions of 160 changes each (80 new rows, and the 80 rows
- * of the transaction before counted up), so every range it makes is that long: the longer waits
- * happen (the link's FINE log says so), and every change still arrives once and in order: green
+ * changes. A writer on blue commits transactions of 400 changes each (200 new rows, and the 200 rows
+ * of the transaction before counted up), so every range it makes is that long, and fast enough for
+ * Pacing.BUSY_RATE also at a load of 25 on 2 cores (where 160-change ones once fell short): the
+ * longer waits happen (the link's FINE log says so), and every change still arrives once and in order: green
  * ends with exactly the rows and counts the writer's transactions imply, identical to blue's, and
  * green's progress counts each change applied once.
  */
 @Timeout(value = 300, unit = TimeUnit.SECONDS)
 class BusyStreamIT {
-    static final int BATCH = 80;
-    static final int TRANSACTIONS = 150;
+    static final int BATCH = 200;
+    static final int TRANSACTIONS = 75;
 
     @Test
     void aBusyStreamWaitsLongerAndArrivesWhole() throws Exception {
