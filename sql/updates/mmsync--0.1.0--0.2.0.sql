@@ -771,13 +771,16 @@ DECLARE
     v_cols   text[] := @extschema@._pk_cols(p_table);
     v_lit    text;
     v_list   text;
-    v_est    double precision := (SELECT c.reltuples FROM pg_class c WHERE c.oid = p_table);
+    v_est    double precision;
+    v_pages  double precision;
     v_ranges bigint;
     v_pct    double precision;
+    v_bounds text[];
 BEGIN
     IF v_cols IS NULL THEN
         RAISE EXCEPTION 'mmsync: table % has no primary key and cannot be copied in key ranges', p_table;
     END IF;
+    SELECT c.reltuples, c.relpages INTO v_est, v_pages FROM pg_class c WHERE c.oid = p_table;
     p_rows := greatest(p_rows, 1);
     SELECT 'format(''ROW(' || string_agg('%L::' || replace(format_type(a.atttypid, a.atttypmod), '%', '%%'), ', ' ORDER BY x.o)
            || ')'', ' || string_agg(format('t.%I', x.c), ', ' ORDER BY x.o) || ')',
@@ -787,11 +790,18 @@ BEGIN
     JOIN pg_attribute a ON a.attrelid = p_table AND a.attname = x.c;
     IF v_est >= 10 * p_rows THEN
         v_ranges := ceil(v_est / p_rows);
-        v_pct := least(100, 100.0 * 20 * v_ranges / v_est);
-        RETURN QUERY EXECUTE format('SELECT b FROM (SELECT %s AS b, row_number() OVER (ORDER BY %s) AS rn, count(*) OVER () AS n '
-            || 'FROM %s t TABLESAMPLE SYSTEM (%s)) x WHERE rn %% greatest(n / %s, 1) = 0 AND rn < n ORDER BY rn',
-            v_lit, v_list, p_table, v_pct, v_ranges);
-        RETURN;
+        -- about 20 keys per range, and never fewer than 64 pages: a sample of a few pages may hold
+        -- no row at all, or the keys of one narrow stretch of an ordered key
+        v_pct := least(100, greatest(100.0 * 20 * v_ranges / v_est, 100.0 * 64 / greatest(v_pages, 1)));
+        EXECUTE format('SELECT array_agg(b ORDER BY rn) FROM (SELECT %s AS b, row_number() OVER (ORDER BY %s) AS rn, '
+            || 'count(*) OVER () AS n FROM %s t TABLESAMPLE SYSTEM (%s)) x WHERE rn %% greatest(n / %s, 1) = 0 AND rn < n',
+            v_lit, v_list, p_table, v_pct, v_ranges) INTO v_bounds;
+        -- a sample too small to split the table as planned (the estimate was stale, or the pages
+        -- drawn were nearly empty): every p_rows-th key, exactly
+        IF coalesce(cardinality(v_bounds), 0) >= v_ranges / 2 THEN
+            RETURN QUERY SELECT unnest(v_bounds);
+            RETURN;
+        END IF;
     END IF;
     RETURN QUERY EXECUTE format('SELECT b FROM (SELECT %s AS b, row_number() OVER (ORDER BY %s) AS rn FROM %s t) x '
         || 'WHERE rn %% %s = 0 ORDER BY rn', v_lit, v_list, p_table, p_rows);
@@ -2314,48 +2324,3 @@ END
 $$;
 REVOKE ALL ON FUNCTION @extschema@._capture_triggers() FROM PUBLIC;
 SELECT @extschema@._capture_triggers();
-
--- _copy_bounds: a page sample of at least 64 pages, and the exact bounds when the sample held fewer
--- than half of those planned (a 2% sample of a 170-page table drew no page at all, about 1 in 30)
-CREATE OR REPLACE FUNCTION @extschema@._copy_bounds(p_table regclass, p_rows bigint) RETURNS SETOF text
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    v_cols   text[] := @extschema@._pk_cols(p_table);
-    v_lit    text;
-    v_list   text;
-    v_est    double precision;
-    v_pages  double precision;
-    v_ranges bigint;
-    v_pct    double precision;
-    v_bounds text[];
-BEGIN
-    IF v_cols IS NULL THEN
-        RAISE EXCEPTION 'mmsync: table % has no primary key and cannot be copied in key ranges', p_table;
-    END IF;
-    SELECT c.reltuples, c.relpages INTO v_est, v_pages FROM pg_class c WHERE c.oid = p_table;
-    p_rows := greatest(p_rows, 1);
-    SELECT 'format(''ROW(' || string_agg('%L::' || replace(format_type(a.atttypid, a.atttypmod), '%', '%%'), ', ' ORDER BY x.o)
-           || ')'', ' || string_agg(format('t.%I', x.c), ', ' ORDER BY x.o) || ')',
-           string_agg(format('t.%I', x.c), ', ' ORDER BY x.o)
-    INTO v_lit, v_list
-    FROM unnest(v_cols) WITH ORDINALITY AS x(c, o)
-    JOIN pg_attribute a ON a.attrelid = p_table AND a.attname = x.c;
-    IF v_est >= 10 * p_rows THEN
-        v_ranges := ceil(v_est / p_rows);
-        -- about 20 keys per range, and never fewer than 64 pages: a sample of a few pages may hold
-        -- no row at all, or the keys of one narrow stretch of an ordered key
-        v_pct := least(100, greatest(100.0 * 20 * v_ranges / v_est, 100.0 * 64 / greatest(v_pages, 1)));
-        EXECUTE format('SELECT array_agg(b ORDER BY rn) FROM (SELECT %s AS b, row_number() OVER (ORDER BY %s) AS rn, '
-            || 'count(*) OVER () AS n FROM %s t TABLESAMPLE SYSTEM (%s)) x WHERE rn %% greatest(n / %s, 1) = 0 AND rn < n',
-            v_lit, v_list, p_table, v_pct, v_ranges) INTO v_bounds;
-        -- a sample too small to split the table as planned (the estimate was stale, or the pages
-        -- drawn were nearly empty): every p_rows-th key, exactly
-        IF coalesce(cardinality(v_bounds), 0) >= v_ranges / 2 THEN
-            RETURN QUERY SELECT unnest(v_bounds);
-            RETURN;
-        END IF;
-    END IF;
-    RETURN QUERY EXECUTE format('SELECT b FROM (SELECT %s AS b, row_number() OVER (ORDER BY %s) AS rn FROM %s t) x '
-        || 'WHERE rn %% %s = 0 ORDER BY rn', v_lit, v_list, p_table, p_rows);
-END
-$$;

@@ -4,6 +4,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 import java.time.Duration;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -13,7 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @Timeout(value = 300, unit = TimeUnit.SECONDS)
 class FaultsIT {
     /** Where the agent is killed: the apply of these changes of items on green (the updates come after all inserts). */
-    static final String[] KILLS = {"INSERT:50000", "UPDATE:10000", "UPDATE:40000"};
+    static final Kill[] KILLS = {new Kill("INSERT", 50_000), new Kill("UPDATE", 10_000), new Kill("UPDATE", 40_000)};
     static final String SCHEMA = "CREATE TABLE items (id bigint PRIMARY KEY, n int NOT NULL, v text);"
             + "CREATE TABLE counters (id int PRIMARY KEY, hits bigint NOT NULL);";
 
@@ -29,31 +32,31 @@ class FaultsIT {
             // the apply is held at a row of the inserts, then at two of the updates, killed there, and
             // let through once the agent is dead
             long[] appliedAtKill = new long[KILLS.length];
-            try (RowHold hold = new RowHold(pair.green, "items", KILLS[0].split(":")[0], Long.parseLong(KILLS[0].split(":")[1]))) {
+            try (RowHold hold = new RowHold(pair.green, "items", KILLS[0].op(), KILLS[0].id())) {
                 pair.blue.execute(Pair.DB, "INSERT INTO items SELECT g, 0, md5(g::text) FROM generate_series(1, 100000) g");
                 pair.blue.execute(Pair.DB, "UPDATE items SET n = n + 1 WHERE id <= 50000");
                 // the sessions of killed agents, waiting at a held row until their replacement ends them
-                java.util.Set<Integer> killed = new java.util.HashSet<>();
+                Set<Integer> killed = new HashSet<>();
                 for (int kill = 0; kill < KILLS.length; kill++) {
-                    String[] at = KILLS[kill].split(":");
-                    Waits.until(Duration.ofSeconds(120), "blue's apply held at the " + KILLS[kill] + " on green",
+                    Kill at = KILLS[kill];
+                    Waits.until(Duration.ofSeconds(120), "blue's apply held at the " + at + " on green",
                             () -> !killed.containsAll(hold.waiters()));
                     killed.addAll(hold.waiters());
                     blueAgent.kill9();
                     appliedAtKill[kill] = applied(pair);
                     if (kill + 1 < KILLS.length) {
-                        hold.hold(KILLS[kill + 1].split(":")[0], Long.parseLong(KILLS[kill + 1].split(":")[1]));
+                        hold.hold(KILLS[kill + 1].op(), KILLS[kill + 1].id());
                     }
-                    hold.pass(at[0], Long.parseLong(at[1]));
+                    hold.pass(at.op(), at.id());
                     blueAgent.start();
                 }
                 hold.release();
                 pair.awaitSynced();
                 hold.drop();
             }
-            System.out.println("FaultsIT: killed at " + java.util.Arrays.toString(appliedAtKill) + " of 150000 applied");
+            System.out.println("FaultsIT: killed at " + Arrays.toString(appliedAtKill) + " of 150000 applied");
             assertTrue(appliedAtKill[0] < appliedAtKill[1] && appliedAtKill[1] < appliedAtKill[2] && appliedAtKill[2] < 150000,
-                    "each kill came further in the stream, before its end: " + java.util.Arrays.toString(appliedAtKill));
+                    "each kill came further in the stream, before its end: " + Arrays.toString(appliedAtKill));
             assertEquals(150000, applied(pair), "every change applied exactly once");
             assertEquals(100000, pair.green.queryLong(Pair.DB, "SELECT count(*) FROM items"));
             assertEquals(50000, pair.green.queryLong(Pair.DB, "SELECT sum(n) FROM items"));
@@ -111,5 +114,13 @@ class FaultsIT {
 
     private static long applied(Pair pair) {
         return pair.green.queryLong(Pair.DB, "SELECT coalesce(sum(applied), 0) FROM mmsync.progress WHERE origin = 'blue'");
+    }
+
+    /** The apply of row {@code id}'s {@code op} ('INSERT' or 'UPDATE') on green, where the agent is killed. */
+    record Kill(String op, long id) {
+        @Override
+        public String toString() {
+            return op + " of row " + id;
+        }
     }
 }

@@ -6,6 +6,8 @@ import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * Holds the writes into a table at given rows whatever their speed: a trigger of the test's
@@ -63,10 +65,10 @@ final class RowHold implements AutoCloseable {
      * The pids of the sessions waiting at a held row (one whose client was killed waits on until
      * the lock is released or its replacement ends it).
      */
-    java.util.Set<Integer> waiters() {
+    Set<Integer> waiters() {
         String pids = node.queryString(Pair.DB, "SELECT coalesce(string_agg(pid::text, ','), '') FROM pg_stat_activity "
                 + "WHERE " + holderPid + " = ANY (pg_blocking_pids(pid))");
-        java.util.Set<Integer> out = new java.util.TreeSet<>();
+        Set<Integer> out = new TreeSet<>();
         for (String p : pids.split(",")) {
             if (!p.isEmpty()) {
                 out.add(Integer.parseInt(p));
